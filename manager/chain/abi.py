@@ -1,0 +1,27 @@
+"""ABI loading from ``contracts_abi/`` (JSON ABI per contract, grouped by protocol).
+
+``contracts_abi/SOURCES.md`` says where each ABI came from (npm package, version, artifact path).
+Regenerate with ``python -m manager.devnet.extract_abis``.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from manager.errors import SetupError
+
+ABI_DIR = Path(__file__).resolve().parents[2] / "contracts_abi"
+
+
+@cache
+def load_abi(name: str) -> list[dict[str, Any]]:
+    """Load ``contracts_abi/<protocol>/<Contract>.json``, e.g. ``load_abi("aave_v3/Pool")``."""
+    path = ABI_DIR / f"{name}.json"
+    if not path.is_file():
+        known = sorted(p.relative_to(ABI_DIR).with_suffix("").as_posix() for p in ABI_DIR.rglob("*.json"))
+        raise SetupError(f"unknown ABI {name!r} (no file {path}); known: {', '.join(known[:40])}")
+    data = json.loads(path.read_text())
+    return data["abi"] if isinstance(data, dict) else data

@@ -1,0 +1,79 @@
+"""``posman`` command line.
+
+Each sub-command lives in its own module that exposes ``register(subparsers)``; the module must stay
+cheap to import (heavy imports such as web3 go inside the handler). Errors the manager raises on
+purpose (``PosmanError``) print as one line on stderr with a non-zero exit and no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from manager import __version__
+from manager.errors import PosmanError
+
+# Modules that contribute sub-commands, in help order.
+COMMAND_MODULES: tuple[str, ...] = (
+    "manager.devnet.cli",
+    "manager.commands.status",
+    "manager.commands.plan",
+    "manager.commands.run",
+    "manager.commands.history",
+    "manager.commands.demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
+        self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="posman", description="Self-hosted DeFi position manager.")
+    parser.add_argument("--version", action="version", version=f"posman {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a command not built yet
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+        return int(result or 0)
+    except PosmanError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # a bug: still one line unless asked for the traceback
+        if os.environ.get("POSMAN_DEBUG"):
+            raise
+        print(
+            f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:400]} "
+            "(set POSMAN_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,223 @@
+"""Stage-boundary types: what the watchers hand to the sizing core, what the core hands to the executor.
+
+Conventions (see STYLE.md):
+- On-chain amounts are ``int`` in the token's smallest unit (``_wei`` even for 6/8-decimal tokens).
+- ``_base`` is the protocol's base currency unit (Aave: USD with 8 decimals, ``base_unit`` says which).
+- ``_bps`` is basis points (1e4 = 100%); ``_wad`` is 1e18 fixed point; ``_ray`` is 1e27.
+- Every snapshot carries the block it was read at.
+
+All models are frozen pydantic values: they can be hashed, logged and compared, never mutated.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+WAD = 10**18
+RAY = 10**27
+BPS = 10**4
+UINT256_MAX = 2**256 - 1
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=False)
+
+
+# ------------------------------------------------------------------------------------------------
+# Lending (Aave V3 shaped; Morpho and others map into the same view where they can)
+# ------------------------------------------------------------------------------------------------
+class EModeCategory(Frozen):
+    """An Aave V3 efficiency-mode category (v3.0: ``Pool.getEModeCategoryData``)."""
+
+    id: int
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    price_source: str = "0x0000000000000000000000000000000000000000"
+    label: str = ""
+
+
+class ReserveState(Frozen):
+    """One reserve's configuration and market state at ``block_number``.
+
+    Mirrors ``ReserveConfiguration`` (bitmap fields) and ``ReserveData`` of aave-v3-core v3.0.
+    ``price_base`` is ``AaveOracle.getAssetPrice(asset)`` (base currency, usually USD * 1e8).
+    """
+
+    asset: str
+    symbol: str
+    decimals: int
+    ltv_bps: int
+    liquidation_threshold_bps: int
+    liquidation_bonus_bps: int
+    reserve_factor_bps: int = 0
+    liquidation_protocol_fee_bps: int = 0
+    emode_category: int = 0
+    active: bool = True
+    frozen: bool = False
+    paused: bool = False
+    borrowing_enabled: bool = True
+    stable_borrowing_enabled: bool = False
+    borrowable_in_isolation: bool = False
+    siloed_borrowing: bool = False
+    supply_cap_tokens: int = 0  # whole tokens, 0 = no cap
+    borrow_cap_tokens: int = 0  # whole tokens, 0 = no cap
+    debt_ceiling_cents: int = 0  # USD with 2 decimals; 0 = not an isolated asset
+    isolation_mode_total_debt_cents: int = 0
+    price_base: int
+    a_token: str = ""
+    variable_debt_token: str = ""
+    stable_debt_token: str = ""
+    total_supply_wei: int = 0  # aToken totalSupply (incl. accrued)
+    total_variable_debt_wei: int = 0
+    total_stable_debt_wei: int = 0
+    available_liquidity_wei: int = 0  # underlying balance held by the aToken
+    accrued_to_treasury_scaled: int = 0
+    liquidity_index_ray: int = RAY
+    variable_borrow_index_ray: int = RAY
+
+
+class PositionAsset(Frozen):
+    """A user's balances in one reserve."""
+
+    asset: str
+    symbol: str
+    collateral_wei: int = 0  # aToken balanceOf (includes accrued interest)
+    variable_debt_wei: int = 0
+    stable_debt_wei: int = 0
+    collateral_enabled: bool = False  # UserConfiguration "usingAsCollateral" bit
+    borrowing: bool = False  # UserConfiguration "borrowing" bit
+
+
+class AccountData(Frozen):
+    """``Pool.getUserAccountData`` shape (base currency units; HF is a WAD)."""
+
+    total_collateral_base: int
+    total_debt_base: int
+    available_borrows_base: int
+    current_liquidation_threshold_bps: int
+    ltv_bps: int
+    health_factor_wad: int
+
+
+class LendingPositionSnapshot(Frozen):
+    """Everything needed to compute a lending position's health exactly, read at one block."""
+
+    name: str = ""
+    protocol: Literal["aave_v3", "morpho_blue"] = "aave_v3"
+    protocol_version: str = "3.0"
+    account: str
+    block_number: int
+    block_timestamp: int
+    base_unit: int = 10**8  # AaveOracle.BASE_CURRENCY_UNIT
+    reserves: dict[str, ReserveState]  # keyed by asset address (checksummed)
+    assets: tuple[PositionAsset, ...]  # only reserves where the user has a balance or a flag
+    emode_category_id: int = 0
+    emode: EModeCategory | None = None
+    isolated_asset: str | None = None  # set when the only enabled collateral has a debt ceiling
+    oracle_fresh: bool = True
+    oracle_issues: tuple[str, ...] = ()
+    reported: AccountData | None = None  # the protocol's own view at the same block, for checks
+
+
+# ------------------------------------------------------------------------------------------------
+# Prices and pool depth
+# ------------------------------------------------------------------------------------------------
+class OracleReading(Frozen):
+    """A Chainlink-style feed read at ``block_number``."""
+
+    symbol: str
+    feed: str
+    answer: int
+    decimals: int
+    round_id: int
+    updated_at: int
+    block_number: int
+    block_timestamp: int
+    heartbeat_s: int
+    age_s: int
+    stale: bool
+    dex_spot_price: float | None = None
+    dex_twap_price: float | None = None
+    deviation_bps: float | None = None
+    deviating: bool = False
+
+
+class QuotePoint(Frozen):
+    amount_in_wei: int
+    amount_out_wei: int
+
+
+class DepthCurve(Frozen):
+    """Exact swap outputs for increasing input sizes on one pool and direction (pool's own math).
+
+    Used by the sizing core to value a sale including fee and price impact as a function of size.
+    ``points`` are sorted by ``amount_in_wei`` and start above zero. ``mid_price`` is out per in
+    (token units, decimals applied) at the pool's current sqrtPrice, before fees.
+    """
+
+    pool: str
+    token_in: str
+    token_out: str
+    symbol_in: str = ""
+    symbol_out: str = ""
+    decimals_in: int
+    decimals_out: int
+    fee_pips: int
+    block_number: int
+    mid_price: float
+    points: tuple[QuotePoint, ...]
+    depth_at_bps: dict[int, int] = Field(default_factory=dict)  # k bps -> max amount_in_wei
+
+
+# ------------------------------------------------------------------------------------------------
+# Decisions (sizing core output) - the executor turns these into plans
+# ------------------------------------------------------------------------------------------------
+ActionKind = Literal[
+    "none",
+    "deleverage",
+    "boost",
+    "repay_from_wallet",
+    "add_collateral",
+    "rebalance",
+    "perp_add_margin",
+    "perp_remove_margin",
+    "perp_reduce",
+    "perp_increase",
+]
+
+StepKind = Literal["withdraw", "supply", "borrow", "repay", "swap", "flash_loan", "transfer_margin", "modify_size"]
+
+
+class SizingStep(Frozen):
+    """One leg of a decision, in token units. The executor maps it 1:1 onto encoded calls."""
+
+    kind: StepKind
+    asset: str  # token address (swap: token_in)
+    symbol: str = ""
+    amount_wei: int  # > 0; direction is given by ``kind``
+    asset_out: str | None = None  # swap only
+    symbol_out: str | None = None
+    min_amount_out_wei: int | None = None  # swap only: oracle-derived minimum out
+    round: int = 0  # deleverage/boost loop round (0-based)
+    projected_health: float | None = None  # health after this step
+
+
+class SizingDecision(Frozen):
+    """What the sizing core decided for one position, and why. A value, never a side effect."""
+
+    position: str
+    action: ActionKind
+    steps: tuple[SizingStep, ...] = ()
+    deltas_wei: dict[str, int] = Field(default_factory=dict)  # symbol -> signed net change of the position
+    health_before: float | None = None
+    projected_health: float | None = None
+    target_health: float | None = None
+    binding_constraint: str = "none"
+    reason: str = ""
+    feasible: bool = True
+    best_reachable_health: float | None = None
+    notional_usd: float = 0.0
+    block_number: int | None = None

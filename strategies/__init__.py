@@ -1,0 +1,1 @@
+"""User-facing strategies: each module pairs a pydantic ``Config`` with a pure ``decide`` function."""
