@@ -221,3 +221,9 @@ class SizingDecision(Frozen):
     best_reachable_health: float | None = None
     notional_usd: float = 0.0
     block_number: int | None = None
+    # Added by the sizing core (additive): split of ``deltas_wei`` into the two sides of the position,
+    # so a token that is both collateral and debt is unambiguous. Signed, token units.
+    collateral_deltas_wei: dict[str, int] = Field(default_factory=dict)
+    debt_deltas_wei: dict[str, int] = Field(default_factory=dict)
+    rounds: int = 0  # executable rounds in ``steps`` (each round: withdraw -> swap -> repay, or a flash loan)
+    uses_flash_loan: bool = False

@@ -1,0 +1,406 @@
+"""Deleverage solver: which collateral to withdraw and sell, in which order, and how much debt to repay.
+
+Algebra (notes §6): with ``S = Σ collBase_i·LT_i`` and ``D = Σ debtBase_j``, selling ``x`` base of
+collateral k for a repay of ``y(x)`` base gives ``HF(x) = (S - x·LT_k) / (D - y(x))``. ``y`` comes
+from the pool-depth curve (piecewise linear, so ``HF`` is a ratio of linear functions on each segment
+and the target is solved exactly per segment), or from the oracle less fee and a slippage haircut.
+
+- Order: collateral with the largest ``HF_t·g_k - LT_k`` first (lowest LT / cheapest swap); collateral
+  that is also the debt token is repaid without a swap (``g = 1``). Largest debt first.
+- Without a flash loan each withdraw must keep the exact HF >= ``limits.safety_floor_hf``, so the
+  plan becomes k rounds (withdraw -> swap -> repay). With ``flash_premium_bps`` every round is one
+  flash loan: flash ``F`` of the debt token -> repay ``F`` -> withdraw ``x`` -> swap ``x`` with
+  ``min_amount_out = F + premium`` (premium = Aave v3.0 ``percentMul(F, FLASHLOAN_PREMIUM_TOTAL)``).
+- Sales into one pool are cumulative within a plan (the pool is not assumed to recover between rounds).
+- Rounding: the repay needed for the target is rounded **up**; the input is the smallest that
+  guarantees it; every bound (balance, caps, floor) is respected with floors. Every round is
+  re-checked with the exact Aave v3.0 integer math (``aave.ExactPosition``).
+- Infeasible targets give the best reachable health and the constraint that stopped the plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
+from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
+from manager.sizing.caps import SizingLimits, usd_cap_wei
+from manager.sizing.depth import SwapModel
+from manager.sizing.fixed import UINT256_MAX, WAD, percent_mul
+
+# Solve a hair above the target so the floored avgLT of v3.0 cannot pull the exact HF below it.
+_TARGET_MARGIN = 2e-4
+
+
+def _hf(pos: ExactPosition) -> float:
+    h = pos.health_factor_wad()
+    return math.inf if h == UINT256_MAX else h / WAD
+
+
+def swap_model_for(
+    sell: AssetLine,
+    buy: AssetLine,
+    depth: Mapping[tuple[str, str], DepthCurve] | None,
+    limits: SizingLimits,
+) -> tuple[SwapModel, SwapModel | None]:
+    """The guaranteed-output model for selling ``sell`` into ``buy``, and the raw curve model (for the depth cap)."""
+    if sell.asset == buy.asset:
+        return SwapModel.identity(), None
+    curve = None
+    if depth:
+        curve = depth.get((sell.asset, buy.asset)) or depth.get((sell.symbol, buy.symbol))
+    if curve is not None:
+        raw = SwapModel.from_curve(curve)
+        model = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps)
+        return model.with_input_fee(limits.service_fee_bps), raw
+    model = SwapModel.oracle(
+        price_in_base=sell.price_base, price_out_base=buy.price_base, decimals_in=sell.decimals,
+        decimals_out=buy.decimals, fee_bps=limits.fallback_fee_bps, haircut_bps=limits.max_slippage_bps,
+    )
+    return model.with_input_fee(limits.service_fee_bps), None
+
+
+@dataclass
+class _Pair:
+    model: SwapModel
+    depth_cap_wei: float
+    used_wei: float = 0.0
+    exhausted: bool = False
+
+
+def _flash_amount(min_out_wei: int, premium_bps: int) -> int:
+    """Largest flash amount ``F`` with ``F + percentMul(F, premium) <= min_out_wei``."""
+    f = min_out_wei * 10_000 // (10_000 + premium_bps)
+    while f > 0 and f + percent_mul(f, premium_bps) > min_out_wei:
+        f -= 1
+    while f + 1 + percent_mul(f + 1, premium_bps) <= min_out_wei:
+        f += 1
+    return f
+
+
+def _needed_total(repay_wei: int, premium_bps: int | None) -> int:
+    return repay_wei if premium_bps is None else repay_wei + percent_mul(repay_wei, premium_bps)
+
+
+def _solve_round(
+    s: float, d: float, ck: float, lt_k: float, cj: float, pair: _Pair, prem: float,
+    debt_j_wei: int, target: float, bounds: dict[str, float],
+) -> tuple[float, str, bool]:
+    """Input ``x`` (wei of k) for this round, the binding name, and whether the target is reached.
+
+    ``ck``/``cj`` are base per wei of collateral k / debt j; ``prem`` the flash premium fraction (0 if none).
+    """
+    m = pair.model
+    used = pair.used_wei
+    out_used = m.out_wei(used) if used > 0 else 0.0
+
+    def repay(u: float) -> float:
+        return min(debt_j_wei, (m.out_wei(used + u) - out_used) / (1 + prem))
+
+    def hf(u: float) -> float:
+        den = d - repay(u) * cj
+        num = s - u * ck * lt_k
+        return math.inf if den <= 0 else num / den
+
+    # Input that clears debt j completely.
+    x_clear = m.input_for_output(out_used + debt_j_wei * (1 + prem)) - used
+    bounds = dict(bounds)
+    bounds["debt_repaid"] = max(0.0, x_clear)
+    bound_name = min(bounds, key=lambda k: bounds[k])
+    bound = bounds[bound_name]
+    best_u, best_h = 0.0, hf(0.0)
+    for x0, x1, y0, slope in m.segments(used):
+        u0, u1 = x0 - used, min(x1 - used, bound)
+        if u1 < u0:
+            break
+        h1 = hf(u1)
+        if h1 >= target:
+            # Solve on this segment: repay(u) = a + b·u with a, b from the segment.
+            b = slope / (1 + prem)
+            a = (y0 - out_used) / (1 + prem) - b * u0
+            den = target * cj * b - ck * lt_k
+            if den > 0:
+                u = (target * (d - cj * a) - s) / den
+                u = min(max(u, u0), u1)
+            else:
+                u = u1
+            return u, "target_health", True
+        if h1 > best_h:
+            best_u, best_h = u1, h1
+        if u1 >= bound:
+            break
+    if best_u < bound * (1 - 1e-12) and bound > 0 and math.isfinite(bound):
+        return best_u, "price_impact", False
+    return best_u, bound_name, False
+
+
+def plan_deleverage(
+    snapshot: LendingPositionSnapshot,
+    target_hf: float,
+    *,
+    depth: Mapping[tuple[str, str], DepthCurve] | None = None,
+    limits: SizingLimits | None = None,
+    flash_premium_bps: int | None = None,
+    emode_price_base: int | None = None,
+    collateral_order: tuple[str, ...] | None = None,
+) -> SizingDecision:
+    """Plan the rounds that bring ``snapshot`` to ``target_hf`` (or as close as the constraints allow).
+
+    ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted).
+    ``flash_premium_bps`` (Aave ``FLASHLOAN_PREMIUM_TOTAL``) switches to flash-loan-funded rounds.
+    ``collateral_order`` (assets or symbols) overrides the efficiency order.
+    """
+    target = target_health("target_hf", target_hf)
+    limits = limits or SizingLimits()
+    if flash_premium_bps is not None:
+        non_negative("flash_premium_bps", flash_premium_bps)
+        if int(flash_premium_bps) != flash_premium_bps or flash_premium_bps >= 10_000:
+            raise BadInputError(f"flash_premium_bps={flash_premium_bps}: must be an int in [0, 10000)",
+                                field="flash_premium_bps", value=flash_premium_bps)
+        flash_premium_bps = int(flash_premium_bps)
+    pos = exact_position(snapshot, emode_price_base=emode_price_base)
+    acc = pos.account()
+    name = snapshot.name or snapshot.account
+    if acc.total_debt_base == 0:
+        raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
+    hf_before = _hf(pos)
+    base = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
+    if hf_before >= target:
+        return SizingDecision(action="none", projected_health=hf_before, binding_constraint="already_at_target",
+                              reason=f"HF {hf_before:.6f} >= target {target:g}", best_reachable_health=hf_before, **base)
+    if acc.current_liquidation_threshold_bps == 0:
+        raise BadInputError(f"liquidation_threshold_bps=0 for {name}: no collateral counts, deleverage impossible",
+                            field="liquidation_threshold_bps", value=0)
+
+    solve_target = target * (1 + _TARGET_MARGIN)
+    prem = 0.0 if flash_premium_bps is None else flash_premium_bps / 10_000
+    usd_per_base = 1.0 / snapshot.base_unit
+    has_ltv0 = any(ln.counts_as_collateral and ln.ltv_bps == 0 and ln.collateral_wei > 0 for ln in pos.lines)
+
+    def collateral_candidates(p: ExactPosition, debt: AssetLine) -> list[AssetLine]:
+        cands = [ln for ln in p.lines if ln.collateral_wei > 0]
+        if has_ltv0:  # v3.0 validateHFAndLtv: with LTV-0 collateral only an LTV-0 asset may be withdrawn
+            cands = [ln for ln in cands if ln.ltv_bps == 0 or not ln.counts_as_collateral]
+        return cands
+
+    pairs: dict[tuple[str, str], _Pair] = {}
+
+    def pair_for(k: AssetLine, j: AssetLine) -> _Pair:
+        key = (k.asset, j.asset)
+        if key not in pairs:
+            model, raw = swap_model_for(k, j, depth, limits)
+            cap = math.inf
+            if raw is not None:
+                curve = depth.get((k.asset, j.asset)) or depth.get((k.symbol, j.symbol))  # type: ignore[union-attr]
+                fee = curve.fee_pips / 1e6 if curve is not None else 0.0
+                cap = raw.depth_cap_wei(limits.max_slippage_bps, fee) / (1 - limits.service_fee_bps / 10_000)
+                cap = min(cap, model.max_in_wei)
+            pairs[key] = _Pair(model, cap)
+        return pairs[key]
+
+    def efficiency(k: AssetLine, j: AssetLine) -> float:
+        lt = k.lt_bps / 1e4 if k.counts_as_collateral else 0.0
+        g = pair_for(k, j).model.marginal_rate * (j.price_base / j.unit) / (k.price_base / k.unit)
+        return target * g - lt
+
+    steps: list[SizingStep] = []
+    coll_delta: dict[str, int] = {}
+    debt_delta: dict[str, int] = {}
+    notional_usd = 0.0
+    day_left_usd = limits.per_day_remaining_usd
+    first_binding: str | None = None
+    final_binding = "target_health"
+    reached = False
+    fallback_used = False
+    rnd = 0
+    exhausted_debt: set[str] = set()
+    while rnd < limits.max_rounds:
+        view = float_view(pos)
+        if _hf(pos) >= target:
+            reached = True
+            break
+        debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0 and ln.asset not in exhausted_debt),
+                       key=lambda ln: -ln.debt_base())
+        if not debts:
+            final_binding = "debt_repaid"
+            break
+        j = debts[0]
+        cands = [k for k in collateral_candidates(pos, j) if not pair_for(k, j).exhausted]
+        if collateral_order:
+            rank = {a: i for i, a in enumerate(collateral_order)}
+            cands = [k for k in cands if k.asset in rank or k.symbol in rank]
+            cands.sort(key=lambda k: rank.get(k.asset, rank.get(k.symbol, 0)))
+        else:
+            cands = [k for k in cands if efficiency(k, j) > 0]
+            cands.sort(key=lambda k: -efficiency(k, j))
+        if not cands:
+            final_binding = "collateral_exhausted"
+            break
+        k = cands[0]
+        pair = pair_for(k, j)
+        fallback_used |= pair.model.source == "oracle_fallback"
+        ck = k.price_base / k.unit
+        cj = j.price_base / j.unit
+        lt_k = k.lt_bps / 1e4 if k.counts_as_collateral else 0.0
+        usd_per_wei_k = ck * usd_per_base
+        bounds: dict[str, float] = {"collateral_exhausted": float(k.collateral_wei)}
+        if flash_premium_bps is None and lt_k > 0:
+            room_base = view.weighted_collateral_base - limits.safety_floor_hf * view.debt_base
+            bounds["safety_floor"] = max(0.0, room_base / (lt_k * ck))
+        bounds["per_action_cap"] = usd_cap_wei(limits.per_action_usd, usd_per_wei_k)
+        bounds["per_day_cap"] = usd_cap_wei(day_left_usd, usd_per_wei_k)
+        bounds["pool_depth"] = max(0.0, pair.depth_cap_wei - pair.used_wei)
+        u, binding, hit = _solve_round(view.weighted_collateral_base, view.debt_base, ck, lt_k, cj, pair, prem,
+                                       j.debt_wei, solve_target, bounds)
+        x_wei, repay_wei, min_out = _integerize(pair, u, hit, bounds, j.debt_wei, flash_premium_bps, k is j or k.asset == j.asset)
+        if x_wei <= 0 or repay_wei <= 0:
+            final_binding = binding if binding != "target_health" else "dust"
+            if binding in ("pool_depth", "price_impact", "collateral_exhausted"):
+                pair.exhausted = True
+                continue
+            break
+        # Exact re-check of the withdraw leg (no flash: each withdraw must keep HF >= floor).
+        floor_wad = int(limits.safety_floor_hf * WAD)
+        for _ in range(40):
+            after_withdraw = pos.with_deltas({k.asset: (-x_wei, 0)})
+            if flash_premium_bps is not None or after_withdraw.health_factor_wad() >= floor_wad:
+                break
+            x_wei = x_wei * 999 // 1000
+            out = int(pair.model.out_wei(pair.used_wei + x_wei) - (pair.model.out_wei(pair.used_wei) if pair.used_wei else 0.0))
+            repay_wei = min(j.debt_wei, out if flash_premium_bps is None else _flash_amount(out, flash_premium_bps))
+            min_out = _needed_total(repay_wei, flash_premium_bps)
+            binding = "safety_floor"
+        else:
+            final_binding = "safety_floor"
+            break
+        x_usd = x_wei * usd_per_wei_k
+        if x_usd < limits.min_action_usd and not steps and not hit:
+            final_binding = "min_action_usd"
+            break
+        new_pos = pos.with_deltas({k.asset: (-x_wei, 0)}).with_deltas({j.asset: (0, -repay_wei)})
+        h_new = _hf(new_pos)
+        if first_binding is None:
+            first_binding = binding
+        same = k.asset == j.asset
+        if flash_premium_bps is not None:
+            h_repaid = _hf(pos.with_deltas({j.asset: (0, -repay_wei)}))
+            steps.append(SizingStep(kind="flash_loan", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd))
+            steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
+                                    projected_health=h_repaid))
+            steps.append(SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
+                                    projected_health=h_new))
+            if not same:
+                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
+                                        symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd, projected_health=h_new))
+        else:
+            steps.append(SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
+                                    projected_health=_hf(after_withdraw)))
+            if not same:
+                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
+                                        symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd,
+                                        projected_health=_hf(after_withdraw)))
+            steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
+                                    projected_health=h_new))
+        coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) - x_wei
+        debt_delta[j.symbol] = debt_delta.get(j.symbol, 0) - repay_wei
+        pair.used_wei += x_wei
+        notional_usd += x_usd
+        if day_left_usd is not None:
+            day_left_usd = max(0.0, day_left_usd - x_usd)
+        pos = new_pos
+        rnd += 1
+        final_binding = binding
+        if repay_wei >= j.debt_wei:
+            exhausted_debt.add(j.asset)
+        if h_new >= target:
+            reached = True
+            break
+        if binding in ("pool_depth", "price_impact"):
+            pair.exhausted = True
+        elif binding == "per_day_cap":
+            break
+    else:
+        final_binding = "max_rounds" if not reached else final_binding
+
+    h_final = _hf(pos)
+    reached = reached or h_final >= target
+    if not steps:
+        return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,
+                              feasible=False, best_reachable_health=hf_before,
+                              reason=f"cannot deleverage toward HF {target:g}: bound by {final_binding}", **base)
+    feasible = h_final >= target - limits.tolerance_hf
+    binding_out = (first_binding if first_binding not in (None, "target_health") else "target_health") if feasible else final_binding
+    rounds = rnd
+    parts = [f"deleverage HF {hf_before:.4f} -> {h_final:.4f} (target {target:g}) in {rounds} round(s)"]
+    if flash_premium_bps is not None:
+        parts.append(f"flash loan premium {flash_premium_bps} bps")
+    if fallback_used:
+        parts.append(f"no depth curve for some swaps: valued at oracle less {limits.fallback_fee_bps:g} bps fee "
+                     f"and {limits.max_slippage_bps:g} bps slippage haircut")
+    if not feasible:
+        parts.append(f"target not reachable: stopped by {final_binding}; best reachable HF {h_final:.4f}")
+    deltas: dict[str, int] = {}
+    for sym, v in coll_delta.items():
+        deltas[sym] = deltas.get(sym, 0) + v
+    for sym, v in debt_delta.items():
+        deltas[sym] = deltas.get(sym, 0) - v
+    return SizingDecision(
+        action="deleverage", steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
+        binding_constraint=binding_out, reason="; ".join(parts), feasible=feasible,
+        best_reachable_health=h_final, notional_usd=notional_usd, collateral_deltas_wei=coll_delta,
+        debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,
+    )
+
+
+def _integerize(
+    pair: _Pair, u: float, hit: bool, bounds: dict[str, float], debt_j_wei: int,
+    premium_bps: int | None, same_asset: bool,
+) -> tuple[int, int, int]:
+    """Token amounts for a round: (withdraw/sell wei, repay wei, swap min_amount_out wei).
+
+    When the target binds the repay is rounded up and the input is the smallest that guarantees it;
+    otherwise the input is floored inside its bound and the repay is what that input guarantees.
+    """
+    m = pair.model
+    used = pair.used_wei
+    out_used = m.out_wei(used) if used > 0 else 0.0
+    bound = min(bounds.values())
+    max_x = math.floor(bound) if math.isfinite(bound) else None
+    prem = 0.0 if premium_bps is None else premium_bps / 10_000
+
+    def guaranteed(x: int) -> int:
+        return math.floor(m.out_wei(used + x) - out_used)
+
+    def repay_from(out: int) -> int:
+        r = out if premium_bps is None else _flash_amount(out, premium_bps)
+        return min(r, debt_j_wei)
+
+    if hit:
+        repay_need = (m.out_wei(used + u) - out_used) / (1 + prem)
+        repay = min(debt_j_wei, math.ceil(repay_need - 1e-9))
+        need_out = _needed_total(repay, premium_bps)
+        x = math.ceil(m.input_for_output(out_used + need_out) - used - 1e-9) if not same_asset else need_out
+        # Guard float error: make sure the guaranteed output really covers the repay.
+        while guaranteed(x) < need_out and (max_x is None or x < max_x):
+            x += 1 + x // 10**9
+        if max_x is not None and x > max_x:
+            x = max_x
+            repay = repay_from(guaranteed(x))
+        return x, repay, _needed_total(repay, premium_bps)
+    x = max(0, math.floor(u))
+    if max_x is not None:
+        x = min(x, max_x)
+    repay = repay_from(guaranteed(x))
+    if repay >= debt_j_wei and not same_asset:
+        # Selling just enough to clear the debt: trim the input to the smallest that covers it.
+        need = _needed_total(debt_j_wei, premium_bps)
+        xi = math.ceil(m.input_for_output(out_used + need) - used - 1e-9)
+        while guaranteed(xi) < need:
+            xi += 1 + xi // 10**9
+        x = min(x, xi)
+    elif repay >= debt_j_wei:
+        x = _needed_total(debt_j_wei, premium_bps)
+    return x, repay, _needed_total(repay, premium_bps)
