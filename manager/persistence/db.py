@@ -1,0 +1,195 @@
+"""Open the manager's database: an SQLite file by default, PostgreSQL by URL.
+
+``Database(url)`` validates the URL, creates the engine, turns on WAL and full fsync for SQLite, creates
+the schema (``create_all``: safe on every start) and checks the stored schema version. ``unit_of_work()``
+is the one way to get a session: it commits before returning, so a write is on disk when the caller's
+function returns, and it rolls back on any exception.
+
+PostgreSQL needs the optional ``postgres`` extra (psycopg 3); nothing imports it unless such a URL is used.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from manager.errors import ConfigError, SetupError, StopError
+from manager.persistence.models import POSMAN_METADATA, SCHEMA_VERSION, RuntimeStateRow
+
+log = logging.getLogger("posman.persistence")
+
+ALLOWED_SCHEMES = ("sqlite", "postgresql+psycopg")
+SCHEMA_VERSION_KEY = "schema_version"
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+
+
+class DatabaseError(StopError):
+    """The database cannot be opened or has a schema this version does not understand."""
+
+
+def default_sqlite_url(data_dir: str | Path) -> str:
+    """``sqlite:///<data_dir>/posman.sqlite`` (the default database location)."""
+    return f"sqlite:///{Path(data_dir).expanduser() / 'posman.sqlite'}"
+
+
+def parse_database_url(url: str) -> URL:
+    """Validate ``url`` and return it normalized (``postgresql://`` means psycopg 3)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"database url: cannot parse {redact_url(url)!r}; expected sqlite:///path/posman.sqlite "
+            "or postgresql+psycopg://user@host/db",
+            field="database_url",
+        ) from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ALLOWED_SCHEMES:
+        raise ConfigError(
+            f"database url: scheme {parsed.drivername!r} is not supported; allowed: {', '.join(ALLOWED_SCHEMES)}",
+            field="database_url",
+            value=parsed.drivername,
+        )
+    return parsed
+
+
+def redact_url(url: str | URL) -> str:
+    """The URL with any password replaced by ``***`` (safe to log)."""
+    try:
+        return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable url>"
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # NOTE: in WAL mode synchronous=NORMAL may lose the last commits on power loss; a submitted
+        # transaction that is not on disk could be sent twice after a crash, so we pay for FULL.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
+class Database:
+    """An opened posman database. Cheap to share; create one per process."""
+
+    def __init__(self, url: str, *, echo: bool = False, clock: Any = time.time) -> None:
+        self.url = parse_database_url(url)
+        self.safe_url = redact_url(self.url)
+        self._clock = clock
+        self.engine = self._create_engine(echo)
+        self.create_schema()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.drivername == "sqlite"
+
+    def _create_engine(self, echo: bool) -> Engine:
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if database and database != ":memory:" and not database.startswith("file:"):
+                parent = Path(database).expanduser().parent
+                if not parent.exists():
+                    try:
+                        parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise DatabaseError(
+                            f"cannot create the database directory {parent}: {exc.strerror}",
+                            path=str(parent),
+                        ) from exc
+                    log.info("event=db_dir_created path=%s", parent)
+            engine = create_engine(self.url, echo=echo)
+            event.listen(engine, "connect", _sqlite_on_connect)
+            return engine
+        try:
+            return create_engine(self.url, echo=echo, pool_pre_ping=True)
+        except ModuleNotFoundError as exc:
+            raise SetupError(
+                f"database url {self.safe_url} needs psycopg 3, which is not installed; "
+                "install the optional extra: pip install 'posman[postgres]'",
+                field="database_url",
+            ) from exc
+
+    def create_schema(self) -> None:
+        """Create missing tables (idempotent) and check/record the schema version."""
+        try:
+            POSMAN_METADATA.create_all(self.engine)
+        except OperationalError as exc:
+            raise DatabaseError(
+                f"cannot open database {self.safe_url}: {' '.join(str(exc.orig).split())}",
+                url=self.safe_url,
+            ) from exc
+        with self.unit_of_work() as session:
+            row = session.get(RuntimeStateRow, SCHEMA_VERSION_KEY)
+            if row is None:
+                session.add(
+                    RuntimeStateRow(
+                        key=SCHEMA_VERSION_KEY, value_json=SCHEMA_VERSION, updated_at_s=self._clock()
+                    )
+                )
+            elif int(row.value_json) > SCHEMA_VERSION:
+                raise DatabaseError(
+                    f"database {self.safe_url} has schema version {row.value_json}, newer than this "
+                    f"posman's {SCHEMA_VERSION}; upgrade posman or point it at another database",
+                    url=self.safe_url,
+                    found=row.value_json,
+                    supported=SCHEMA_VERSION,
+                )
+        log.info("event=db_ready url=%s schema_version=%d", self.safe_url, SCHEMA_VERSION)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[Session]:
+        """A session that commits on normal exit and rolls back on an exception.
+
+        Objects stay readable after the block (``expire_on_commit=False``); they are detached copies:
+        changing them changes nothing in the database.
+        """
+        session = Session(self.engine, expire_on_commit=False)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def table_names(self) -> list[str]:
+        """Names of the posman tables present in the database."""
+        from sqlalchemy import inspect
+
+        return sorted(set(inspect(self.engine).get_table_names()) & set(POSMAN_METADATA.tables))
+
+    def journal_mode(self) -> str | None:
+        """SQLite journal mode (``wal`` expected); ``None`` on other backends."""
+        if not self.is_sqlite:
+            return None
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql("PRAGMA journal_mode").scalar())
+
+    def dispose(self) -> None:
+        """Close pooled connections (call on shutdown)."""
+        self.engine.dispose()
+
+
+__all__ = [
+    "ALLOWED_SCHEMES",
+    "Database",
+    "DatabaseError",
+    "default_sqlite_url",
+    "parse_database_url",
+    "redact_url",
+]

@@ -1,0 +1,60 @@
+"""Fixtures: a fresh database per test on a temp SQLite file, and on PostgreSQL when
+``POSMAN_TEST_PG_URL`` is set (every test that takes ``repo`` runs on both)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from manager.persistence import Database, Repository
+from manager.persistence.models import POSMAN_METADATA
+
+PG_URL_ENV = "POSMAN_TEST_PG_URL"
+
+
+class FakeClock:
+    """A settable clock (unix seconds)."""
+
+    def __init__(self, start_s: float = 1_700_000_000.0) -> None:
+        self.now_s = start_s
+
+    def __call__(self) -> float:
+        return self.now_s
+
+    def advance(self, seconds: float) -> None:
+        self.now_s += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'state' / 'posman.sqlite'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, sqlite_url, clock) -> Iterator[Database]:
+    if request.param == "sqlite":
+        database = Database(sqlite_url, clock=clock)
+        yield database
+        database.dispose()
+        return
+    url = os.environ.get(PG_URL_ENV)
+    if not url:
+        pytest.skip(f"set {PG_URL_ENV} to run the PostgreSQL variant")
+    database = Database(url, clock=clock)
+    POSMAN_METADATA.drop_all(database.engine)
+    database.create_schema()
+    yield database
+    POSMAN_METADATA.drop_all(database.engine)
+    database.dispose()
+
+
+@pytest.fixture
+def repo(db, clock) -> Repository:
+    return Repository(db, clock=clock)
