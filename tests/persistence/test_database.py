@@ -71,7 +71,7 @@ def test_postgresql_without_psycopg_is_a_setup_error():
 def test_sqlite_path_that_cannot_be_opened_is_a_stop_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(StopError, match="cannot create the database directory .*Not a directory"):
+    with pytest.raises(StopError, match=r"cannot create the database directory .*Not a directory"):
         Database(f"sqlite:///{blocker / 'sub' / 'posman.sqlite'}")
 
 
