@@ -30,6 +30,7 @@ from pydantic import Field
 from manager.domain import AccountData, Frozen, LendingPositionSnapshot
 from manager.errors import SizingError
 from manager.sizing._checks import BadInputError, target_health
+from manager.sizing.caps import borrow_cap_room_wei
 from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD, percent_div, percent_mul, wad_div
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
@@ -122,7 +123,8 @@ class ExactPosition:
                     field="deltas_wei", value=d,
                 )
             out.append(replace(ln, collateral_wei=coll, variable_debt_wei=var, stable_debt_wei=stab,
-                               collateral_enabled=ln.collateral_enabled or (dc > 0 and ln.lt_bps != 0 and coll > 0)))
+                               collateral_enabled=ln.collateral_enabled or (dc > 0 and ln.collateral_wei == 0 and ln.lt_bps != 0)))
+        # NOTE: v3.0 `executeSupply` turns collateral on only for a first supply (balance was 0).
         return ExactPosition(tuple(out), self.base_unit)
 
     def account(self) -> AccountData:
@@ -387,9 +389,9 @@ def max_safe_borrow(
         return BorrowSize(asset=ln.asset, symbol=ln.symbol, amount_wei=0, binding_constraint="emode",
                           reason=f"{ln.symbol}: not in the user's e-mode category {snapshot.emode_category_id}")
     # Borrow cap room.
-    if reserve.borrow_cap_tokens:
-        total = reserve.total_variable_debt_wei + reserve.total_stable_debt_wei
-        bounds["borrow_cap"] = max(0, reserve.borrow_cap_tokens * ln.unit - total)
+    room = borrow_cap_room_wei(reserve)
+    if room is not None:
+        bounds["borrow_cap"] = room
     # Reserve liquidity.
     bounds["reserve_liquidity"] = max(0, reserve.available_liquidity_wei)
     # Isolation debt ceiling.
