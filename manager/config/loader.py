@@ -1,0 +1,249 @@
+"""Load a TOML config file into ``Config``; every problem becomes a one-line, located ``ConfigError``.
+
+The message names the file, the line (found with ``TomlLocator``: ``tomllib`` keeps no positions),
+the field path, the offending value and what is allowed, e.g.::
+
+    configs/prod.toml:41: positions[2].mode: input should be 'watch' or 'manage'; got 'wach'
+    configs/prod.toml:12: chains.devnet.rpc_url: unknown key; did you mean 'rpc_urls'?
+
+Later validators (a strategy validating ``positions.params`` against its own model) point at the
+same file and line with ``config_error(cfg, loc, msg)`` or ``params_error(cfg, loc_prefix, exc)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Sequence
+from inspect import isclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from manager.config.locate import Loc, TomlLocator
+from manager.config.report import MISSING, format_loc, located_error
+from manager.config.schema import PROTOCOL_KINDS, Config, CrossCheckFailed
+from manager.errors import ConfigError
+
+_TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+_TOML_EOF = re.compile(r"\s*\(at end of document\)\s*$")
+
+
+# ------------------------------------------------------------------------------------------------
+# public API
+# ------------------------------------------------------------------------------------------------
+def load_config(path: str | Path) -> Config:
+    """Read, parse and validate the config file at ``path``.
+
+    Relative paths inside it (sqlite file, keystores) resolve against the file's directory.
+    Raises ``ConfigError`` (one line: file, line, field, value, what is allowed).
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", file=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}", file=str(path)) from None
+    return parse_config(text, source=str(path), base_dir=path.resolve().parent)
+
+
+def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
+    """Validate TOML ``text`` as a config; ``source`` names it in errors (usually the file path)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(exc, source) from None
+    locator = TomlLocator(text)
+    try:
+        cfg = Config.model_validate(data, context={"base_dir": base_dir} if base_dir is not None else None)
+    except ValidationError as exc:
+        raise _validation_error(exc, source, locator, (), root=Config) from None
+    cfg._source = source
+    cfg._locator = locator
+    return cfg
+
+
+def config_error(cfg: Config, loc: Sequence[str | int], message: str, value: Any = MISSING) -> ConfigError:
+    """A ``ConfigError`` pointing at ``loc`` in ``cfg``'s file (same as ``cfg.error(...)``)."""
+    return cfg.error(loc, message, value)
+
+
+def params_error(
+    cfg: Config,
+    loc_prefix: Sequence[str | int],
+    exc: ValidationError,
+    model: type[BaseModel] | None = None,
+) -> ConfigError:
+    """Turn the ``ValidationError`` of a sub-model validated after loading into a located ``ConfigError``.
+
+    Example: ``StrategyConfig.model_validate(pos.params)`` failed; ``loc_prefix`` is
+    ``("positions", i, "params")``; the error names the exact params key, its line, and (with
+    ``model``) suggests close key names for an unknown one.
+    """
+    return _validation_error(exc, cfg.source, cfg._locator, tuple(loc_prefix), root=model)
+
+
+# ------------------------------------------------------------------------------------------------
+# formatting
+# ------------------------------------------------------------------------------------------------
+def _toml_error(exc: tomllib.TOMLDecodeError, source: str) -> ConfigError:
+    msg = str(exc)
+    m = _TOML_POS.search(msg)
+    line = int(m.group(1)) if m else None
+    msg = _TOML_EOF.sub(" (at end of file)", _TOML_POS.sub("", msg))
+    where = f"{source}:{line}" if line is not None else source
+    return ConfigError(f"{where}: invalid TOML: {msg}", file=source, line=line)
+
+
+def _clean_msg(msg: str) -> str:
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    return msg[:1].lower() + msg[1:] if msg[:2] != msg[:2].upper() else msg
+
+
+def _strip_tags(loc: Loc, root: Any) -> Loc:
+    """Drop pydantic's union tags from a location (``protocols.0.aave_v3.x`` -> ``protocols.0.x``)."""
+    out: list[str | int] = []
+    tp: Any = root
+    for part in loc:
+        tp, is_tag = _step(tp, part)
+        if not is_tag:
+            out.append(part)
+    return tuple(out)
+
+
+def _unwrap(tp: Any) -> Any:
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+            continue
+        if origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(args) == 1:
+                tp = args[0]
+                continue
+        return tp
+
+
+def _step(tp: Any, part: str | int) -> tuple[Any, bool]:
+    """Follow one location part through the schema. Returns (type there, part was a union tag)."""
+    tp = _unwrap(tp)
+    if tp is None:
+        return None, False
+    if isclass(tp) and issubclass(tp, BaseModel):
+        field = tp.model_fields.get(str(part))
+        return (field.annotation if field is not None else None), False
+    origin = typing.get_origin(tp)
+    if origin is list and isinstance(part, int):
+        return typing.get_args(tp)[0], False
+    if origin is dict:
+        return typing.get_args(tp)[1], False
+    if origin in (typing.Union, types.UnionType):
+        for member in typing.get_args(tp):
+            kind = getattr(member, "model_fields", {}).get("kind")
+            if kind is not None and part in typing.get_args(kind.annotation):
+                return member, True
+    return None, False
+
+
+def _fields_at(loc: Loc, root: Any) -> list[str] | None:
+    tp: Any = root
+    for part in loc:
+        tp, _ = _step(tp, part)
+    tp = _unwrap(tp)
+    if isclass(tp) and issubclass(tp, BaseModel):
+        return list(tp.model_fields)
+    return None
+
+
+def _suggest(loc: Loc, root: Any) -> str | None:
+    """The schema key closest to the unknown key at ``loc``, if one is close enough."""
+    allowed = _fields_at(loc[:-1], root) if root is not None else None
+    close = difflib.get_close_matches(str(loc[-1]), allowed or [], n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _describe(err: dict[str, Any], loc: Loc, root: Any) -> tuple[str, Any]:
+    """Message and shown value of one pydantic error."""
+    kind = err["type"]
+    value = err.get("input", MISSING)
+    if kind == "extra_forbidden":
+        allowed = _fields_at(loc[:-1], root) if root is not None else None
+        msg = "unknown key"
+        if allowed:
+            close = _suggest(loc, root)
+            if close:
+                msg += f"; did you mean '{close}'?"
+            msg += f" (allowed: {', '.join(allowed)})"
+        return msg, MISSING  # NOTE: never echo an unknown key's value: it may be a pasted secret
+    if loc == ("chains",) and kind in ("missing", "too_short"):
+        return "at least one [chains.<name>] table is required", MISSING
+    if kind == "missing":
+        return "missing required key", MISSING
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = err.get("ctx", {})
+        expected = ctx.get("expected_tags") or ", ".join(f"'{k}'" for k in PROTOCOL_KINDS)
+        if kind == "union_tag_not_found":
+            return f"missing 'kind' (allowed: {expected})", MISSING
+        return f"unknown kind (allowed: {expected})", ctx.get("tag", value)
+    if kind in ("dict_type", "model_type", "model_attributes_type") and isinstance(value, (str, int, float, list)):
+        return "expected a table", value
+    return _clean_msg(err["msg"]), value
+
+
+def _validation_error(
+    exc: ValidationError,
+    source: str,
+    locator: TomlLocator | None,
+    prefix: Loc,
+    root: type[BaseModel] | None,
+) -> ConfigError:
+    found: list[tuple[int | None, Loc, str, Any]] = []
+    errors = exc.errors(include_url=False)
+    # NOTE: a misspelt key is reported as "unknown key; did you mean X?" only, not also as
+    # "X: missing required key".
+    misspelt = {
+        (*tuple(e["loc"])[:-1], hint)
+        for e in errors
+        if e["type"] == "extra_forbidden" and (hint := _suggest(tuple(e["loc"]), root)) is not None
+    }
+    for err in errors:
+        if err["type"] == "missing" and tuple(err["loc"]) in misspelt:
+            continue
+        cross = err.get("ctx", {}).get("error")
+        if isinstance(cross, CrossCheckFailed):
+            for p in cross.problems:
+                line = locator.line_of(p.loc) if locator else None
+                found.append((line, p.loc, p.message, p.value if p.value is not None else MISSING))
+            continue
+        raw_loc = tuple(err["loc"])
+        loc = prefix + (_strip_tags(raw_loc, root) if root is not None else raw_loc)
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            loc = (*loc, "kind")
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
+            msg = "invalid name (letters, digits, '_', '-', '.'; at most 64)"
+            found.append((locator.line_of(loc) if locator else None, loc, msg, loc[-1] if loc else MISSING))
+            continue
+        msg, value = _describe(err, raw_loc, root)
+        found.append((locator.line_of(loc) if locator else None, loc, msg, value))
+    found.sort(key=lambda f: (f[0] is None, f[0] or 0))
+    line, loc, msg, value = found[0]
+    err_obj = located_error(source, line, loc, msg, value)
+    if len(found) > 1:
+        more = ", ".join(f"{format_loc(f[1])}" + (f" (line {f[0]})" if f[0] else "") for f in found[1:4])
+        extra = len(found) - 1
+        err_obj = ConfigError(
+            f"{err_obj.message} [+{extra} more: {more}{', ...' if extra > 3 else ''}]",
+            **err_obj.context,
+        )
+    err_obj.context["problems"] = [located_error(source, f[0], f[1], f[2], f[3]).message for f in found]
+    err_obj.problems = err_obj.context["problems"]  # type: ignore[attr-defined]
+    return err_obj

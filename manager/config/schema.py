@@ -1,0 +1,476 @@
+"""The config schema (v1): strict pydantic models, one per TOML section.
+
+Every model refuses unknown keys (``extra="forbid"``), is frozen, and validates in strict mode
+(a TOML string is never coerced into a number or a boolean). Units are in the names: ``_s`` seconds,
+``_bps`` basis points, ``_usd`` US dollars, ``_gwei`` gas price in gwei, ``_pips`` hundredths of a bp.
+
+Cross-references between sections (a position's protocol, a protocol's chain, a manage-mode
+position's signer) are checked by ``Config`` after the sections validate; see ``Config._cross_check``.
+``docs``: ``configs/example.toml`` documents every key with its unit, default and allowed values.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from manager.config.report import MISSING, located_error
+from manager.config.types import MULTICALL3_ADDRESS, Address, Bps, EnvVarName, Name, is_hex_address
+
+if TYPE_CHECKING:
+    from manager.errors import ConfigError
+
+
+class Section(BaseModel):
+    """Base of every config model: strict, frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _base_dir(info: ValidationInfo) -> Path | None:
+    ctx = info.context or {}
+    base = ctx.get("base_dir")
+    return Path(base) if base is not None else None
+
+
+# ------------------------------------------------------------------------------------------------
+# [storage]
+# ------------------------------------------------------------------------------------------------
+STORAGE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+
+
+class StorageConfig(Section):
+    """Where the manager keeps its history (SQLAlchemy URL).
+
+    A relative sqlite path resolves against the config file's directory. Passwords never go in the
+    URL: use the ``PGPASSWORD`` environment variable or ``~/.pgpass`` for PostgreSQL.
+    """
+
+    url: str = Field(default="sqlite:///posman.sqlite", validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+        scheme, sep, rest = value.partition("://")
+        if not sep or scheme not in STORAGE_SCHEMES:
+            raise ValueError(
+                "unsupported storage URL; allowed: 'sqlite:///<file>' or "
+                "'postgresql+psycopg://user@host/db'"
+            )
+        if scheme == "sqlite":
+            if not rest.startswith("/") and rest != "":
+                raise ValueError("a sqlite URL is 'sqlite:///<relative file>' or 'sqlite:////<absolute file>'")
+            path = rest[1:]
+            if path in ("", ":memory:") or path.startswith("/"):
+                return value
+            base = _base_dir(info)
+            return f"sqlite:///{(base / path).resolve()}" if base is not None else value
+        netloc = rest.split("/", 1)[0]
+        userinfo = netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            raise ValueError(
+                "the storage URL holds a password; secrets never go in the config file "
+                "(use the PGPASSWORD environment variable or ~/.pgpass)"
+            )
+        return value
+
+
+# ------------------------------------------------------------------------------------------------
+# [chains.<name>]
+# ------------------------------------------------------------------------------------------------
+class ChainConfig(Section):
+    """One EVM chain and how to reach it."""
+
+    chain_id: int = Field(ge=1)
+    rpc_urls: list[str] = Field(min_length=1)
+    request_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    max_head_age_s: float = Field(default=120.0, gt=0)
+    multicall: Address = MULTICALL3_ADDRESS
+    multicall_kind: Literal["multicall3", "uniswap_interface"] = "multicall3"
+    multicall_chunk_size: int = Field(default=500, ge=1, le=10_000)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _check_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"RPC URL {mask_url(url)!r} must start with http:// or https://")
+        if len(set(urls)) != len(urls):
+            raise ValueError("RPC URLs must be distinct")
+        return urls
+
+
+def mask_url(url: str) -> str:
+    """A URL fit for logs: userinfo, query and path tokens hidden (``https://***@host/***``).
+
+    Hosted RPC endpoints often carry an API key in the userinfo, the query or the last path segment.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***"
+    netloc, _, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    masked = f"{scheme}://{netloc}"
+    if path or "?" in rest:
+        masked += "/***"
+    return masked
+
+
+# ------------------------------------------------------------------------------------------------
+# [[protocols]]
+# ------------------------------------------------------------------------------------------------
+class _ProtocolBase(Section):
+    name: Name
+    chain: Name
+
+    def contracts(self) -> list[str]:
+        """The addresses this protocol entry configures (the executor's allow-list starts here)."""
+        return [v for k, v in self if k not in ("name", "chain", "kind") and isinstance(v, str) and is_hex_address(v)]
+
+
+class AaveV3Config(_ProtocolBase):
+    """An Aave V3 market. Pool, oracle and data provider are discovered from the addresses provider."""
+
+    kind: Literal["aave_v3"]
+    pool_addresses_provider: Address
+    version: Literal["3.0", "3.1", "3.2", "3.3"] = "3.0"
+
+
+class UniswapV3Config(_ProtocolBase):
+    """A Uniswap V3 deployment (swaps, quotes and pool depth)."""
+
+    kind: Literal["uniswap_v3"]
+    factory: Address
+    swap_router: Address
+    quoter: Address  # QuoterV2
+    tick_lens: Address | None = None
+
+
+ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config, Field(discriminator="kind")]
+PROTOCOL_KINDS = ("aave_v3", "uniswap_v3")
+
+
+# ------------------------------------------------------------------------------------------------
+# [oracles]
+# ------------------------------------------------------------------------------------------------
+class OraclesConfig(Section):
+    """Oracle freshness and sanity bounds."""
+
+    default_heartbeat_s: int = Field(default=86_400, gt=0)
+    max_deviation_bps: Bps = 300
+    twap_window_s: int = Field(default=300, ge=0, le=86_400)
+    heartbeats_s: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+
+    def heartbeat_s(self, symbol: str) -> int:
+        """Maximum age of an oracle answer for ``symbol``, in seconds."""
+        return self.heartbeats_s.get(symbol, self.default_heartbeat_s)
+
+
+# ------------------------------------------------------------------------------------------------
+# [[pools]]
+# ------------------------------------------------------------------------------------------------
+class PoolWatchConfig(Section):
+    """A Uniswap V3 pool whose depth is measured (price impact at each ``depth_bps``)."""
+
+    protocol: Name
+    token_in: str = Field(min_length=1)
+    token_out: str = Field(min_length=1)
+    fee_pips: int = Field(default=500, gt=0, lt=1_000_000)
+    depth_bps: list[Annotated[int, Field(gt=0, le=10_000)]] = Field(
+        default_factory=lambda: [10, 50, 100, 300], min_length=1
+    )
+
+    @field_validator("token_in", "token_out")
+    @classmethod
+    def _check_token(cls, value: str) -> str:
+        if value.startswith("0x"):
+            from manager.config.types import check_address
+
+            return check_address(value)
+        return value
+
+    @field_validator("depth_bps")
+    @classmethod
+    def _sorted_unique(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("depth_bps values must be distinct")
+        return sorted(value)
+
+
+# ------------------------------------------------------------------------------------------------
+# [signers.<name>]
+# ------------------------------------------------------------------------------------------------
+class SignerConfig(Section):
+    """Where a signing key comes from. The key itself never appears in the config file.
+
+    Either ``key_env`` (an environment variable holding the hex private key) or ``keystore`` (an
+    encrypted JSON keystore file, relative to the config file) plus ``password_env``.
+    """
+
+    address: Address
+    key_env: EnvVarName | None = None
+    keystore: Annotated[Path, Field(strict=False)] | None = None
+    password_env: EnvVarName | None = None
+
+    @field_validator("keystore")
+    @classmethod
+    def _resolve_keystore(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None or value.is_absolute():
+            return value
+        base = _base_dir(info)
+        return (base / value).resolve() if base is not None else value
+
+
+# ------------------------------------------------------------------------------------------------
+# [limits], [runtime]
+# ------------------------------------------------------------------------------------------------
+class LimitsConfig(Section):
+    """Hard limits the executor's policy enforces on every plan."""
+
+    per_tx_usd: float = Field(default=100_000.0, gt=0)
+    per_day_usd: float = Field(default=500_000.0, gt=0)
+    max_slippage_bps: Bps = 100
+    max_fee_gwei: float = Field(default=300.0, gt=0)
+    max_priority_fee_gwei: float = Field(default=5.0, ge=0)
+    emergency_health: float = Field(default=1.05, ge=1.0, le=10.0)
+    allowed_contracts: list[Address] = Field(default_factory=list)
+
+
+class RuntimeConfig(Section):
+    """The main loop."""
+
+    poll_interval_s: float = Field(default=1.0, gt=0, le=3_600)
+    dry_run: bool = False
+    heartbeat_s: float = Field(default=60.0, gt=0)
+
+
+# ------------------------------------------------------------------------------------------------
+# [alerts]
+# ------------------------------------------------------------------------------------------------
+class AlertsPlaceholder(BaseModel):
+    """Stand-in for ``manager.alerts.config.AlertsConfig`` while that module does not exist."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+def _alerts_model() -> type[BaseModel]:
+    try:
+        module = importlib.import_module("manager.alerts.config")
+    except ModuleNotFoundError as exc:
+        if exc.name in ("manager.alerts.config", "manager.alerts"):
+            return AlertsPlaceholder
+        raise
+    return module.AlertsConfig
+
+
+AlertsConfig = _alerts_model()
+
+
+# ------------------------------------------------------------------------------------------------
+# [[positions]]
+# ------------------------------------------------------------------------------------------------
+class PositionConfig(Section):
+    """One position (an account on one protocol) to watch or manage."""
+
+    name: Name
+    protocol: Name
+    account: Address
+    mode: Literal["watch", "manage"] = "watch"
+    strategy: str = Field(default="alert_only", pattern=r"^[a-z_][a-z0-9_]*$")
+    signer: Name | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------
+# the whole file
+# ------------------------------------------------------------------------------------------------
+class Problem(Exception):
+    """One cross-check failure: where (a config path), what, and the offending value."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str, value: Any = None) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+        self.value = value
+
+
+class CrossCheckFailed(ValueError):
+    """Raised by ``Config``'s cross-check; the loader turns it into a located ``ConfigError``."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class Config(Section):
+    """A whole posman config file. Load it with ``manager.config.load_config(path)``."""
+
+    version: Literal[1] = 1
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    chains: dict[Name, ChainConfig] = Field(min_length=1)
+    protocols: list[ProtocolConfig] = Field(default_factory=list)
+    oracles: OraclesConfig = Field(default_factory=OraclesConfig)
+    pools: list[PoolWatchConfig] = Field(default_factory=list)
+    signers: dict[Name, SignerConfig] = Field(default_factory=dict)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[valid-type]
+    positions: list[PositionConfig] = Field(default_factory=list)
+
+    _source: str = PrivateAttr("<config>")
+    _locator: Any = PrivateAttr(None)  # TomlLocator of the file text, set by the loader
+
+    # ------------------------------------------------------------------ where things are
+    @property
+    def source(self) -> str:
+        """The file this config was loaded from (``"<config>"`` when built in code)."""
+        return self._source
+
+    def locate(self, loc: Sequence[str | int]) -> int | None:
+        """Line (1-based) of the key at ``loc`` in the file, or of its nearest enclosing table.
+
+        ``cfg.locate(("positions", 0, "params", "target"))`` -> the line of ``target`` in the first
+        ``[[positions]]``'s ``[positions.params]``; None when not loaded from a file.
+        """
+        return self._locator.line_of(tuple(loc)) if self._locator is not None else None
+
+    def error(self, loc: Sequence[str | int], message: str, value: Any = MISSING) -> ConfigError:
+        """A one-line ``ConfigError`` pointing at ``loc`` (``file:line: path: message; got value``).
+
+        For checks made after loading (unknown strategy, params refused by a strategy's model).
+        Returns the error; the caller raises it.
+        """
+        return located_error(self._source, self.locate(loc), loc, message, value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_storage(cls, data: Any) -> Any:
+        # NOTE: validate [storage] even when absent, so the default sqlite file resolves against the
+        # config file's directory like an explicit one.
+        if isinstance(data, dict) and "storage" not in data:
+            data = {**data, "storage": {}}
+        return data
+
+    # ------------------------------------------------------------------ cross-references
+    @model_validator(mode="after")
+    def _cross_check(self) -> Config:
+        problems: list[Problem] = []
+        chains = sorted(self.chains)
+
+        seen: dict[str, int] = {}
+        for i, proto in enumerate(self.protocols):
+            if proto.name in seen:
+                problems.append(Problem(("protocols", i, "name"),
+                                        f"duplicate protocol name (also protocols[{seen[proto.name]}])", proto.name))
+            seen.setdefault(proto.name, i)
+            if proto.chain not in self.chains:
+                problems.append(Problem(("protocols", i, "chain"), f"unknown chain{_known(proto.chain, chains)}",
+                                        proto.chain))
+        protocols = {p.name: p for p in self.protocols}
+
+        for i, pool in enumerate(self.pools):
+            proto = protocols.get(pool.protocol)
+            if proto is None:
+                problems.append(Problem(("pools", i, "protocol"), f"unknown protocol{_known(pool.protocol, protocols)}",
+                                        pool.protocol))
+            elif proto.kind != "uniswap_v3":
+                problems.append(Problem(("pools", i, "protocol"),
+                                        f"pool depth needs a uniswap_v3 protocol, '{pool.protocol}' is {proto.kind}",
+                                        pool.protocol))
+            if pool.token_in == pool.token_out:
+                problems.append(Problem(("pools", i, "token_out"), "token_out equals token_in", pool.token_out))
+
+        for name, signer in self.signers.items():
+            if (signer.key_env is None) == (signer.keystore is None):
+                problems.append(Problem(("signers", name),
+                                        "a signer needs exactly one of key_env or keystore (+ password_env)"))
+            elif signer.keystore is not None and signer.password_env is None:
+                problems.append(Problem(("signers", name, "keystore"), "keystore needs password_env as well",
+                                        str(signer.keystore)))
+            elif signer.key_env is not None and signer.password_env is not None:
+                problems.append(Problem(("signers", name, "password_env"),
+                                        "password_env only goes with keystore, not with key_env", signer.password_env))
+
+        seen = {}
+        for i, pos in enumerate(self.positions):
+            if pos.name in seen:
+                problems.append(Problem(("positions", i, "name"),
+                                        f"duplicate position name (also positions[{seen[pos.name]}])", pos.name))
+            seen.setdefault(pos.name, i)
+            if pos.protocol not in protocols:
+                problems.append(Problem(("positions", i, "protocol"),
+                                        f"unknown protocol{_known(pos.protocol, protocols)}", pos.protocol))
+            if pos.mode == "manage" and pos.signer is None:
+                problems.append(Problem(("positions", i, "mode"),
+                                        "mode 'manage' needs a signer (add signer = \"<name>\" to this position)",
+                                        pos.mode))
+            if pos.signer is not None and pos.signer not in self.signers:
+                problems.append(Problem(("positions", i, "signer"),
+                                        f"unknown signer{_known(pos.signer, self.signers)}", pos.signer))
+
+        if self.limits.max_priority_fee_gwei > self.limits.max_fee_gwei:
+            problems.append(Problem(("limits", "max_priority_fee_gwei"),
+                                    f"must not exceed max_fee_gwei ({self.limits.max_fee_gwei:g})",
+                                    self.limits.max_priority_fee_gwei))
+        if self.limits.per_day_usd < self.limits.per_tx_usd:
+            problems.append(Problem(("limits", "per_day_usd"),
+                                    f"must be at least per_tx_usd ({self.limits.per_tx_usd:g})",
+                                    self.limits.per_day_usd))
+        for name, chain in self.chains.items():
+            if chain.multicall_kind == "uniswap_interface" and chain.multicall == MULTICALL3_ADDRESS:
+                problems.append(Problem(("chains", name, "multicall"),
+                                        "multicall_kind 'uniswap_interface' needs the address of the deployed "
+                                        "UniswapInterfaceMulticall in multicall", chain.multicall))
+        if problems:
+            raise CrossCheckFailed(problems)
+        return self
+
+    # ------------------------------------------------------------------ lookups
+    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config:
+        for proto in self.protocols:
+            if proto.name == name:
+                return proto
+        raise KeyError(name)
+
+    def chain_of(self, protocol_name: str) -> ChainConfig:
+        """The chain a protocol entry lives on."""
+        return self.chains[self.protocol(protocol_name).chain]
+
+    def position(self, name: str) -> PositionConfig:
+        for pos in self.positions:
+            if pos.name == name:
+                return pos
+        raise KeyError(name)
+
+    def allowed_contracts(self, chain: str) -> list[str]:
+        """Every contract address configured for ``chain`` plus ``limits.allowed_contracts``."""
+        out: list[str] = []
+        for proto in self.protocols:
+            if proto.chain == chain:
+                out.extend(proto.contracts())
+        out.extend(self.limits.allowed_contracts)
+        return list(dict.fromkeys(out))
+
+
+def _known(value: str, names: Any) -> str:
+    import difflib
+
+    names = sorted(names)
+    close = difflib.get_close_matches(value, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    listed = ", ".join(f"'{n}'" for n in names) if names else "none defined"
+    return f" (known: {listed}){hint}"
