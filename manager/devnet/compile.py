@@ -1,0 +1,72 @@
+"""Compile Solidity sources shipped in npm packages with the pinned npm ``solc`` (solcjs, offline).
+
+Used for contracts whose published packages ship sources but no artifacts we can use directly
+(Chainlink's ``MockV3Aggregator``; later Morpho Blue and Synthetix). Results are cached under
+``.cache/solc/`` keyed by the sources and settings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from manager.errors import SetupError
+
+ROOT = Path(__file__).resolve().parents[2]
+NM = ROOT / "node_modules"
+CACHE = ROOT / ".cache" / "solc"
+
+
+def compile_sources(
+    sources: dict[str, str], *, optimize_runs: int | None = 200, evm_version: str = "paris"
+) -> dict[str, dict]:
+    """Compile ``{unit_name: file path relative to node_modules}``; returns ``{ContractName: {abi, bytecode}}``."""
+    node = shutil.which("node")
+    if node is None:
+        raise SetupError("node is not installed; it is needed to run the npm solc compiler")
+    if not (NM / "solc").is_dir():
+        raise SetupError(f"npm package solc missing under {NM}: run 'make setup' (or 'npm ci')")
+    std_input = {
+        "language": "Solidity",
+        "sources": {unit: {"content": (NM / rel).read_text()} for unit, rel in sources.items()},
+        "settings": {
+            "optimizer": {"enabled": optimize_runs is not None, "runs": optimize_runs or 200},
+            "evmVersion": evm_version,
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        },
+    }
+    blob = json.dumps(std_input, sort_keys=True).encode()
+    solc_version = json.loads((NM / "solc/package.json").read_text())["version"]
+    key = hashlib.sha256(blob + solc_version.encode()).hexdigest()[:24]
+    cached = CACHE / f"{key}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    roots = [str(NM)] + sorted({str((NM / rel).parent) for rel in sources.values()})
+    proc = subprocess.run(
+        [node, str(Path(__file__).with_name("solc_compile.js")), *roots],
+        input=blob, capture_output=True, cwd=ROOT, check=False,
+    )
+    if proc.returncode != 0:
+        raise SetupError(f"solc failed: {proc.stderr.decode()[-400:]}")
+    out = json.loads(proc.stdout)
+    errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
+    if errors:
+        raise SetupError(f"solc: {errors[0].get('formattedMessage', errors[0])}")
+    result: dict[str, dict] = {}
+    for unit in out["contracts"].values():
+        for name, c in unit.items():
+            result[name] = {"abi": c["abi"], "bytecode": "0x" + c["evm"]["bytecode"]["object"]}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps(result))
+    return result
+
+
+def mock_v3_aggregator() -> dict:
+    """Chainlink's own test aggregator (rounds, updatedAt, updateAnswer) from @chainlink/contracts."""
+    out = compile_sources(
+        {"@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol": "@chainlink/contracts/src/v0.8/tests/MockV3Aggregator.sol"}
+    )
+    return out["MockV3Aggregator"]

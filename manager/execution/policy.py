@@ -1,0 +1,133 @@
+"""Policy: the hard rules every plan passes before anything is simulated, signed or sent.
+
+- allow-list: each step's ``to`` must be an allowed contract *and* its selector allowed on it;
+- approvals are exact: an ``approve`` of 2**255 or more ("unlimited") is refused;
+- per-transaction USD cap on each step, per-day USD cap on the plan's notional plus today's usage;
+- max slippage: each swap's bounds are re-derived against the oracle amounts (not trusted labels);
+- plain ETH value is refused unless allowed.
+
+``check_plan`` raises ``PolicyViolation`` with a one-line reason naming the rule, step and numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from eth_utils import to_checksum_address
+from pydantic import BaseModel, ConfigDict, Field
+
+from manager.chain.abi import load_abi
+from manager.errors import PolicyViolation
+from manager.execution.calls import UNLIMITED_APPROVAL_WEI, _abi_type, selector_of
+from manager.execution.types import Plan, TxStep
+
+log = logging.getLogger("posman.execution.policy")
+
+APPROVE_SELECTOR = "0x095ea7b3"
+
+
+def selectors_from_abi(abi_name: str, functions: Iterable[str]) -> frozenset[str]:
+    """Selectors of the named functions of ``contracts_abi/<abi_name>.json`` (unknown names raise)."""
+    wanted = set(functions)
+    found: set[str] = set()
+    out: set[str] = set()
+    for item in load_abi(abi_name):
+        if item.get("type") == "function" and item["name"] in wanted:
+            sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+            out.add(selector_of(sig))
+            found.add(item["name"])
+    missing = wanted - found
+    if missing:
+        raise ValueError(f"{abi_name} has no function(s) {sorted(missing)}")
+    return frozenset(out)
+
+
+class PolicyLimits(BaseModel):
+    """The limits ``check_plan`` enforces. ``allowed_calls``: checksummed address -> allowed selectors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    allowed_calls: dict[str, frozenset[str]] = Field(default_factory=dict)
+    per_tx_usd: float = Field(gt=0)
+    per_day_usd: float = Field(gt=0)
+    max_slippage_bps: int = Field(ge=0, le=10_000)
+    allow_native_value: bool = False
+
+    def allowing(self, address: str, selectors: Iterable[str]) -> PolicyLimits:
+        """A copy that also allows ``selectors`` on ``address``."""
+        calls = dict(self.allowed_calls)
+        key = to_checksum_address(address)
+        calls[key] = frozenset(calls.get(key, frozenset()) | {s.lower() for s in selectors})
+        return self.model_copy(update={"allowed_calls": calls})
+
+    @classmethod
+    def from_limits(cls, limits: object, allowed_calls: Mapping[str, Iterable[str]]) -> PolicyLimits:
+        """From a ``manager.config.schema.LimitsConfig`` plus the selectors allowed per contract.
+
+        Addresses in ``limits.allowed_contracts`` without an entry in ``allowed_calls`` allow nothing:
+        the allow-list is of (contract, selector) pairs, never of whole contracts.
+        """
+        return cls(
+            allowed_calls={
+                to_checksum_address(a): frozenset(s.lower() for s in sels) for a, sels in allowed_calls.items()
+            },
+            per_tx_usd=limits.per_tx_usd,  # type: ignore[attr-defined]
+            per_day_usd=limits.per_day_usd,  # type: ignore[attr-defined]
+            max_slippage_bps=limits.max_slippage_bps,  # type: ignore[attr-defined]
+        )
+
+
+def _refuse(plan: Plan, rule: str, message: str, **context: object) -> PolicyViolation:
+    log.warning("event=policy_refused plan_id=%s rule=%s reason=%r", plan.plan_id, rule, message)
+    return PolicyViolation(f"policy: {message}", rule=rule, plan_id=plan.plan_id, **context)
+
+
+def _flatten(steps: Iterable[TxStep]) -> list[tuple[str, TxStep]]:
+    out: list[tuple[str, TxStep]] = []
+    for i, step in enumerate(steps):
+        out.append((str(i), step))
+        out.extend((f"{i}.{j}", inner) for j, inner in _flatten(step.inner))
+    return out
+
+
+def check_plan(plan: Plan, limits: PolicyLimits, *, used_today_usd: float = 0.0) -> None:
+    """Raise ``PolicyViolation`` unless every step of ``plan`` is within ``limits``."""
+    for where, step in _flatten(plan.steps):
+        name = f"step {where} ({step.label})"
+        allowed = limits.allowed_calls.get(step.to)
+        if allowed is None:
+            raise _refuse(plan, "allow_list_contract", f"{name}: contract {step.to} is not allow-listed",
+                          step=where, to=step.to)
+        if step.selector not in allowed:
+            raise _refuse(plan, "allow_list_selector",
+                          f"{name}: function {step.selector} is not allow-listed on {step.to}",
+                          step=where, selector=step.selector)
+        if step.value_wei and not limits.allow_native_value:
+            raise _refuse(plan, "native_value", f"{name}: sends {step.value_wei} wei of native value",
+                          step=where)
+        if step.selector == APPROVE_SELECTOR:
+            amount = int(step.data[74:138], 16) if len(step.data) >= 138 else None
+            if amount is None or amount >= UNLIMITED_APPROVAL_WEI:
+                raise _refuse(plan, "unlimited_approval", f"{name}: approvals must be exact amounts, not unlimited",
+                              step=where)
+        if step.usd_value > limits.per_tx_usd:
+            raise _refuse(plan, "per_tx_cap",
+                          f"{name}: ${step.usd_value:,.2f} exceeds the per-transaction cap ${limits.per_tx_usd:,.2f}",
+                          step=where, usd_value=step.usd_value)
+        if step.kind == "swap":
+            if step.swap is None:
+                raise _refuse(plan, "slippage", f"{name}: swap without oracle-derived bounds", step=where)
+            if not step.swap.within_slippage(limits.max_slippage_bps):
+                worst = max(step.swap.implied_slippage_bps(), float(step.swap.slippage_bps))
+                raise _refuse(plan, "slippage",
+                              f"{name}: slippage {worst:.1f} bps vs oracle exceeds max {limits.max_slippage_bps} bps",
+                              step=where, slippage_bps=worst)
+    day_usd = plan.daily_usd()
+    if used_today_usd + day_usd > limits.per_day_usd:
+        raise _refuse(plan, "per_day_cap",
+                      f"${day_usd:,.2f} plus ${used_today_usd:,.2f} already used today exceeds the per-day cap "
+                      f"${limits.per_day_usd:,.2f}",
+                      usd_value=day_usd, used_today_usd=used_today_usd)
+    log.info("event=policy_ok plan_id=%s steps=%d day_usd=%.2f used_today_usd=%.2f",
+             plan.plan_id, len(plan.steps), day_usd, used_today_usd)

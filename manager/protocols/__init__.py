@@ -1,0 +1,1 @@
+"""Protocol adapters: one package per protocol (reads, decode, encode, protocol-exact math)."""

@@ -1,0 +1,101 @@
+"""Aave V3 write encoders: unsigned ``TxStep`` calls on the Pool (the executor signs and sends them).
+
+Mirrors ``aave-v3-core`` v1.19 ``contracts/interfaces/IPool.sol``:
+``supply(asset, amount, onBehalfOf, referralCode)``, ``withdraw(asset, amount, to)``,
+``borrow(asset, amount, interestRateMode, referralCode, onBehalfOf)``,
+``repay(asset, amount, interestRateMode, onBehalfOf)``, ``repayWithATokens(asset, amount, interestRateMode)``,
+``setUserUseReserveAsCollateral(asset, useAsCollateral)``.
+
+Approvals are exact amounts (``approve_for_pool``), never unlimited. ``amount_wei`` is in the asset's
+smallest unit; ``type(uint256).max`` (``MAX_AMOUNT``) means "all" for withdraw/repay, as in the Pool.
+Interest rate mode 2 is variable (the only mode this manager uses; 1 = stable is deprecated).
+"""
+
+from __future__ import annotations
+
+from eth_utils import to_checksum_address
+
+from manager.execution.calls import UINT256_MAX, encode_call, erc20_approve
+from manager.execution.types import TxStep
+
+POOL_ABI = "aave_v3/Pool"
+MAX_AMOUNT = UINT256_MAX
+VARIABLE_RATE = 2
+
+
+def _amount(amount_wei: int, *, allow_max: bool) -> int:
+    if isinstance(amount_wei, bool) or not isinstance(amount_wei, int) or amount_wei <= 0:
+        raise ValueError(f"amount_wei must be a positive integer, got {amount_wei!r}")
+    if amount_wei > UINT256_MAX or (amount_wei == UINT256_MAX and not allow_max):
+        raise ValueError("amount_wei out of range")
+    return amount_wei
+
+
+def approve_for_pool(pool: str, asset: str, amount_wei: int, *, usd_value: float = 0.0) -> TxStep:
+    """``asset.approve(pool, amount_wei)``: exactly what the next supply/repay pulls."""
+    return erc20_approve(asset, pool, amount_wei, usd_value=usd_value, label=f"approve pool {amount_wei}")
+
+
+def supply(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, referral_code: int = 0,
+           usd_value: float = 0.0) -> TxStep:
+    """``Pool.supply``: pull ``amount_wei`` of ``asset`` from the sender, credit aTokens to ``on_behalf_of``."""
+    data = encode_call(POOL_ABI, "supply", [to_checksum_address(asset), _amount(amount_wei, allow_max=False),
+                                            to_checksum_address(on_behalf_of), referral_code])
+    return TxStep(to=pool, data=data, label=f"supply {amount_wei}", kind="supply", usd_value=usd_value,
+                  token=asset, amount_wei=amount_wei, gas_hint=300_000)
+
+
+def withdraw(pool: str, asset: str, amount_wei: int, to: str, *, usd_value: float = 0.0) -> TxStep:
+    """``Pool.withdraw``: burn aTokens, send ``amount_wei`` (``MAX_AMOUNT`` = all) of ``asset`` to ``to``."""
+    data = encode_call(POOL_ABI, "withdraw", [to_checksum_address(asset), _amount(amount_wei, allow_max=True),
+                                              to_checksum_address(to)])
+    return TxStep(to=pool, data=data, label=f"withdraw {amount_wei}", kind="withdraw", usd_value=usd_value,
+                  token=asset, amount_wei=amount_wei, gas_hint=350_000)
+
+
+def borrow(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, interest_rate_mode: int = VARIABLE_RATE,
+           referral_code: int = 0, usd_value: float = 0.0) -> TxStep:
+    """``Pool.borrow`` (variable rate by default)."""
+    data = encode_call(POOL_ABI, "borrow", [to_checksum_address(asset), _amount(amount_wei, allow_max=False),
+                                            interest_rate_mode, referral_code, to_checksum_address(on_behalf_of)])
+    return TxStep(to=pool, data=data, label=f"borrow {amount_wei}", kind="borrow", usd_value=usd_value,
+                  token=asset, amount_wei=amount_wei, gas_hint=400_000)
+
+
+def repay(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, interest_rate_mode: int = VARIABLE_RATE,
+          usd_value: float = 0.0) -> TxStep:
+    """``Pool.repay`` from the sender's wallet (``MAX_AMOUNT`` = the whole debt); needs an approval first."""
+    data = encode_call(POOL_ABI, "repay", [to_checksum_address(asset), _amount(amount_wei, allow_max=True),
+                                           interest_rate_mode, to_checksum_address(on_behalf_of)])
+    return TxStep(to=pool, data=data, label=f"repay {amount_wei}", kind="repay", usd_value=usd_value,
+                  token=asset, amount_wei=amount_wei, gas_hint=300_000)
+
+
+def repay_with_a_tokens(pool: str, asset: str, amount_wei: int, *, interest_rate_mode: int = VARIABLE_RATE,
+                        usd_value: float = 0.0) -> TxStep:
+    """``Pool.repayWithATokens``: repay debt in ``asset`` by burning the sender's aTokens of it."""
+    data = encode_call(POOL_ABI, "repayWithATokens", [to_checksum_address(asset),
+                                                      _amount(amount_wei, allow_max=True), interest_rate_mode])
+    return TxStep(to=pool, data=data, label=f"repayWithATokens {amount_wei}", kind="repay_with_a_tokens",
+                  usd_value=usd_value, token=asset, amount_wei=amount_wei, gas_hint=300_000)
+
+
+def set_use_reserve_as_collateral(pool: str, asset: str, use_as_collateral: bool) -> TxStep:
+    """``Pool.setUserUseReserveAsCollateral``."""
+    data = encode_call(POOL_ABI, "setUserUseReserveAsCollateral", [to_checksum_address(asset),
+                                                                   bool(use_as_collateral)])
+    return TxStep(to=pool, data=data, label=f"set collateral {bool(use_as_collateral)}", kind="set_collateral",
+                  token=asset, gas_hint=150_000)
+
+
+__all__ = [
+    "MAX_AMOUNT",
+    "VARIABLE_RATE",
+    "approve_for_pool",
+    "borrow",
+    "repay",
+    "repay_with_a_tokens",
+    "set_use_reserve_as_collateral",
+    "supply",
+    "withdraw",
+]
