@@ -183,7 +183,13 @@ def test_next_price_from_output_reverts_when_the_output_exceeds_reserves():
 
 
 # --- SwapMath ------------------------------------------------------------------------------------
-@given(sqrt_prices, sqrt_prices, st.integers(0, 2**128 - 1), st.integers(-(2**200), 2**200), st.integers(1, 10**6 - 1))
+@given(
+    sqrt_prices,
+    sqrt_prices,
+    st.integers(0, 2**128 - 1),
+    st.integers(-(2**200), 2**200),
+    st.integers(1, 10**6 - 1),
+)
 @settings(max_examples=400)
 def test_compute_swap_step_invariants(current, target, liquidity, remaining, fee_pips):
     if remaining == 0:
@@ -268,9 +274,10 @@ def test_simulate_swap_refuses_to_walk_past_the_ticks_read():
     s = POOL.tick_spacing
     word = 256 * s
     lo = (POOL.tick // word) * word
-    partial = POOL.model_copy(update={"ticks_known_from": lo, "ticks_known_to": lo + word - 1})
-    partial = type(POOL)(**{**POOL.model_dump(), "ticks": tuple(t for t in POOL.ticks if lo <= t[0] < lo + word),
-                            "ticks_known_from": lo, "ticks_known_to": lo + word - 1})
+    known = tuple(t for t in POOL.ticks if lo <= t[0] < lo + word)
+    partial = type(POOL)(
+        **{**POOL.model_dump(), "ticks": known, "ticks_known_from": lo, "ticks_known_to": lo + word - 1}
+    )
     simulate_swap(partial, True, 10**12)  # stays inside
     with pytest.raises(TicksUnknownError):
         simulate_swap(partial, True, 10**24)

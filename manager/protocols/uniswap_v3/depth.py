@@ -52,6 +52,7 @@ __all__ = [
     "max_input_for_impact",
     "mid_price",
     "quote_exact_input",
+    "within_impact",
 ]
 
 DEFAULT_K_BPS = (10, 50, 100, 300)
@@ -74,7 +75,10 @@ def mid_price(pool: PoolState, zero_for_one: bool) -> float:
 def impact_bps(
     pool: PoolState, zero_for_one: bool, amount_in_wei: int, amount_out_wei: int, *, include_fee: bool = True
 ) -> float:
-    """How much worse than the mid the average price of a trade is, in bps (see module docstring)."""
+    """How much worse than the mid the average price of a trade is, in bps (see module docstring).
+
+    A float for display and logs; decisions at a boundary use the exact ``within_impact``.
+    """
     if amount_in_wei <= 0:
         raise SizingError("impact of a trade needs amount_in_wei > 0", amount_in_wei=amount_in_wei)
     reference = mid_price_raw(pool, zero_for_one)
@@ -84,14 +88,21 @@ def impact_bps(
     return float((1 - average / reference) * BPS)
 
 
-def _within(
-    pool: PoolState, zero_for_one: bool, amount_in: int, amount_out: int, k: Fraction, include_fee: bool
+def within_impact(
+    pool: PoolState,
+    zero_for_one: bool,
+    amount_in_wei: int,
+    amount_out_wei: int,
+    k_bps: float | Fraction,
+    *,
+    include_fee: bool = True,
 ) -> bool:
-    """Exact ``impact_bps(...) <= k``: out/in >= mid * (1 - k/1e4) [* (1 - fee)]."""
-    reference = mid_price_raw(pool, zero_for_one) * (1 - k / BPS)
+    """Exactly ``impact_bps(...) <= k_bps`` (integer arithmetic, no float rounding at the boundary):
+    ``out / in >= mid * (1 - k/1e4)``, times ``(1 - fee)`` when the fee is excluded."""
+    reference = mid_price_raw(pool, zero_for_one) * (1 - Fraction(k_bps) / BPS)
     if not include_fee:
         reference *= Fraction(FEE_DENOMINATOR_PIPS - pool.fee_pips, FEE_DENOMINATOR_PIPS)
-    return amount_out * reference.denominator >= amount_in * reference.numerator
+    return amount_out_wei * reference.denominator >= amount_in_wei * reference.numerator
 
 
 def _limit_within_known_ticks(pool: PoolState, zero_for_one: bool) -> tuple[int, bool]:
@@ -147,8 +158,8 @@ def max_input_for_impact(
 
     def run(amount: int) -> tuple[SwapResult, bool]:
         result = simulate_swap(pool, zero_for_one, amount, limit)
-        return result, _within(
-            pool, zero_for_one, result.amount_in_wei, result.amount_out_wei, k, include_fee
+        return result, within_impact(
+            pool, zero_for_one, result.amount_in_wei, result.amount_out_wei, k, include_fee=include_fee
         )
 
     # 1. double until the condition fails, or the swap stops at the end of the liquidity

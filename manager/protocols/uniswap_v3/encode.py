@@ -40,15 +40,23 @@ def _check_slippage(slippage_bps: int) -> None:
         raise ValueError(f"slippage_bps must be an integer in [0, 10000), got {slippage_bps!r}")
 
 
-def oracle_amount_out_wei(amount_in_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int,
-                          decimals_out: int) -> int:
+def oracle_amount_out_wei(
+    amount_in_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int, decimals_out: int
+) -> int:
     """Output at the oracle price (no fee, no impact), rounded down."""
     _check_prices(price_in_base, price_out_base)
     return amount_in_wei * price_in_base * 10**decimals_out // (price_out_base * 10**decimals_in)
 
 
-def min_amount_out_wei(amount_in_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int,
-                       decimals_out: int, slippage_bps: int) -> int:
+def min_amount_out_wei(
+    amount_in_wei: int,
+    *,
+    price_in_base: int,
+    price_out_base: int,
+    decimals_in: int,
+    decimals_out: int,
+    slippage_bps: int,
+) -> int:
     """The least output accepted for ``amount_in_wei`` at the oracle price less ``slippage_bps`` (floor)."""
     _check_prices(price_in_base, price_out_base)
     _check_slippage(slippage_bps)
@@ -56,16 +64,24 @@ def min_amount_out_wei(amount_in_wei: int, *, price_in_base: int, price_out_base
     return num // (price_out_base * 10**decimals_in * BPS)
 
 
-def oracle_amount_in_wei(amount_out_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int,
-                         decimals_out: int) -> int:
+def oracle_amount_in_wei(
+    amount_out_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int, decimals_out: int
+) -> int:
     """Input needed at the oracle price (no fee, no impact), rounded up."""
     _check_prices(price_in_base, price_out_base)
     num = amount_out_wei * price_out_base * 10**decimals_in
     return -(-num // (price_in_base * 10**decimals_out))
 
 
-def max_amount_in_wei(amount_out_wei: int, *, price_in_base: int, price_out_base: int, decimals_in: int,
-                      decimals_out: int, slippage_bps: int) -> int:
+def max_amount_in_wei(
+    amount_out_wei: int,
+    *,
+    price_in_base: int,
+    price_out_base: int,
+    decimals_in: int,
+    decimals_out: int,
+    slippage_bps: int,
+) -> int:
     """The most input allowed to get ``amount_out_wei`` at the oracle price plus ``slippage_bps`` (ceil)."""
     _check_prices(price_in_base, price_out_base)
     _check_slippage(slippage_bps)
@@ -110,12 +126,23 @@ def exact_input(
     """
     if amount_in_wei <= 0:
         raise ValueError("amount_in_wei must be > 0")
-    min_out = min_amount_out_wei(amount_in_wei, price_in_base=price_in_base, price_out_base=price_out_base,
-                                 decimals_in=decimals_in, decimals_out=decimals_out, slippage_bps=slippage_bps)
+    min_out = min_amount_out_wei(
+        amount_in_wei,
+        price_in_base=price_in_base,
+        price_out_base=price_out_base,
+        decimals_in=decimals_in,
+        decimals_out=decimals_out,
+        slippage_bps=slippage_bps,
+    )
     if min_out <= 0:
         raise ValueError("the oracle-derived minimum output is 0: amount too small to swap safely")
-    oracle_out = oracle_amount_out_wei(amount_in_wei, price_in_base=price_in_base, price_out_base=price_out_base,
-                                       decimals_in=decimals_in, decimals_out=decimals_out)
+    oracle_out = oracle_amount_out_wei(
+        amount_in_wei,
+        price_in_base=price_in_base,
+        price_out_base=price_out_base,
+        decimals_in=decimals_in,
+        decimals_out=decimals_out,
+    )
     path = encode_path(tokens, fees_pips)
     params = (path, to_checksum_address(recipient), deadline_unix_s, amount_in_wei, min_out)
     return TxStep(
@@ -163,10 +190,21 @@ def exact_output(
     """
     if amount_out_wei <= 0:
         raise ValueError("amount_out_wei must be > 0")
-    max_in = max_amount_in_wei(amount_out_wei, price_in_base=price_in_base, price_out_base=price_out_base,
-                               decimals_in=decimals_in, decimals_out=decimals_out, slippage_bps=slippage_bps)
-    oracle_in = oracle_amount_in_wei(amount_out_wei, price_in_base=price_in_base, price_out_base=price_out_base,
-                                     decimals_in=decimals_in, decimals_out=decimals_out)
+    max_in = max_amount_in_wei(
+        amount_out_wei,
+        price_in_base=price_in_base,
+        price_out_base=price_out_base,
+        decimals_in=decimals_in,
+        decimals_out=decimals_out,
+        slippage_bps=slippage_bps,
+    )
+    oracle_in = oracle_amount_in_wei(
+        amount_out_wei,
+        price_in_base=price_in_base,
+        price_out_base=price_out_base,
+        decimals_in=decimals_in,
+        decimals_out=decimals_out,
+    )
     path = encode_path(list(reversed(tokens)), list(reversed(fees_pips)))
     params = (path, to_checksum_address(recipient), deadline_unix_s, amount_out_wei, max_in)
     return TxStep(
