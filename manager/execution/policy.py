@@ -25,6 +25,33 @@ from manager.execution.types import Plan, TxStep
 log = logging.getLogger("posman.execution.policy")
 
 APPROVE_SELECTOR = "0x095ea7b3"
+# SwapRouter (v3-periphery) swap functions: any call with one of these is a swap, whatever its label.
+_SWAP_FUNCTIONS = ("exactInput", "exactOutput", "exactInputSingle", "exactOutputSingle")
+_PATH_SWAP_TYPES = ["(bytes,address,uint256,uint256,uint256)"]
+
+
+def _swap_selectors() -> dict[str, str]:
+    out = {}
+    for item in load_abi("uniswap_v3/SwapRouter"):
+        if item.get("type") == "function" and item["name"] in _SWAP_FUNCTIONS:
+            out[selector_of(f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")] = item["name"]
+    return out
+
+
+def _calldata_matches_bounds(step: TxStep, function: str) -> bool:
+    """The encoded amount and bound equal the ones policy checked (exactInput/exactOutput only)."""
+    from eth_abi import decode
+
+    bounds = step.swap
+    if bounds is None or function not in ("exactInput", "exactOutput"):
+        return False
+    try:
+        ((_path, _recipient, _deadline, amount, limit),) = decode(_PATH_SWAP_TYPES, bytes.fromhex(step.data[10:]))
+    except Exception:
+        return False
+    if function == "exactInput":
+        return bounds.mode == "exact_in" and (amount, limit) == (bounds.amount_in_wei, bounds.min_amount_out_wei)
+    return bounds.mode == "exact_out" and (amount, limit) == (bounds.amount_out_wei, bounds.max_amount_in_wei)
 
 
 def selectors_from_abi(abi_name: str, functions: Iterable[str]) -> frozenset[str]:
@@ -93,6 +120,7 @@ def _flatten(steps: Iterable[TxStep]) -> list[tuple[str, TxStep]]:
 
 def check_plan(plan: Plan, limits: PolicyLimits, *, used_today_usd: float = 0.0) -> None:
     """Raise ``PolicyViolation`` unless every step of ``plan`` is within ``limits``."""
+    swaps = _swap_selectors()
     for where, step in _flatten(plan.steps):
         name = f"step {where} ({step.label})"
         allowed = limits.allowed_calls.get(step.to)
@@ -115,9 +143,14 @@ def check_plan(plan: Plan, limits: PolicyLimits, *, used_today_usd: float = 0.0)
             raise _refuse(plan, "per_tx_cap",
                           f"{name}: ${step.usd_value:,.2f} exceeds the per-transaction cap ${limits.per_tx_usd:,.2f}",
                           step=where, usd_value=step.usd_value)
-        if step.kind == "swap":
+        swap_function = swaps.get(step.selector)
+        if step.kind == "swap" or swap_function is not None:
             if step.swap is None:
                 raise _refuse(plan, "slippage", f"{name}: swap without oracle-derived bounds", step=where)
+            if swap_function is not None and not _calldata_matches_bounds(step, swap_function):
+                raise _refuse(plan, "slippage",
+                              f"{name}: the encoded swap amount/limit differs from its oracle-derived bounds",
+                              step=where)
             if not step.swap.within_slippage(limits.max_slippage_bps):
                 worst = max(step.swap.implied_slippage_bps(), float(step.swap.slippage_bps))
                 raise _refuse(plan, "slippage",

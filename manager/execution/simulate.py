@@ -1,0 +1,225 @@
+"""Simulation: every step is called and gas-estimated at one pinned latest block before it is signed,
+and the whole plan is replayed on a local fork whose post-state must land in the target band.
+
+- ``simulate_step``: ``eth_call`` then ``eth_estimateGas`` at the same block number; a revert raises
+  ``SimulationFailed`` with the reason decoded by ``decode_revert``.
+- ``decode_revert``: ``Error(string)`` (Aave's numeric codes named from ``Errors.sol``, see
+  ``aave_errors``), ``Panic(uint256)`` (Solidity panic codes), other 4-byte custom errors by selector.
+- ``fork_replay``: starts anvil with ``--fork-url <rpc> --fork-block-number <block>``, impersonates the
+  sender, simulates and executes every step in order there, then evaluates the caller's post-state
+  check (e.g. reads the health factor) and requires it within ``min_post_health`` / ``target_band``.
+
+Nothing here signs; the fork uses ``anvil_impersonateAccount`` so no key is needed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from pydantic import BaseModel, ConfigDict
+
+from manager.errors import RpcError, SimulationFailed
+from manager.execution.aave_errors import AAVE_ERRORS
+from manager.execution.types import Preconditions, TxStep
+
+log = logging.getLogger("posman.execution.simulate")
+
+ERROR_STRING_SELECTOR = "08c379a0"
+PANIC_SELECTOR = "4e487b71"
+PANIC_CODES = {
+    0x00: "generic compiler panic",
+    0x01: "assert failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division or modulo by zero",
+    0x21: "invalid enum value",
+    0x22: "bad storage byte array encoding",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to a zero-initialized internal function",
+}
+GAS_MARGIN_PER_MILLE = 250  # gas limit = estimate * 1.25 + 10k: estimates at latest can shift by a block
+GAS_MARGIN_FLAT = 10_000
+
+PostCheck = Callable[[Any], float]
+"""Reads the position's health (a float, 1.0 = liquidation) from a ``Web3`` connected to a chain."""
+
+
+def decode_revert(data: str | bytes | None, message: str = "") -> str:
+    """A one-line reason for revert ``data`` (hex or bytes); falls back to the node's ``message``."""
+    if isinstance(data, bytes | bytearray):
+        hexdata = bytes(data).hex()
+    elif isinstance(data, str):
+        hexdata = data[2:] if data.startswith("0x") else data
+    else:
+        hexdata = ""
+    hexdata = hexdata.lower()
+    if not hexdata:
+        msg = " ".join(str(message).split())
+        return msg or "reverted without a reason"
+    selector, body = hexdata[:8], bytes.fromhex(hexdata[8:]) if len(hexdata) % 2 == 0 else b""
+    if selector == ERROR_STRING_SELECTOR:
+        try:
+            (text,) = abi_decode(["string"], body)
+        except Exception:
+            return f"Error(string) with undecodable data 0x{hexdata[:72]}"
+        text = " ".join(str(text).split())
+        if text in AAVE_ERRORS:
+            name, description = AAVE_ERRORS[text]
+            return f"Aave error {text} {name} ({description})"
+        return f"Error({text!r})"
+    if selector == PANIC_SELECTOR:
+        try:
+            (code,) = abi_decode(["uint256"], body)
+        except Exception:
+            return f"Panic with undecodable data 0x{hexdata[:72]}"
+        return f"Panic(0x{code:02x}: {PANIC_CODES.get(code, 'unknown panic code')})"
+    return f"custom error 0x{selector} (data 0x{hexdata[:72]}{'...' if len(hexdata) > 72 else ''})"
+
+
+class StepSimulation(BaseModel):
+    """A successful simulation of one step at ``block_number``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step_label: str
+    block_number: int
+    gas_estimate: int
+    return_data: str
+
+    @property
+    def gas_limit(self) -> int:
+        return self.gas_estimate * (1000 + GAS_MARGIN_PER_MILLE) // 1000 + GAS_MARGIN_FLAT
+
+
+def _call_dict(step: TxStep, sender: str) -> dict[str, Any]:
+    return {"from": sender, "to": step.to, "data": step.data, "value": step.value_wei}
+
+
+def _revert_from(exc: Exception) -> tuple[str | None, str]:
+    data = getattr(exc, "data", None)
+    message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
+    if isinstance(message, dict):
+        data = data or message.get("data")
+        message = message.get("message", "")
+    if not isinstance(data, str | bytes):
+        data = None
+    return data, str(message)
+
+
+def simulate_step(w3: Any, step: TxStep, sender: str, *, block_number: int | None = None,
+                  where: str = "") -> StepSimulation:
+    """``eth_call`` + ``eth_estimateGas`` of ``step`` from ``sender`` at ``block_number`` (default: latest,
+    pinned to a number so both run on the same state). Raises ``SimulationFailed`` on a revert."""
+    from requests.exceptions import RequestException
+    from web3.exceptions import ContractLogicError, Web3RPCError
+
+    try:
+        block = int(block_number if block_number is not None else w3.eth.block_number)
+        tx = _call_dict(step, sender)
+        result = w3.eth.call(tx, block)
+        gas = int(w3.eth.estimate_gas(tx, block))
+    except (ContractLogicError, Web3RPCError) as exc:
+        data, message = _revert_from(exc)
+        reason = decode_revert(data, message)
+        log.warning("event=simulation_reverted step=%s label=%r to=%s reason=%r", where, step.label, step.to, reason)
+        raise SimulationFailed(
+            f"simulation: step {where} ({step.label}) would revert: {reason}",
+            step=where,
+            label=step.label,
+            reason=reason,
+        ) from None
+    except (RequestException, OSError, TimeoutError) as exc:
+        raise RpcError(f"simulation of step {where} ({step.label}): RPC failed ({type(exc).__name__})") from exc
+    return StepSimulation(step_label=step.label, block_number=block, gas_estimate=gas,
+                          return_data="0x" + bytes(result).hex())
+
+
+def check_post_health(health: float, pre: Preconditions) -> None:
+    """Raise ``SimulationFailed`` unless ``health`` satisfies ``min_post_health`` and ``target_band``."""
+    if pre.min_post_health is not None and not health >= pre.min_post_health:
+        raise SimulationFailed(
+            f"fork replay: post-state health {health:.4f} is below the minimum {pre.min_post_health:.4f}",
+            post_health=health,
+        )
+    if pre.target_band is not None:
+        lo, hi = pre.target_band
+        if not lo <= health <= hi:
+            raise SimulationFailed(
+                f"fork replay: post-state health {health:.4f} misses the target band [{lo:.4f}, {hi:.4f}]",
+                post_health=health,
+            )
+
+
+@dataclass
+class ForkReplay:
+    """The result of replaying a plan on a fork."""
+
+    fork_block: int
+    simulations: list[StepSimulation] = field(default_factory=list)
+    gas_used: list[int] = field(default_factory=list)
+    post_health: float | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def total_gas(self) -> int:
+        return sum(s.gas_limit for s in self.simulations)
+
+
+def fork_replay(
+    rpc_url: str,
+    block_number: int,
+    steps: tuple[TxStep, ...] | list[TxStep],
+    sender: str,
+    *,
+    preconditions: Preconditions,
+    post_check: PostCheck | None = None,
+    anvil_factory: Callable[..., Any] | None = None,
+) -> ForkReplay:
+    """Replay ``steps`` in order on an anvil fork of ``rpc_url`` at ``block_number`` (see module doc).
+
+    Raises ``SimulationFailed`` when a step reverts there (reason decoded) or the post-state misses the
+    band; a plan whose preconditions need a post-state check but got no ``post_check`` is refused too.
+    """
+    from web3 import Web3
+
+    if preconditions.needs_post_check and post_check is None:
+        raise SimulationFailed("fork replay: the plan sets a health band but no post-state check was given")
+    if anvil_factory is None:
+        from manager.devnet.anvil import Anvil
+
+        anvil_factory = Anvil.start
+    started = time.monotonic()
+    node = anvil_factory(extra_args=["--fork-url", rpc_url, "--fork-block-number", str(block_number)])
+    try:
+        fw3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
+        fw3.provider.make_request("anvil_impersonateAccount", [sender])
+        result = ForkReplay(fork_block=block_number)
+        for i, step in enumerate(steps):
+            sim = simulate_step(fw3, step, sender, where=f"{i}@fork")
+            result.simulations.append(sim)
+            tx = _call_dict(step, sender) | {"gas": sim.gas_limit}
+            tx_hash = fw3.eth.send_transaction(tx)
+            receipt = fw3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
+            if receipt["status"] != 1:
+                raise SimulationFailed(
+                    f"fork replay: step {i} ({step.label}) reverted on the fork after a successful call",
+                    step=i,
+                )
+            result.gas_used.append(int(receipt["gasUsed"]))
+        if post_check is not None:
+            result.post_health = float(post_check(fw3))
+            check_post_health(result.post_health, preconditions)
+        result.elapsed_s = time.monotonic() - started
+        log.info(
+            "event=fork_replay_ok block=%d steps=%d gas_used=%d post_health=%s elapsed_s=%.2f",
+            block_number, len(steps), sum(result.gas_used), result.post_health, result.elapsed_s,
+        )
+        return result
+    finally:
+        node.stop()
