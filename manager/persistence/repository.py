@@ -757,6 +757,17 @@ class Repository:
         """The open episode with this key, if any."""
         return self._run(lambda s: self._open_alert(s, episode_key))
 
+    def alert_seen(self, episode_key: str) -> bool:
+        """Whether any episode (open or resolved) with this key was ever stored (one-shot de-duplication)."""
+        return (
+            self._run(
+                lambda s: s.exec(
+                    select(AlertRow.id).where(AlertRow.episode_key == episode_key).limit(1)
+                ).first()
+            )
+            is not None
+        )
+
     def open_alerts(self) -> list[AlertRow]:
         """All open episodes (the alert engine loads these on start so it does not re-send them)."""
         return self._run(
