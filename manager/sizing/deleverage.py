@@ -69,6 +69,7 @@ class _Pair:
     depth_cap_wei: float
     used_wei: float = 0.0
     exhausted: bool = False
+    why: str = ""
 
 
 def _flash_amount(min_out_wei: int, premium_bps: int) -> int:
@@ -237,7 +238,8 @@ def plan_deleverage(
             cands = [k for k in cands if efficiency(k, j) > 0]
             cands.sort(key=lambda k: -efficiency(k, j))
         if not cands:
-            final_binding = "collateral_exhausted"
+            reasons = [p.why for p in pairs.values() if p.exhausted and p.why]
+            final_binding = reasons[-1] if reasons else "collateral_exhausted"
             break
         k = cands[0]
         pair = pair_for(k, j)
@@ -259,7 +261,7 @@ def plan_deleverage(
         if x_wei <= 0 or repay_wei <= 0:
             final_binding = binding if binding != "target_health" else "dust"
             if binding in ("pool_depth", "price_impact", "collateral_exhausted"):
-                pair.exhausted = True
+                pair.exhausted, pair.why = True, binding
                 continue
             break
         # Exact re-check of the withdraw leg (no flash: each withdraw must keep HF >= floor).
@@ -319,7 +321,7 @@ def plan_deleverage(
             reached = True
             break
         if binding in ("pool_depth", "price_impact"):
-            pair.exhausted = True
+            pair.exhausted, pair.why = True, binding
         elif binding == "per_day_cap":
             break
     else:
