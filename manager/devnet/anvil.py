@@ -115,7 +115,7 @@ class Anvil:
         if load_state is not None:
             args += ["--load-state", str(load_state)]
         args += extra_args or []
-        log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        log = open(log_path, "ab") if log_path else subprocess.DEVNULL
         try:
             proc = subprocess.Popen(
                 args,

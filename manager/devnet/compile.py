@@ -44,7 +44,7 @@ def compile_sources(
     cached = CACHE / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    roots = [str(NM)] + sorted({str((NM / rel).parent) for rel in sources.values()})
+    roots = [str(NM), *sorted({str((NM / rel).parent) for rel in sources.values()})]
     proc = subprocess.run(
         [node, str(Path(__file__).with_name("solc_compile.js")), *roots],
         input=blob, capture_output=True, cwd=ROOT, check=False,

@@ -105,12 +105,12 @@ class Devnet:
             last = net.w3.eth.get_block("latest")
             if time_mode == "now":
                 now = int(time.time())
-                node.call("evm_setNextBlockTimestamp", [max(now, int(last["timestamp"]) + 1)])
+                node.call("anvil_setTime", [max(now, int(last["timestamp"]) + 1)])
                 net.refresh_feeds()
             else:
-                node.call("evm_setNextBlockTimestamp", [int(last["timestamp"]) + 1])
+                node.call("anvil_setTime", [int(last["timestamp"]) + 1])
             if block_time_s:
-                node.call("evm_setIntervalMining", [block_time_s])
+                node.call("evm_setIntervalMining", [max(1, round(block_time_s))])
             return net
         except BaseException:
             node.stop()
@@ -138,6 +138,8 @@ class Devnet:
 
     def transact(self, fn: Any, sender: str | None = None, value: int = 0) -> Any:
         tx = fn.transact({"from": sender or self.address("deployer"), "value": value})
+        if not self.node.call("anvil_getAutomine"):  # interval mining: don't wait for the next tick
+            self.node.call("evm_mine")
         receipt = self.w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
         if receipt["status"] != 1:
             raise DevnetError(f"devnet transaction reverted ({tx.hex()})")
@@ -154,7 +156,7 @@ class Devnet:
         if not isinstance(usd, (int, float)) or not math.isfinite(usd) or usd <= 0:
             raise DevnetError(f"price must be a positive number of USD, got {usd!r}")
         feed = self.feed(symbol)
-        answer = int(round(usd * 10**8))
+        answer = round(usd * 10**8)
         if answer <= 0:
             raise DevnetError(f"price {usd!r} USD is below the feed's resolution (1e-8)")
         self.transact(feed.functions.updateAnswer(answer))

@@ -1,0 +1,126 @@
+"""The devnet is the real protocols: Aave V3 and Uniswap V3 behave as on mainnet."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from web3.exceptions import ContractLogicError
+
+WAD = 10**18
+
+
+def _pool(net):
+    return net.contract("aave_v3/Pool", net.book["aave"]["pool"])
+
+
+def _erc20(net, sym):
+    return net.contract("erc20/MintableERC20", net.book["tokens"][sym])
+
+
+def _fund(net, user, sym, amount):
+    from manager.devnet.artifacts import Deployer
+    from manager.devnet.deploy import fund_and_supply
+
+    fund_and_supply(Deployer(net.w3, net.address("deployer")), net.w3, net.book, user, [(sym, amount)])
+
+
+def _revert_code(exc: ContractLogicError) -> str:
+    return str(exc.args[0]).rsplit(":", 1)[-1].strip()
+
+
+def test_supply_borrow_repay_withdraw(chain):
+    pool, user = _pool(chain), chain.address("spare1")
+    usdc = chain.book["tokens"]["USDC"]
+    _fund(chain, user, "WETH", 5)
+    data = pool.functions.getUserAccountData(user).call()
+    assert data[0] == 5 * 3000 * 10**8 and data[1] == 0
+    chain.transact(pool.functions.borrow(usdc, 6000 * 10**6, 2, 0, user), sender=user)
+    assert _erc20(chain, "USDC").functions.balanceOf(user).call() == 6000 * 10**6
+    data = pool.functions.getUserAccountData(user).call()
+    assert data[1] == 6000 * 10**8
+    assert data[5] == 15000 * 8300 * WAD // 10000 // 6000  # HF = coll*LT/debt
+    chain.transact(_erc20(chain, "USDC").functions.mint(10**6), sender=user)  # interest headroom
+    chain.transact(_erc20(chain, "USDC").functions.approve(pool.address, 2**256 - 1), sender=user)
+    chain.transact(pool.functions.repay(usdc, 2**256 - 1, 2, user), sender=user)
+    assert pool.functions.getUserAccountData(user).call()[1] == 0
+    chain.transact(pool.functions.withdraw(chain.book["tokens"]["WETH"], 2**256 - 1, user), sender=user)
+    assert pool.functions.getUserAccountData(user).call()[0] == 0
+    assert chain.contract("erc20/WETH9", chain.book["tokens"]["WETH"]).functions.balanceOf(user).call() == 5 * WAD
+
+
+def test_account_data_follows_price_move(chain):
+    pool, carol = _pool(chain), chain.address("carol")
+    before = pool.functions.getUserAccountData(carol).call()
+    chain.set_price("WETH", 2400.0)
+    after = pool.functions.getUserAccountData(carol).call()
+    assert after[0] * 3000 == before[0] * 2400
+    assert after[5] < before[5]
+    assert chain.contract("aave_v3/AaveOracle", chain.book["aave"]["oracle"]).functions.getAssetPrice(
+        chain.book["tokens"]["WETH"]).call() == 2400 * 10**8
+
+
+def test_liquidation_only_below_health_one(chain):
+    pool, carol, liq = _pool(chain), chain.address("carol"), chain.address("liquidator")
+    usdc, weth = chain.book["tokens"]["USDC"], chain.book["tokens"]["WETH"]
+    token = _erc20(chain, "USDC")
+    chain.transact(token.functions.mint(10**12), sender=liq)
+    chain.transact(token.functions.approve(pool.address, 10**12), sender=liq)
+    with pytest.raises(ContractLogicError) as exc:  # HF ~1.19: not liquidatable
+        pool.functions.liquidationCall(weth, usdc, carol, 1000 * 10**6, False).call({"from": liq})
+    assert _revert_code(exc.value) == "45"  # HEALTH_FACTOR_NOT_BELOW_THRESHOLD
+    chain.set_price("WETH", 2400.0)  # HF = 20*2400*0.83/42000 = 0.948
+    assert pool.functions.getUserAccountData(carol).call()[5] < WAD
+    chain.transact(pool.functions.liquidationCall(weth, usdc, carol, 1000 * 10**6, False), sender=liq)
+    seized = chain.contract("erc20/WETH9", weth).functions.balanceOf(liq).call()
+    # 1000 USDC at 2400 USD/WETH plus the 5% bonus, less the 10% protocol share of the bonus
+    base = 1000 * 10**6 * 10**8 * WAD // (2400 * 10**8 * 10**6)
+    assert seized == base * 10500 // 10000 - (base * 10500 // 10000 - base) // 10
+
+
+def test_swap_price_impact_grows_with_size(devnet):
+    quoter = devnet.contract("uniswap_v3/QuoterV2", devnet.book["uniswap"]["quoter"])
+    weth, usdc = devnet.book["tokens"]["WETH"], devnet.book["tokens"]["USDC"]
+    prices = []
+    for eth in (1, 100, 1000, 5000):
+        out = quoter.functions.quoteExactInputSingle((weth, usdc, eth * WAD, 500, 0)).call()[0]
+        prices.append(out / 10**6 / eth)
+    assert prices[0] == pytest.approx(3000 * (1 - 0.0005), rel=1e-3)
+    assert all(a > b for a, b in itertools.pairwise(prices)), prices
+    assert prices[-1] < prices[0] * 0.95  # a big sale moves the price by several percent
+
+
+def test_isolated_collateral_refuses_non_isolation_borrow(chain):
+    pool, erin = _pool(chain), chain.address("erin")
+    with pytest.raises(ContractLogicError) as exc:
+        pool.functions.borrow(chain.book["tokens"]["WETH"], WAD, 2, 0, erin).call({"from": erin})
+    assert _revert_code(exc.value) == "60"  # ASSET_NOT_BORROWABLE_IN_ISOLATION
+    chain.transact(pool.functions.borrow(chain.book["tokens"]["DAI"], 100 * WAD, 2, 0, erin), sender=erin)
+    reserve = pool.functions.getReserveData(chain.book["tokens"]["LINK"]).call()
+    assert reserve[-1] == (50_000 + 100) * 100  # isolationModeTotalDebt in cents
+
+
+def test_borrow_and_supply_caps_enforced(chain):
+    pool, user = _pool(chain), chain.address("spare2")
+    wsteth = chain.book["tokens"]["wstETH"]
+    _fund(chain, user, "WBTC", 100)  # $6M of collateral: only the cap can stop the borrow
+    with pytest.raises(ContractLogicError) as exc:
+        pool.functions.borrow(wsteth, 4001 * WAD, 2, 0, user).call({"from": user})
+    assert _revert_code(exc.value) == "50"  # BORROW_CAP_EXCEEDED
+    pool.functions.borrow(wsteth, 1000 * WAD, 2, 0, user).call({"from": user})  # under the cap: fine
+    token = _erc20(chain, "wstETH")
+    chain.transact(token.functions.mint(40_000 * WAD), sender=user)
+    chain.transact(token.functions.approve(pool.address, 40_000 * WAD), sender=user)
+    with pytest.raises(ContractLogicError) as exc:
+        pool.functions.supply(wsteth, 40_000 * WAD, user, 0).call({"from": user})
+    assert _revert_code(exc.value) == "51"  # SUPPLY_CAP_EXCEEDED
+
+
+def test_emode_raises_ltv(chain):
+    pool, user = _pool(chain), chain.address("spare3")
+    _fund(chain, user, "wstETH", 10)
+    ltv_plain = pool.functions.getUserAccountData(user).call()[4]
+    chain.transact(pool.functions.setUserEMode(1), sender=user)
+    data = pool.functions.getUserAccountData(user).call()
+    assert (ltv_plain, data[4], data[3]) == (6900, 9300, 9500)
+    assert pool.functions.getUserAccountData(chain.address("dave")).call()[4] == 9300
