@@ -1,0 +1,339 @@
+"""Batched reads at ONE explicit block: multicall contracts or a JSON-RPC batch of ``eth_call``.
+
+Build ``Call`` values (target, calldata, how to decode the return data, a label), then
+``execute(client, calls, block_number)`` returns one ``CallResult`` per call, in order, all read at
+``block_number``. Three transports:
+
+- ``multicall3``: ``Multicall3.aggregate3((target, allowFailure=true, callData)[])`` (mds1/multicall,
+  ``Multicall3.sol``), with a ``getBlockNumber()`` call appended to prove the node served the block
+  asked for.
+- ``uniswap_interface``: ``UniswapInterfaceMulticall.multicall((target, gasLimit, callData)[])``
+  (Uniswap v3-periphery ``contracts/lens/UniswapInterfaceMulticall.sol``), which returns
+  ``(blockNumber, (success, gasUsed, returnData)[])``; ``blockNumber`` must equal the block asked for.
+- ``rpc_batch``: a JSON-RPC batch of plain ``eth_call`` at the block (where no multicall exists).
+
+Calls are sent in chunks of ``multicall_chunk_size``, every chunk at the same block. One failing
+call does not sink the batch: its result has ``success=False`` and the revert decoded where possible
+(``Error(string)``, ``Panic(uint256)``, else the raw selector). A chunk that fails as a whole (out of
+gas, the node refusing it) is split in halves and retried down to single calls. A transient RPC
+failure is not split: it propagates as ``RpcError`` (the client has already retried and failed over).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from manager.chain.client import ChainClient, RpcResponseError
+from manager.errors import ChainError, DataQualityError
+
+Transport = Literal["multicall3", "uniswap_interface", "rpc_batch"]
+
+# Selectors (first 4 bytes of keccak256 of the signature).
+AGGREGATE3_SELECTOR = bytes.fromhex("82ad56cb")  # aggregate3((address,bool,bytes)[])
+GET_BLOCK_NUMBER_SELECTOR = bytes.fromhex("42cbb15c")  # getBlockNumber()
+UNISWAP_MULTICALL_SELECTOR = bytes.fromhex("1749e1e3")  # multicall((address,uint256,bytes)[])
+ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
+
+DEFAULT_CALL_GAS = 5_000_000  # per-call gas limit for UniswapInterfaceMulticall
+
+# Solidity panic codes (docs.soliditylang.org, "Panic via assert and Error via require").
+PANIC_CODES = {
+    0x01: "assert failed",
+    0x11: "arithmetic overflow or underflow",
+    0x12: "division or modulo by zero",
+    0x21: "invalid enum value",
+    0x22: "bad storage byte array encoding",
+    0x31: "pop on empty array",
+    0x32: "array index out of bounds",
+    0x41: "out of memory",
+    0x51: "call to an invalid internal function",
+}
+
+
+def selector(signature: str) -> bytes:
+    """4-byte function selector of ``"name(type,...)"``."""
+    from eth_hash.auto import keccak
+
+    return keccak(signature.encode())[:4]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One read: ``calldata`` sent to ``target``; the return data decoded as ``output_types``.
+
+    ``output_types`` are eth_abi type strings (``("uint256",)``, ``("(address,uint128)",)``); a single
+    output decodes to the value itself, several to a tuple, none to ``None``. ``decoder`` replaces
+    the default decoding entirely (it receives the raw return bytes). ``raw=True`` returns the bytes.
+    """
+
+    target: str
+    calldata: bytes
+    output_types: tuple[str, ...] = ()
+    label: str = ""
+    decoder: Callable[[bytes], Any] | None = field(default=None, compare=False)
+    raw: bool = False
+    gas_limit: int = DEFAULT_CALL_GAS
+
+    @classmethod
+    def from_fn(cls, fn: Any, label: str | None = None, *, decoder: Callable[[bytes], Any] | None = None,
+                gas_limit: int = DEFAULT_CALL_GAS) -> Call:
+        """A call from a bound web3 contract function: ``Call.from_fn(token.functions.balanceOf(a))``."""
+        from eth_utils.abi import collapse_if_tuple
+
+        if not getattr(fn, "address", None):
+            raise ValueError(f"{fn!r} is not bound to a contract address")
+        data = fn._encode_transaction_data()
+        outputs = tuple(collapse_if_tuple(dict(o)) for o in fn.abi.get("outputs", []))
+        args = ", ".join(repr(a) for a in (fn.args or ()))
+        return cls(
+            target=fn.address,
+            calldata=bytes.fromhex(data[2:]),
+            output_types=outputs,
+            label=label if label is not None else f"{fn.fn_name}({args})",
+            decoder=decoder,
+            gas_limit=gas_limit,
+        )
+
+    @classmethod
+    def build(cls, target: str, signature: str, args: Sequence[Any] = (), output_types: Sequence[str] = (),
+              label: str | None = None, **kwargs: Any) -> Call:
+        """A call from a signature: ``Call.build(token, "balanceOf(address)", [a], ["uint256"])``."""
+        from eth_abi import encode
+
+        inputs = signature[signature.index("(") + 1 : signature.rindex(")")]
+        types = _split_types(inputs)
+        data = selector(signature) + (encode(types, list(args)) if types else b"")
+        return cls(target=target, calldata=data, output_types=tuple(output_types),
+                   label=label if label is not None else signature, **kwargs)
+
+    def decode(self, data: bytes) -> Any:
+        """The decoded return value (raises on malformed data)."""
+        if self.decoder is not None:
+            return self.decoder(data)
+        if self.raw:
+            return data
+        if not self.output_types:
+            return None
+        from eth_abi import decode
+
+        values = decode(list(self.output_types), data)
+        return values[0] if len(values) == 1 else tuple(values)
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """The outcome of one ``Call`` at ``block_number``.
+
+    ``success`` False means the call reverted (``error`` says why, ``revert_data`` holds the raw
+    bytes) or its return data could not be decoded (e.g. the target has no code).
+    """
+
+    label: str
+    success: bool
+    block_number: int
+    value: Any = None
+    error: str | None = None
+    revert_data: bytes = b""
+    gas_used: int | None = None
+
+    def unwrap(self) -> Any:
+        """The value, or ``DataQualityError`` naming the call and the block."""
+        if not self.success:
+            raise DataQualityError(f"read {self.label or '<call>'} failed at block {self.block_number}: {self.error}",
+                                   label=self.label, block_number=self.block_number, error=self.error)
+        return self.value
+
+
+def _split_types(inputs: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in inputs:
+        if ch == "," and depth == 0:
+            out.append(cur.strip())
+            cur = ""
+            continue
+        depth += ch == "("
+        depth -= ch == ")"
+        cur += ch
+    if cur.strip():
+        out.append(cur.strip())
+    return out
+
+
+def decode_revert(data: bytes) -> str:
+    """A readable reason from revert data: ``Error(string)``, ``Panic(uint256)`` or the selector."""
+    from eth_abi import decode
+
+    if not data:
+        return "reverted without data"
+    try:
+        if data[:4] == ERROR_SELECTOR:
+            return f"reverted: {decode(['string'], data[4:])[0]}"
+        if data[:4] == PANIC_SELECTOR:
+            code = decode(["uint256"], data[4:])[0]
+            return f"panic 0x{code:02x} ({PANIC_CODES.get(code, 'unknown panic code')})"
+    except Exception:  # malformed payload: fall through to the raw form
+        pass
+    if len(data) >= 4:
+        return f"reverted with custom error 0x{data[:4].hex()}" + (f" (+{len(data) - 4} bytes)" if len(data) > 4 else "")
+    return f"reverted with data 0x{data.hex()}"
+
+
+def _result(call: Call, block_number: int, ok: bool, data: bytes, gas_used: int | None = None) -> CallResult:
+    if not ok:
+        return CallResult(call.label, False, block_number, error=decode_revert(data), revert_data=data,
+                          gas_used=gas_used)
+    try:
+        value = call.decode(data)
+    except Exception as exc:
+        reason = "empty return data (is the target a contract?)" if not data else f"{type(exc).__name__}: {exc}"
+        return CallResult(call.label, False, block_number, error=f"cannot decode return data as "
+                          f"({','.join(call.output_types)}): {reason}", revert_data=b"", gas_used=gas_used)
+    return CallResult(call.label, True, block_number, value=value, gas_used=gas_used)
+
+
+# ------------------------------------------------------------------------------------------------
+# encodings (pure: tested without a node)
+# ------------------------------------------------------------------------------------------------
+def encode_aggregate3(calls: Sequence[Call], multicall: str | None = None) -> bytes:
+    """``aggregate3`` calldata; with ``multicall`` set, ``getBlockNumber()`` is appended as last call."""
+    from eth_abi import encode
+
+    items = [(c.target, True, c.calldata) for c in calls]
+    if multicall is not None:
+        items.append((multicall, False, GET_BLOCK_NUMBER_SELECTOR))
+    return AGGREGATE3_SELECTOR + encode(["(address,bool,bytes)[]"], [items])
+
+
+def decode_aggregate3(data: bytes) -> list[tuple[bool, bytes]]:
+    from eth_abi import decode
+
+    return [(bool(ok), bytes(ret)) for ok, ret in decode(["(bool,bytes)[]"], data)[0]]
+
+
+def encode_uniswap_multicall(calls: Sequence[Call]) -> bytes:
+    from eth_abi import encode
+
+    return UNISWAP_MULTICALL_SELECTOR + encode(
+        ["(address,uint256,bytes)[]"], [[(c.target, c.gas_limit, c.calldata) for c in calls]]
+    )
+
+
+def decode_uniswap_multicall(data: bytes) -> tuple[int, list[tuple[bool, int, bytes]]]:
+    from eth_abi import decode
+
+    block_number, results = decode(["uint256", "(bool,uint256,bytes)[]"], data)
+    return int(block_number), [(bool(ok), int(gas), bytes(ret)) for ok, gas, ret in results]
+
+
+# ------------------------------------------------------------------------------------------------
+# execution
+# ------------------------------------------------------------------------------------------------
+def execute(
+    client: ChainClient,
+    calls: Sequence[Call],
+    block_number: int,
+    *,
+    transport: Transport | None = None,
+    chunk_size: int | None = None,
+    gas: int | None = None,
+) -> list[CallResult]:
+    """Run ``calls`` at ``block_number``; one ``CallResult`` per call, in order.
+
+    ``transport`` defaults to the chain's ``multicall_kind``; ``chunk_size`` to its
+    ``multicall_chunk_size``; ``gas`` is the gas of each multicall ``eth_call`` (node default if None).
+    Raises ``DataQualityError`` if a multicall reports another block than ``block_number``, and
+    ``RpcError`` on transport failures that survived the client's retries.
+    """
+    if isinstance(block_number, bool) or not isinstance(block_number, int) or block_number < 0:
+        raise TypeError(f"block_number must be an explicit non-negative int, got {block_number!r}")
+    kind: Transport = transport or client.config.multicall_kind
+    size = chunk_size or client.config.multicall_chunk_size
+    out: list[CallResult] = []
+    for start in range(0, len(calls), size):
+        chunk = list(calls[start : start + size])
+        out.extend(_run_chunk(client, chunk, block_number, kind, gas))
+    return out
+
+
+def _run_chunk(client: ChainClient, chunk: list[Call], block_number: int, kind: Transport,
+               gas: int | None) -> list[CallResult]:
+    try:
+        if kind == "rpc_batch":
+            return _via_rpc_batch(client, chunk, block_number)
+        if kind == "multicall3":
+            return _via_multicall3(client, chunk, block_number, gas)
+        return _via_uniswap(client, chunk, block_number, gas)
+    except RpcResponseError as exc:  # the chunk failed as a whole: split and retry
+        if len(chunk) == 1:
+            call = chunk[0]
+            return [CallResult(call.label, False, block_number,
+                               error=f"{kind} failed for this call alone: {exc.context.get('rpc_message', exc)}")]
+        mid = len(chunk) // 2
+        return (_run_chunk(client, chunk[:mid], block_number, kind, gas)
+                + _run_chunk(client, chunk[mid:], block_number, kind, gas))
+
+
+def _multicall_data(client: ChainClient, data: bytes, kind: str) -> bytes:
+    if not data:
+        raise ChainError(
+            f"chain '{client.name}': multicall {client.config.multicall} returned no data at all: is a "
+            f"{kind} contract deployed there? (check chains.{client.name}.multicall / multicall_kind)",
+            chain=client.name, address=client.config.multicall,
+        )
+    return data
+
+
+def _check_block(client: ChainClient, got: int, want: int) -> None:
+    if got != want:
+        raise DataQualityError(
+            f"chain '{client.name}': multicall answered at block {got}, asked for block {want}",
+            chain=client.name, block_number=want, got_block_number=got,
+        )
+
+
+def _via_multicall3(client: ChainClient, chunk: list[Call], block_number: int, gas: int | None) -> list[CallResult]:
+    address = client.config.multicall
+    data = client.eth_call(address, encode_aggregate3(chunk, multicall=address), block_number, gas=gas)
+    results = decode_aggregate3(_multicall_data(client, data, "multicall3"))
+    if len(results) != len(chunk) + 1:
+        raise DataQualityError(f"aggregate3 returned {len(results)} results for {len(chunk) + 1} calls",
+                               chain=client.name, block_number=block_number)
+    ok, ret = results.pop()
+    from eth_abi import decode
+
+    _check_block(client, int(decode(["uint256"], ret)[0]) if ok else -1, block_number)
+    return [_result(c, block_number, ok, ret) for c, (ok, ret) in zip(chunk, results, strict=True)]
+
+
+def _via_uniswap(client: ChainClient, chunk: list[Call], block_number: int, gas: int | None) -> list[CallResult]:
+    data = client.eth_call(client.config.multicall, encode_uniswap_multicall(chunk), block_number, gas=gas)
+    got_block, results = decode_uniswap_multicall(_multicall_data(client, data, "uniswap_interface"))
+    _check_block(client, got_block, block_number)
+    if len(results) != len(chunk):
+        raise DataQualityError(f"multicall returned {len(results)} results for {len(chunk)} calls",
+                               chain=client.name, block_number=block_number)
+    return [_result(c, block_number, ok, ret, gas_used) for c, (ok, gas_used, ret) in zip(chunk, results, strict=True)]
+
+
+def _via_rpc_batch(client: ChainClient, chunk: list[Call], block_number: int) -> list[CallResult]:
+    block = hex(block_number)
+    responses = client.batch([("eth_call", [{"to": c.target, "data": "0x" + c.calldata.hex()}, block]) for c in chunk])
+    out = []
+    for call, resp in zip(chunk, responses, strict=True):
+        if "error" in resp:
+            err = resp["error"]
+            raw = err.get("data")
+            raw = raw.get("data") if isinstance(raw, dict) else raw
+            revert = bytes.fromhex(raw[2:]) if isinstance(raw, str) and raw.startswith("0x") else b""
+            msg = str(err.get("message", err))
+            if revert or "revert" in msg.lower():
+                out.append(_result(call, block_number, False, revert))
+            else:
+                out.append(CallResult(call.label, False, block_number, error=f"eth_call failed: {msg}"))
+            continue
+        result = resp.get("result") or "0x"
+        out.append(_result(call, block_number, True, bytes.fromhex(result[2:])))
+    return out
