@@ -157,9 +157,11 @@ def plan_boost(
                 fee = percent_mul(b, prem_bps)
                 return _borrow_ok_v30(_p.with_deltas({k.asset: (_s(b), 0)}), j, b + fee)
             cands["ltv_gate"] = _largest(ltv_final, guess)
-        binding = min(cands, key=lambda n: cands[n])
-        b = cands[binding]
-        if cands["target_health"] == b:
+        b = min(cands.values())
+        # Ties: a hard bound that equals the target-capped size is what binds (the target may lie beyond it).
+        tied = [n for n in cands if cands[n] == b]
+        binding = next((n for n in tied if n != "target_health"), "target_health")
+        if binding != "target_health" and "target_health" in tied and hard_i is not None and b < hard_i:
             binding = "target_health"
         if b <= 0:
             break
