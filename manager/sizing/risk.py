@@ -150,7 +150,7 @@ def var_es(pnl, alpha: float = 0.99) -> tuple[float, float]:
     losses = -x
     var = float(np.quantile(losses, a))
     tail = losses[losses >= var]
-    return var, float(tail.mean())
+    return var, max(var, float(tail.mean()))  # the mean of equal floats can round below them
 
 
 class EquityRisk(Frozen):
