@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, non_negative, target_health
@@ -63,7 +64,7 @@ def plan_boost(
     target_wad = math.ceil(target * WAD)
     floor_wad = math.ceil(limits.safety_floor_hf * WAD)
     hf_before = _hf(pos)
-    base = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
+    base: dict[str, Any] = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
     rj = snapshot.reserves[j.asset]
     rk = snapshot.reserves[k.asset]
     blocked = None
@@ -222,7 +223,7 @@ def plan_boost(
     rounds = len({s.round for s in steps})
     return SizingDecision(
         action="boost", steps=tuple(steps), projected_health=h_final,
-        binding_constraint=(first_binding if first_binding != "target_health" else "target_health") if feasible else binding,
+        binding_constraint=(first_binding or "target_health") if feasible else binding,
         reason="; ".join(parts), feasible=feasible, best_reachable_health=h_final, notional_usd=notional,
         deltas_wei=_net({k.symbol: total_supply}, {j.symbol: total_borrow}),
         collateral_deltas_wei={k.symbol: total_supply}, debt_deltas_wei={j.symbol: total_borrow},

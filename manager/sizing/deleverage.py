@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
@@ -168,7 +169,7 @@ def plan_deleverage(
     if acc.total_debt_base == 0:
         raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
     hf_before = _hf(pos)
-    base = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
+    base: dict[str, Any] = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
     if hf_before >= target:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint="already_at_target",
                               reason=f"HF {hf_before:.6f} >= target {target:g}", best_reachable_health=hf_before, **base)

@@ -127,9 +127,9 @@ def touch_probability_mc(
             with np.errstate(over="ignore"):
                 cross = np.exp(-2.0 * np.maximum(d0, 0) * np.maximum(d1, 0) / (sig**2 * dt))
             survive = np.prod(1.0 - cross, axis=1)
-            est = np.where(hit, 1.0, 1.0 - survive)
+            est: np.ndarray = np.asarray(np.where(hit, 1.0, 1.0 - survive))
         else:
-            est = hit.astype(np.float64)
+            est = np.asarray(hit, dtype=np.float64)
         total += float(est.sum())
         total_sq += float((est**2).sum())
         done += n
