@@ -146,10 +146,11 @@ def _step(tp: Any, part: str | int) -> tuple[Any, bool]:
     if origin is dict:
         return typing.get_args(tp)[1], False
     if origin in (typing.Union, types.UnionType):
+        # a discriminated union: pydantic puts the tag value in the location
         for member in typing.get_args(tp):
-            kind = getattr(member, "model_fields", {}).get("kind")
-            if kind is not None and part in typing.get_args(kind.annotation):
-                return member, True
+            for f in getattr(member, "model_fields", {}).values():
+                if typing.get_origin(f.annotation) is typing.Literal and part in typing.get_args(f.annotation):
+                    return member, True
     return None, False
 
 
@@ -189,10 +190,11 @@ def _describe(err: dict[str, Any], loc: Loc, root: Any) -> tuple[str, Any]:
         return "missing required key", MISSING
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         ctx = err.get("ctx", {})
-        expected = ctx.get("expected_tags") or ", ".join(f"'{k}'" for k in PROTOCOL_KINDS)
+        tag = str(ctx.get("discriminator", "'kind'")).strip("'")
+        expected = ctx.get("expected_tags") or (", ".join(f"'{k}'" for k in PROTOCOL_KINDS) if tag == "kind" else "")
         if kind == "union_tag_not_found":
-            return f"missing 'kind' (allowed: {expected})", MISSING
-        return f"unknown kind (allowed: {expected})", ctx.get("tag", value)
+            return f"missing '{tag}'" + (f" (allowed: {expected})" if expected else ""), MISSING
+        return f"unknown {tag} (allowed: {expected})", ctx.get("tag", value)
     if kind in ("dict_type", "model_type", "model_attributes_type") and isinstance(value, (str, int, float, list)):
         return "expected a table", value
     return _clean_msg(err["msg"]), value
@@ -226,7 +228,7 @@ def _validation_error(
         raw_loc = tuple(err["loc"])
         loc = prefix + (_strip_tags(raw_loc, root) if root is not None else raw_loc)
         if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
-            loc = (*loc, "kind")
+            loc = (*loc, str(err.get("ctx", {}).get("discriminator", "kind")).strip("'"))
         if loc and loc[-1] == "[key]":
             loc = loc[:-1]
             msg = "invalid name (letters, digits, '_', '-', '.'; at most 64)"

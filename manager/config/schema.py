@@ -422,6 +422,13 @@ class Config(Section):
                 problems.append(Problem(("positions", i, "signer"),
                                         f"unknown signer{_known(pos.signer, self.signers)}", pos.signer))
 
+        overrides = getattr(getattr(self.alerts, "rules", None), "health_overrides", None) or {}
+        positions = [p.name for p in self.positions]
+        for name in overrides:
+            if name not in positions:
+                problems.append(Problem(("alerts", "rules", "health_overrides", name),
+                                        f"no position named '{name}'{_known(name, positions)}"))
+
         if self.limits.max_priority_fee_gwei > self.limits.max_fee_gwei:
             problems.append(Problem(("limits", "max_priority_fee_gwei"),
                                     f"must not exceed max_fee_gwei ({self.limits.max_fee_gwei:g})",

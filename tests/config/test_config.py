@@ -82,6 +82,8 @@ def test_example_config_loads_and_resolves_paths():
     assert cfg.oracles.heartbeat_s("USDC") == 86400
     assert cfg.pools[0].depth_bps == [10, 50, 100, 300]
     assert cfg.source == str(EXAMPLE)
+    assert cfg.alerts.rules.health_for("alice").warning_below_hf == 1.5
+    assert [c.type for c in cfg.alerts.channels] == ["log", "webhook"]
     # every configured contract is in the allow-list
     assert set(cfg.allowed_contracts("devnet")) == {aave.pool_addresses_provider, uni.factory,
                                                     uni.swap_router, uni.quoter}
@@ -90,14 +92,22 @@ def test_example_config_loads_and_resolves_paths():
 def test_example_documents_every_key():
     """Each schema field appears (set or commented out) in the example file."""
     text = EXAMPLE.read_text()
+    headers = {part for line in text.splitlines() if line.startswith("[")
+               for part in line.strip("[] ").split(".")}
     from manager.config import schema
 
     models = [schema.StorageConfig, schema.ChainConfig, schema.AaveV3Config, schema.UniswapV3Config,
               schema.OraclesConfig, schema.PoolWatchConfig, schema.SignerConfig, schema.LimitsConfig,
               schema.RuntimeConfig, schema.PositionConfig, Config]
+    from manager.config.schema import AlertsConfig
+
+    if AlertsConfig is not schema.AlertsPlaceholder:
+        from manager.alerts import config as alerts
+
+        models += [alerts.AlertsConfig, alerts.AlertRules, alerts.HealthAlertRules]
     for model in models:
         for field in model.model_fields:
-            assert f"{field} =" in text or f"[{field}" in text or f".{field}]" in text, (model.__name__, field)
+            assert f"{field} =" in text or field in headers, (model.__name__, field)
 
 
 def test_defaults_of_a_minimal_file(tmp_path):
@@ -382,3 +392,16 @@ def test_missing_kind_and_missing_chains():
         parse_config(MINIMAL.replace('kind = "aave_v3"\n', ""))
     with pytest.raises(ConfigError, match=r"^<config>: chains: at least one \[chains.<name>\] table is required$"):
         parse_config("[runtime]\ndry_run = true\n")
+
+
+def test_alerts_section_errors_are_located(tmp_path):
+    base = EXAMPLE.read_text()
+    text = base.replace('type = "webhook"', 'type = "webhok"')
+    msg = str(load_error(tmp_path, text))
+    assert f":{line_of(text, 'webhok')}: alerts.channels[1].type: unknown type (allowed: 'log', 'webhook'" in msg
+    text = base.replace('url_env = "POSMAN_SLACK', 'urll_env = "POSMAN_SLACK')
+    msg = str(load_error(tmp_path, text))
+    assert f":{line_of(text, 'urll_env')}: alerts.channels[1].urll_env: unknown key; did you mean 'url_env'?" in msg
+    text = base.replace("[alerts.rules.health_overrides.alice]", "[alerts.rules.health_overrides.alicia]")
+    msg = str(load_error(tmp_path, text))
+    assert f":{line_of(text, 'alicia')}: alerts.rules.health_overrides.alicia: no position named 'alicia'" in msg
