@@ -46,6 +46,37 @@ _RATE_LIMIT_WORDS = ("rate limit", "too many requests", "limit exceeded", "capac
 _TRANSIENT_HTTP = {408, 425, 429}
 
 
+class _MaskUrls(logging.Filter):
+    """Masks configured RPC URLs (and their paths) in third-party log records (web3, urllib3 debug lines)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: dict[str, str] = {}
+
+    def add(self, url: str) -> None:
+        masked = mask_url(url)
+        if masked != url:
+            self.secrets[url] = masked
+            path = url.split("://", 1)[-1].partition("/")[2]
+            if path:
+                self.secrets["/" + path] = "/***"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            msg = record.getMessage()
+            if any(secret in msg for secret in self.secrets):
+                for secret, masked in sorted(self.secrets.items(), key=lambda kv: -len(kv[0])):
+                    msg = msg.replace(secret, masked)
+                record.msg, record.args = msg, ()
+        return True
+
+
+_MASK = _MaskUrls()
+for _name in ("web3.providers.HTTPProvider", "web3._utils.http_session_manager.HTTPSessionManager",
+              "web3.RequestManager", "urllib3.connectionpool"):
+    logging.getLogger(_name).addFilter(_MASK)
+
+
 class RpcResponseError(DataQualityError):
     """The node answered a request with a JSON-RPC error that retrying will not fix."""
 
@@ -89,6 +120,8 @@ class ChainClient:
         self.name = name
         self.config = config
         self.urls: tuple[str, ...] = tuple(config.rpc_urls)
+        for url in self.urls:
+            _MASK.add(url)
         self._sleep = sleep
         self._rng = rng
         self.backoff_base_s = backoff_base_s

@@ -183,8 +183,10 @@ def decode_revert(data: bytes) -> str:
 
 def _result(call: Call, block_number: int, ok: bool, data: bytes, gas_used: int | None = None) -> CallResult:
     if not ok:
-        return CallResult(call.label, False, block_number, error=decode_revert(data), revert_data=data,
-                          gas_used=gas_used)
+        reason = decode_revert(data)
+        if not data and gas_used is not None and gas_used >= call.gas_limit * 63 // 64:
+            reason = f"out of gas (used {gas_used} of gas_limit {call.gas_limit})"
+        return CallResult(call.label, False, block_number, error=reason, revert_data=data, gas_used=gas_used)
     try:
         value = call.decode(data)
     except Exception as exc:

@@ -172,3 +172,16 @@ def test_importing_the_client_does_not_import_web3():
     code = "import sys, manager.chain.client, manager.chain.multicall; print('web3' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_third_party_debug_logs_are_masked(devnet: Devnet, proxy: Proxy, caplog):
+    import logging
+
+    url = proxy.url.replace("http://", "http://user:s3cret@") + "/v2/APIKEY"
+    client = devnet.client(url)
+    with caplog.at_level(logging.DEBUG):
+        client.connect()
+        client.block_number()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "s3cret" not in text and "APIKEY" not in text
+    assert any("***" in r.getMessage() for r in caplog.records)

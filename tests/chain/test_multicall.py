@@ -223,3 +223,10 @@ def test_block_number_must_be_explicit(devnet: Devnet):
     with pytest.raises(TypeError, match="explicit"):
         execute(client, [], "latest")  # type: ignore[arg-type]
     assert execute(client, [], 0) == []
+
+
+def test_sub_call_out_of_gas_is_named(devnet: Devnet):
+    client = client_for(devnet, "uniswap_interface").connect()
+    call = Call.build(devnet.token, "balanceOf(address)", [ALICE], ["uint256"], label="starved", gas_limit=500)
+    (result,) = execute(client, [call], devnet.block_number())
+    assert result.success is False and result.error == f"out of gas (used {result.gas_used} of gas_limit 500)"
