@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from manager.config.locate import Loc, TomlLocator
 from manager.config.report import MISSING, format_loc, located_error
-from manager.config.schema import PROTOCOL_KINDS, Config, CrossCheckFailed
+from manager.config.schema import PROTOCOL_KINDS, Config, CrossCheckFailed, mask_url
 from manager.errors import ConfigError
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
@@ -235,6 +235,9 @@ def _validation_error(
             found.append((locator.line_of(loc) if locator else None, loc, msg, loc[-1] if loc else MISSING))
             continue
         msg, value = _describe(err, raw_loc, root)
+        if "rpc_urls" in loc and value is not MISSING:  # NOTE: RPC URLs may embed API keys
+            value = [mask_url(v) if isinstance(v, str) else v for v in value] if isinstance(value, list) else (
+                mask_url(value) if isinstance(value, str) else value)
         found.append((locator.line_of(loc) if locator else None, loc, msg, value))
     found.sort(key=lambda f: (f[0] is None, f[0] or 0))
     line, loc, msg, value = found[0]

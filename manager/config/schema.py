@@ -94,7 +94,7 @@ class ChainConfig(Section):
     """One EVM chain and how to reach it."""
 
     chain_id: int = Field(ge=1)
-    rpc_urls: list[str] = Field(min_length=1)
+    rpc_urls: list[str] = Field(min_length=1, repr=False)  # NOTE: may embed API keys: never in repr/logs
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_retries: int = Field(default=3, ge=0, le=20)
     max_head_age_s: float = Field(default=120.0, gt=0)

@@ -405,3 +405,12 @@ def test_alerts_section_errors_are_located(tmp_path):
     text = base.replace("[alerts.rules.health_overrides.alice]", "[alerts.rules.health_overrides.alicia]")
     msg = str(load_error(tmp_path, text))
     assert f":{line_of(text, 'alicia')}: alerts.rules.health_overrides.alicia: no position named 'alicia'" in msg
+
+
+def test_rpc_urls_are_masked_in_errors_and_repr(tmp_path):
+    text = MINIMAL.replace('["http://127.0.0.1:8545"]', '["ftp://u:pw@node/KEY", "https://node/v2/KEY"]')
+    msg = str(load_error(tmp_path, text))
+    assert "chains.devnet.rpc_urls: RPC URL 'ftp://***@node/***' must start with http:// or https://" in msg
+    assert "KEY" not in msg and "pw" not in msg
+    cfg = parse_config(MINIMAL.replace("http://127.0.0.1:8545", "https://node/v2/KEY"))
+    assert "KEY" not in repr(cfg.chains["devnet"]) and "KEY" not in repr(cfg)
