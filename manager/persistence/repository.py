@@ -208,6 +208,11 @@ class Repository:
         self.db = db
         self._clock = clock
 
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The clock this repository stamps rows with (unix seconds)."""
+        return self._clock
+
     def _run(self, work: Callable[[Session], T]) -> T:
         with self.db.unit_of_work() as session:
             return work(session)
