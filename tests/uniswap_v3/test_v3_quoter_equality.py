@@ -20,7 +20,7 @@ from manager.chain.client import ChainClient
 from manager.chain.multicall import execute
 from manager.config.schema import ChainConfig
 from manager.protocols.uniswap_v3.depth import max_input_for_impact, within_impact
-from manager.protocols.uniswap_v3.math import SwapMathError, simulate_swap
+from manager.protocols.uniswap_v3.math import SwapMathError, get_sqrt_ratio_at_tick, simulate_swap
 from manager.protocols.uniswap_v3.reads import _call, read_pool
 from manager.protocols.uniswap_v3.state import PoolState
 
@@ -32,7 +32,7 @@ POOLS = [
     ("WBTC/USDC/3000", None),  # spacing 60, token0 has 6 decimals, token1 8
     ("wstETH/WETH/100", None),  # spacing 1: the whole bitmap is 6932 words
 ]
-SIZES_PER_CASE = 24
+SIZES_PER_CASE = 40
 
 
 def _client(devnet: Any) -> ChainClient:
@@ -55,13 +55,17 @@ def _read(devnet: Any, key: str, word_radius: int | None = None) -> tuple[ChainC
     return client, state
 
 
-def _quotes(client: ChainClient, devnet: Any, pool: PoolState, zero_for_one: bool, exact_in: bool, sizes):
-    """QuoterV2 at ``pool.block_number``: amountOut (exact in) or amountIn (exact out), or None."""
+def _quotes(
+    client: ChainClient, devnet: Any, pool: PoolState, zero_for_one: bool, exact_in: bool, sizes, limits=None
+):
+    """QuoterV2 at ``pool.block_number``: (amountOut or amountIn, sqrtPriceX96After), or None."""
     token_in, token_out = (pool.token0, pool.token1) if zero_for_one else (pool.token1, pool.token0)
     fn = "quoteExactInputSingle" if exact_in else "quoteExactOutputSingle"
     quoter = devnet.book["uniswap"]["quoter"]
+    limits = limits or [0] * len(sizes)
     calls = [
-        _call("uniswap_v3/QuoterV2", quoter, fn, (token_in, token_out, s, pool.fee_pips, 0)) for s in sizes
+        _call("uniswap_v3/QuoterV2", quoter, fn, (token_in, token_out, s, pool.fee_pips, limit))
+        for s, limit in zip(sizes, limits, strict=True)
     ]
     results = execute(client, calls, pool.block_number, chunk_size=40)
     for i, result in enumerate(results):
@@ -175,3 +179,50 @@ def test_reads_are_pinned_to_the_block(chain):
     assert now.sqrt_price_x96 > before.sqrt_price_x96 and now.block_number > block
     assert before.symbol0 == "WETH" and before.decimals0 == 18 and before.decimals1 == 6
     assert before.fee_pips == 500 and before.tick_spacing == 10
+
+
+@pytest.mark.parametrize("exact_in", [True, False])
+def test_equality_with_a_price_limit(devnet, exact_in):
+    """Swaps stopped by ``sqrtPriceLimitX96`` (QuoterV2 then returns the partial fill) match too."""
+    client, pool = _read(devnet, "WBTC/USDC/3000")
+    rng = random.Random(7)
+    for zero_for_one in (True, False):
+        sizes, limits = [], []
+        for _ in range(20):
+            ticks_away = rng.randint(1, 12_000)
+            limit_tick = pool.tick - ticks_away if zero_for_one else pool.tick + ticks_away
+            limits.append(get_sqrt_ratio_at_tick(limit_tick))
+            sizes.append(int(10 ** rng.uniform(0, 14)))
+        quotes = _quotes(client, devnet, pool, zero_for_one, exact_in, sizes, limits)
+        for size, limit, quote in zip(sizes, limits, quotes, strict=True):
+            ours = simulate_swap(pool, zero_for_one, size if exact_in else -size, limit)
+            assert quote is not None
+            assert (ours.amount_out_wei if exact_in else ours.amount_in_wei) == quote[0]
+            assert ours.sqrt_price_after_x96 == quote[1]
+
+
+def test_equality_when_the_price_sits_exactly_on_an_initialized_tick(chain):
+    """Land the price exactly on an initialized tick (the pool's ``tick = tickNext - 1`` branch)."""
+    book = chain.book["uniswap"]
+    _, before = _read(chain, "WETH/USDC/500")
+    target_tick = max(t for t, _ in before.ticks if t < before.tick)
+    router = chain.contract("uniswap_v3/SwapRouter", book["router"])
+    params = (
+        before.token0,
+        before.token1,
+        before.fee_pips,
+        chain.address("deployer"),
+        2**40,
+        10**30,
+        0,
+        get_sqrt_ratio_at_tick(target_tick),
+    )
+    chain.transact(router.functions.exactInputSingle(params))
+    client, pool = _read(chain, "WETH/USDC/500")
+    assert pool.sqrt_price_x96 == get_sqrt_ratio_at_tick(target_tick)
+    assert pool.tick == target_tick - 1  # crossed while moving down, so the tick is below it
+    for seed, (zero_for_one, exact_in) in enumerate(
+        [(True, True), (False, True), (True, False), (False, False)]
+    ):
+        stats = _compare(client, chain, pool, zero_for_one, exact_in, 200 + seed)
+        assert stats["max_diff"] == 0, (zero_for_one, exact_in, stats)
