@@ -37,6 +37,9 @@ class EModeCategory(Frozen):
     liquidation_bonus_bps: int
     price_source: str = "0x0000000000000000000000000000000000000000"
     label: str = ""
+    # AaveOracle.getAssetPrice(price_source) at the snapshot's block, when price_source is set (v3.0
+    # lets a category's price source override its assets' prices).
+    price_source_price_base: int | None = None
 
 
 class ReserveState(Frozen):

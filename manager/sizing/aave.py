@@ -185,6 +185,8 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
         raise BadInputError(f"emode_category_id={user_cat}: snapshot.emode must be that category",
                             field="emode", value=None if emode is None else emode.id)
     emode_price = 0
+    if emode_price_base is None and emode is not None:
+        emode_price_base = emode.price_source_price_base
     if user_cat != 0 and emode is not None and emode.price_source.lower() != ZERO_ADDRESS:
         if emode_price_base is None or emode_price_base <= 0:
             raise BadInputError(

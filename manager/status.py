@@ -1,0 +1,89 @@
+"""Status rows: what ``posman status`` prints, computed locally from one tick's raw reads.
+
+The JSON field names are a stable contract (documented in README "posman status"):
+
+``name, protocol, account, block_number, collateral_usd, debt_usd, health_factor, ltv,
+liquidation_threshold, available_borrows_usd, liquidation_prices, distance_to_liquidation_pct,
+oracle_fresh`` plus extras: ``health_factor_wad`` (string, exact), ``total_collateral_base``,
+``total_debt_base``, ``available_borrows_base`` (ints in the protocol's base unit), ``base_unit``,
+``current_ltv`` (debt / collateral), ``emode_category``, ``isolated_asset``, ``oracle_issues``.
+
+Units: USD values are floats; ``ltv`` and ``liquidation_threshold`` are fractions (0.825 = 82.5%),
+the protocol's weighted maximum LTV and liquidation threshold (``getUserAccountData``'s ``ltv`` and
+``currentLiquidationThreshold``); ``health_factor`` is null when there is no debt (the protocol
+returns uint256 max); ``distance_to_liquidation_pct`` is the percentage drop of every collateral
+price, debt prices held, at which the health factor reaches 1 (null without debt).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from manager.domain import UINT256_MAX, WAD, LendingPositionSnapshot
+from manager.sizing.aave import account_data, liquidation_prices
+
+FIELDS = (
+    "name", "protocol", "account", "block_number", "collateral_usd", "debt_usd", "health_factor", "ltv",
+    "liquidation_threshold", "available_borrows_usd", "liquidation_prices", "distance_to_liquidation_pct",
+    "oracle_fresh",
+)
+
+
+def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
+    acc = account_data(snap)
+    unit = snap.base_unit
+    no_debt = acc.health_factor_wad == UINT256_MAX
+    hf = None if no_debt else acc.health_factor_wad / WAD
+    coll_usd = acc.total_collateral_base / unit
+    debt_usd = acc.total_debt_base / unit
+    return {
+        "name": snap.name,
+        "protocol": snap.protocol,
+        "account": snap.account,
+        "block_number": snap.block_number,
+        "collateral_usd": coll_usd,
+        "debt_usd": debt_usd,
+        "health_factor": hf,
+        "ltv": acc.ltv_bps / 10_000,
+        "liquidation_threshold": acc.current_liquidation_threshold_bps / 10_000,
+        "available_borrows_usd": acc.available_borrows_base / unit,
+        "liquidation_prices": liquidation_prices(snap),
+        "distance_to_liquidation_pct": None if hf is None else max(0.0, (1 - 1 / hf) * 100) if hf > 0 else 0.0,
+        "oracle_fresh": snap.oracle_fresh,
+        # extras (exact values and context)
+        "health_factor_wad": str(acc.health_factor_wad),
+        "total_collateral_base": acc.total_collateral_base,
+        "total_debt_base": acc.total_debt_base,
+        "available_borrows_base": acc.available_borrows_base,
+        "base_unit": unit,
+        "current_ltv": (debt_usd / coll_usd) if coll_usd else None,
+        "emode_category": snap.emode_category_id,
+        "isolated_asset": snap.isolated_asset,
+        "oracle_issues": list(snap.oracle_issues),
+    }
+
+
+def status_rows(tick: Any) -> list[dict[str, Any]]:
+    return [status_row(s) for s in tick.positions.values()]
+
+
+def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = None) -> str:
+    head = ("position", "protocol", "block", "collateral $", "debt $", "HF", "LTV/LT", "avail $",
+            "liq. price", "to liq.", "oracle")
+    lines = []
+    for r in rows:
+        liq = ", ".join(f"{k} {v:,.2f}" for k, v in r["liquidation_prices"].items() if v is not None) or "-"
+        lines.append((
+            r["name"], r["protocol"], str(r["block_number"]), f"{r['collateral_usd']:,.2f}", f"{r['debt_usd']:,.2f}",
+            "no debt" if r["health_factor"] is None else f"{r['health_factor']:.4f}",
+            f"{r['ltv']:.2%}/{r['liquidation_threshold']:.2%}", f"{r['available_borrows_usd']:,.2f}", liq,
+            "-" if r["distance_to_liquidation_pct"] is None else f"{r['distance_to_liquidation_pct']:.1f}%",
+            "fresh" if r["oracle_fresh"] else "STALE: " + "; ".join(r["oracle_issues"]),
+        ))
+    for name, err in (errors or {}).items():
+        lines.append((name, "-", "-", "-", "-", "-", "-", "-", "-", "-", f"READ FAILED: {err}"))
+    widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{w}}}" if i in (0, 1, 8, 10) else f"{{:>{w}}}" for i, w in enumerate(widths))
+    out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
+    out += [fmt.format(*x) for x in lines]
+    return "\n".join(out)

@@ -1,0 +1,182 @@
+"""One tick of reads: every position, oracle and (on demand) pool depth, all at ONE block.
+
+``TickReader(config).read(now_s)`` picks the head block (refusing a stale head), then reads the Aave
+market, the feeds and every configured position at that block number. Depth curves are expensive
+(the whole tick bitmap of a pool) and only needed when a strategy wants to act, so
+``depth(tick, pairs)`` reads them later in the tick, still at ``tick.block_number``.
+
+Data-quality rules applied here: a position whose reads fail is reported in ``errors`` (the others
+go on); a position holding an asset whose oracle is stale or deviates from the DEX is marked
+``oracle_fresh=False`` with the reasons in ``oracle_issues``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from manager.chain.client import ChainClient
+from manager.config.schema import AaveV3Config, Config, UniswapV3Config
+from manager.domain import DepthCurve, LendingPositionSnapshot, OracleReading
+from manager.errors import ConfigError, DataQualityError, PosmanError
+from manager.protocols.aave_v3.reads import AaveMarket, read_accounts, read_market
+from manager.watchers.oracle import read_oracles
+
+
+@dataclass(frozen=True)
+class TickData:
+    block_number: int
+    block_timestamp: int
+    positions: dict[str, LendingPositionSnapshot]
+    oracles: dict[str, OracleReading]
+    depth: dict[tuple[str, str], DepthCurve] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    markets: dict[str, AaveMarket] = field(default_factory=dict)  # by protocol name
+
+
+class TickReader:
+    """Reads everything the manager watches, one block at a time."""
+
+    def __init__(self, config: Config, *, clients: dict[str, ChainClient] | None = None) -> None:
+        self.config = config
+        self.clients: dict[str, ChainClient] = dict(clients or {})
+        self.protocols = {p.name: p for p in config.protocols}
+        self._uniswap = {p.chain: p for p in config.protocols if isinstance(p, UniswapV3Config)}
+        self._checked: set[str] = set()
+
+    def client(self, chain: str) -> ChainClient:
+        if chain not in self.clients:
+            self.clients[chain] = ChainClient.from_config(self.config, chain).connect()
+        return self.clients[chain]
+
+    def _aave_protocols(self) -> list[AaveV3Config]:
+        used = {p.protocol for p in self.config.positions}
+        return [p for p in self.config.protocols if isinstance(p, AaveV3Config) and p.name in used]
+
+    def read(self, now_s: float, block_number: int | None = None) -> TickData:
+        positions: dict[str, LendingPositionSnapshot] = {}
+        oracles: dict[str, OracleReading] = {}
+        errors: dict[str, str] = {}
+        markets: dict[str, AaveMarket] = {}
+        chains = {p.chain for p in self._aave_protocols()}
+        if not chains:
+            raise ConfigError(f"{self.config.source}: no [[positions]] on a supported protocol to watch")
+        # NOTE: one block per chain; a config watching one chain (the usual case) reads everything at one block.
+        block_ts = 0
+        head_block = block_number
+        for chain in sorted(chains):
+            client = self.client(chain)
+            if block_number is None:
+                head_block, block_ts = client.head(now_s)
+            else:
+                block_ts = int(client.get_block(block_number)["timestamp"])
+            for proto in self._aave_protocols():
+                if proto.chain != chain:
+                    continue
+                if proto.pool_addresses_provider not in self._checked:
+                    client.require_contract(proto.pool_addresses_provider, f"protocol {proto.name!r} "
+                                            "pool_addresses_provider", block=head_block)
+                    self._checked.add(proto.pool_addresses_provider)
+                market = read_market(client, proto.pool_addresses_provider, head_block, block_timestamp=block_ts,
+                                     version=proto.version)
+                self._check_pool_symbols(market)
+                markets[proto.name] = market
+                uni = self._uniswap.get(chain)
+                pools = [(p.token_in, p.token_out, p.fee_pips) for p in self.config.pools]
+                readings = read_oracles(
+                    client, market, now_s=now_s, heartbeat_s=self.config.oracles.heartbeat_s,
+                    max_deviation_bps=self.config.oracles.max_deviation_bps,
+                    twap_window_s=self.config.oracles.twap_window_s, factory=uni.factory if uni else None,
+                    pools=pools,
+                )
+                oracles.update(readings)
+                cfgs = [p for p in self.config.positions if p.protocol == proto.name]
+                snaps, errs = read_accounts(client, market, [p.account for p in cfgs], names=[p.name for p in cfgs])
+                by_account = {s.account: s for s in snaps}
+                for p in cfgs:
+                    snap = by_account.get(p.account)
+                    if snap is None:
+                        errors[p.name] = errs.get(p.account, "no snapshot")
+                        continue
+                    if not snap.assets:
+                        errors[p.name] = (f"account {p.account} has no position on {proto.name!r} at block "
+                                          f"{head_block} (no collateral, no debt)")
+                        continue
+                    issues = _oracle_issues(snap, readings)
+                    if issues:
+                        snap = snap.model_copy(update={"oracle_fresh": False, "oracle_issues": tuple(issues)})
+                    positions[p.name] = snap.model_copy(update={"name": p.name})
+        return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
+                        oracles=oracles, errors=errors, markets=markets)
+
+    def _check_pool_symbols(self, market: AaveMarket) -> None:
+        """``[[pools]]`` tokens given as symbols must name reserves of the market."""
+        for i, pool in enumerate(self.config.pools):
+            for key in ("token_in", "token_out"):
+                value = getattr(pool, key)
+                if value.startswith("0x"):
+                    continue
+                try:
+                    market.asset(value)
+                except DataQualityError as exc:
+                    hint = str(exc).split(";", 1)[1].strip() if ";" in str(exc) else ""
+                    raise self.config.error(("pools", i, key), f"unknown asset {value!r} (not a reserve of the "
+                                            f"Aave market{'; ' + hint if hint else ''})") from None
+
+    def depth(self, tick: TickData, pairs: Iterable[tuple[str, str]], *, k_bps: Iterable[int] = (10, 50, 100, 300),
+              chain: str | None = None) -> dict[tuple[str, str], DepthCurve]:
+        """Depth curves for (symbol_in, symbol_out) pairs, at ``tick.block_number``.
+
+        Uses the configured ``[[pools]]`` entry for the pair (either direction); pairs with no
+        configured pool are skipped (the sizing core then values the sale at the oracle price less a
+        slippage haircut and says so).
+        """
+        from manager.protocols.uniswap_v3.depth import depth_curve
+        from manager.protocols.uniswap_v3.reads import read_pool
+
+        out: dict[tuple[str, str], DepthCurve] = {}
+        chain = chain or next(iter(sorted(self._uniswap)), None)
+        if chain is None:
+            return out
+        uni = self._uniswap[chain]
+        market = next(iter(tick.markets.values()), None)
+        if market is None or uni.tick_lens is None:
+            return out
+        client = self.client(chain)
+        for sym_in, sym_out in pairs:
+            cfg = next((p for p in self.config.pools if {p.token_in, p.token_out} == {sym_in, sym_out}), None)
+            if cfg is None:
+                continue
+            try:
+                a, b = market.asset(sym_in), market.asset(sym_out)
+                from manager.chain.multicall import Call, execute
+
+                addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)",
+                                                   (a, b, cfg.fee_pips), ("address",))], tick.block_number)[0].unwrap()
+                if int(addr, 16) == 0:
+                    continue
+                state = read_pool(client, addr, uni.tick_lens, tick.block_number, twap_window_s=0)
+                zero_for_one = state.token0.lower() == a.lower()
+                k = sorted(set(k_bps) | set(cfg.depth_bps))
+                out[(sym_in, sym_out)] = depth_curve(state, zero_for_one, k_bps=k)
+            except (PosmanError, DataQualityError):
+                continue
+        return out
+
+
+def _oracle_issues(snap: LendingPositionSnapshot, readings: dict[str, OracleReading]) -> list[str]:
+    issues = []
+    for a in snap.assets:
+        r = readings.get(a.symbol)
+        if r is None:
+            continue
+        if r.stale:
+            issues.append(f"{a.symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
+        if r.deviating:
+            issues.append(f"{a.symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
+    return issues
+
+
+def reader_for(config: Config, **kwargs: Any) -> TickReader:
+    return TickReader(config, **kwargs)
