@@ -35,6 +35,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="posman", description="Self-hosted DeFi position manager.")
     parser.add_argument("--version", action="version", version=f"posman {__version__}")
+    parser.add_argument("--log-level", default=os.environ.get("POSMAN_LOG_LEVEL", ""),
+                        choices=["", "debug", "info", "warning", "error"],
+                        help="log level on stderr (default: error; 'posman run' defaults to info)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:
@@ -50,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    import logging
+
+    level = args.log_level or getattr(args, "default_log_level", "error")
+    logging.basicConfig(level=getattr(logging, level.upper()), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

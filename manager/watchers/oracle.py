@@ -1,8 +1,8 @@
 """Oracle watcher: Chainlink feed freshness and oracle-vs-DEX deviation, read at one block.
 
 Per feed (``AggregatorV3Interface.latestRoundData`` / ``decimals``): answer, round, ``updatedAt``,
-age against the configured heartbeat (``age_s = now_s - updatedAt``, with ``now_s`` passed in so
-tests control the clock). Per asset, when a configured Uniswap V3 pool pairs it with another priced
+age against the configured heartbeat (``age_s = max(now_s, block timestamp) - updatedAt``, with ``now_s``
+passed in so tests control the clock). Per asset, when a configured Uniswap V3 pool pairs it with another priced
 reserve: the pool's spot price (``slot0``) and TWAP (``observe``), turned into USD with the other
 asset's oracle price, and the deviation from the oracle in bps. A stale answer, a non-positive
 answer or a deviation above ``max_deviation_bps`` marks the reading untrustworthy: the loop then
@@ -73,7 +73,9 @@ def read_oracles(
                         "age_s": 10**12, "stale": True, "issue": f"feed {feed} read failed: {rd.error or dec.error}"}
             continue
         round_id, answer, _started, updated_at, _answered = rd.value
-        age = int(now_s) - int(updated_at)
+        # NOTE: the later of the caller's clock and the block's timestamp: a chain running ahead of
+        # the wall clock (or a wall clock ahead of an idle chain) can only make a feed look older.
+        age = max(int(now_s), market.block_timestamp) - int(updated_at)
         hb = int(heartbeat_s(sym))
         out[sym] = {"symbol": sym, "feed": feed, "answer": int(answer), "decimals": int(dec.value),
                     "round_id": int(round_id), "updated_at": int(updated_at), "age_s": age, "heartbeat_s": hb,

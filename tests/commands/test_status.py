@@ -1,0 +1,117 @@
+"""`posman status` as a user runs it: exact numbers on the real contracts, one-line errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from manager.devnet.cli import render_config
+from manager.devnet.net import Devnet
+
+
+def posman(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "manager", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ})
+
+
+def one_line_error(proc) -> str:
+    assert proc.returncode != 0, proc.stdout
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A devnet stamped with the wall clock (fresh head and feeds), as `posman devnet up` makes it."""
+    d = tmp_path_factory.mktemp("status")
+    net = Devnet.start(time_mode="now")
+    info = net.info()
+    (d / "devnet.toml").write_text(render_config(info, d))
+    yield net, d, info
+    net.stop()
+
+
+def test_status_json_equals_get_user_account_data(live):
+    net, d, info = live
+    proc = posman("status", "--config", str(d / "devnet.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)
+    assert {r["name"] for r in rows} == {"alice", "bob", "carol", "dave", "erin", "frank", "gina"}
+    pool = net.contract("aave_v3/Pool", info["aave"]["pool"])
+    for r in rows:
+        for key in ("name", "protocol", "account", "block_number", "collateral_usd", "debt_usd", "health_factor",
+                    "ltv", "liquidation_threshold", "available_borrows_usd", "liquidation_prices",
+                    "distance_to_liquidation_pct", "oracle_fresh"):
+            assert key in r
+        onchain = pool.functions.getUserAccountData(r["account"]).call(block_identifier=r["block_number"])
+        assert r["total_collateral_base"] == onchain[0]
+        assert r["total_debt_base"] == onchain[1]
+        assert r["available_borrows_base"] == onchain[2]
+        assert round(r["liquidation_threshold"] * 10_000) == onchain[3]
+        assert round(r["ltv"] * 10_000) == onchain[4]
+        assert int(r["health_factor_wad"]) == onchain[5]
+        assert r["oracle_fresh"] is True
+    carol = next(r for r in rows if r["name"] == "carol")
+    assert carol["health_factor"] < 1.25 and carol["liquidation_prices"]["WETH"] == pytest.approx(2530.12, abs=0.01)
+
+
+def test_status_table(live):
+    _net, d, _info = live
+    proc = posman("status", "--config", str(d / "devnet.toml"))
+    assert proc.returncode == 0, proc.stderr
+    assert "carol" in proc.stdout and "1.1857" in proc.stdout
+
+
+def test_stale_oracle_is_reported(live, tmp_path):
+    net, d, info = live
+    snap = net.snapshot()
+    try:
+        net.node.call("evm_increaseTime", [90_000])  # past the 86,400 s heartbeat, no new round
+        net.mine(1)
+        proc = posman("status", "--config", str(d / "devnet.toml"), "--json")
+        rows = json.loads(proc.stdout)
+        assert all(r["oracle_fresh"] is False for r in rows)
+        assert any("stale" in issue for r in rows for issue in r["oracle_issues"])
+    finally:
+        net.revert(snap)
+
+
+def _config(tmp_path, text):
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_bad_inputs(live, tmp_path):
+    _net, d, info = live
+    good = (d / "devnet.toml").read_text()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    cases = {
+        "unreachable": (good.replace(info["rpc_url"], f"http://127.0.0.1:{dead}"), "127.0.0.1"),
+        "chain id": (good.replace("chain_id = 31337", "chain_id = 1"), "chain id"),
+        "not a contract": (good.replace(info["aave"]["pool_addresses_provider"], info["accounts"]["spare3"]["address"]),
+                           "not a contract"),
+        "no position": (good.replace(info["accounts"]["alice"]["address"], info["accounts"]["spare2"]["address"]),
+                        "has no position"),
+        "unknown asset": (good.replace('token_in = "LINK"', 'token_in = "LNK"', 1), "unknown asset 'LNK'"),
+        "malformed": (good.replace("[storage]", "[storage"), "invalid TOML"),
+        "unknown key": (good.replace("max_retries = 3", "max_retrys = 3"), "max_retries"),
+    }
+    for name, (text, needle) in cases.items():
+        line = one_line_error(posman("status", "--config", _config(tmp_path, text)))
+        assert needle in line, (name, line)
+        if name in ("malformed", "unknown key", "unknown asset"):
+            assert ":" in line.split("error: ", 1)[1].split(" ", 1)[0], (name, line)  # file:line
+
+
+def test_missing_config_file(tmp_path):
+    assert "does not exist" in one_line_error(posman("status", "--config", str(tmp_path / "nope.toml")))
