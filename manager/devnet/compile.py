@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,14 +22,19 @@ CACHE = ROOT / ".cache" / "solc"
 
 
 def compile_sources(
-    sources: dict[str, str], *, optimize_runs: int | None = 200, evm_version: str = "paris"
+    sources: dict[str, str], *, optimize_runs: int | None = 200, evm_version: str | None = "paris",
+    solc_package: str = "solc",
 ) -> dict[str, dict]:
-    """Compile ``{unit_name: file path relative to node_modules}``; returns ``{ContractName: {abi, bytecode}}``."""
+    """Compile ``{unit_name: file path relative to node_modules}``; returns ``{ContractName: {abi, bytecode}}``.
+
+    ``solc_package`` names the npm solcjs package (``"solc"`` = 0.8.19; ``"solc-0.5.16"`` for Synthetix);
+    ``evm_version=None`` leaves the compiler's default (0.5.16 does not know "paris").
+    """
     node = shutil.which("node")
     if node is None:
         raise SetupError("node is not installed; it is needed to run the npm solc compiler")
-    if not (NM / "solc").is_dir():
-        raise SetupError(f"npm package solc missing under {NM}: run 'make setup' (or 'npm ci')")
+    if not (NM / solc_package).is_dir():
+        raise SetupError(f"npm package {solc_package} missing under {NM}: run 'make setup' (or 'npm ci')")
     std_input = {
         "language": "Solidity",
         "sources": {unit: {"content": (NM / rel).read_text()} for unit, rel in sources.items()},
@@ -38,8 +44,10 @@ def compile_sources(
             "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
         },
     }
+    if evm_version is None:
+        del std_input["settings"]["evmVersion"]
     blob = json.dumps(std_input, sort_keys=True).encode()
-    solc_version = json.loads((NM / "solc/package.json").read_text())["version"]
+    solc_version = json.loads((NM / solc_package / "package.json").read_text())["version"]
     key = hashlib.sha256(blob + solc_version.encode()).hexdigest()[:24]
     cached = CACHE / f"{key}.json"
     if cached.is_file():
@@ -48,6 +56,7 @@ def compile_sources(
     proc = subprocess.run(
         [node, str(Path(__file__).with_name("solc_compile.js")), *roots],
         input=blob, capture_output=True, cwd=ROOT, check=False,
+        env={**os.environ, "POSMAN_SOLC_PACKAGE": solc_package},
     )
     if proc.returncode != 0:
         raise SetupError(f"solc failed: {proc.stderr.decode()[-400:]}")

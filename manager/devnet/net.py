@@ -61,6 +61,7 @@ def cache_key() -> str:
         h.update(lock.read_bytes())
     for name in ("deploy.py", "market.py", "artifacts.py", "compile.py", "net.py"):
         h.update((Path(__file__).with_name(name)).read_bytes())
+    h.update((Path(__file__).with_name("synthetix.py")).read_bytes())  # Synthetix PerpsV2 (synthetix.py)
     return h.hexdigest()[:16]
 
 
@@ -218,6 +219,7 @@ class Devnet:
             "multicall_kind": self.book["multicall_kind"],
             "accounts": {name: {"address": a, "private_key": k} for name, (a, k) in self.accounts.items()},
             "seeded_positions": {s.name: s.note for s in M.SEEDS},
+            "synthetix": self.book.get("synthetix", {}),
         }
 
 
@@ -238,6 +240,11 @@ def ensure_state(rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
         addr = {k: v[0] for k, v in accounts.items()}
         book = deploy_all(w3, addr)
         seed_positions(w3, book, addr)
+        # Synthetix PerpsV2 (perp protocol): deploy + seed, see manager/devnet/synthetix.py
+        from manager.devnet.synthetix import deploy_synthetix, seed_synthetix
+
+        book["synthetix"] = deploy_synthetix(w3, book, addr)
+        seed_synthetix(w3, book, addr)
         node.call("anvil_mine", ["0x1"])
         state_hex = str(node.call("anvil_dumpState"))
     d.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 // Imports resolve against the project's node_modules (and the paths given in argv).
 const fs = require("fs");
 const path = require("path");
-const solc = require("solc");
+const solc = require(process.env.POSMAN_SOLC_PACKAGE || "solc");
 const roots = process.argv.slice(2);
 function findImports(p) {
   for (const r of roots) {
@@ -12,4 +12,6 @@ function findImports(p) {
   return { error: "not found: " + p };
 }
 const input = fs.readFileSync(0, "utf8");
-process.stdout.write(solc.compile(input, { import: findImports }));
+// solcjs 0.5.x takes the import callback itself; 0.6+ takes { import: callback }.
+const legacy = /^0\.[45]\./.test(solc.version());
+process.stdout.write(solc.compile(input, legacy ? findImports : { import: findImports }));
