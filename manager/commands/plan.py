@@ -1,0 +1,53 @@
+"""``posman plan --config FILE [--json] [--all]``: what each managed position's strategy would do now.
+
+The positions are read at one block, each strategy decides exactly as in a tick, and the decision is
+printed (action, target and projected health, binding constraint, steps). Nothing is signed or sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("plan", help="what the manager would do now for each managed position (nothing is sent)")
+    p.add_argument("--config", required=True, type=Path, help="config file (TOML)")
+    p.add_argument("--json", action="store_true", help="print a JSON array")
+    p.add_argument("--all", action="store_true", help="also watched positions")
+    p.add_argument("--block", type=int, default=None, help="decide at this block instead of the head")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from manager.config import load_config
+    from manager.runtime.preview import preview
+    from manager.runtime.strategies import bind_strategies, groups_of
+    from manager.watchers.tick import TickReader
+
+    cfg = load_config(args.config)
+    bound = bind_strategies(cfg)
+    now = time.time()
+    tick = TickReader(cfg).read(now, block_number=args.block)
+    rows = preview(cfg, tick, bound, groups_of(bound), now_s=now, managed_only=not args.all)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"block {tick.block_number}: {len(rows)} position(s); nothing is sent")
+        for r in rows:
+            hf = "-" if r.get("health") is None else f"{r['health']:.4f}"
+            line = f"{r['position']:<16} {r['strategy']:<15} HF {hf:>8}  {r['action']:<10}"
+            if r.get("steps"):
+                tgt = r.get("target_health")
+                line += (f" -> HF {r.get('projected_health') or 0:.4f} (target {tgt}) "
+                         f"${r.get('notional_usd', 0):,.0f} in {len(r['steps'])} step(s), bound by {r.get('binding')}")
+            print(line)
+            print(f"{'':<16} {r.get('reason', '')}")
+    errors = [r for r in rows if r["action"] == "error"]
+    for r in errors:
+        print(f"error: position {r['position']!r}: {r['reason']}", file=sys.stderr)
+    return 1 if errors else 0

@@ -1,0 +1,42 @@
+"""``posman run --config FILE [--dry-run] [--once]``: the manager's per-block loop.
+
+Everything is checked before the first tick (strategies and their params, signers, database, alert
+channels, chain); a problem stops the start with one line on stderr and a non-zero exit. Then a tick
+runs on every new block until SIGINT/SIGTERM; ``--once`` runs one tick and exits (0 when it succeeded).
+``--dry-run`` plans, simulates and signs but sends nothing; the log says what would have been sent
+(``event=dry_run_would_send``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run the manager: a tick on every new block (Ctrl-C stops it gracefully)")
+    p.add_argument("--config", required=True, type=Path, help="config file (TOML)")
+    p.add_argument("--dry-run", action="store_true", help="plan and simulate, never send (overrides the config)")
+    p.add_argument("--once", action="store_true", help="run a single tick and exit")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from manager.config import load_config
+    from manager.runtime.lifecycle import build_manager, check_environment, run_manager
+    from manager.runtime.logs import setup_logging
+
+    setup_logging(args.log_level)
+    cfg = load_config(args.config)
+    check_environment(cfg)
+    manager = build_manager(cfg, dry_run=True if args.dry_run else None)
+    try:
+        mode = "DRY RUN (nothing is sent)" if manager.dry_run else "LIVE (transactions are sent)"
+        managed = [p.name for p in cfg.positions if p.mode == "manage"]
+        print(f"posman run: {len(cfg.positions)} position(s), managed: {', '.join(managed) or 'none'}; {mode}",
+              flush=True)
+        return run_manager(manager, once=args.once)
+    finally:
+        manager.close()

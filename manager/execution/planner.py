@@ -1,0 +1,161 @@
+"""Decision -> Plan: map a ``SizingDecision``'s steps onto encoded, unsigned ``TxStep`` calls.
+
+One sizing step becomes one or two calls (Aave V3 Pool and Uniswap V3 SwapRouter, see
+``manager.protocols.aave_v3.encode`` / ``manager.protocols.uniswap_v3.encode``):
+
+- ``withdraw`` -> ``Pool.withdraw(asset, amount, account)``
+- ``swap``     -> ``token.approve(router, amount)`` (exact) + ``SwapRouter.exactInput`` single hop; the
+                  minimum output is oracle-derived (policy checks it against the oracle) and never below
+                  the sizing core's guaranteed output (what the next repay/supply spends)
+- ``repay``    -> ``token.approve(pool, amount)`` + ``Pool.repay(asset, amount, 2, account)``
+- ``borrow``   -> ``Pool.borrow(asset, amount, 2, 0, account)``
+- ``supply``   -> ``token.approve(pool, amount)`` + ``Pool.supply(asset, amount, account, 0)``
+
+Flash-loan rounds need a receiver contract this manager does not deploy: such decisions are refused.
+Pure: no RPC. ``allowed_calls`` gives the (contract, selector) allow-list these plans need.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from manager.domain import LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.errors import NeverSubmitError
+from manager.execution.calls import erc20_approve, selector_of
+from manager.execution.types import Plan, Preconditions, TxStep
+from manager.persistence import derive_plan_id
+from manager.protocols.aave_v3 import encode as aave
+from manager.protocols.uniswap_v3 import encode as uni
+
+DEFAULT_FEE_PIPS = 3000
+DEFAULT_DEADLINE_S = 600
+
+
+class UnplannableDecision(NeverSubmitError):
+    """The decision cannot be turned into calls this manager can send (e.g. a flash loan round)."""
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """Addresses and bounds the planner needs besides the decision and the snapshot."""
+
+    pool: str  # Aave V3 Pool
+    router: str  # Uniswap V3 SwapRouter
+    account: str
+    max_slippage_bps: int
+    fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
+    deadline_s: int = DEFAULT_DEADLINE_S
+    max_block_age_blocks: int = 5
+
+
+def allowed_calls(pool: str, router: str, tokens: Iterable[str]) -> dict[str, set[str]]:
+    """The (contract -> selectors) allow-list that plans built here need."""
+    calls: dict[str, set[str]] = {
+        pool: {
+            selector_of("supply(address,uint256,address,uint16)"),
+            selector_of("withdraw(address,uint256,address)"),
+            selector_of("borrow(address,uint256,uint256,uint16,address)"),
+            selector_of("repay(address,uint256,uint256,address)"),
+        },
+        router: {selector_of("exactInput((bytes,address,uint256,uint256,uint256))")},
+    }
+    for token in tokens:
+        calls.setdefault(token, set()).add(selector_of("approve(address,uint256)"))
+    return calls
+
+
+def _usd(snapshot: LendingPositionSnapshot, asset: str, amount_wei: int) -> float:
+    r = snapshot.reserves[asset]
+    return amount_wei * r.price_base / 10**r.decimals / snapshot.base_unit
+
+
+def _fee(ctx: PlanContext, step: SizingStep) -> int:
+    return ctx.fees_pips.get((step.symbol, step.symbol_out or ""), ctx.fees_pips.get((step.symbol_out or "", step.symbol),
+                                                                                       DEFAULT_FEE_PIPS))
+
+
+def _swap(step: SizingStep, snapshot: LendingPositionSnapshot, ctx: PlanContext) -> list[TxStep]:
+    if step.asset_out is None:
+        raise UnplannableDecision(f"swap step of round {step.round} has no output asset")
+    r_in, r_out = snapshot.reserves[step.asset], snapshot.reserves[step.asset_out]
+    oracle_out = uni.oracle_amount_out_wei(step.amount_wei, price_in_base=r_in.price_base,
+                                           price_out_base=r_out.price_base, decimals_in=r_in.decimals,
+                                           decimals_out=r_out.decimals)
+    need = step.min_amount_out_wei or 0
+    if oracle_out <= 0:
+        raise UnplannableDecision(f"swap of {step.amount_wei} {step.symbol} is worth nothing at the oracle")
+    # NOTE: the tightest slippage that still guarantees the sizing core's output, within the policy maximum.
+    slippage = ctx.max_slippage_bps if need <= 0 else max(0, min(ctx.max_slippage_bps,
+                                                                    10_000 - -(-need * 10_000 // oracle_out)))
+    usd = _usd(snapshot, step.asset, step.amount_wei)
+    while True:
+        call = uni.exact_input(ctx.router, tokens=[step.asset, step.asset_out], fees_pips=[_fee(ctx, step)],
+                               recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=r_in.price_base,
+                               price_out_base=r_out.price_base, decimals_in=r_in.decimals,
+                               decimals_out=r_out.decimals, slippage_bps=slippage,
+                               deadline_unix_s=snapshot.block_timestamp + ctx.deadline_s, usd_value=usd)
+        assert call.swap is not None
+        if (call.swap.min_amount_out_wei is not None and call.swap.min_amount_out_wei >= need) or slippage == 0:
+            break
+        slippage -= 1
+    approve = erc20_approve(step.asset, ctx.router, step.amount_wei, usd_value=usd,
+                            label=f"approve router {step.amount_wei} {step.symbol}")
+    return [approve, call.model_copy(update={"label": f"swap {step.amount_wei} {step.symbol} -> {step.symbol_out} "
+                                                       f"(min {call.swap.min_amount_out_wei})"})]
+
+
+def build_steps(decision: SizingDecision, snapshot: LendingPositionSnapshot, ctx: PlanContext) -> tuple[TxStep, ...]:
+    """The calls that carry out ``decision`` in order (see the module docstring)."""
+    out: list[TxStep] = []
+    for step in decision.steps:
+        if step.asset not in snapshot.reserves:
+            raise UnplannableDecision(f"step {step.kind} names asset {step.asset} that is not an Aave reserve")
+        usd = _usd(snapshot, step.asset, step.amount_wei)
+        tag = f"{step.amount_wei} {step.symbol}"
+        if step.kind == "withdraw":
+            out.append(aave.withdraw(ctx.pool, step.asset, step.amount_wei, ctx.account, usd_value=usd)
+                       .model_copy(update={"label": f"withdraw {tag}"}))
+        elif step.kind == "swap":
+            out.extend(_swap(step, snapshot, ctx))
+        elif step.kind == "repay":
+            out.append(aave.approve_for_pool(ctx.pool, step.asset, step.amount_wei, usd_value=usd)
+                       .model_copy(update={"label": f"approve pool {tag}"}))
+            out.append(aave.repay(ctx.pool, step.asset, step.amount_wei, ctx.account, usd_value=usd)
+                       .model_copy(update={"label": f"repay {tag}"}))
+        elif step.kind == "borrow":
+            out.append(aave.borrow(ctx.pool, step.asset, step.amount_wei, ctx.account, usd_value=usd)
+                       .model_copy(update={"label": f"borrow {tag}"}))
+        elif step.kind == "supply":
+            out.append(aave.approve_for_pool(ctx.pool, step.asset, step.amount_wei, usd_value=usd)
+                       .model_copy(update={"label": f"approve pool {tag}"}))
+            out.append(aave.supply(ctx.pool, step.asset, step.amount_wei, ctx.account, usd_value=usd)
+                       .model_copy(update={"label": f"supply {tag}"}))
+        else:
+            raise UnplannableDecision(f"step kind '{step.kind}' is not supported by the planner "
+                                      "(flash-loan rounds need a receiver contract)")
+    return tuple(out)
+
+
+def build_plan(decision: SizingDecision, snapshot: LendingPositionSnapshot, ctx: PlanContext, *,
+               min_post_health: float | None = None) -> Plan:
+    """The ``Plan`` for ``decision`` decided at ``snapshot.block_number`` (idempotent plan id)."""
+    if decision.action == "none" or not decision.steps:
+        raise UnplannableDecision(f"decision for {decision.position} has nothing to do")
+    if decision.uses_flash_loan:
+        raise UnplannableDecision("flash-loan decisions need a receiver contract; not supported")
+    block = decision.block_number if decision.block_number is not None else snapshot.block_number
+    return Plan(
+        plan_id=derive_plan_id(decision, block),
+        position=decision.position,
+        kind=decision.action,
+        account=ctx.account,
+        block_number=block,
+        steps=build_steps(decision, snapshot, ctx),
+        preconditions=Preconditions(max_block_age_blocks=ctx.max_block_age_blocks, min_post_health=min_post_health),
+        notional_usd=max(0.0, decision.notional_usd),
+        health_before=decision.health_before,
+    )
+
+
+__all__ = ["PlanContext", "UnplannableDecision", "allowed_calls", "build_plan", "build_steps"]

@@ -1,0 +1,422 @@
+"""One tick of the manager over every position: watch -> check -> decide -> plan -> execute -> record -> alert.
+
+``Runtime.tick(block_number)`` does, in order:
+
+1. **watch**: ``reader.read(now_s, block_number)`` reads every position, oracle and pool at one block
+   (a failed read of the whole tick is logged and the tick counts as failed for the heartbeat);
+2. **check**: oracle staleness and oracle/DEX deviation feed the alert engine; a position whose assets'
+   oracles are stale or deviating is not acted upon this tick (``event=decision action=skip``);
+3. **record + alert health**: each position's exact health (sizing core) is stored and evaluated by the
+   alert engine (bands, hysteresis, persistence);
+4. **decide**: the position's strategy (pure) returns a ``SizingDecision``; one structured log line per
+   decision (inputs digest, action, target, binding constraint, reason);
+5. **plan + execute**: for managed positions, the decision becomes a ``Plan`` (idempotent id) and goes
+   to the signer's ``Executor`` (policy, simulation, fork replay, sign, the one dry-run branch, send);
+6. **record + alert outcome**: decisions with an action are stored; executed/refused/failed actions,
+   stuck transactions and the tick's success are alerted (de-duplicated by the engine and the DB).
+
+One position's failure (a bad read, a strategy crash, a refused plan) is logged and the next position
+runs; only a ``StopError`` (configuration/environment) ends the tick and the process.
+Strategies never see web3 or the database; the executor is the only code that sends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.errors import PosmanError, StopError
+from manager.sizing.aave import account_data
+from manager.sizing.caps import SizingLimits
+from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
+
+log = logging.getLogger("posman.runtime")
+
+HEALTH_HISTORY = 200
+PRICE_HISTORY = 500
+UINT256_MAX = 2**256 - 1
+
+
+class Reader(Protocol):
+    def read(self, now_s: float, block_number: int | None = None) -> Any: ...
+
+
+@dataclass
+class ManagedPosition:
+    """A configured position with everything the tick needs to decide and act on it."""
+
+    name: str
+    mode: str  # "watch" | "manage"
+    strategy: LoadedStrategy
+    peers: list[str] = field(default_factory=list)
+    executor: Any | None = None  # manager.execution.executor.Executor (shared per signer)
+    plan_context: Any | None = None  # manager.execution.planner.PlanContext
+    post_check: Callable[[Any], float] | None = None
+
+
+@dataclass
+class PositionOutcome:
+    """What the tick did for one position."""
+
+    name: str
+    health: float | None = None
+    action: str = "none"
+    status: str = "none"  # none | skipped | error | watch | planned | confirmed | refused | failed | dry_run | ...
+    plan_id: str | None = None
+    reason: str = ""
+    decision: SizingDecision | None = None
+
+
+@dataclass
+class TickReport:
+    block_number: int | None
+    ok: bool
+    positions: dict[str, PositionOutcome] = field(default_factory=dict)
+    alerts: int = 0
+    error: str = ""
+    elapsed_s: float = 0.0
+
+
+class Alerting:
+    """The alert engine + dispatcher behind one lock (the engine is not thread-safe; the heartbeat
+    job runs on another thread). Every call evaluates and dispatches at once."""
+
+    def __init__(self, engine: Any, dispatcher: Any) -> None:
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def emit(self, method: str, *args: Any, **kwargs: Any) -> int:
+        with self._lock:
+            alerts = getattr(self.engine, method)(*args, **kwargs)
+            if alerts:
+                self.dispatcher.dispatch(alerts)
+            self.sent += len(alerts)
+            return len(alerts)
+
+    def retry(self) -> None:
+        with self._lock:
+            self.dispatcher.retry_undelivered()
+
+
+def inputs_digest(snapshot: LendingPositionSnapshot) -> str:
+    """A short digest of the snapshot a decision was made from (for the decision log line)."""
+    return hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()[:12]
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return "inf" if math.isinf(value) else f"{value:.4f}"
+
+
+class Runtime:
+    """Runs ticks. Not re-entrant: the scheduler guarantees ticks never overlap."""
+
+    def __init__(
+        self,
+        cfg: Any,
+        *,
+        reader: Reader,
+        repo: Any,
+        positions: Iterable[ManagedPosition],
+        alerting: Alerting,
+        clock: Callable[[], float] = time.time,
+        used_today_usd: Callable[[], float] | None = None,
+        pending_transactions: Callable[[], list[Any]] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.reader = reader
+        self.repo = repo
+        self.positions = {p.name: p for p in positions}
+        self.alerting = alerting
+        self.clock = clock
+        self._used_today_usd = used_today_usd or (lambda: 0.0)
+        self._pending_transactions = pending_transactions or (lambda: [])
+        self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
+        self.price_history: dict[str, deque[float]] = {}
+        self._pending_first_seen: dict[str, int] = {}
+        self._block_time_s = 12.0
+        self._last_block: tuple[int, int] | None = None
+        self.last_tick: TickReport | None = None
+        self.ticks = 0
+        self._tick_done = threading.Condition()
+
+    # --- state kept in the database (survives a restart) ------------------------------------------
+    @property
+    def last_processed_block(self) -> int | None:
+        return self.repo.last_processed_block()
+
+    def _last_action(self, name: str) -> tuple[int | None, float | None]:
+        value = self.repo.get_state(f"last_action:{name}")
+        if not value:
+            return None, None
+        return value.get("block"), value.get("timestamp_s")
+
+    def _set_last_action(self, name: str, block: int, timestamp_s: float) -> None:
+        self.repo.set_state(f"last_action:{name}", {"block": block, "timestamp_s": timestamp_s})
+
+    # --- the tick ------------------------------------------------------------------------------
+    def tick(self, block_number: int | None = None) -> TickReport:
+        """One tick at ``block_number`` (default: the latest block)."""
+        started = time.monotonic()
+        now_s = self.clock()
+        try:
+            data = self.reader.read(now_s, block_number)
+        except StopError:
+            raise
+        except Exception as exc:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
+            reason = " ".join(str(exc).split())[:300]
+            log.warning("event=tick_failed block=%s stage=read error_type=%s error=%r",
+                        block_number, type(exc).__name__, reason)
+            report = TickReport(block_number=block_number, ok=False, error=reason,
+                                elapsed_s=time.monotonic() - started)
+            self._finish(report)
+            return report
+        block = int(data.block_number)
+        report = TickReport(block_number=block, ok=True)
+        alerts_before = self.alerting.sent
+        self._update_block_time(block, int(data.block_timestamp))
+        bad_symbols = self._check_oracles(data, now_s)
+        views = self._observe(data, report, now_s)
+        for name, pos in self.positions.items():
+            if name not in views:
+                continue
+            try:
+                self._decide_and_act(pos, views, data, bad_symbols, report, now_s)
+            except StopError:
+                raise
+            except Exception as exc:  # NOTE: one position's failure never stops the others
+                outcome = report.positions.setdefault(name, PositionOutcome(name))
+                outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
+                log.error("event=position_failed position=%s block=%d error_type=%s error=%r",
+                          name, block, type(exc).__name__, outcome.reason,
+                          exc_info=not isinstance(exc, PosmanError))
+        self._check_pending(block, now_s)
+        self.alerting.emit("tick_succeeded", now_s)
+        self.alerting.retry()
+        self.repo.set_last_processed_block(block)
+        report.alerts = self.alerting.sent - alerts_before
+        report.elapsed_s = time.monotonic() - started
+        log.info("event=tick_done block=%d positions=%d acted=%d alerts=%d elapsed_s=%.3f", block,
+                 len(report.positions), sum(o.status in ("confirmed", "submitted") for o in report.positions.values()),
+                 report.alerts, report.elapsed_s)
+        self._finish(report)
+        return report
+
+    def _finish(self, report: TickReport) -> None:
+        with self._tick_done:
+            self.last_tick = report
+            self.ticks += 1
+            self._tick_done.notify_all()
+
+    def wait_for_tick(self, *, after_block: int, timeout_s: float) -> TickReport | None:
+        """Block until a tick at a block > ``after_block`` has finished (for the demo and tests)."""
+        deadline = time.monotonic() + timeout_s
+        with self._tick_done:
+            while True:
+                last = self.last_tick
+                if last is not None and last.block_number is not None and last.block_number > after_block:
+                    return last
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._tick_done.wait(left)
+
+    def _update_block_time(self, block: int, timestamp: int) -> None:
+        if self._last_block is not None and block > self._last_block[0] and timestamp > self._last_block[1]:
+            sample = (timestamp - self._last_block[1]) / (block - self._last_block[0])
+            self._block_time_s = 0.8 * self._block_time_s + 0.2 * sample
+        self._last_block = (block, timestamp)
+
+    # --- stage 2: data quality -----------------------------------------------------------------
+    def _check_oracles(self, data: Any, now_s: float) -> set[str]:
+        bad: set[str] = set()
+        for symbol, reading in sorted(data.oracles.items()):
+            if reading.stale or reading.deviating:
+                bad.add(symbol)
+                log.warning("event=data_quality symbol=%s stale=%s deviating=%s age_s=%s deviation_bps=%s block=%d",
+                            symbol, reading.stale, reading.deviating, reading.age_s, reading.deviation_bps,
+                            data.block_number)
+            else:
+                self.price_history.setdefault(symbol, deque(maxlen=PRICE_HISTORY)).append(
+                    reading.answer / 10**reading.decimals)
+            self.alerting.emit("evaluate_oracle", symbol, stale=reading.stale, deviating=reading.deviating,
+                               age_s=reading.age_s, deviation_bps=reading.deviation_bps,
+                               block_number=data.block_number, now_s=now_s)
+        return bad
+
+    # --- stage 3: observe every position ---------------------------------------------------------
+    def _observe(self, data: Any, report: TickReport, now_s: float) -> dict[str, PeerView]:
+        views: dict[str, PeerView] = {}
+        for name, pos in self.positions.items():
+            outcome = report.positions.setdefault(name, PositionOutcome(name))
+            if name in data.errors or name not in data.positions:
+                outcome.status = "error"
+                outcome.reason = data.errors.get(name, "position missing from the tick's reads")
+                log.warning("event=position_read_failed position=%s block=%d error=%r", name, data.block_number,
+                            outcome.reason)
+                continue
+            try:
+                snap = data.positions[name]
+                acc = account_data(snap)
+                health = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / 1e18
+                self.repo.record_lending_snapshot(
+                    snap, health_factor_wad=acc.health_factor_wad,
+                    collateral_usd=acc.total_collateral_base / snap.base_unit,
+                    debt_usd=acc.total_debt_base / snap.base_unit)
+                outcome.health = health
+                self.health_history[name].append(health)
+                views[name] = PeerView(name=name, snapshot=snap, config=pos.strategy.config, health=health,
+                                       collateral_usd=acc.total_collateral_base / snap.base_unit,
+                                       debt_usd=acc.total_debt_base / snap.base_unit)
+                self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s)
+            except StopError:
+                raise
+            except Exception as exc:
+                outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
+                log.error("event=position_failed position=%s block=%d stage=observe error_type=%s error=%r",
+                          name, data.block_number, type(exc).__name__, outcome.reason,
+                          exc_info=not isinstance(exc, PosmanError))
+        return views
+
+    # --- stages 4-6: decide, plan, execute, record ---------------------------------------------------
+    def sizing_limits(self) -> SizingLimits:
+        lim = self.cfg.limits
+        left = max(0.0, lim.per_day_usd - self._used_today_usd())
+        return SizingLimits(per_action_usd=lim.per_tx_usd, per_day_remaining_usd=left,
+                            max_slippage_bps=float(lim.max_slippage_bps))
+
+    def context_for(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, now_s: float) -> StrategyContext:
+        view = views[pos.name]
+        last_block, last_ts = self._last_action(pos.name)
+        return StrategyContext(
+            position=pos.name, mode=pos.mode, block_number=int(data.block_number),  # type: ignore[arg-type]
+            block_timestamp=int(data.block_timestamp), now_s=now_s, health=view.health,
+            limits=self.sizing_limits(), depth=dict(data.depth), oracles=dict(data.oracles),
+            last_action_block=last_block, last_action_s=last_ts,
+            health_history=tuple(self.health_history[pos.name]),
+            price_history={s: tuple(v) for s, v in self.price_history.items()},
+            peers={n: views[n] for n in pos.peers if n in views}, block_time_s=self._block_time_s,
+        )
+
+    def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, bad_symbols: set[str],
+                        report: TickReport, now_s: float) -> None:
+        name = pos.name
+        snap = views[name].snapshot
+        outcome = report.positions[name]
+        block = int(data.block_number)
+        untrusted = sorted({a.symbol for a in snap.assets} & bad_symbols)
+        if untrusted or not snap.oracle_fresh:
+            why = f"oracle data not trusted: {', '.join(untrusted) or ', '.join(snap.oracle_issues) or 'stale'}"
+            outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
+            log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
+                        name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
+            return
+        ctx = self.context_for(pos, views, data, now_s)
+        decision = call_decide(pos.strategy, snap, ctx)
+        if decision is None:
+            decision = SizingDecision(position=name, action="none", reason="strategy returned None",
+                                      block_number=block, health_before=None)
+        outcome.decision, outcome.action, outcome.reason = decision, decision.action, decision.reason
+        log.info(
+            "event=decision position=%s block=%d strategy=%s mode=%s inputs=%s hf=%s action=%s target=%s "
+            "projected=%s binding=%s feasible=%s steps=%d notional_usd=%.2f reason=%r",
+            name, block, pos.strategy.name, pos.mode, inputs_digest(snap), _fmt(ctx.health), decision.action,
+            _fmt(decision.target_health), _fmt(decision.projected_health), decision.binding_constraint,
+            decision.feasible, len(decision.steps), decision.notional_usd, decision.reason,
+        )
+        if decision.action == "none" or not decision.steps:
+            outcome.status = "none"
+            return
+        decision_row = self.repo.record_decision(decision, block_number=block)
+        del decision_row
+        if pos.mode != "manage" or pos.executor is None or pos.plan_context is None:
+            outcome.status = "watch"
+            log.info("event=not_acting position=%s block=%d reason=watch_mode action=%s", name, block, decision.action)
+            return
+        self._execute(pos, decision, snap, data, outcome, now_s)
+
+    def _execute(self, pos: ManagedPosition, decision: SizingDecision, snap: LendingPositionSnapshot, data: Any,
+                 outcome: PositionOutcome, now_s: float) -> None:
+        from manager.execution.planner import UnplannableDecision, build_plan
+
+        name, block = pos.name, int(data.block_number)
+        try:
+            min_post = self._min_post_health(decision)
+            plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post)
+        except UnplannableDecision as exc:
+            outcome.status, outcome.reason = "refused", str(exc)
+            log.warning("event=plan_refused position=%s block=%d reason=%r", name, block, str(exc))
+            pseudo_id = f"unplannable-{name}-{block}"
+            self.alerting.emit("action_refused", pseudo_id, position=name, reason=str(exc), block_number=block,
+                               now_s=now_s)
+            return
+        outcome.plan_id = plan.plan_id
+        log.info("event=plan position=%s block=%d plan_id=%s kind=%s steps=%d notional_usd=%.2f min_post_health=%s",
+                 name, block, plan.plan_id, plan.kind, len(plan.steps), plan.notional_usd, _fmt(min_post))
+        result = pos.executor.execute(plan, post_check=pos.post_check)
+        outcome.status, outcome.reason = result.status, result.reason
+        fields = {"action": decision.action, "health_before": decision.health_before,
+                  "projected_health": decision.projected_health, "post_health": result.post_health,
+                  "steps": len(plan.steps), "notional_usd": round(plan.notional_usd, 2)}
+        if result.status == "dry_run":
+            for i, step in enumerate(plan.steps):
+                log.info("event=dry_run_would_send position=%s plan_id=%s step=%d label=%r to=%s selector=%s "
+                         "usd=%.2f", name, plan.plan_id, i, step.label, step.to, step.selector, step.usd_value)
+            for tx in result.would_send:
+                log.info("event=dry_run_signed position=%s plan_id=%s step=%d nonce=%d tx_hash=%s (not sent)",
+                         name, plan.plan_id, tx.step_index, tx.nonce, tx.tx_hash)
+            return
+        if result.already_known:
+            log.info("event=plan_already_handled position=%s plan_id=%s status=%s", name, plan.plan_id, result.status)
+        if result.status in ("confirmed", "submitted"):
+            self._set_last_action(name, block, float(data.block_timestamp))
+        if result.status == "confirmed":
+            summary = (f"{decision.action} HF {_fmt(decision.health_before)} -> {_fmt(result.post_health)} "
+                       f"(${plan.notional_usd:,.0f}, {len(plan.steps)} tx)")
+            self.alerting.emit("action_executed", plan.plan_id, position=name, summary=summary, block_number=block,
+                               now_s=now_s, fields=fields)
+        elif result.status == "refused":
+            self.alerting.emit("action_refused", plan.plan_id, position=name, reason=result.reason,
+                               block_number=block, now_s=now_s, fields=fields)
+        elif result.status in ("failed", "reverted"):
+            self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
+                               block_number=block, now_s=now_s, fields=fields)
+
+    @staticmethod
+    def _min_post_health(decision: SizingDecision) -> float | None:
+        """The health the fork replay must reach: better than before for a deleverage, safe for a boost."""
+        before = decision.health_before
+        if decision.action == "deleverage" and before is not None and math.isfinite(before):
+            return max(1.0, before)
+        if decision.action == "boost" and decision.target_health is not None:
+            return max(1.01, decision.target_health - 0.05)
+        return None
+
+    # --- stuck transactions ----------------------------------------------------------------------
+    def _check_pending(self, block: int, now_s: float) -> None:
+        from manager.alerts import PendingTx
+
+        pending = []
+        rows = self._pending_transactions()
+        live = set()
+        for row in rows:
+            live.add(row.tx_hash)
+            first = self._pending_first_seen.setdefault(row.tx_hash, block)
+            plan = self.repo.get_plan(row.plan_id)
+            pending.append(PendingTx(tx_hash=row.tx_hash, plan_id=row.plan_id, sent_block=first,
+                                     position=plan.position if plan else None, nonce=row.nonce))
+        for tx_hash in list(self._pending_first_seen):
+            if tx_hash not in live:
+                del self._pending_first_seen[tx_hash]
+        self.alerting.emit("evaluate_pending_txs", pending, block_number=block, now_s=now_s)

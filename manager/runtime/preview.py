@@ -1,0 +1,70 @@
+"""What the strategies would decide now, without acting (``posman plan``): same inputs as a tick.
+
+Pure apart from the read it is given: no database, no signer, nothing sent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from manager.sizing.aave import account_data
+from manager.sizing.caps import SizingLimits
+from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
+
+UINT256_MAX = 2**256 - 1
+
+
+def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
+            now_s: float, managed_only: bool = True) -> list[dict[str, Any]]:
+    """One row per position: health, decision (action, target, projected, binding, steps, reason)."""
+    views: dict[str, PeerView] = {}
+    for pos in cfg.positions:
+        snap = tick.positions.get(pos.name)
+        if snap is None:
+            continue
+        acc = account_data(snap)
+        hf = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / 1e18
+        views[pos.name] = PeerView(pos.name, snap, bound[pos.name].config, hf, acc.total_collateral_base / snap.base_unit,
+                                   acc.total_debt_base / snap.base_unit)
+    limits = SizingLimits(per_action_usd=cfg.limits.per_tx_usd, per_day_remaining_usd=cfg.limits.per_day_usd,
+                          max_slippage_bps=float(cfg.limits.max_slippage_bps))
+    rows: list[dict[str, Any]] = []
+    for pos in cfg.positions:
+        if managed_only and pos.mode != "manage":
+            continue
+        row: dict[str, Any] = {"position": pos.name, "mode": pos.mode, "strategy": pos.strategy,
+                               "block": tick.block_number}
+        if pos.name not in views:
+            row.update(action="error", reason=tick.errors.get(pos.name, "not read"))
+            rows.append(row)
+            continue
+        view = views[pos.name]
+        ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=tick.block_number,
+                              block_timestamp=tick.block_timestamp, now_s=now_s, health=view.health, limits=limits,
+                              depth=dict(tick.depth), oracles=dict(tick.oracles),
+                              peers={n: views[n] for n in peers.get(pos.name, []) if n in views})
+        try:
+            decision = call_decide(bound[pos.name], view.snapshot, ctx)
+        except Exception as exc:
+            row.update(health=_num(view.health), action="error", reason=str(exc))
+            rows.append(row)
+            continue
+        row["health"] = _num(view.health)
+        if decision is None:
+            row.update(action="none", reason="strategy returned None")
+        else:
+            row.update(action=decision.action, target_health=_num(decision.target_health),
+                       projected_health=_num(decision.projected_health), binding=decision.binding_constraint,
+                       feasible=decision.feasible, notional_usd=round(decision.notional_usd, 2),
+                       steps=[{"kind": s.kind, "symbol": s.symbol, "amount_wei": str(s.amount_wei),
+                               "symbol_out": s.symbol_out} for s in decision.steps],
+                       reason=decision.reason)
+        rows.append(row)
+    return rows
+
+
+def _num(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, 6)

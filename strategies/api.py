@@ -1,0 +1,210 @@
+"""The strategy interface (version 1): what a strategy module is, what it receives, what it returns.
+
+A strategy is one module under ``strategies/`` that defines, at module level::
+
+    INTERFACE_VERSION = 1                       # the version of this interface it was written for
+    class Config(StrategyConfig): ...           # its parameters (the position's ``params`` table)
+    def decide(config, snapshot, ctx) -> SizingDecision | None
+
+``decide`` is pure: it receives a read-only ``LendingPositionSnapshot`` (one block) and a
+``StrategyContext`` (limits, pool depth, oracles, its own recent history, its group's peers) and returns
+a ``SizingDecision`` (from the sizing core) or ``None`` for "nothing to do". It never touches web3, the
+database, the clock or the network; the runtime plans, simulates and sends what it decides.
+
+Optionally a module defines ``group(config) -> str | None``: positions whose configs return the same
+group name are decided together (the vault strategy uses it; ``ctx.peers`` then holds the others).
+
+The runtime loads strategies by name (``load_strategy``), validates every position's ``params`` against
+the strategy's ``Config`` (errors point at the config file line), and calls ``decide`` through
+``call_decide``, which turns any crash into a ``StrategyError`` for that position only.
+
+Mirrors the shape of freqtrade's ``IStrategy`` (``INTERFACE_VERSION``, a wrapper that turns strategy
+crashes into one error type) and hummingbot's controller configs (a pydantic config per strategy file).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import math
+import pkgutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, ModuleType
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from manager.domain import DepthCurve, LendingPositionSnapshot, OracleReading, SizingDecision
+from manager.errors import ConfigError, SkipTickError
+from manager.sizing.caps import SizingLimits
+
+INTERFACE_VERSION = 1
+PACKAGE = "strategies"
+_NOT_STRATEGIES = frozenset({"api"})
+
+
+class StrategyError(SkipTickError):
+    """A strategy crashed or returned something that is not a decision; this position skips the tick."""
+
+
+class StrategyConfig(BaseModel):
+    """Base of every strategy's ``Config``: strict, frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class PeerView:
+    """Another position of the same group, as the strategy may see it (read-only)."""
+
+    name: str
+    snapshot: LendingPositionSnapshot
+    config: StrategyConfig
+    health: float
+    collateral_usd: float
+    debt_usd: float
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """Everything ``decide`` may use besides the snapshot. Values are immutable copies.
+
+    - ``health``: the position's exact health factor at ``block_number`` (sizing core, inf without debt).
+    - ``limits``: the sizing limits for this decision (caps, slippage, remaining daily budget).
+    - ``depth``: pool depth curves by (token_in symbol, token_out symbol), read at the same block.
+    - ``last_action_block`` / ``last_action_s``: when the runtime last sent an action for this position.
+    - ``health_history``: the position's recent health factors, oldest first (this run of the manager).
+    - ``price_history``: recent oracle prices (USD) per symbol, oldest first, one per tick.
+    - ``peers``: the other positions of the same group (by name); empty unless the strategy groups.
+    """
+
+    position: str
+    mode: Literal["watch", "manage"]
+    block_number: int
+    block_timestamp: int
+    now_s: float
+    health: float
+    limits: SizingLimits = field(default_factory=SizingLimits)
+    depth: Mapping[tuple[str, str], DepthCurve] = field(default_factory=dict)
+    oracles: Mapping[str, OracleReading] = field(default_factory=dict)
+    last_action_block: int | None = None
+    last_action_s: float | None = None
+    health_history: tuple[float, ...] = ()
+    price_history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
+    peers: Mapping[str, PeerView] = field(default_factory=dict)
+    block_time_s: float = 12.0
+    flash_premium_bps: int | None = None
+
+    def __post_init__(self) -> None:
+        # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.
+        for name in ("depth", "oracles", "price_history", "peers"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+
+
+@dataclass(frozen=True)
+class LoadedStrategy:
+    """A strategy module bound to one position's validated config."""
+
+    name: str
+    module: ModuleType
+    config: StrategyConfig
+
+    @property
+    def group(self) -> str | None:
+        fn = getattr(self.module, "group", None)
+        return fn(self.config) if fn is not None else None
+
+
+# ------------------------------------------------------------------------------------------------
+# loading
+# ------------------------------------------------------------------------------------------------
+def available_strategies() -> list[str]:
+    """Names of the strategy modules in the ``strategies`` package."""
+    package = importlib.import_module(PACKAGE)
+    return sorted(
+        m.name for m in pkgutil.iter_modules(package.__path__)
+        if not m.name.startswith("_") and m.name not in _NOT_STRATEGIES
+    )
+
+
+def load_module(name: str) -> ModuleType:
+    """Import ``strategies.<name>`` and check it implements this interface (else ``ConfigError``)."""
+    known = available_strategies()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"unknown strategy '{name}' (known: {', '.join(known)}){hint}", value=name)
+    module = importlib.import_module(f"{PACKAGE}.{name}")
+    version = getattr(module, "INTERFACE_VERSION", None)
+    if version != INTERFACE_VERSION:
+        raise ConfigError(f"strategy '{name}' implements interface version {version}, "
+                          f"the runtime supports {INTERFACE_VERSION}", value=name)
+    cfg = getattr(module, "Config", None)
+    if not (isinstance(cfg, type) and issubclass(cfg, BaseModel)) or not callable(getattr(module, "decide", None)):
+        raise ConfigError(f"strategy '{name}' must define a pydantic Config class and a decide() function",
+                          value=name)
+    return module
+
+
+def load_strategy(cfg: Any, index: int) -> LoadedStrategy:
+    """Load the strategy of ``cfg.positions[index]`` and validate its ``params``.
+
+    ``cfg`` is a ``manager.config.Config``; errors are ``ConfigError`` pointing at the file line
+    (the ``strategy`` key for an unknown name, the offending ``params`` key for a bad value).
+    """
+    from manager.config.loader import params_error
+
+    pos = cfg.positions[index]
+    try:
+        module = load_module(pos.strategy)
+    except ConfigError as exc:
+        raise cfg.error(("positions", index, "strategy"), exc.message) from None
+    try:
+        config = module.Config.model_validate(dict(pos.params))
+    except ValidationError as exc:
+        raise params_error(cfg, ("positions", index, "params"), exc, model=module.Config) from None
+    return LoadedStrategy(name=pos.strategy, module=module, config=config)
+
+
+# ------------------------------------------------------------------------------------------------
+# calling
+# ------------------------------------------------------------------------------------------------
+def call_decide(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+    """Run ``decide`` and check its result; any crash becomes a ``StrategyError`` (skip this position)."""
+    try:
+        out = strategy.module.decide(strategy.config, snapshot, ctx)
+    except Exception as exc:  # NOTE: a strategy bug must never stop the loop for other positions
+        raise StrategyError(
+            f"strategy '{strategy.name}' failed for {ctx.position}: {type(exc).__name__}: {' '.join(str(exc).split())}",
+            position=ctx.position, strategy=strategy.name,
+        ) from exc
+    if out is not None and not isinstance(out, SizingDecision):
+        raise StrategyError(f"strategy '{strategy.name}' returned {type(out).__name__}, not a SizingDecision",
+                            position=ctx.position, strategy=strategy.name)
+    if out is not None and out.position != ctx.position:
+        out = out.model_copy(update={"position": ctx.position})
+    return out
+
+
+def no_action(ctx: StrategyContext, reason: str, *, binding: str = "none", target: float | None = None) -> SizingDecision:
+    """A 'nothing to do' decision that still says why (logged and stored like any other)."""
+    health = ctx.health if math.isfinite(ctx.health) else None
+    return SizingDecision(position=ctx.position, action="none", health_before=health, projected_health=health,
+                          target_health=target, binding_constraint=binding, reason=reason,
+                          block_number=ctx.block_number)
+
+
+__all__ = [
+    "INTERFACE_VERSION",
+    "LoadedStrategy",
+    "PeerView",
+    "StrategyConfig",
+    "StrategyContext",
+    "StrategyError",
+    "available_strategies",
+    "call_decide",
+    "load_module",
+    "load_strategy",
+    "no_action",
+]

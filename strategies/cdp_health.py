@@ -1,0 +1,167 @@
+"""Keep a collateralised debt position's health factor inside a band.
+
+Below ``trigger_health`` the position is deleveraged (collateral withdrawn, sold, debt repaid) back to
+``target_health``; above ``upper_health`` (when set) it is boosted (borrow, buy collateral, supply) down
+to ``target_health``. Between the two nothing happens. After an action the strategy waits
+``cooldown_s`` seconds of chain time before acting again, unless the health factor is below
+``emergency_health`` (then it acts at once).
+
+The trigger may instead (or also) come from the risk model of the sizing core
+(``risk.trigger_health_factor``): the health at which the chance of touching 1.0 before an action lands
+is ``epsilon``, given the collateral's volatility and the reaction time. The effective trigger is the
+larger of the two, capped ``MIN_GAP_HF`` below the target.
+
+The bands are checked when the config is loaded: ``1 < emergency <= trigger < target < upper`` with at
+least ``MIN_GAP_HF`` between trigger, target and upper (a narrower band would act on noise and
+oscillate between deleverage and boost).
+"""
+
+from __future__ import annotations
+
+import math
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.sizing.boost import plan_boost
+from manager.sizing.deleverage import plan_deleverage
+from manager.sizing.risk import ewma_volatility, trigger_health_factor
+from strategies.api import StrategyConfig, StrategyContext, no_action
+
+INTERFACE_VERSION = 1
+MIN_GAP_HF = 0.05
+SECONDS_PER_YEAR = 365.25 * 86_400
+
+
+class RiskTrigger(StrategyConfig):
+    """Derive the trigger from volatility: P(touch HF 1.0 within ``reaction_s``) <= ``epsilon``."""
+
+    asset: str = Field(min_length=1, description="Collateral symbol whose volatility drives the trigger.")
+    sigma_annual: float | None = Field(default=None, gt=0, le=20,
+                                       description="Annualised volatility; default: EWMA of observed prices.")
+    reaction_s: float = Field(default=60.0, gt=0, description="Detection + inclusion time, seconds.")
+    epsilon: float = Field(default=0.001, gt=0, lt=1, description="Accepted probability of touching 1.0.")
+    min_observations: int = Field(default=20, ge=3, description="Prices needed before the EWMA is used.")
+
+
+class Config(StrategyConfig):
+    """Parameters of ``cdp_health`` (health factors are plain numbers; 1.0 = liquidatable)."""
+
+    trigger_health: float | None = Field(default=None, gt=1.0, le=100,
+                                         description="Deleverage when HF < this.")
+    target_health: float = Field(gt=1.0, le=100, description="HF after an action.")
+    upper_health: float | None = Field(default=None, gt=1.0, le=100,
+                                       description="Boost when HF > this; unset = never boost.")
+    emergency_health: float = Field(default=1.05, ge=1.0, le=100,
+                                    description="Below this the cooldown is ignored.")
+    cooldown_s: float = Field(default=60.0, ge=0, description="Chain seconds between two actions.")
+    risk_trigger: RiskTrigger | None = None
+    boost_borrow: str | None = Field(default=None, description="Debt asset to borrow on boost (default: largest debt).")
+    boost_supply: str | None = Field(default=None,
+                                     description="Collateral to buy on boost (default: largest collateral).")
+    collateral_order: tuple[str, ...] | None = Field(default=None,
+                                                     description="Collateral to sell first (symbols); default: cheapest.")
+
+    @field_validator("target_health")
+    @classmethod
+    def _target_above_trigger(cls, target: float, info: ValidationInfo) -> float:
+        trigger = info.data.get("trigger_health")
+        if trigger is not None and not target >= trigger + MIN_GAP_HF - 1e-12:
+            raise ValueError(f"target_health {target:g} must be above trigger_health {trigger:g} by at least "
+                             f"{MIN_GAP_HF:g} (bands must not cross)")
+        return target
+
+    @field_validator("upper_health")
+    @classmethod
+    def _upper_above_target(cls, upper: float | None, info: ValidationInfo) -> float | None:
+        target = info.data.get("target_health")
+        if upper is not None and target is not None and not upper >= target + MIN_GAP_HF - 1e-12:
+            raise ValueError(f"upper_health {upper:g} must be above target_health {target:g} by at least "
+                             f"{MIN_GAP_HF:g} (bands must not cross)")
+        return upper
+
+    @field_validator("emergency_health")
+    @classmethod
+    def _emergency_below_trigger(cls, emergency: float, info: ValidationInfo) -> float:
+        trigger = info.data.get("trigger_health")
+        target = info.data.get("target_health")
+        if trigger is not None and emergency > trigger:
+            raise ValueError(f"emergency_health {emergency:g} must not be above trigger_health {trigger:g}")
+        if target is not None and emergency >= target:
+            raise ValueError(f"emergency_health {emergency:g} must be below target_health {target:g}")
+        return emergency
+
+    @model_validator(mode="after")
+    def _needs_a_trigger(self) -> Config:
+        if self.trigger_health is None and self.risk_trigger is None:
+            raise ValueError("set trigger_health, risk_trigger, or both")
+        if (self.boost_borrow is not None or self.boost_supply is not None) and self.upper_health is None:
+            raise ValueError("boost_borrow/boost_supply are set but upper_health is not: boosting is off")
+        return self
+
+
+def effective_trigger(config: Config, ctx: StrategyContext) -> tuple[float, str]:
+    """The trigger in force now and where it came from (``configured`` or ``risk_model``)."""
+    trigger = config.trigger_health or 0.0
+    source = "configured"
+    risk = config.risk_trigger
+    if risk is not None:
+        sigma = risk.sigma_annual
+        if sigma is None:
+            prices = ctx.price_history.get(risk.asset, ())
+            if len(prices) >= risk.min_observations:
+                periods = SECONDS_PER_YEAR / max(ctx.block_time_s, 1e-3)
+                sigma = ewma_volatility(prices, periods)
+        if sigma is not None and sigma > 0:
+            risk_h = trigger_health_factor(sigma, risk.reaction_s, risk.epsilon)
+            if risk_h > trigger:
+                trigger, source = risk_h, "risk_model"
+    if trigger <= 1.0:  # risk model not ready yet and no configured trigger: act only in an emergency
+        trigger, source = config.emergency_health, "emergency_only"
+    cap = config.target_health - MIN_GAP_HF
+    if trigger > cap:
+        trigger, source = cap, f"{source}_capped"
+    return trigger, source
+
+
+def _largest(snapshot: LendingPositionSnapshot, side: str) -> str | None:
+    best, best_usd = None, 0.0
+    for a in snapshot.assets:
+        r = snapshot.reserves.get(a.asset)
+        if r is None:
+            continue
+        amount = a.collateral_wei if side == "collateral" else a.variable_debt_wei + a.stable_debt_wei
+        usd = amount * r.price_base / 10**r.decimals
+        if amount > 0 and usd > best_usd:
+            best, best_usd = a.symbol, usd
+    return best
+
+
+def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+    health = ctx.health
+    if not math.isfinite(health):
+        return no_action(ctx, "no debt: nothing to manage", binding="no_debt")
+    trigger, source = effective_trigger(config, ctx)
+    low = health < trigger
+    high = config.upper_health is not None and health > config.upper_health
+    if not (low or high):
+        return no_action(ctx, f"HF {health:.4f} inside band [{trigger:.4f} ({source}), "
+                              f"{config.upper_health or math.inf:g}]", binding="in_band", target=config.target_health)
+    if ctx.last_action_s is not None and health >= config.emergency_health:
+        waited = ctx.block_timestamp - ctx.last_action_s
+        if waited < config.cooldown_s:
+            return no_action(ctx, f"HF {health:.4f} outside band but in cooldown ({waited:.0f}/{config.cooldown_s:g} s)",
+                             binding="cooldown", target=config.target_health)
+    if low:
+        decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
+                                   flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order)
+        why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
+    else:
+        borrow = config.boost_borrow or _largest(snapshot, "debt")
+        supply = config.boost_supply or _largest(snapshot, "collateral")
+        if borrow is None or supply is None:
+            return no_action(ctx, "boost needs a debt and a collateral asset", binding="no_assets")
+        decision = plan_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
+                              depth=ctx.depth, limits=ctx.limits, flash_premium_bps=ctx.flash_premium_bps)
+        why = f"HF {health:.4f} > upper {config.upper_health:g}"
+    return decision.model_copy(update={"reason": f"{why}: {decision.reason}"})
