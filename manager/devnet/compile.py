@@ -25,7 +25,19 @@ def compile_sources(
     sources: dict[str, str], *, optimize_runs: int | None = 200, evm_version: str | None = "paris",
     solc_package: str = "solc",
 ) -> dict[str, dict]:
-    """Compile ``{unit_name: file path relative to node_modules}``; returns ``{ContractName: {abi, bytecode}}``.
+    """Compile ``{unit_name: file path relative to node_modules}``; returns ``{ContractName: {abi, bytecode}}``."""
+    return compile_files({unit: NM / rel for unit, rel in sources.items()}, optimize_runs=optimize_runs,
+                         evm_version=evm_version, solc_package=solc_package)
+
+
+def compile_files(
+    sources: dict[str, Path], *, optimize_runs: int | None = 200, evm_version: str | None = "paris",
+    solc_package: str = "solc",
+) -> dict[str, dict]:
+    """Compile ``{unit_name: absolute path}`` (npm sources or project-local ``.sol`` files).
+
+    Imports resolve against ``node_modules`` (``@morpho-org/...``) and the directories of the given
+    files. Returns ``{ContractName: {abi, bytecode}}``; cached under ``.cache/solc/``.
 
     ``solc_package`` names the npm solcjs package (``"solc"`` = 0.8.19; ``"solc-0.5.16"`` for Synthetix);
     ``evm_version=None`` leaves the compiler's default (0.5.16 does not know "paris").
@@ -37,7 +49,7 @@ def compile_sources(
         raise SetupError(f"npm package {solc_package} missing under {NM}: run 'make setup' (or 'npm ci')")
     std_input = {
         "language": "Solidity",
-        "sources": {unit: {"content": (NM / rel).read_text()} for unit, rel in sources.items()},
+        "sources": {unit: {"content": Path(path).read_text()} for unit, path in sources.items()},
         "settings": {
             "optimizer": {"enabled": optimize_runs is not None, "runs": optimize_runs or 200},
             "evmVersion": evm_version,
@@ -52,7 +64,7 @@ def compile_sources(
     cached = CACHE / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    roots = [str(NM), *sorted({str((NM / rel).parent) for rel in sources.values()})]
+    roots = [str(NM), *sorted({str(Path(path).parent) for path in sources.values()})]
     proc = subprocess.run(
         [node, str(Path(__file__).with_name("solc_compile.js")), *roots],
         input=blob, capture_output=True, cwd=ROOT, check=False,

@@ -61,6 +61,11 @@ def cache_key() -> str:
         h.update(lock.read_bytes())
     for name in ("deploy.py", "market.py", "artifacts.py", "compile.py", "net.py"):
         h.update((Path(__file__).with_name(name)).read_bytes())
+    # Morpho Blue (manager/devnet/morpho.py + its devnet contracts)
+    from manager.devnet.morpho import SOURCE_FILES as MORPHO_FILES
+
+    for name in MORPHO_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
     h.update((Path(__file__).with_name("synthetix.py")).read_bytes())  # Synthetix PerpsV2 (synthetix.py)
     return h.hexdigest()[:16]
 
@@ -219,6 +224,7 @@ class Devnet:
             "multicall_kind": self.book["multicall_kind"],
             "accounts": {name: {"address": a, "private_key": k} for name, (a, k) in self.accounts.items()},
             "seeded_positions": {s.name: s.note for s in M.SEEDS},
+            "morpho": self.book.get("morpho", {}),
             "synthetix": self.book.get("synthetix", {}),
         }
 
@@ -240,6 +246,11 @@ def ensure_state(rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
         addr = {k: v[0] for k, v in accounts.items()}
         book = deploy_all(w3, addr)
         seed_positions(w3, book, addr)
+        # Morpho Blue (second lending protocol): deploy + seed, see manager/devnet/morpho.py
+        from manager.devnet.morpho import deploy_morpho, seed_morpho
+
+        book["morpho"] = deploy_morpho(w3, book, addr)
+        seed_morpho(w3, book, addr)
         # Synthetix PerpsV2 (perp protocol): deploy + seed, see manager/devnet/synthetix.py
         from manager.devnet.synthetix import deploy_synthetix, seed_synthetix
 

@@ -1,0 +1,156 @@
+"""Morpho Blue decisions and plans: a deleverage as a ``SizingDecision``, and decision -> unsigned calls.
+
+``decide_deleverage`` wraps the pure solver ``manager.sizing.morpho.plan_deleverage`` (interest accrued
+to the snapshot's timestamp) into the project's ``SizingDecision`` (withdraw -> swap -> repay rounds).
+``build_steps`` maps those steps onto calls, one sizing step -> one or two calls:
+
+- ``withdraw`` -> ``Morpho.withdrawCollateral(params, amount, account, account)``
+- ``swap``     -> ``collateral.approve(router, amount)`` (exact) + ``SwapRouter.exactInput`` single hop,
+                  ``amountOutMinimum`` from the Morpho oracle price and never below the step's
+                  ``min_amount_out_wei`` (what the next repay spends)
+- ``repay``    -> ``loan.approve(morpho, amount)`` + ``Morpho.repay(params, amount, 0, account)``; a repay
+                  of the whole debt goes by shares (``repay(params, 0, shares, account)``, pulling
+                  ``toAssetsUp(shares)``, approved exactly)
+
+The Morpho oracle price is the common base for the swap bounds: ``price_in = IOracle.price()`` and
+``price_out = 10**(36 + dL - dC)``, so the oracle output is ``floor(amount * price / 1e36)``. Pure: no RPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from manager.domain import SizingDecision, SizingStep
+from manager.errors import NeverSubmitError
+from manager.execution.calls import erc20_approve
+from manager.execution.types import TxStep
+from manager.protocols.morpho_blue import encode as enc
+from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
+from manager.protocols.uniswap_v3 import encode as uni
+from manager.sizing import morpho as mm
+
+DEFAULT_FEE_PIPS = 3000
+DEFAULT_DEADLINE_S = 600
+
+
+class UnplannableMorphoDecision(NeverSubmitError):
+    """The decision cannot be turned into Morpho calls (unknown asset, unsupported step kind)."""
+
+
+@dataclass(frozen=True)
+class MorphoPlanContext:
+    morpho: str
+    router: str  # Uniswap V3 SwapRouter
+    account: str
+    max_slippage_bps: int
+    fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
+    deadline_s: int = DEFAULT_DEADLINE_S
+
+
+def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_haircut_bps: int = 100,
+                      safety_floor_hf: float = 1.01, max_rounds: int = 8) -> SizingDecision:
+    """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``."""
+    m = snap.market_now
+    plan = mm.plan_deleverage(m, snap.position, target_hf, swap_haircut_bps=swap_haircut_bps,
+                              safety_floor_hf=safety_floor_hf, max_rounds=max_rounds)
+    coll, loan = snap.params.collateral_token, snap.params.loan_token
+    cs, ls = snap.collateral_symbol, snap.loan_symbol
+    steps: list[SizingStep] = []
+    coll_out = debt_out = 0
+    for i, r in enumerate(plan.rounds):
+        steps.append(SizingStep(kind="withdraw", asset=coll, symbol=cs, amount_wei=r.collateral_wei, round=i,
+                                projected_health=r.health_after_withdraw))
+        steps.append(SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=r.collateral_wei, asset_out=loan,
+                                symbol_out=ls, min_amount_out_wei=r.min_loan_out_wei, round=i))
+        steps.append(SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=r.repay_assets_wei, round=i,
+                                projected_health=r.health_after if r.health_after != float("inf") else None))
+        coll_out += r.collateral_wei
+        debt_out += r.repay_assets_wei
+    loan_usd = snap.loan_price_usd or 0.0
+    action = "deleverage" if steps else "none"
+    return SizingDecision(
+        position=snap.name or snap.account, action=action, steps=tuple(steps),
+        deltas_wei={cs: -coll_out, ls: -debt_out} if steps else {},
+        collateral_deltas_wei={cs: -coll_out} if steps else {}, debt_deltas_wei={ls: -debt_out} if steps else {},
+        health_before=plan.health_before, projected_health=plan.projected_health, target_health=plan.target_health,
+        binding_constraint=plan.binding_constraint, reason=plan.reason, feasible=plan.feasible,
+        best_reachable_health=plan.projected_health, notional_usd=debt_out / 10**snap.loan_decimals * loan_usd,
+        block_number=snap.block_number, rounds=len(plan.rounds))
+
+
+def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext) -> list[TxStep]:
+    price_in = snap.market.oracle_price
+    price_out = 10 ** (36 + snap.loan_decimals - snap.collateral_decimals)
+    oracle_out = uni.oracle_amount_out_wei(step.amount_wei, price_in_base=price_in, price_out_base=price_out,
+                                           decimals_in=snap.collateral_decimals, decimals_out=snap.loan_decimals)
+    need = step.min_amount_out_wei or 0
+    if oracle_out <= 0:
+        raise UnplannableMorphoDecision(f"swap of {step.amount_wei} {step.symbol} is worth nothing at the oracle")
+    # NOTE: the tightest slippage that still guarantees the repay's amount, within the policy maximum.
+    slippage = ctx.max_slippage_bps if need <= 0 else max(0, min(ctx.max_slippage_bps,
+                                                                 10_000 - -(-need * 10_000 // oracle_out)))
+    fee = ctx.fees_pips.get((step.symbol, step.symbol_out or ""),
+                            ctx.fees_pips.get((step.symbol_out or "", step.symbol), DEFAULT_FEE_PIPS))
+    while True:
+        call = uni.exact_input(ctx.router, tokens=[step.asset, step.asset_out or ""], fees_pips=[fee],
+                               recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=price_in,
+                               price_out_base=price_out, decimals_in=snap.collateral_decimals,
+                               decimals_out=snap.loan_decimals, slippage_bps=slippage,
+                               deadline_unix_s=snap.block_timestamp + ctx.deadline_s)
+        assert call.swap is not None
+        if (call.swap.min_amount_out_wei or 0) >= need or slippage == 0:
+            break
+        slippage -= 1
+    if (call.swap.min_amount_out_wei or 0) < need:
+        raise UnplannableMorphoDecision(f"swap min out {call.swap.min_amount_out_wei} < the repay's {need}")
+    approve = erc20_approve(step.asset, ctx.router, step.amount_wei, label=f"approve router {step.amount_wei} "
+                                                                           f"{step.symbol}")
+    return [approve, call.model_copy(update={"label": f"swap {step.amount_wei} {step.symbol} -> {step.symbol_out} "
+                                                       f"(min {call.swap.min_amount_out_wei})"})]
+
+
+def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext) -> tuple[TxStep, ...]:
+    """The calls that carry out ``decision`` in order (see the module docstring)."""
+    params = snap.params
+    out: list[TxStep] = []
+    m, p = snap.market_now, snap.position
+    for step in decision.steps:
+        tag = f"{step.amount_wei} {step.symbol}"
+        if step.kind == "withdraw":
+            if step.asset != params.collateral_token:
+                raise UnplannableMorphoDecision(f"withdraw of {step.asset}: not this market's collateral")
+            p = mm.apply_withdraw_collateral(p, step.amount_wei)
+            out.append(enc.withdraw_collateral(ctx.morpho, params, step.amount_wei, ctx.account, ctx.account)
+                       .model_copy(update={"label": f"withdrawCollateral {tag}"}))
+        elif step.kind == "swap":
+            out.extend(_swap(step, snap, ctx))
+        elif step.kind == "repay":
+            if step.asset != params.loan_token:
+                raise UnplannableMorphoDecision(f"repay of {step.asset}: not this market's loan token")
+            whole = mm.to_assets_up(p.borrow_shares, m.total_borrow_assets, m.total_borrow_shares)
+            if step.amount_wei >= whole:  # close by shares: repay-by-assets could leave dust shares
+                # NOTE: interest accrues until the repay is mined; 1 bp of headroom on the approval.
+                allowance = whole + whole // 10_000 + 1
+                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, allowance)
+                           .model_copy(update={"label": f"approve morpho {allowance} {step.symbol}"}))
+                out.append(enc.repay(ctx.morpho, params, ctx.account, shares=p.borrow_shares)
+                           .model_copy(update={"label": f"repay all {p.borrow_shares} shares"}))
+                m, p, _ = mm.apply_repay_shares(m, p, p.borrow_shares)
+            else:
+                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, step.amount_wei)
+                           .model_copy(update={"label": f"approve morpho {tag}"}))
+                out.append(enc.repay(ctx.morpho, params, ctx.account, assets_wei=step.amount_wei)
+                           .model_copy(update={"label": f"repay {tag}"}))
+                m, p = mm.apply_repay_assets(m, p, step.amount_wei)
+        elif step.kind == "supply":
+            out.append(enc.approve_for_morpho(ctx.morpho, params.collateral_token, step.amount_wei))
+            out.append(enc.supply_collateral(ctx.morpho, params, step.amount_wei, ctx.account))
+        elif step.kind == "borrow":
+            out.append(enc.borrow(ctx.morpho, params, ctx.account, ctx.account, assets_wei=step.amount_wei))
+        else:
+            raise UnplannableMorphoDecision(f"step kind '{step.kind}' is not supported for Morpho Blue")
+    return tuple(out)
+
+
+__all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "decide_deleverage"]

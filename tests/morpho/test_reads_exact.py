@@ -1,0 +1,55 @@
+"""Reads and the interest accrual equal the contract's own bookkeeping, to the unit, on real Morpho.sol."""
+
+from __future__ import annotations
+
+import pytest
+
+from manager.protocols.morpho_blue.status import status_row
+from tests.morpho.conftest import morpho_contract, params_of, read_one
+
+
+def test_snapshot_equals_raw_views(devnet, client):
+    acct = devnet.address("manager4")
+    snap = read_one(devnet, client, acct, "WETH/USDC")
+    m = morpho_contract(devnet)
+    mid = bytes.fromhex(snap.market_id[2:])
+    block = snap.block_number
+    tsa, tss, tba, tbs, last, fee = m.functions.market(mid).call(block_identifier=block)
+    assert (snap.market.total_supply_assets, snap.market.total_supply_shares, snap.market.total_borrow_assets,
+            snap.market.total_borrow_shares, snap.last_update, snap.fee_wad) == (tsa, tss, tba, tbs, last, fee)
+    ss, bs, coll = m.functions.position(mid, acct).call(block_identifier=block)
+    assert (snap.position.supply_shares, snap.position.borrow_shares, snap.position.collateral_wei) == (ss, bs, coll)
+    assert snap.params == params_of(devnet, "WETH/USDC")
+    assert snap.loan_symbol == "USDC" and snap.collateral_symbol == "WETH"
+    assert snap.oracle_fresh and snap.loan_price_usd == 1.0 and snap.collateral_price_usd == 3000.0
+
+
+@pytest.mark.parametrize("key,elapsed_s", [("WETH/USDC", 1), ("WETH/USDC", 86_400 * 90), ("wstETH/USDC", 3_600),
+                                           ("WBTC/USDC", 86_400 * 400)])
+def test_accrual_is_exact(chain, client, key, elapsed_s):
+    """market_at(t) == the totals Morpho books when accrueInterest is mined at t (fee path included)."""
+    snap = read_one(chain, client, chain.address("manager3" if key != "WETH/USDC" else "manager4"), key)
+    t = snap.block_timestamp + elapsed_s
+    expected = snap.market_at(t)
+    m = morpho_contract(chain)
+    chain.node.call("evm_setNextBlockTimestamp", [t])
+    chain.transact(m.functions.accrueInterest(snap.params.as_tuple()))
+    tsa, tss, tba, tbs, last, _fee = m.functions.market(bytes.fromhex(snap.market_id[2:])).call()
+    assert last == t
+    assert (expected.total_supply_assets, expected.total_supply_shares, expected.total_borrow_assets,
+            expected.total_borrow_shares) == (tsa, tss, tba, tbs)
+    assert tba > snap.market.total_borrow_assets
+
+
+def test_status_row(devnet, client):
+    snap = read_one(devnet, client, devnet.address("manager4"), "WETH/USDC")
+    row = status_row(snap)
+    assert row["protocol"] == "morpho_blue" and row["liquidation_threshold"] == 0.915 == row["ltv"]
+    assert row["collateral_usd"] == pytest.approx(30_000)
+    assert row["debt_usd"] == pytest.approx(23_000, rel=1e-6)
+    assert row["health_factor"] == pytest.approx(30_000 * 0.915 / 23_000, rel=1e-6)
+    liq = row["liquidation_prices"]["WETH"]
+    assert liq == pytest.approx(23_000 / (10 * 0.915), rel=1e-6)
+    assert row["distance_to_liquidation_pct"] == pytest.approx((1 - liq / 3000) * 100, rel=1e-6)
+    assert row["available_borrows_usd"] == pytest.approx(30_000 * 0.915 - 23_000, rel=1e-6)
+    assert row["oracle_fresh"] is True
