@@ -110,7 +110,13 @@ class LendingAdapterConformance:
             tx = {"from": sender, "to": s.to, "data": s.data, "value": s.value_wei, "gas": 3_000_000}
             h = chain.w3.eth.send_transaction(tx)
             r = chain.w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.01)
-            assert r["status"] == 1, f"step reverted: {s.describe()}"
+            if r["status"] != 1:
+                reason = ""
+                try:
+                    chain.w3.eth.call({k: v for k, v in tx.items() if k != "gas"}, r["blockNumber"] - 1)
+                except Exception as exc:  # the revert reason, for the failure message
+                    reason = str(exc)
+                raise AssertionError(f"step reverted: {s.describe()} {reason}")
 
     @staticmethod
     def at_timestamp(chain: Any, ts: int) -> None:
