@@ -19,8 +19,7 @@ def register(sub: Any) -> None:
     p.add_argument("--config", required=True, type=Path, help="config file (TOML)")
     p.add_argument("--dry-run", action="store_true", help="plan and simulate, never send (overrides the config)")
     p.add_argument("--once", action="store_true", help="run a single tick and exit")
-    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, default_log_level="info")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from manager.runtime.lifecycle import build_manager, check_environment, run_manager
     from manager.runtime.logs import setup_logging
 
-    setup_logging(args.log_level)
+    setup_logging((getattr(args, "log_level", "") or "info").upper())
     cfg = load_config(args.config)
     check_environment(cfg)
     manager = build_manager(cfg, dry_run=True if args.dry_run else None)

@@ -11,7 +11,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 def setup_logging(level: str = "INFO", *, stream=None) -> None:  # type: ignore[no-untyped-def]
     """Configure the root logger once (idempotent); noisy libraries stay at WARNING."""
     root = logging.getLogger()
-    if not any(getattr(h, "_posman", False) for h in root.handlers):
+    if not root.handlers:  # the CLI configures the root handler; only add one when nobody did
         handler = logging.StreamHandler(stream or sys.stderr)
         handler.setFormatter(logging.Formatter(FORMAT))
         handler._posman = True  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ Strategies never see web3 or the database; the executor is the only code that se
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -147,6 +148,8 @@ class Runtime:
         self._pending_first_seen: dict[str, int] = {}
         self._block_time_s = 12.0
         self._last_block: tuple[int, int] | None = None
+        self._chain_moved = False
+        self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
         self.last_tick: TickReport | None = None
         self.ticks = 0
         self._tick_done = threading.Condition()
@@ -188,9 +191,11 @@ class Runtime:
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
         views = self._observe(data, report, now_s)
-        for name, pos in self.positions.items():
-            if name not in views:
-                continue
+        self._chain_moved = False
+        # NOTE: the most endangered position acts first; once one position has sent transactions the chain
+        # has moved, so the others defer to the next tick (next block) and decide on fresh reads.
+        for name in sorted(views, key=lambda n: (views[n].health, n)):
+            pos = self.positions[name]
             try:
                 self._decide_and_act(pos, views, data, bad_symbols, report, now_s)
             except StopError:
@@ -309,6 +314,28 @@ class Runtime:
             peers={n: views[n] for n in pos.peers if n in views}, block_time_s=self._block_time_s,
         )
 
+    def _missing_depth(self, decision: SizingDecision | None, ctx: StrategyContext) -> list[tuple[str, str]]:
+        if decision is None or not hasattr(self.reader, "depth"):
+            return []
+        pairs = {(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
+        return sorted(p for p in pairs if p not in ctx.depth)  # type: ignore[misc]
+
+    def _depth(self, data: Any, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        cache = self._depth_cache
+        if cache[0] != data.block_number:
+            cache = self._depth_cache = (data.block_number, {})
+        missing = [p for p in pairs if p not in cache[1]]
+        if missing:
+            try:
+                got = self.reader.depth(data, missing)  # type: ignore[attr-defined]
+            except Exception as exc:  # without a curve the core values swaps at the oracle less a haircut
+                log.warning("event=depth_failed block=%d pairs=%s error_type=%s error=%r", data.block_number,
+                            missing, type(exc).__name__, " ".join(str(exc).split())[:200])
+                got = {}
+            for p in missing:
+                cache[1][p] = got.get(p)
+        return {p: cache[1][p] for p in pairs if cache[1].get(p) is not None}
+
     def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, bad_symbols: set[str],
                         report: TickReport, now_s: float) -> None:
         name = pos.name
@@ -324,6 +351,12 @@ class Runtime:
             return
         ctx = self.context_for(pos, views, data, now_s)
         decision = call_decide(pos.strategy, snap, ctx)
+        pairs = self._missing_depth(decision, ctx)
+        if pairs:
+            # NOTE: depth curves are costly reads, made only when a strategy wants to trade; then it decides
+            # again with them (still at this tick's block).
+            ctx = dataclasses.replace(ctx, depth={**ctx.depth, **self._depth(data, pairs)})
+            decision = call_decide(pos.strategy, snap, ctx)
         if decision is None:
             decision = SizingDecision(position=name, action="none", reason="strategy returned None",
                                       block_number=block, health_before=None)
@@ -338,9 +371,14 @@ class Runtime:
         if decision.action == "none" or not decision.steps:
             outcome.status = "none"
             return
-        decision_row = self.repo.record_decision(decision, block_number=block)
-        del decision_row
-        if pos.mode != "manage" or pos.executor is None or pos.plan_context is None:
+        acting = pos.mode == "manage" and pos.executor is not None and pos.plan_context is not None
+        if acting and self._chain_moved:
+            outcome.status = "deferred"
+            log.info("event=deferred position=%s block=%d action=%s reason=%r", name, block, decision.action,
+                     "another position sent transactions this tick; re-deciding at the next block")
+            return
+        self.repo.record_decision(decision, block_number=block)
+        if not acting:
             outcome.status = "watch"
             log.info("event=not_acting position=%s block=%d reason=watch_mode action=%s", name, block, decision.action)
             return
@@ -366,6 +404,8 @@ class Runtime:
                  name, block, plan.plan_id, plan.kind, len(plan.steps), plan.notional_usd, _fmt(min_post))
         result = pos.executor.execute(plan, post_check=pos.post_check)
         outcome.status, outcome.reason = result.status, result.reason
+        if not result.already_known and any(step.status != "dry_run" for step in result.steps):
+            self._chain_moved = True
         fields = {"action": decision.action, "health_before": decision.health_before,
                   "projected_health": decision.projected_health, "post_health": result.post_health,
                   "steps": len(plan.steps), "notional_usd": round(plan.notional_usd, 2)}

@@ -30,6 +30,7 @@ log = logging.getLogger("posman.runtime.scheduler")
 
 COMPACT_OLDER_THAN_BLOCKS = 50_000
 COMPACT_KEEP_EVERY_BLOCKS = 50
+RETRY_FAILED_S = 1.0
 
 
 class ManagerScheduler:
@@ -56,6 +57,7 @@ class ManagerScheduler:
         self._scheduler: Any = None
         self._last_alive_log = 0.0
         self._head_failures = 0
+        self._failed: tuple[int, float] | None = None
 
     # --- life cycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -101,8 +103,13 @@ class ManagerScheduler:
         last = self.runtime.last_processed_block
         if last is not None and head <= last:
             return
+        if self._failed is not None and self._failed[0] == head and time.monotonic() - self._failed[1] < RETRY_FAILED_S:
+            return  # the tick at this head failed just now: retry it later, not at every poll
         try:
-            self.runtime.tick(head)
+            # NOTE: the reader reads at the head it finds itself (with its stale-head check); ``head`` only
+            # tells us a new block arrived. The tick records the block it actually read.
+            report = self.runtime.tick(None)
+            self._failed = None if report.ok else (head, time.monotonic())
         except StopError as exc:
             self._fail(exc)
         except Exception:  # a bug in the tick itself: log it, keep the process alive, heartbeat will tell

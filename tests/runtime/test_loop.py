@@ -179,8 +179,9 @@ def test_scheduler_ticks_each_new_block_and_never_overlaps(repo):
         running["now"] += 1
         running["max"] = max(running["max"], running["now"])
         time.sleep(0.15)
-        reader.ticks = [tick_of(block, m=low)]
-        blocks.append(block)
+        seen = head["n"]  # the reader reads the head itself
+        reader.ticks = [tick_of(seen, m=low)]
+        blocks.append(seen)
         try:
             return real_tick(block)
         finally:
