@@ -160,8 +160,26 @@ class UniswapV3Config(_ProtocolBase):
     tick_lens: Address | None = None
 
 
-ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config, Field(discriminator="kind")]
-PROTOCOL_KINDS = ("aave_v3", "uniswap_v3")
+class MorphoBlueConfig(_ProtocolBase):
+    """One Morpho Blue market (Morpho Blue markets are isolated: one entry per market).
+
+    ``morpho`` is the Morpho contract; ``market_id`` the market's id (``keccak256(abi.encode(MarketParams))``,
+    0x + 64 hex). Loan/collateral tokens, oracle, IRM and LLTV are read on-chain from
+    ``idToMarketParams(market_id)``. Positions on this entry are the accounts' positions in that market.
+    """
+
+    kind: Literal["morpho_blue"]
+    morpho: Address
+    market_id: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
+
+    @field_validator("market_id")
+    @classmethod
+    def _lower_id(cls, value: str) -> str:
+        return value.lower()
+
+
+ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config | MorphoBlueConfig, Field(discriminator="kind")]
+PROTOCOL_KINDS = ("aave_v3", "uniswap_v3", "morpho_blue")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -447,7 +465,7 @@ class Config(Section):
         return self
 
     # ------------------------------------------------------------------ lookups
-    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config:
+    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config | MorphoBlueConfig:
         for proto in self.protocols:
             if proto.name == name:
                 return proto

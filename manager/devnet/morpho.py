@@ -34,7 +34,7 @@ CONTRACTS = Path(__file__).with_name("contracts")
 MORPHO_UNIT = "@morpho-org/morpho-blue/src/Morpho.sol"
 IRM_LABEL = "devnet IRM, not Morpho's AdaptiveCurveIrm"
 # Files whose content defines the Morpho part of the cached devnet state (net.cache_key hashes them).
-SOURCE_FILES = ("morpho.py", "contracts/DevnetChainlinkOracle.sol", "contracts/DevnetCurveIrm.sol")
+SOURCE_FILES = ("morpho.py", "contracts/DevnetChainlinkOracle.sol", "contracts/DevnetCurveIrm.sol")  # not the README
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,8 @@ class LendingAdapterConformance:
         assert steps
         self.send(chain, h.account, steps)
         after = self.health(self.read(chain, client, h))
+        print(f"{self.protocol} deleverage: HF {before:.6f} -> {after:.6f} (target {TARGET_HF}, projected "
+              f"{decision.projected_health:.6f}, {decision.rounds} round(s))")
         assert abs(after / TARGET_HF - 1) <= BAND, (before, after, decision.projected_health)
 
     def borrow_to_health(self, chain: Any, client: Any, h: Handle, snap: Any, hf: float) -> None:

@@ -53,3 +53,33 @@ def test_status_row(devnet, client):
     assert row["distance_to_liquidation_pct"] == pytest.approx((1 - liq / 3000) * 100, rel=1e-6)
     assert row["available_borrows_usd"] == pytest.approx(30_000 * 0.915 - 23_000, rel=1e-6)
     assert row["oracle_fresh"] is True
+
+
+def test_config_entry_and_read_positions(devnet, client, tmp_path):
+    """A ``kind = "morpho_blue"`` entry loads, and ``read_positions`` reads its positions at one block."""
+    from manager.config import load_config
+    from manager.protocols.morpho_blue.reads import read_positions
+
+    mid = devnet.book["morpho"]["markets"]["WETH/USDC"]["id"]
+    acct = devnet.address("manager4")
+    path = tmp_path / "c.toml"
+    path.write_text(f"""version = 1
+[chains.devnet]
+chain_id = 31337
+rpc_urls = ["{devnet.url}"]
+[[protocols]]
+name = "morpho-weth"
+kind = "morpho_blue"
+chain = "devnet"
+morpho = "{devnet.book["morpho"]["morpho"]}"
+market_id = "{mid.upper().replace("0X", "0x")}"
+[[positions]]
+name = "m4"
+protocol = "morpho-weth"
+account = "{acct}"
+""")
+    cfg = load_config(path)
+    proto = cfg.protocol("morpho-weth")
+    assert proto.market_id == mid and devnet.book["morpho"]["morpho"] in cfg.allowed_contracts("devnet")
+    (snap,) = read_positions(client, proto, cfg.positions, devnet.w3.eth.block_number)
+    assert snap.name == "m4" and snap.account == acct and snap.position.borrow_shares > 0
