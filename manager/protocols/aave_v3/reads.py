@@ -157,6 +157,8 @@ def read_market(
 ) -> AaveMarket:
     """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block."""
     provider = to_checksum_address(provider)
+    if not block_timestamp:  # every value carries its block's time (swap deadlines, oracle ages)
+        block_timestamp = int(client.get_block(block_number)["timestamp"])
 
     def run(calls: list[Call]) -> list[CallResult]:
         return execute(client, calls, block_number)
