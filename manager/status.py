@@ -64,7 +64,13 @@ def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
 
 
 def status_rows(tick: Any) -> list[dict[str, Any]]:
-    return [status_row(s) for s in tick.positions.values()]
+    rows = [status_row(s) for s in tick.positions.values()]
+    if getattr(tick, "morpho", None):
+        from manager.protocols.morpho_blue.status import status_row as morpho_row
+
+        rows += [morpho_row(s) for s in tick.morpho.values()]
+    order = {p: i for i, p in enumerate(getattr(tick, "order", ()) or ())}
+    return sorted(rows, key=lambda r: order.get(r["name"], 0)) if order else rows
 
 
 def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = None) -> str:

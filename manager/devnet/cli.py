@@ -237,6 +237,15 @@ def render_config(info: dict[str, Any], state_dir: Path) -> str:
         a, b, fee = key.split("/")
         lines += ["[[pools]]", 'protocol = "uniswap"', f'token_in = "{a}"', f'token_out = "{b}"',
                   f"fee_pips = {fee}", "depth_bps = [10, 50, 100, 300]", ""]
+    morpho = info.get("morpho") or {}
+    for market, m in (morpho.get("markets") or {}).items():
+        lines += ["[[protocols]]", f'name = "morpho-{market.replace("/", "-")}"', 'kind = "morpho_blue"',
+                  'chain = "devnet"', f'morpho = "{morpho["morpho"]}"', f'market_id = "{m["id"]}"',
+                  f"# Morpho Blue {market}, LLTV {int(m['lltv_wad']) / 1e18:.3f}", ""]
+    for name, pos in (morpho.get("seeded_positions") or {}).items():
+        lines += ["[[positions]]", f'name = "{name}"', f'protocol = "morpho-{pos["market"].replace("/", "-")}"',
+                  f'account = "{pos["account"]}"', 'mode = "watch"', 'strategy = "alert_only"',
+                  f"# {pos['note']}", ""]
     for seed in M.SEEDS:
         lines += [
             "[[positions]]",

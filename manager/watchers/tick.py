@@ -33,6 +33,7 @@ class TickData:
     depth: dict[tuple[str, str], DepthCurve] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     markets: dict[str, AaveMarket] = field(default_factory=dict)  # by protocol name
+    morpho: dict[str, Any] = field(default_factory=dict)  # position name -> MorphoPositionSnapshot
 
 
 class TickReader:
@@ -54,12 +55,17 @@ class TickReader:
         used = {p.protocol for p in self.config.positions}
         return [p for p in self.config.protocols if isinstance(p, AaveV3Config) and p.name in used]
 
+    def _morpho_protocols(self) -> list[Any]:
+        used = {p.protocol for p in self.config.positions}
+        return [p for p in self.config.protocols if getattr(p, "kind", "") == "morpho_blue" and p.name in used]
+
     def read(self, now_s: float, block_number: int | None = None) -> TickData:
         positions: dict[str, LendingPositionSnapshot] = {}
         oracles: dict[str, OracleReading] = {}
         errors: dict[str, str] = {}
         markets: dict[str, AaveMarket] = {}
-        chains = {p.chain for p in self._aave_protocols()}
+        morpho: dict[str, Any] = {}
+        chains = {p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
         if not chains:
             raise ConfigError(f"{self.config.source}: no [[positions]] on a supported protocol to watch")
         # NOTE: one block per chain; a config watching one chain (the usual case) reads everything at one block.
@@ -107,8 +113,21 @@ class TickReader:
                     if issues:
                         snap = snap.model_copy(update={"oracle_fresh": False, "oracle_issues": tuple(issues)})
                     positions[p.name] = snap.model_copy(update={"name": p.name})
+            for proto in self._morpho_protocols():
+                if proto.chain != chain:
+                    continue
+                from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
+
+                cfgs = [p for p in self.config.positions if p.protocol == proto.name]
+                refs = [PositionRef(name=p.name, account=p.account, market_id=proto.market_id) for p in cfgs]
+                snaps_m, errs_m = read_snapshots(client, proto.morpho, refs, head_block, now_s=max(int(now_s), block_ts),
+                                                 heartbeat_s=self.config.oracles.default_heartbeat_s)
+                for sm in snaps_m:
+                    morpho[sm.name] = sm
+                for name, err in errs_m.items():
+                    errors[name] = err
         return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
-                        oracles=oracles, errors=errors, markets=markets)
+                        oracles=oracles, errors=errors, markets=markets, morpho=morpho)
 
     def _check_pool_symbols(self, market: AaveMarket) -> None:
         """``[[pools]]`` tokens given as symbols must name reserves of the market."""

@@ -43,9 +43,12 @@ def test_status_json_equals_get_user_account_data(live):
     proc = posman("status", "--config", str(d / "devnet.toml"), "--json")
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
-    assert {r["name"] for r in rows} == {"alice", "bob", "carol", "dave", "erin", "frank", "gina"}
+    aave = [r for r in rows if r["protocol"] == "aave_v3"]
+    assert {r["name"] for r in aave} == {"alice", "bob", "carol", "dave", "erin", "frank", "gina"}
+    morpho = [r for r in rows if r["protocol"] == "morpho_blue"]
+    assert len(morpho) == 3 and all(1.0 < r["health_factor"] < 2.0 for r in morpho)
     pool = net.contract("aave_v3/Pool", info["aave"]["pool"])
-    for r in rows:
+    for r in aave:
         for key in ("name", "protocol", "account", "block_number", "collateral_usd", "debt_usd", "health_factor",
                     "ltv", "liquidation_threshold", "available_borrows_usd", "liquidation_prices",
                     "distance_to_liquidation_pct", "oracle_fresh"):
@@ -70,7 +73,7 @@ def test_status_table(live):
 
 
 def test_stale_oracle_is_reported(live, tmp_path):
-    net, d, info = live
+    net, d, _info = live
     snap = net.snapshot()
     try:
         net.node.call("evm_increaseTime", [90_000])  # past the 86,400 s heartbeat, no new round
