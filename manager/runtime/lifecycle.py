@@ -172,7 +172,8 @@ def build_manager(
         reader = TickReader(cfg)
     runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions, alerting=Alerting(engine, dispatcher),
                       clock=clock, used_today_usd=store.used_today_usd,
-                      pending_transactions=lambda: repo.pending_transactions())
+                      pending_transactions=lambda: repo.pending_transactions(),
+                      reconcile=lambda: [ex.recover() for ex in executors.values()] and None)
     for name, ex in executors.items():
         report = ex.recover()
         log.info("event=recovered signer=%s %s", name, report.summary())

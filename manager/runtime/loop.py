@@ -134,6 +134,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         used_today_usd: Callable[[], float] | None = None,
         pending_transactions: Callable[[], list[Any]] | None = None,
+        reconcile: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
         self.reader = reader
@@ -143,6 +144,7 @@ class Runtime:
         self.clock = clock
         self._used_today_usd = used_today_usd or (lambda: 0.0)
         self._pending_transactions = pending_transactions or (lambda: [])
+        self._reconcile = reconcile
         self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
         self.price_history: dict[str, deque[float]] = {}
         self._pending_first_seen: dict[str, int] = {}
@@ -187,6 +189,7 @@ class Runtime:
             return report
         block = int(data.block_number)
         report = TickReport(block_number=block, ok=True)
+        self._settle_pending()
         alerts_before = self.alerting.sent
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
@@ -444,6 +447,19 @@ class Runtime:
         return None
 
     # --- stuck transactions ----------------------------------------------------------------------
+    def _settle_pending(self) -> None:
+        """Stored transactions still pending (a restart, a slow inclusion): reconcile them with the chain
+        before deciding, so an interrupted plan is settled and never resent."""
+        if self._reconcile is None or not self._pending_transactions():
+            return
+        try:
+            self._reconcile()
+        except StopError:
+            raise
+        except Exception as exc:
+            log.warning("event=reconcile_failed error_type=%s error=%r", type(exc).__name__,
+                        " ".join(str(exc).split())[:200])
+
     def _check_pending(self, block: int, now_s: float) -> None:
         from manager.alerts import PendingTx
 

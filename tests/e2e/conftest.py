@@ -1,0 +1,26 @@
+"""End-to-end fixtures: a devnet with chain time = now (the manager's stale checks use the wall clock),
+snapshot/revert per test, and configs written like the demo writes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from manager.devnet.net import Devnet
+
+
+@pytest.fixture(scope="module")
+def live_net():
+    net = Devnet.start(time_mode="now")
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+@pytest.fixture()
+def net(live_net):
+    snap = live_net.snapshot()
+    try:
+        yield live_net
+    finally:
+        live_net.revert(snap)
