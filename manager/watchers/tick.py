@@ -76,7 +76,8 @@ class TickReader:
             if block_number is None:
                 head_block, block_ts = client.head(now_s)
             else:
-                block_ts = int(client.get_block(block_number)["timestamp"])
+                stamp = client.get_block(block_number)["timestamp"]
+                block_ts = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
             for proto in self._aave_protocols():
                 if proto.chain != chain:
                     continue
