@@ -72,9 +72,8 @@ def chain_snapshot(request) -> Iterator[None]:
     node = request.getfixturevalue("anvil")
     snap = node.call("evm_snapshot")
     yield
-    node.call("evm_setAutomine", [True])
-    node.call("evm_setIntervalMining", [0])
     node.call("evm_revert", [snap])
+    node.call("evm_setAutomine", [True])  # NOTE: not evm_setIntervalMining 0: that turns mining off
 
 
 @pytest.fixture
