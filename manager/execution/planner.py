@@ -13,12 +13,19 @@ One sizing step becomes one or two calls (Aave V3 Pool and Uniswap V3 SwapRouter
 
 Flash-loan rounds need a receiver contract this manager does not deploy: such decisions are refused.
 Pure: no RPC. ``allowed_calls`` gives the (contract, selector) allow-list these plans need.
+
+``build_plan`` also plans the other protocols, chosen by the plan context it is given:
+``MorphoPlanContext`` -> ``manager.protocols.morpho_blue.plan.build_steps`` (Morpho Blue), and
+``PerpPlanContext`` -> ``manager.protocols.synthetix_perps.encode.steps_for_decision`` (PerpsV2 margin
+transfers and size cuts with a bounded fill price). ``morpho_allowed_calls`` / ``perp_allowed_calls``
+give their allow-lists.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from manager.domain import LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
@@ -47,6 +54,43 @@ class PlanContext:
     fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
     deadline_s: int = DEFAULT_DEADLINE_S
     max_block_age_blocks: int = 5
+
+
+@dataclass(frozen=True)
+class PerpPlanContext:
+    """What a Synthetix PerpsV2 plan needs: the account and the fill-price bound (bps off the exact fill)."""
+
+    account: str
+    max_slippage_bps: int
+    max_block_age_blocks: int = 5
+
+
+PERP_FUNCTIONS = ("transferMargin(int256)", "modifyPosition(int256,uint256)", "closePosition(uint256)")
+
+
+def morpho_allowed_calls(morpho: str, router: str, tokens: Iterable[str]) -> dict[str, set[str]]:
+    """The allow-list of Morpho Blue plans: Morpho's write selectors, the router's swap, exact approvals."""
+    from manager.protocols.morpho_blue.encode import allowed_selectors
+
+    calls: dict[str, set[str]] = {morpho: {s.lower() for s in allowed_selectors()},
+                                  router: {selector_of("exactInput((bytes,address,uint256,uint256,uint256))")}}
+    for token in tokens:
+        calls.setdefault(token, set()).add(selector_of("approve(address,uint256)"))
+    return calls
+
+
+def perp_allowed_calls(market_proxy: str) -> dict[str, set[str]]:
+    """The allow-list of PerpsV2 plans: margin transfer, direct size change and close on the market proxy."""
+    return {market_proxy: {selector_of(sig) for sig in PERP_FUNCTIONS}}
+
+
+def merge_calls(*lists: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The union of several allow-lists (one signer managing positions on several protocols)."""
+    out: dict[str, set[str]] = {}
+    for calls in lists:
+        for to, sels in calls.items():
+            out.setdefault(to, set()).update(sels)
+    return out
 
 
 def allowed_calls(pool: str, router: str, tokens: Iterable[str]) -> dict[str, set[str]]:
@@ -137,9 +181,35 @@ def build_steps(decision: SizingDecision, snapshot: LendingPositionSnapshot, ctx
     return tuple(out)
 
 
-def build_plan(decision: SizingDecision, snapshot: LendingPositionSnapshot, ctx: PlanContext, *,
+def _steps_for(decision: SizingDecision, snapshot: Any, ctx: Any) -> tuple[TxStep, ...]:
+    """Dispatch on the plan context: Aave (``PlanContext``), Morpho Blue, Synthetix PerpsV2."""
+    from manager.protocols.morpho_blue.plan import MorphoPlanContext
+    from manager.protocols.morpho_blue.plan import build_steps as morpho_steps
+
+    if isinstance(ctx, MorphoPlanContext):
+        try:
+            return morpho_steps(decision, snapshot, ctx)
+        except NeverSubmitError as exc:
+            raise UnplannableDecision(str(exc)) from exc
+    if isinstance(ctx, PerpPlanContext):
+        from manager.protocols.synthetix_perps.encode import steps_for_decision
+
+        try:
+            steps = steps_for_decision(decision, snapshot, slippage_bps=ctx.max_slippage_bps)
+        except ValueError as exc:
+            raise UnplannableDecision(f"perp decision cannot be encoded: {exc}") from exc
+        if not steps:
+            raise UnplannableDecision(f"perp decision for {decision.position} has no margin or size change")
+        return steps
+    return build_steps(decision, snapshot, ctx)
+
+
+def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
                min_post_health: float | None = None) -> Plan:
-    """The ``Plan`` for ``decision`` decided at ``snapshot.block_number`` (idempotent plan id)."""
+    """The ``Plan`` for ``decision`` decided at ``snapshot.block_number`` (idempotent plan id).
+
+    ``ctx`` is a ``PlanContext`` (Aave V3), a ``MorphoPlanContext`` or a ``PerpPlanContext``.
+    """
     if decision.action == "none" or not decision.steps:
         raise UnplannableDecision(f"decision for {decision.position} has nothing to do")
     if decision.uses_flash_loan:
@@ -151,11 +221,13 @@ def build_plan(decision: SizingDecision, snapshot: LendingPositionSnapshot, ctx:
         kind=decision.action,
         account=ctx.account,
         block_number=block,
-        steps=build_steps(decision, snapshot, ctx),
-        preconditions=Preconditions(max_block_age_blocks=ctx.max_block_age_blocks, min_post_health=min_post_health),
+        steps=_steps_for(decision, snapshot, ctx),
+        preconditions=Preconditions(max_block_age_blocks=getattr(ctx, "max_block_age_blocks", 5),
+                                    min_post_health=min_post_health),
         notional_usd=max(0.0, decision.notional_usd),
         health_before=decision.health_before,
     )
 
 
-__all__ = ["PlanContext", "UnplannableDecision", "allowed_calls", "build_plan", "build_steps"]
+__all__ = ["PerpPlanContext", "PlanContext", "UnplannableDecision", "allowed_calls", "build_plan", "build_steps",
+           "merge_calls", "morpho_allowed_calls", "perp_allowed_calls"]
