@@ -145,6 +145,10 @@ def _account(lines: Iterable[AssetLine]) -> AccountData:
             lt_num += cb * ln.lt_bps
         if ln.counts_as_debt:
             total_debt += ln.debt_base()
+    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num)
+
+
+def _account_from_sums(total_coll: int, total_debt: int, ltv_num: int, lt_num: int) -> AccountData:
     avg_ltv = ltv_num // total_coll if total_coll else 0
     avg_lt = lt_num // total_coll if total_coll else 0
     hf = UINT256_MAX if total_debt == 0 else wad_div(percent_mul(total_coll, avg_lt), total_debt)
@@ -178,6 +182,12 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
     ``emode_price_base`` is ``AaveOracle.getAssetPrice(emode.price_source)``; it is required when the
     user's e-mode category has a non-zero price source (v3.0 lets it override the assets' prices).
     """
+    rows = _resolved_rows(snapshot, emode_price_base)
+    return ExactPosition(tuple(AssetLine(*row) for row in rows), snapshot.base_unit)
+
+
+def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | None) -> list[tuple]:
+    """Validated, e-mode-resolved ``AssetLine`` fields (as tuples, in field order) of a snapshot."""
     _check_version(snapshot)
     user_cat = snapshot.emode_category_id
     emode = snapshot.emode
@@ -196,7 +206,7 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
         emode_price = emode_price_base
     if snapshot.base_unit <= 0:
         raise BadInputError(f"base_unit={snapshot.base_unit}: must be > 0", field="base_unit", value=snapshot.base_unit)
-    lines = []
+    rows: list[tuple] = []
     for pa in snapshot.assets:
         r = snapshot.reserves.get(pa.asset)
         if r is None:
@@ -221,18 +231,34 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
             ltv = emode.ltv_bps if r.ltv_bps != 0 else 0
             lt = emode.liquidation_threshold_bps
         price = emode_price if (emode_price != 0 and in_emode) else r.price_base
-        lines.append(AssetLine(
-            asset=pa.asset, symbol=pa.symbol or r.symbol, decimals=r.decimals, price_base=price,
-            ltv_bps=ltv, lt_bps=lt, collateral_wei=pa.collateral_wei, variable_debt_wei=pa.variable_debt_wei,
-            stable_debt_wei=pa.stable_debt_wei, collateral_enabled=pa.collateral_enabled,
-            borrowing=pa.borrowing, in_emode=in_emode,
-        ))
-    return ExactPosition(tuple(lines), snapshot.base_unit)
+        rows.append((pa.asset, pa.symbol or r.symbol, r.decimals, price, ltv, lt, pa.collateral_wei,
+                     pa.variable_debt_wei, pa.stable_debt_wei, pa.collateral_enabled, pa.borrowing, in_emode))
+    return rows
 
 
 def account_data(snapshot: LendingPositionSnapshot, *, emode_price_base: int | None = None) -> AccountData:
-    """``Pool.getUserAccountData`` of Aave v3.0, to the unit, from the raw reads in ``snapshot``."""
-    return exact_position(snapshot, emode_price_base=emode_price_base).account()
+    """``Pool.getUserAccountData`` of Aave v3.0, to the unit, from the raw reads in ``snapshot``.
+
+    Same validation and arithmetic as ``exact_position(snapshot).account()`` without building the
+    ``AssetLine`` objects (the watcher evaluates every position of every tick).
+    """
+    total_coll = total_debt = ltv_num = lt_num = 0
+    for (_a, _s, decimals, price, ltv, lt, coll, var, stable, enabled, borrowing, _e) in _resolved_rows(
+            snapshot, emode_price_base):
+        unit = _POW10[decimals]
+        if enabled and lt != 0:  # AssetLine.counts_as_collateral
+            cb = coll * price // unit
+            total_coll += cb
+            if ltv != 0:
+                ltv_num += cb * ltv
+            lt_num += cb * lt
+        debt = var + stable
+        if borrowing or debt != 0:  # AssetLine.counts_as_debt; v3.0 adds var + stable, then prices once
+            total_debt += price * debt // unit
+    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num)
+
+
+_POW10 = tuple(10**k for k in range(78))  # decimals are validated to 0..77
 
 
 def health_factor(snapshot: LendingPositionSnapshot, *, emode_price_base: int | None = None) -> float:

@@ -18,10 +18,14 @@ generic ABI codec would dominate the time for 10,000 accounts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from manager.chain.abi import load_abi
@@ -77,6 +81,94 @@ def _uint(data: bytes) -> int:
 
 def _uint_call(target: str, sel: bytes, account: str, label: str) -> Call:
     return Call(target=target, calldata=sel + _addr_arg(account), label=label, decoder=_uint)
+
+
+# ------------------------------------------------------------------------------------------------
+# hot-path helpers (10,000 accounts per tick): same results as the generic tools, a fraction of the cost
+# ------------------------------------------------------------------------------------------------
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_CHECKSUMS: dict[str, str] = {}
+_CHECKSUM_CACHE_MAX = 200_000
+
+
+def _checksum(address: str) -> str:
+    """``to_checksum_address`` (EIP-55) with a bounded cache: a watcher reads the same accounts each tick."""
+    out = _CHECKSUMS.get(address)
+    if out is None:
+        if isinstance(address, str) and _HEX_ADDRESS.fullmatch(address):
+            lower = address[2:].lower()
+            digest = keccak(lower.encode()).hex()
+            out = "0x" + "".join(c.upper() if d in "89abcdef" else c for c, d in zip(lower, digest[:40], strict=True))
+        else:
+            out = to_checksum_address(address)  # other input forms, and its errors
+        if len(_CHECKSUMS) >= _CHECKSUM_CACHE_MAX:
+            _CHECKSUMS.clear()
+        _CHECKSUMS[address] = out
+    return out
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a batch of snapshots is built.
+
+    NOTE: 10,000 snapshots are ~10^5 new objects; meanwhile the collector would walk every live
+    object several times (about a third of ``read_accounts`` at 10,000 accounts). Nothing built here
+    is cyclic garbage; the previous state is restored on exit.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_set_attr = object.__setattr__
+
+
+def _fast_construct(cls: Any, values: dict[str, Any]) -> Any:
+    """``cls.model_construct(**values)`` for ``values`` holding every field in declaration order.
+
+    Same object (``__dict__``, fields set, extra, private), about 4x cheaper: pydantic's version
+    re-checks aliases and defaults per call. Verified against ``model_construct`` on first use per
+    class; any difference (another pydantic version) falls back to ``model_construct`` for good.
+    """
+    ok = _FAST_OK.get(cls)
+    if ok is None:
+        ok = _FAST_OK[cls] = _fast_matches(cls, values)
+    if not ok:
+        return cls.model_construct(**values)
+    obj = cls.__new__(cls)
+    _set_attr(obj, "__dict__", values)
+    _set_attr(obj, "__pydantic_fields_set__", set(values))
+    _set_attr(obj, "__pydantic_extra__", None)
+    _set_attr(obj, "__pydantic_private__", None)
+    return obj
+
+
+_FAST_OK: dict[type, bool] = {}
+
+
+def _fast_matches(cls: Any, values: dict[str, Any]) -> bool:
+    try:
+        if list(values) != list(cls.model_fields):
+            return False
+        ref = cls.model_construct(**values)
+        obj = cls.__new__(cls)
+        _set_attr(obj, "__dict__", dict(values))
+        _set_attr(obj, "__pydantic_fields_set__", set(values))
+        _set_attr(obj, "__pydantic_extra__", None)
+        _set_attr(obj, "__pydantic_private__", None)
+        return (
+            list(ref.__dict__.items()) == list(obj.__dict__.items())
+            and ref.model_fields_set == obj.model_fields_set
+            and ref.__pydantic_extra__ is None
+            and ref.__pydantic_private__ is None
+            and ref == obj
+        )
+    except Exception:
+        return False
 
 
 # ------------------------------------------------------------------------------------------------
@@ -409,8 +501,20 @@ def read_accounts(
     failed (they are left out; the others are unaffected). ``with_reported`` adds the protocol's own
     ``getUserAccountData`` at the same block for cross-checks.
     """
+    with _gc_paused():
+        return _read_accounts(client, market, accounts, names, with_reported, oracle_fresh)
+
+
+def _read_accounts(
+    client: ChainClient,
+    market: AaveMarket,
+    accounts: Sequence[str],
+    names: Sequence[str] | None,
+    with_reported: bool,
+    oracle_fresh: bool,
+) -> tuple[list[LendingPositionSnapshot], dict[str, str]]:
     block = market.block_number
-    accounts = [to_checksum_address(a) for a in accounts]
+    accounts = [_checksum(a) for a in accounts]
     names = list(names) if names is not None else [""] * len(accounts)
     r = execute(client, user_calls(market.pool, accounts), block)
     errors: dict[str, str] = {}
@@ -497,38 +601,38 @@ def _snapshot(
             if pair & 2:
                 collateral_assets.append(asset)
             assets.append(
-                PositionAsset.model_construct(
-                    asset=asset,
-                    symbol=r.symbol,
-                    collateral_wei=b.get("collateral", 0),
-                    variable_debt_wei=b.get("variable", 0),
-                    stable_debt_wei=b.get("stable", 0),
-                    collateral_enabled=bool(pair & 2),
-                    borrowing=bool(pair & 1),
-                )
+                _fast_construct(PositionAsset, {
+                    "asset": asset,
+                    "symbol": r.symbol,
+                    "collateral_wei": b.get("collateral", 0),
+                    "variable_debt_wei": b.get("variable", 0),
+                    "stable_debt_wei": b.get("stable", 0),
+                    "collateral_enabled": bool(pair & 2),
+                    "borrowing": bool(pair & 1),
+                })
             )
         bm >>= 2
         rid += 1
     isolated = None
     if len(collateral_assets) == 1 and market.reserves[collateral_assets[0]].debt_ceiling_cents:
         isolated = collateral_assets[0]
-    return LendingPositionSnapshot.model_construct(
-        name=name,
-        protocol="aave_v3",
-        protocol_version=market.version,
-        account=account,
-        block_number=market.block_number,
-        block_timestamp=market.block_timestamp,
-        base_unit=market.base_unit,
-        reserves=market.reserves,
-        assets=tuple(assets),
-        emode_category_id=emode_id,
-        emode=market.emodes.get(emode_id) if emode_id else None,
-        isolated_asset=isolated,
-        oracle_fresh=oracle_fresh,
-        oracle_issues=(),
-        reported=reported,
-    )
+    return _fast_construct(LendingPositionSnapshot, {
+        "name": name,
+        "protocol": "aave_v3",
+        "protocol_version": market.version,
+        "account": account,
+        "block_number": market.block_number,
+        "block_timestamp": market.block_timestamp,
+        "base_unit": market.base_unit,
+        "reserves": market.reserves,
+        "assets": tuple(assets),
+        "emode_category_id": emode_id,
+        "emode": market.emodes.get(emode_id) if emode_id else None,
+        "isolated_asset": isolated,
+        "oracle_fresh": oracle_fresh,
+        "oracle_issues": (),
+        "reported": reported,
+    })
 
 
 def _decode_account_data(data: bytes) -> AccountData:
