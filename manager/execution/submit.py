@@ -72,7 +72,13 @@ def settle(w3: Any, store: ExecutionStore, sender: str, hashes: list[str], nonce
         return status.value, receipt, tx_hash
     mined_nonce = int(w3.eth.get_transaction_count(sender, "latest"))
     if mined_nonce > nonce:
-        # NOTE: re-check receipts once: the including block may have landed between the two reads.
+        # NOTE: a node may report the account's nonce as used before the receipt of the including
+        # block is served (seen on anvil with automine). Declaring our own mined transaction
+        # "dropped" would stop a plan half-way, so look for the receipts a few more times first.
+        for delay_s in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
+            if any(receipt_or_none(w3, h) is not None for h in hashes):
+                return settle(w3, store, sender, hashes, nonce)
+            time.sleep(delay_s)
         if any(receipt_or_none(w3, h) is not None for h in hashes):
             return settle(w3, store, sender, hashes, nonce)
         for tx_hash in hashes:
