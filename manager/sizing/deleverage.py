@@ -148,8 +148,14 @@ def plan_deleverage(
     flash_premium_bps: int | None = None,
     emode_price_base: int | None = None,
     collateral_order: tuple[str, ...] | None = None,
+    wallet_wei: Mapping[str, int] | None = None,
 ) -> SizingDecision:
     """Plan the rounds that bring ``snapshot`` to ``target_hf`` (or as close as the constraints allow).
+
+    ``wallet_wei`` (asset address or symbol -> wei the account holds and the caller allows using) is
+    spent first, before any withdraw: the debt token repays directly ("repay from the wallet"), other
+    reserve tokens are sold for the debt and repaid. This is also how a plan that stopped half-way
+    (collateral withdrawn, not yet sold) is finished when the position sits at the safety floor.
 
     ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted).
     ``flash_premium_bps`` (Aave ``FLASHLOAN_PREMIUM_TOTAL``) switches to flash-loan-funded rounds.
@@ -219,6 +225,71 @@ def plan_deleverage(
     fallback_used = False
     rnd = 0
     exhausted_debt: set[str] = set()
+    wallet: dict[str, int] = {}
+    for ln in pos.lines if wallet_wei else ():
+        amount = wallet_wei.get(ln.asset, wallet_wei.get(ln.symbol, 0)) if wallet_wei else 0
+        if int(amount) != amount or amount < 0:
+            raise BadInputError(f"wallet_wei[{ln.symbol}]={amount!r}: must be a non-negative int",
+                                field="wallet_wei", value=amount)
+        if amount > 0:
+            wallet[ln.asset] = int(amount)
+    wallet_steps = 0
+    for phase in ("direct", "swap") if wallet else ():
+        while rnd < limits.max_rounds and _hf(pos) < target:
+            debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: -ln.debt_base())
+            if not debts:
+                break
+            j = debts[0]
+            view = float_view(pos)
+            cj = j.price_base / j.unit
+            need_wei = min(j.debt_wei, math.ceil(max(0.0, view.debt_base - view.weighted_collateral_base / solve_target)
+                                                  / cj) + 1)
+            if phase == "direct":
+                k, x_wei, repay_wei = j, 0, min(wallet.get(j.asset, 0), need_wei)
+            else:
+                srcs = [ln for ln in pos.lines if wallet.get(ln.asset, 0) > 0 and ln.asset != j.asset]
+                if not srcs:
+                    break
+                k = max(srcs, key=lambda ln: wallet[ln.asset] * ln.price_base / ln.unit)
+                pair = pair_for(k, j)
+                usd_per_wei_k = k.price_base / k.unit * usd_per_base
+                caps = [float(wallet[k.asset]), usd_cap_wei(limits.per_action_usd, usd_per_wei_k),
+                        usd_cap_wei(day_left_usd, usd_per_wei_k), max(0.0, pair.depth_cap_wei - pair.used_wei)]
+                max_x = math.floor(min(caps))
+                out_used = pair.model.out_wei(pair.used_wei) if pair.used_wei else 0.0
+                x_wei = math.ceil(pair.model.input_for_output(out_used + need_wei) - pair.used_wei - 1e-9)
+                x_wei = max(1, min(x_wei, max_x))
+                repay_wei = min(j.debt_wei, math.floor(pair.model.out_wei(pair.used_wei + x_wei) - out_used))
+            if repay_wei <= 0:
+                break
+            new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
+            h_new = _hf(new_pos)
+            if x_wei:
+                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
+                                        asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,
+                                        round=rnd, projected_health=_hf(pos)))
+                wallet[k.asset] -= x_wei
+                pair.used_wei += x_wei
+                x_usd = x_wei * k.price_base / k.unit * usd_per_base
+            else:
+                wallet[j.asset] -= repay_wei
+                x_usd = repay_wei * cj * usd_per_base
+            steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
+                                    projected_health=h_new))
+            debt_delta[j.symbol] = debt_delta.get(j.symbol, 0) - repay_wei
+            notional_usd += x_usd
+            if day_left_usd is not None:
+                day_left_usd = max(0.0, day_left_usd - x_usd)
+            pos = new_pos
+            rnd += 1
+            wallet_steps += 1
+            first_binding = first_binding or "wallet_funds"
+            if phase == "direct" and wallet.get(j.asset, 0) <= 0:
+                break
+            if phase == "swap" and x_wei >= max_x:
+                if wallet.get(k.asset, 0) <= 0:
+                    continue
+                break
     while rnd < limits.max_rounds:
         view = float_view(pos)
         if _hf(pos) >= target:
@@ -259,6 +330,12 @@ def plan_deleverage(
         u, binding, hit = _solve_round(view.weighted_collateral_base, view.debt_base, ck, lt_k, cj, pair, prem,
                                        j.debt_wei, solve_target, bounds)
         x_wei, repay_wei, min_out = _integerize(pair, u, hit, bounds, j.debt_wei, flash_premium_bps, k is j or k.asset == j.asset)
+        if x_wei > k.collateral_wei:  # the float bound can round above the integer balance
+            x_wei = k.collateral_wei
+            out_used = pair.model.out_wei(pair.used_wei) if pair.used_wei else 0.0
+            out = math.floor(pair.model.out_wei(pair.used_wei + x_wei) - out_used)
+            repay_wei = min(j.debt_wei, out if flash_premium_bps is None else _flash_amount(out, flash_premium_bps))
+            min_out = _needed_total(repay_wei, flash_premium_bps)
         if x_wei <= 0 or repay_wei <= 0:
             final_binding = binding if binding != "target_health" else "dust"
             if binding in ("pool_depth", "price_impact", "collateral_exhausted"):
@@ -350,8 +427,11 @@ def plan_deleverage(
         deltas[sym] = deltas.get(sym, 0) + v
     for sym, v in debt_delta.items():
         deltas[sym] = deltas.get(sym, 0) - v
+    only_wallet = wallet_steps > 0 and not any(st.kind == "withdraw" for st in steps)
+    if wallet_steps:
+        parts.append(f"{wallet_steps} round(s) funded from the wallet")
     return SizingDecision(
-        action="deleverage", steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
+        action="repay_from_wallet" if only_wallet else "deleverage", steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
         binding_constraint=binding_out, reason="; ".join(parts), feasible=feasible,
         best_reachable_health=h_final, notional_usd=notional_usd, collateral_deltas_wei=coll_delta,
         debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,
