@@ -15,7 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from eth_utils import to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from manager.chain.abi import load_abi
 from manager.errors import PolicyViolation
@@ -80,6 +80,12 @@ class PolicyLimits(BaseModel):
     per_day_usd: float = Field(gt=0)
     max_slippage_bps: int = Field(ge=0, le=10_000)
     allow_native_value: bool = False
+
+    @field_validator("allowed_calls", mode="before")
+    @classmethod
+    def _normalise(cls, value: Mapping[str, Iterable[str]]) -> dict[str, frozenset[str]]:
+        """Addresses checksummed, selectors lower-case (so lookups never miss on spelling)."""
+        return {to_checksum_address(a): frozenset(s.lower() for s in sels) for a, sels in dict(value).items()}
 
     def allowing(self, address: str, selectors: Iterable[str]) -> PolicyLimits:
         """A copy that also allows ``selectors`` on ``address``."""

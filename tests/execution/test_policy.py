@@ -127,3 +127,9 @@ def test_swap_calldata_must_match_its_bounds():
     # a router swap labelled as a generic call is still a swap
     disguised = honest.model_copy(update={"kind": "call", "swap": None})
     assert _refusal(plan(disguised)).rule == "slippage"
+
+
+def test_allow_list_keys_are_normalised():
+    lower = PolicyLimits(allowed_calls={POOL.lower(): {s.upper().replace("0X", "0x") for s in LIMITS.allowed_calls[POOL]}},
+                         per_tx_usd=10_000, per_day_usd=25_000, max_slippage_bps=100)
+    check_plan(plan(aave.repay(POOL, USDC, 1, ME)), lower)
