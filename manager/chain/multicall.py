@@ -234,20 +234,41 @@ def _uint_word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def _encode_tuple_array(items: Sequence[tuple[bytes, bytes, bytes]]) -> bytes:
-    """ABI ``(address,<word>,bytes)[]`` as the only argument: items are (address word, word, bytes)."""
+_OFFSET_3_WORDS = (3 * _WORD).to_bytes(32, "big")
+
+
+def _encode_tuple_array(items: Sequence[tuple[bytes, bytes]]) -> bytes:
+    """ABI ``(address,<word>,bytes)[]`` as the only argument; items are (address word + word, bytes).
+
+    The first two words of each tuple come pre-joined (callers cache them per target): with the
+    usual 36-byte calldata every tail is then one join of four pieces.
+    """
     n = len(items)
     heads: list[bytes] = []
     tails: list[bytes] = []
     offset = n * _WORD
-    for addr_word, word, data in items:
+    from_len = _LENGTH_PADS.get
+    for words, data in items:
         heads.append(offset.to_bytes(32, "big"))
         size = len(data)
-        pad = -size % _WORD
-        tail = b"".join((addr_word, word, b"\x00" * 31 + b"\x60", size.to_bytes(32, "big"), data, bytes(pad)))
+        length_pad = from_len(size)
+        if length_pad is None:
+            length_pad = _length_pad(size)
+        tail = b"".join((words, _OFFSET_3_WORDS, length_pad[0], data, length_pad[1]))
         tails.append(tail)
         offset += len(tail)
     return b"".join((_WORD.to_bytes(32, "big"), n.to_bytes(32, "big"), *heads, *tails))
+
+
+_LENGTH_PADS: dict[int, tuple[bytes, bytes]] = {}
+
+
+def _length_pad(size: int) -> tuple[bytes, bytes]:
+    """(length word, zero padding) of a ``bytes`` value of ``size`` bytes (cached for small sizes)."""
+    pair = (size.to_bytes(32, "big"), bytes(-size % _WORD))
+    if size <= 4096:
+        _LENGTH_PADS[size] = pair
+    return pair
 
 
 def _decode_error(message: str) -> Exception:
@@ -317,9 +338,9 @@ def _bad_padding(pos: int) -> None:
 
 def encode_aggregate3(calls: Sequence[Call], multicall: str | None = None) -> bytes:
     """``aggregate3`` calldata; with ``multicall`` set, ``getBlockNumber()`` is appended as last call."""
-    items = [(_address_word(c.target), _TRUE_WORD, bytes(c.calldata)) for c in calls]
+    items = [(_address_word(c.target) + _TRUE_WORD, bytes(c.calldata)) for c in calls]
     if multicall is not None:
-        items.append((_address_word(multicall), _ZERO_WORD, GET_BLOCK_NUMBER_SELECTOR))
+        items.append((_address_word(multicall) + _ZERO_WORD, GET_BLOCK_NUMBER_SELECTOR))
     return AGGREGATE3_SELECTOR + _encode_tuple_array(items)
 
 
@@ -329,7 +350,14 @@ def decode_aggregate3(data: bytes) -> list[tuple[bool, bytes]]:
 
 
 def encode_uniswap_multicall(calls: Sequence[Call]) -> bytes:
-    items = [(_address_word(c.target), _uint_word(c.gas_limit), bytes(c.calldata)) for c in calls]
+    words: dict[tuple[str, int], bytes] = {}
+    items = []
+    for c in calls:
+        key = (c.target, c.gas_limit)
+        pre = words.get(key)
+        if pre is None:
+            pre = words[key] = _address_word(c.target) + _uint_word(c.gas_limit)
+        items.append((pre, bytes(c.calldata)))
     return UNISWAP_MULTICALL_SELECTOR + _encode_tuple_array(items)
 
 
@@ -457,7 +485,34 @@ def _via_uniswap(client: ChainClient, chunk: list[Call], block_number: int, gas:
     if len(results) != len(chunk):
         raise DataQualityError(f"multicall returned {len(results)} results for {len(chunk)} calls",
                                chain=client.name, block_number=block_number)
-    return [_result(c, block_number, ok, ret, gas_used) for c, (ok, gas_used, ret) in zip(chunk, results, strict=True)]
+    out = []
+    for c, (ok, gas_used, ret) in zip(chunk, results, strict=True):
+        decoder = c.decoder
+        if ok and decoder is not None:  # the common case, without the generic path's checks
+            try:
+                value = decoder(ret)
+            except Exception:
+                out.append(_result(c, block_number, ok, ret, gas_used))  # the decode failure, described
+                continue
+            out.append(_ok_result(c.label, block_number, value, gas_used))
+        else:
+            out.append(_result(c, block_number, ok, ret, gas_used))
+    return out
+
+
+_new_object = object.__new__
+
+
+def _ok_result(label: str, block_number: int, value: Any, gas_used: int | None) -> CallResult:
+    """``CallResult(label, True, block_number, value=value, gas_used=gas_used)``, about 2x cheaper.
+
+    NOTE: fills the frozen dataclass's ``__dict__`` directly (its ``__init__`` goes through
+    ``object.__setattr__`` once per field); equal to the constructor's result in every field.
+    """
+    obj = _new_object(CallResult)
+    obj.__dict__.update(label=label, success=True, block_number=block_number, value=value, error=None,
+                        revert_data=b"", gas_used=gas_used)
+    return obj
 
 
 def _via_rpc_batch(client: ChainClient, chunk: list[Call], block_number: int) -> list[CallResult]:
