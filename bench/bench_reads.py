@@ -24,6 +24,7 @@ Goal (issue 3 item 9): 10,000 positions in < 1 s and >= 25x the naive loop.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -37,7 +38,7 @@ from eth_utils import keccak, to_checksum_address
 from manager.devnet import market as M
 
 SIZES = tuple(int(x) for x in os.environ.get("POSMAN_BENCH_READS_SIZES", "1000,10000").split(","))
-REPEAT = 3  # best of REPEAT for the project path (the naive loop runs once per size: it is the slow one)
+REPEAT = 5  # project runs per size: the median is reported (the naive loop runs once: it is the slow one)
 GOAL_S = 1.0
 GOAL_RATIO = 25.0
 MAX_UINT = 2**256 - 1
@@ -351,10 +352,19 @@ def run() -> dict:
         for n in SIZES:
             accounts = users[:n]
             naive_s, reported = naive(net.url, pool, accounts, block)
-            runs = [project(client, provider, accounts, block) for _ in range(REPEAT)]
-            totals = sorted(r[0]["total_s"] for r in runs)
+            all_times: list[dict[str, float]] = []
+            best: tuple[dict[str, float], list, list] | None = None
+            for _ in range(REPEAT):
+                gc.collect()  # each run starts from the same heap (the previous run's garbage is not billed)
+                run_ = project(client, provider, accounts, block)
+                all_times.append(run_[0])
+                if best is None or run_[0]["total_s"] < best[0]["total_s"]:
+                    best = run_
+                del run_
+            assert best is not None
+            times, snaps, data = best
+            totals = sorted(t["total_s"] for t in all_times)
             median = totals[len(totals) // 2]
-            times, snaps, data = min(runs, key=lambda r: r[0]["total_s"])
             vec_s, hf = vectorized(snaps)
             # exactness and the setup's outcome: every account, outside the timed regions
             mismatches = sum(
@@ -372,7 +382,8 @@ def run() -> dict:
                 "positions": n,
                 "naive_s": naive_s,
                 "naive_positions_per_s": n / naive_s,
-                "project_first_s": runs[0][0]["total_s"],
+                "project_first_s": all_times[0]["total_s"],
+                "project_runs_s": [t["total_s"] for t in all_times],
                 "project_median_s": median,
                 "project_best": times,
                 "project_positions_per_s": n / median,
