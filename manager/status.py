@@ -13,6 +13,16 @@ the protocol's weighted maximum LTV and liquidation threshold (``getUserAccountD
 ``currentLiquidationThreshold``); ``health_factor`` is null when there is no debt (the protocol
 returns uint256 max); ``distance_to_liquidation_pct`` is the percentage drop of every collateral
 price, debt prices held, at which the health factor reaches 1 (null without debt).
+
+Synthetix PerpsV2 rows (``perp_status_row``) keep the same keys with perp meanings:
+``collateral_usd`` = remaining margin (margin + PnL + funding), ``debt_usd`` = notional (|size| x price),
+``health_factor`` = remaining liquidatable margin / liquidation margin (``canLiquidate`` at <= 1; null
+without a position), ``ltv`` = the current margin ratio (remaining margin / notional = 1/leverage),
+``liquidation_threshold`` = the margin ratio at which the position becomes liquidatable,
+``available_borrows_usd`` = null, ``liquidation_prices`` = {market: the exact oracle price at which
+``canLiquidate`` flips, funding and keeper-fee clamp included}; extras ``market``, ``size``, ``price_usd``,
+``leverage``, ``margin_usd``, ``accrued_funding_usd``, ``pnl_usd``, ``liquidation_margin_usd``,
+``liquidation_premium_usd``, ``wallet_susd``.
 """
 
 from __future__ import annotations
@@ -63,14 +73,72 @@ def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
     }
 
 
+def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The status row of a Synthetix PerpsV2 position (a ``manager.sizing.perp.PerpSnapshot``);
+    ``oracle_issues``: why the oracle of the market's asset is not trusted (``TickData.oracle_issues``)."""
+    from manager.sizing._checks import BadInputError
+    from manager.sizing.perp import SNX_UNIT, perp_metrics, snx_exact_liquidation_price
+
+    met = perp_metrics(snap)
+    open_ = snap.position.size_wad != 0
+    liq: float | None = None
+    if open_:
+        try:
+            b = snx_exact_liquidation_price(snap.market, snap.position, snap.block_timestamp)
+            liq = b.boundary_price_wad / SNX_UNIT if b.boundary_price_wad else b.price_usd
+        except BadInputError:
+            liq = None
+    px = met["price_usd"]
+    notional = met["notional_usd"]
+    return {
+        "name": snap.name,
+        "protocol": "synthetix_perps",
+        "account": snap.account,
+        "block_number": snap.block_number,
+        "collateral_usd": met["remaining_margin_usd"],
+        "debt_usd": notional,
+        "health_factor": met["health"] if open_ else None,
+        "ltv": met["margin_ratio"] if open_ else None,
+        "liquidation_threshold": ((met["liquidation_margin_usd"] + met["liquidation_premium_usd"]) / notional
+                                  if open_ and notional else None),
+        "available_borrows_usd": None,
+        "liquidation_prices": {snap.market.market: liq},
+        "distance_to_liquidation_pct": (abs(px - liq) / px * 100 if liq is not None and px else None),
+        "oracle_fresh": not snap.market.price_invalid and not oracle_issues,
+        # extras
+        "market": snap.market.market_key or snap.market.market,
+        "size": met["size"],
+        "price_usd": px,
+        "leverage": met["leverage"],
+        "margin_usd": met["margin_usd"],
+        "accrued_funding_usd": met["accrued_funding_usd"],
+        "pnl_usd": met["pnl_usd"],
+        "liquidation_margin_usd": met["liquidation_margin_usd"],
+        "liquidation_premium_usd": met["liquidation_premium_usd"],
+        "wallet_susd": snap.wallet_susd_wad / SNX_UNIT,
+        "oracle_issues": (["market price invalid"] if snap.market.price_invalid else []) + list(oracle_issues),
+    }
+
+
 def status_rows(tick: Any) -> list[dict[str, Any]]:
     rows = [status_row(s) for s in tick.positions.values()]
     if getattr(tick, "morpho", None):
         from manager.protocols.morpho_blue.status import status_row as morpho_row
 
         rows += [morpho_row(s) for s in tick.morpho.values()]
+    if getattr(tick, "perps", None):
+        issues = getattr(tick, "oracle_issues", None) or {}
+        rows += [perp_status_row(s, issues.get(name, ())) for name, s in tick.perps.items()]
     order = {p: i for i, p in enumerate(getattr(tick, "order", ()) or ())}
     return sorted(rows, key=lambda r: order.get(r["name"], 0)) if order else rows
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = None) -> str:
@@ -80,9 +148,9 @@ def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = Non
     for r in rows:
         liq = ", ".join(f"{k} {v:,.2f}" for k, v in r["liquidation_prices"].items() if v is not None) or "-"
         lines.append((
-            r["name"], r["protocol"], str(r["block_number"]), f"{r['collateral_usd']:,.2f}", f"{r['debt_usd']:,.2f}",
+            r["name"], r["protocol"], str(r["block_number"]), _usd(r["collateral_usd"]), _usd(r["debt_usd"]),
             "no debt" if r["health_factor"] is None else f"{r['health_factor']:.4f}",
-            f"{r['ltv']:.2%}/{r['liquidation_threshold']:.2%}", f"{r['available_borrows_usd']:,.2f}", liq,
+            f"{_pct(r['ltv'])}/{_pct(r['liquidation_threshold'])}", _usd(r["available_borrows_usd"]), liq,
             "-" if r["distance_to_liquidation_pct"] is None else f"{r['distance_to_liquidation_pct']:.1f}%",
             "fresh" if r["oracle_fresh"] else "STALE: " + "; ".join(r["oracle_issues"]),
         ))

@@ -2,10 +2,13 @@
 
 The health bands of the alerts (warning, critical, hysteresis, persistence) are the ``[alerts.rules]``
 of the config (``health_overrides.<position>`` for this one); this strategy only declares that the
-position is never acted upon, so ``decide`` always returns "nothing to do" with that reason.
+position is never acted upon, so ``decide`` always returns "nothing to do" with that reason. It takes
+any protocol's snapshot (Aave V3, Morpho Blue, Synthetix PerpsV2): the runtime alerts on the health.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field
 
@@ -21,6 +24,6 @@ class Config(StrategyConfig):
     note: str = Field(default="", max_length=200)
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LendingPositionSnapshot | Any, ctx: StrategyContext) -> SizingDecision | None:
     return no_action(ctx, "alert_only: watched, never acted upon" + (f" ({config.note})" if config.note else ""),
                      binding="alert_only")

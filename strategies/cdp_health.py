@@ -11,6 +11,11 @@ The trigger may instead (or also) come from the risk model of the sizing core
 is ``epsilon``, given the collateral's volatility and the reaction time. The effective trigger is the
 larger of the two, capped ``MIN_GAP_HF`` below the target.
 
+Protocols: an Aave V3 ``LendingPositionSnapshot`` (deleverage and boost, with pool depth), or a Morpho
+Blue ``MorphoPositionSnapshot`` (deleverage only: rounds of withdrawCollateral -> swap -> repay, sized by
+``manager.protocols.morpho_blue.plan.decide_deleverage`` from the market's exact accrued state; above
+``upper_health`` a Morpho position is left alone and the decision says why).
+
 The bands are checked when the config is loaded: ``1 < emergency <= trigger < target < upper`` with at
 least ``MIN_GAP_HF`` between trigger, target and upper (a narrower band would act on noise and
 oscillate between deleverage and boost).
@@ -23,6 +28,7 @@ import math
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.boost import plan_boost
 from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.risk import ewma_volatility, trigger_health_factor
@@ -137,7 +143,21 @@ def _largest(snapshot: LendingPositionSnapshot, side: str) -> str | None:
     return best
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext, low: bool,
+                   why: str) -> SizingDecision:
+    """Morpho Blue: deleverage to the target (exact accrual, debt rounded up); no boost."""
+    from manager.protocols.morpho_blue.plan import decide_deleverage
+
+    if not low:
+        return no_action(ctx, f"{why}: boost is not supported for Morpho Blue positions", binding="no_boost",
+                         target=config.target_health)
+    slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
+    decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage))
+    return decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
+
+
+def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
+           ctx: StrategyContext) -> SizingDecision | None:
     health = ctx.health
     if not math.isfinite(health):
         return no_action(ctx, "no debt: nothing to manage", binding="no_debt")
@@ -152,6 +172,10 @@ def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyConte
         if waited < config.cooldown_s:
             return no_action(ctx, f"HF {health:.4f} outside band but in cooldown ({waited:.0f}/{config.cooldown_s:g} s)",
                              binding="cooldown", target=config.target_health)
+    if isinstance(snapshot, MorphoPositionSnapshot):
+        why = (f"HF {health:.4f} < trigger {trigger:.4f} ({source})" if low
+               else f"HF {health:.4f} > upper {config.upper_health:g}")
+        return _decide_morpho(config, snapshot, ctx, low, why)
     if low:
         decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
                                    flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order)

@@ -6,9 +6,11 @@ position is brought back to ``target_margin_ratio`` by adding sUSD margin from t
 ``max_add_margin_usd``), then by cutting size (capped by ``max_cut_fraction``). Above
 ``upper_margin_ratio`` excess margin can be released. The math is ``manager.sizing.perp.decide_perp``.
 
-NOTE: the strategy interface v1 (``strategies/api.py``) hands ``decide`` a ``LendingPositionSnapshot``;
-this strategy takes a ``PerpSnapshot`` (``manager.protocols.synthetix_perps.reads.read_perps``). The
-runtime must route positions of protocol kind ``synthetix_perps`` here with a perp snapshot.
+The runtime hands it the ``PerpSnapshot`` of a position on a ``synthetix_perps`` protocol entry (read by
+``manager.protocols.synthetix_perps.reads.read_perps`` at the tick's block) and plans the decision with
+``manager.protocols.synthetix_perps.encode.steps_for_decision`` (``transferMargin`` first, then the
+size cut with a bounded fill price). After an action it waits ``cooldown_s`` of chain time before acting
+again, unless the perp health is below ``emergency_health``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class Config(StrategyConfig):
     max_add_margin_usd: float = Field(default=math.inf, ge=0)
     max_cut_fraction: float = Field(default=1.0, gt=0, le=1)
     fee_buffer_ratio: float = Field(default=0.001, ge=0, lt=0.1)
+    cooldown_s: float = Field(default=0.0, ge=0, description="chain seconds between two actions")
+    emergency_health: float = Field(default=1.2, gt=1, description="below this perp health the cooldown is ignored")
 
     @model_validator(mode="after")
     def _band(self) -> Config:
@@ -44,10 +48,20 @@ class Config(StrategyConfig):
         return self
 
     def sizing(self) -> PerpMarginConfig:
-        return PerpMarginConfig(**self.model_dump())
+        return PerpMarginConfig(**self.model_dump(exclude={"cooldown_s", "emergency_health"}))
 
 
 def decide(config: Config, snapshot: PerpSnapshot, ctx: Any = None) -> SizingDecision | None:
     """Pure: the decision for one perp position at the snapshot's block, or ``None`` when in band."""
     d = decide_perp(snapshot, config.sizing())
-    return None if d.action == "none" and d.feasible else d
+    if d.action == "none":
+        return None if d.feasible else d
+    last = getattr(ctx, "last_action_s", None)
+    health = d.health_before if d.health_before is not None else math.inf
+    if last is not None and health >= config.emergency_health:
+        waited = snapshot.block_timestamp - last
+        if waited < config.cooldown_s:
+            return SizingDecision(position=d.position, action="none", health_before=d.health_before,
+                                  binding_constraint="cooldown", block_number=snapshot.block_number,
+                                  reason=f"{d.reason}; in cooldown ({waited:.0f}/{config.cooldown_s:g} s)")
+    return d

@@ -178,8 +178,28 @@ class MorphoBlueConfig(_ProtocolBase):
         return value.lower()
 
 
-ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config | MorphoBlueConfig, Field(discriminator="kind")]
-PROTOCOL_KINDS = ("aave_v3", "uniswap_v3", "morpho_blue")
+class SynthetixPerpsConfig(_ProtocolBase):
+    """One Synthetix PerpsV2 market (one entry per market: ETH, BTC, ...).
+
+    ``market`` is the market's ``ProxyPerpsV2`` (every trade and view goes through it); ``settings`` the
+    ``PerpsV2MarketSettings``; ``exchange_rates`` the ``ExchangeRates`` (the price feed's decimals);
+    ``susd`` the sUSD ``ProxyERC20`` (the margin wallet). ``market_key`` (e.g. "sETHPERP") is read from the
+    market when unset. ``asset`` optionally names the oracle symbol the market tracks (e.g. "WETH"): a
+    position is not acted upon while that oracle is stale or deviates.
+    """
+
+    kind: Literal["synthetix_perps"]
+    market: Address
+    settings: Address
+    exchange_rates: Address
+    susd: Address
+    market_key: Annotated[str, Field(min_length=1, max_length=31, pattern=r"^[A-Za-z0-9]+$")] | None = None
+    asset: Annotated[str, Field(min_length=1, max_length=32)] | None = None
+
+
+ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config | MorphoBlueConfig | SynthetixPerpsConfig,
+                           Field(discriminator="kind")]
+PROTOCOL_KINDS = ("aave_v3", "uniswap_v3", "morpho_blue", "synthetix_perps")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -465,7 +485,7 @@ class Config(Section):
         return self
 
     # ------------------------------------------------------------------ lookups
-    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config | MorphoBlueConfig:
+    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config | MorphoBlueConfig | SynthetixPerpsConfig:
         for proto in self.protocols:
             if proto.name == name:
                 return proto

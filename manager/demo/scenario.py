@@ -46,6 +46,7 @@ class DemoPosition:
     supplies: tuple[tuple[str, float], ...]
     borrows: tuple[tuple[str, float], ...]
     role: str
+    protocol: str = "aave"  # a [[protocols]] name of the devnet config: "aave", "morpho-WETH-USDC", "perps-eth"
 
 
 POSITIONS: tuple[DemoPosition, ...] = (
@@ -144,7 +145,7 @@ def write_config(path: Path, net: Any, *, webhook_url: str | None, smtp_port: in
             lines += [f"[signers.{spec.account_name}]", f'address = "{net.address(spec.account_name)}"',
                       f'key_env = "{key_env_of(spec.account_name)}"', ""]
     for spec in positions:
-        lines += ["[[positions]]", f'name = "{spec.name}"', 'protocol = "aave"',
+        lines += ["[[positions]]", f'name = "{spec.name}"', f'protocol = "{spec.protocol}"',
                   f'account = "{net.address(spec.account_name)}"', f'mode = "{spec.mode}"',
                   f'strategy = "{spec.strategy}"']
         if spec.mode == "manage":

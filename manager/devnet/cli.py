@@ -242,10 +242,24 @@ def render_config(info: dict[str, Any], state_dir: Path) -> str:
         lines += ["[[protocols]]", f'name = "morpho-{market.replace("/", "-")}"', 'kind = "morpho_blue"',
                   'chain = "devnet"', f'morpho = "{morpho["morpho"]}"', f'market_id = "{m["id"]}"',
                   f"# Morpho Blue {market}, LLTV {int(m['lltv_wad']) / 1e18:.3f}", ""]
+    snx = info.get("synthetix") or {}
+    for market, m in (snx.get("markets") or {}).items():
+        lines += ["[[protocols]]", f'name = "perps-{market.lower()}"', 'kind = "synthetix_perps"', 'chain = "devnet"',
+                  f'market = "{m["proxy"]}"', f'settings = "{snx["perps_settings"]}"',
+                  f'exchange_rates = "{snx["exchange_rates"]}"', f'susd = "{snx["susd"]}"',
+                  f'market_key = "{m["market_key"]}"', f'asset = "{m["devnet_symbol"]}"',
+                  f"# Synthetix PerpsV2 {market} market (ProxyPerpsV2)", ""]
     for name, pos in (morpho.get("seeded_positions") or {}).items():
         lines += ["[[positions]]", f'name = "{name}"', f'protocol = "morpho-{pos["market"].replace("/", "-")}"',
                   f'account = "{pos["account"]}"', 'mode = "watch"', 'strategy = "alert_only"',
                   f"# {pos['note']}", ""]
+    for label, note in (snx.get("seeded") or {}).items():
+        account_name, market = label.split(":", 1)
+        # NOTE: lowercase hex (valid, unchecksummed): the perp account of an Aave seed (alice's hedge) stays
+        # a separate line from her Aave position when one of them is edited.
+        lines += ["[[positions]]", f'name = "perp_{account_name}_{market.lower()}"',
+                  f'protocol = "perps-{market.lower()}"', f'account = "{info["accounts"][account_name]["address"].lower()}"',
+                  'mode = "watch"', 'strategy = "alert_only"', f"# {note}", ""]
     for seed in M.SEEDS:
         lines += [
             "[[positions]]",

@@ -97,6 +97,75 @@ def health_reader(pool_address: str, account: str) -> Callable[[Any], float]:
     return read
 
 
+def _client_on(w3: Any, chain_cfg: Any) -> Any:
+    """A ``ChainClient`` on the node ``w3`` talks to (the fork replay's anvil, or the chain itself)."""
+    from manager.chain.client import ChainClient
+
+    url = getattr(w3.provider, "endpoint_uri", None) or chain_cfg.rpc_urls[0]
+    return ChainClient("post_check", chain_cfg.model_copy(update={"rpc_urls": [str(url)]}))
+
+
+def _block_ts(w3: Any, block: int) -> int:
+    stamp = w3.eth.get_block(block)["timestamp"]
+    return int(stamp, 16) if isinstance(stamp, str) else int(stamp)
+
+
+def morpho_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
+    """``post_check`` for a Morpho Blue position: its health (interest accrued to the block) read with the adapter."""
+    from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
+
+    def read(w3: Any) -> float:
+        block = int(w3.eth.block_number)
+        snaps, errors = read_snapshots(_client_on(w3, chain_cfg), proto.morpho,
+                                       [PositionRef(name="post_check", account=account, market_id=proto.market_id)],
+                                       block, block_timestamp=_block_ts(w3, block))
+        if errors or not snaps:
+            raise ConfigError(f"post-state read of Morpho position {account} failed: {errors}")
+        return snaps[0].health_factor()
+
+    return read
+
+
+def perp_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
+    """``post_check`` for a PerpsV2 position: remaining liquidatable margin / liquidation margin."""
+    from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
+    from manager.sizing.perp import snx_perp_health
+
+    addrs = PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
+                             susd=proto.susd, name=proto.name)
+
+    def read(w3: Any) -> float:
+        block = int(w3.eth.block_number)
+        (snap,), _ = read_perps(_client_on(w3, chain_cfg), addrs, [account], block, market_key=proto.market_key,
+                                block_timestamp=_block_ts(w3, block), with_reported=False)
+        return snx_perp_health(snap.market, snap.position, snap.market.price_wad, snap.block_timestamp)
+
+    return read
+
+
+def _morpho_params(client: Any, proto: Any) -> Any:
+    """The market's ``MarketParams`` (``idToMarketParams``), for the allow-list's token approvals."""
+    from manager.chain.multicall import execute
+    from manager.protocols.morpho_blue.reads import decode_params, params_calls
+
+    block = int(client.block_number())
+    res = execute(client, params_calls(proto.morpho, [proto.market_id]), block)
+    return decode_params(res[0], proto.market_id)
+
+
+# The protocols the built-in strategies can act on (others' strategies are not restricted here).
+_KINDS_OF = {"cdp_health": {"aave_v3", "morpho_blue"}, "vault_leverage": {"aave_v3"},
+             "perp_margin": {"synthetix_perps"}}
+
+
+def _check_strategy_fits(cfg: Any, index: int, kind: str, strategy: str) -> None:
+    """A managed position's built-in strategy must know how to act on its protocol."""
+    kinds = _KINDS_OF.get(strategy)
+    if kinds is not None and kind not in kinds:
+        raise cfg.error(("positions", index, "strategy"),
+                        f"strategy '{strategy}' cannot manage a {kind} position (it acts on: {', '.join(sorted(kinds))})")
+
+
 def build_manager(
     cfg: Any,
     *,
@@ -111,7 +180,14 @@ def build_manager(
     from manager.chain.client import ChainClient
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
-    from manager.execution.planner import PlanContext, allowed_calls
+    from manager.execution.planner import (
+        PerpPlanContext,
+        PlanContext,
+        allowed_calls,
+        merge_calls,
+        morpho_allowed_calls,
+        perp_allowed_calls,
+    )
     from manager.execution.policy import PolicyLimits
     from manager.execution.store import ExecutionStore
     from manager.persistence import Database, Repository
@@ -133,39 +209,70 @@ def build_manager(
     positions: list[ManagedPosition] = []
     store = ExecutionStore(repo)
     pools: dict[str, tuple[str, list[str]]] = {}
+    fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
+    signer_calls: dict[str, list[dict[str, set[str]]]] = {}
+    signer_chain: dict[str, str] = {}
+    wiring: list[tuple[ManagedPosition, Any, Any]] = []  # (position, plan context, post check)
     for i, pos in enumerate(cfg.positions):
         mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
-        if pos.mode == "manage" and pos.signer is not None:
-            proto = cfg.protocol(pos.protocol)
-            if proto.kind != "aave_v3":
-                raise cfg.error(("positions", i, "protocol"), f"managed positions need an aave_v3 protocol, "
-                                                              f"'{pos.protocol}' is {proto.kind}")
-            router_cfg = next((p for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
-            if router_cfg is None:
-                raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
-                                                          f"'{proto.chain}' to swap collateral")
-            if proto.chain not in clients:
-                clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
-            w3 = clients[proto.chain].w3
-            if proto.name not in pools:
-                pools[proto.name] = _aave_pool(w3, proto.pool_addresses_provider)
-            pool_address, reserves = pools[proto.name]
-            if pos.signer not in executors:
-                calls = allowed_calls(pool_address, router_cfg.swap_router, reserves)
-                limits = PolicyLimits.from_limits(cfg.limits, calls)
-                chain_cfg = cfg.chains[proto.chain]
-                ex = Executor(w3, signers[pos.signer], store, limits=limits, fee_policy=FeePolicy.from_limits(cfg.limits),
-                              fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry, chain_id=chain_cfg.chain_id)
-                ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
-                if executor_tweaks is not None:
-                    executor_tweaks(ex)
-                executors[pos.signer] = ex
-            fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
-            mp.executor = executors[pos.signer]
-            mp.plan_context = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
-                                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
-            mp.post_check = health_reader(pool_address, pos.account)
         positions.append(mp)
+        if pos.mode != "manage" or pos.signer is None:
+            continue
+        proto = cfg.protocol(pos.protocol)
+        if proto.kind not in ("aave_v3", "morpho_blue", "synthetix_perps"):
+            raise cfg.error(("positions", i, "protocol"), f"managed positions need an aave_v3, morpho_blue or "
+                                                          f"synthetix_perps protocol, '{pos.protocol}' is {proto.kind}")
+        _check_strategy_fits(cfg, i, proto.kind, bound[pos.name].name)
+        if signer_chain.setdefault(pos.signer, proto.chain) != proto.chain:
+            raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
+                                                        f"'{signer_chain[pos.signer]}'; one signer per chain")
+        if proto.chain not in clients:
+            clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
+        w3 = clients[proto.chain].w3
+        chain_cfg = cfg.chains[proto.chain]
+        if proto.kind == "synthetix_perps":
+            ctx: Any = PerpPlanContext(account=pos.account, max_slippage_bps=int(cfg.limits.max_slippage_bps))
+            signer_calls.setdefault(pos.signer, []).append(perp_allowed_calls(proto.market))
+            wiring.append((mp, ctx, perp_health_reader(chain_cfg, proto, pos.account)))
+            continue
+        router_cfg = next((p for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
+        if router_cfg is None:
+            raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
+                                                      f"'{proto.chain}' to swap collateral")
+        if proto.kind == "morpho_blue":
+            from manager.protocols.morpho_blue.plan import MorphoPlanContext
+
+            params = _morpho_params(clients[proto.chain], proto)
+            ctx = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
+                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+            signer_calls.setdefault(pos.signer, []).append(morpho_allowed_calls(
+                proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token]))
+            wiring.append((mp, ctx, morpho_health_reader(chain_cfg, proto, pos.account)))
+            continue
+        if proto.name not in pools:
+            pools[proto.name] = _aave_pool(w3, proto.pool_addresses_provider)
+        pool_address, reserves = pools[proto.name]
+        signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves))
+        ctx = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
+                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+        wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
+    # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
+    # every protocol its managed positions are on.
+    for signer_name, calls in signer_calls.items():
+        chain_cfg = cfg.chains[signer_chain[signer_name]]
+        limits = PolicyLimits.from_limits(cfg.limits, merge_calls(*calls))
+        ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
+                      fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
+                      chain_id=chain_cfg.chain_id)
+        ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
+        if executor_tweaks is not None:
+            executor_tweaks(ex)
+        executors[signer_name] = ex
+    by_name = {p.name: p for p in cfg.positions}
+    for mp, ctx, check in wiring:
+        mp.executor = executors[by_name[mp.name].signer]
+        mp.plan_context = ctx
+        mp.post_check = check
     if reader is None:
         from manager.watchers.tick import TickReader
 

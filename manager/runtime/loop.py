@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.errors import PosmanError, StopError
-from manager.sizing.aave import account_data
+from manager.runtime.views import health_view
 from manager.sizing.caps import SizingLimits
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
 
@@ -109,7 +109,16 @@ class Alerting:
             self.dispatcher.retry_undelivered()
 
 
-def inputs_digest(snapshot: LendingPositionSnapshot) -> str:
+def _snapshot_of(data: Any, name: str) -> Any | None:
+    """The position's snapshot in a tick (Aave ``positions``, Morpho ``morpho``, PerpsV2 ``perps``)."""
+    for table in ("positions", "morpho", "perps"):
+        snap = (getattr(data, table, None) or {}).get(name)
+        if snap is not None:
+            return snap
+    return None
+
+
+def inputs_digest(snapshot: Any) -> str:
     """A short digest of the snapshot a decision was made from (for the decision log line)."""
     return hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()[:12]
 
@@ -268,25 +277,25 @@ class Runtime:
         views: dict[str, PeerView] = {}
         for name, pos in self.positions.items():
             outcome = report.positions.setdefault(name, PositionOutcome(name))
-            if name in data.errors or name not in data.positions:
+            snap = _snapshot_of(data, name)
+            if name in data.errors or snap is None:
                 outcome.status = "error"
                 outcome.reason = data.errors.get(name, "position missing from the tick's reads")
                 log.warning("event=position_read_failed position=%s block=%d error=%r", name, data.block_number,
                             outcome.reason)
                 continue
             try:
-                snap = data.positions[name]
-                acc = account_data(snap)
-                health = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / 1e18
-                self.repo.record_lending_snapshot(
-                    snap, health_factor_wad=acc.health_factor_wad,
-                    collateral_usd=acc.total_collateral_base / snap.base_unit,
-                    debt_usd=acc.total_debt_base / snap.base_unit)
+                hv = health_view(snap, asset=self._perp_asset(name))
+                health = hv.health
+                self.repo.record_snapshot(
+                    position=name, protocol=hv.protocol, account=snap.account, block_number=int(snap.block_number),
+                    block_timestamp=int(snap.block_timestamp), health_factor_wad=hv.health_factor_wad,
+                    collateral_usd=hv.collateral_usd, debt_usd=hv.debt_usd, ltv_bps=hv.ltv_bps,
+                    liquidation_threshold_bps=hv.liquidation_threshold_bps, oracle_fresh=hv.oracle_fresh)
                 outcome.health = health
                 self.health_history[name].append(health)
                 views[name] = PeerView(name=name, snapshot=snap, config=pos.strategy.config, health=health,
-                                       collateral_usd=acc.total_collateral_base / snap.base_unit,
-                                       debt_usd=acc.total_debt_base / snap.base_unit)
+                                       collateral_usd=hv.collateral_usd, debt_usd=hv.debt_usd)
                 self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s)
             except StopError:
                 raise
@@ -339,22 +348,34 @@ class Runtime:
                 cache[1][p] = got.get(p)
         return {p: cache[1][p] for p in pairs if cache[1].get(p) is not None}
 
+    def _perp_asset(self, name: str) -> str | None:
+        """The oracle symbol a perp position's market tracks (``asset`` of its ``synthetix_perps`` entry)."""
+        try:
+            proto = self.cfg.protocol(self.cfg.position(name).protocol)
+        except (AttributeError, KeyError):
+            return None
+        return getattr(proto, "asset", None)
+
     def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, bad_symbols: set[str],
                         report: TickReport, now_s: float) -> None:
         name = pos.name
         snap = views[name].snapshot
         outcome = report.positions[name]
         block = int(data.block_number)
-        untrusted = sorted({a.symbol for a in snap.assets} & bad_symbols)
-        if untrusted or not snap.oracle_fresh:
-            why = f"oracle data not trusted: {', '.join(untrusted) or ', '.join(snap.oracle_issues) or 'stale'}"
+        hv = health_view(snap, asset=self._perp_asset(name))
+        untrusted = sorted(hv.symbols & bad_symbols)
+        extra = tuple((getattr(data, "oracle_issues", None) or {}).get(name, ()))
+        if untrusted or not hv.oracle_fresh or extra:
+            why = ("oracle data not trusted: "
+                   f"{', '.join(untrusted) or ', '.join(hv.oracle_issues + extra) or 'stale'}")
             outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
             log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return
         ctx = self.context_for(pos, views, data, now_s)
         decision = call_decide(pos.strategy, snap, ctx)
-        pairs = self._missing_depth(decision, ctx)
+        # NOTE: depth curves price Aave's collateral sales; Morpho/perp sizing does not take them.
+        pairs = self._missing_depth(decision, ctx) if isinstance(snap, LendingPositionSnapshot) else []
         if pairs:
             # NOTE: depth curves are costly reads, made only when a strategy wants to trade; then it decides
             # again with them (still at this tick's block).
@@ -387,7 +408,7 @@ class Runtime:
             return
         self._execute(pos, decision, snap, data, outcome, now_s)
 
-    def _execute(self, pos: ManagedPosition, decision: SizingDecision, snap: LendingPositionSnapshot, data: Any,
+    def _execute(self, pos: ManagedPosition, decision: SizingDecision, snap: Any, data: Any,
                  outcome: PositionOutcome, now_s: float) -> None:
         from manager.execution.planner import UnplannableDecision, build_plan
 
@@ -440,7 +461,8 @@ class Runtime:
     def _min_post_health(decision: SizingDecision) -> float | None:
         """The health the fork replay must reach: better than before for a deleverage, safe for a boost."""
         before = decision.health_before
-        if decision.action == "deleverage" and before is not None and math.isfinite(before):
+        if decision.action in ("deleverage", "perp_add_margin", "perp_reduce") and before is not None \
+                and math.isfinite(before):
             return max(1.0, before)
         if decision.action == "boost" and decision.target_health is not None:
             return max(1.01, decision.target_health - 0.05)

@@ -1,5 +1,8 @@
 """What the strategies would decide now, without acting (``posman plan``): same inputs as a tick.
 
+Every protocol the tick reads is previewed (Aave V3, Morpho Blue, Synthetix PerpsV2); ``steps`` are the
+sizing steps of the decision (``posman plan`` shows the encoded calls with ``--calls`` where supported).
+
 Pure apart from the read it is given: no database, no signer, nothing sent.
 """
 
@@ -8,11 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from manager.sizing.aave import account_data
+from manager.runtime.loop import _snapshot_of
+from manager.runtime.views import health_view
 from manager.sizing.caps import SizingLimits
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
-
-UINT256_MAX = 2**256 - 1
 
 
 def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
@@ -20,13 +22,12 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
     """One row per position: health, decision (action, target, projected, binding, steps, reason)."""
     views: dict[str, PeerView] = {}
     for pos in cfg.positions:
-        snap = tick.positions.get(pos.name)
+        snap = _snapshot_of(tick, pos.name)
         if snap is None:
             continue
-        acc = account_data(snap)
-        hf = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / 1e18
-        views[pos.name] = PeerView(pos.name, snap, bound[pos.name].config, hf, acc.total_collateral_base / snap.base_unit,
-                                   acc.total_debt_base / snap.base_unit)
+        proto = next((p for p in cfg.protocols if p.name == pos.protocol), None)
+        hv = health_view(snap, asset=getattr(proto, "asset", None))
+        views[pos.name] = PeerView(pos.name, snap, bound[pos.name].config, hv.health, hv.collateral_usd, hv.debt_usd)
     limits = SizingLimits(per_action_usd=cfg.limits.per_tx_usd, per_day_remaining_usd=cfg.limits.per_day_usd,
                           max_slippage_bps=float(cfg.limits.max_slippage_bps))
     rows: list[dict[str, Any]] = []

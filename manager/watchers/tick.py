@@ -34,6 +34,16 @@ class TickData:
     errors: dict[str, str] = field(default_factory=dict)
     markets: dict[str, AaveMarket] = field(default_factory=dict)  # by protocol name
     morpho: dict[str, Any] = field(default_factory=dict)  # position name -> MorphoPositionSnapshot
+    perps: dict[str, Any] = field(default_factory=dict)  # position name -> sizing.perp.PerpSnapshot
+    # position name -> why its oracle is not trusted (perps: the ``asset`` oracle of its protocol entry)
+    oracle_issues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def snapshot(self, name: str) -> Any | None:
+        """The position's snapshot whatever its protocol (Aave, Morpho Blue, Synthetix PerpsV2), or None."""
+        for table in (self.positions, self.morpho, self.perps):
+            if name in table:
+                return table[name]
+        return None
 
 
 class TickReader:
@@ -59,13 +69,20 @@ class TickReader:
         used = {p.protocol for p in self.config.positions}
         return [p for p in self.config.protocols if getattr(p, "kind", "") == "morpho_blue" and p.name in used]
 
+    def _perp_protocols(self) -> list[Any]:
+        used = {p.protocol for p in self.config.positions}
+        return [p for p in self.config.protocols if getattr(p, "kind", "") == "synthetix_perps" and p.name in used]
+
     def read(self, now_s: float, block_number: int | None = None) -> TickData:
         positions: dict[str, LendingPositionSnapshot] = {}
         oracles: dict[str, OracleReading] = {}
         errors: dict[str, str] = {}
         markets: dict[str, AaveMarket] = {}
         morpho: dict[str, Any] = {}
-        chains = {p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
+        perps: dict[str, Any] = {}
+        perp_issues: dict[str, tuple[str, ...]] = {}
+        chains = ({p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
+                  | {p.chain for p in self._perp_protocols()})
         if not chains:
             raise ConfigError(f"{self.config.source}: no [[positions]] on a supported protocol to watch")
         # NOTE: one block per chain; a config watching one chain (the usual case) reads everything at one block.
@@ -127,8 +144,42 @@ class TickReader:
                     morpho[sm.name] = sm
                 for name, err in errs_m.items():
                     errors[name] = err
+            for proto in self._perp_protocols():
+                if proto.chain != chain:
+                    continue
+                self._read_perps(client, proto, int(head_block or 0), block_ts, perps, errors)
+                reading = oracles.get(proto.asset) if proto.asset else None
+                for name in perps:
+                    if reading is not None and self.config.position(name).protocol == proto.name:
+                        found = _reading_issues(proto.asset, reading)
+                        if found:
+                            perp_issues[name] = tuple(found)
         return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
-                        oracles=oracles, errors=errors, markets=markets, morpho=morpho)
+                        oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps,
+                        oracle_issues=perp_issues)
+
+    def _read_perps(self, client: ChainClient, proto: Any, block: int, block_ts: int, perps: dict[str, Any],
+                    errors: dict[str, str]) -> None:
+        """Every configured position of one PerpsV2 market at ``block`` (one failure fails the market's positions)."""
+        from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
+
+        cfgs = [p for p in self.config.positions if p.protocol == proto.name]
+        addrs = PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
+                                 susd=proto.susd, name=(proto.market_key or proto.name).removeprefix("s")
+                                 .removesuffix("PERP"))
+        try:
+            snaps, _reported = read_perps(client, addrs, [p.account for p in cfgs], block, market_key=proto.market_key,
+                                          block_timestamp=block_ts, with_reported=False,
+                                          names=[p.name for p in cfgs])
+        except PosmanError as exc:
+            for p in cfgs:
+                errors[p.name] = f"{proto.name}: {' '.join(str(exc).split())[:300]}"
+            return
+        for p, snap in zip(cfgs, snaps, strict=True):
+            if snap.position.size_wad == 0 and snap.position.margin_wad == 0:
+                errors[p.name] = f"account {p.account} has no position on {proto.name!r} at block {block}"
+                continue
+            perps[p.name] = snap
 
     def _check_pool_symbols(self, market: AaveMarket) -> None:
         """``[[pools]]`` tokens given as symbols must name reserves of the market."""
@@ -185,18 +236,24 @@ class TickReader:
         return out
 
 
+def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
+    issues = []
+    if r.stale:
+        issues.append(f"{symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
+    if r.deviating:
+        issues.append(f"{symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
+    return issues
+
+
 def _oracle_issues(snap: LendingPositionSnapshot, readings: dict[str, OracleReading]) -> list[str]:
     issues = []
     for a in snap.assets:
         r = readings.get(a.symbol)
-        if r is None:
-            continue
-        if r.stale:
-            issues.append(f"{a.symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
-        if r.deviating:
-            issues.append(f"{a.symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
+        if r is not None:
+            issues += _reading_issues(a.symbol, r)
     return issues
 
 
 def reader_for(config: Config, **kwargs: Any) -> TickReader:
     return TickReader(config, **kwargs)
+

@@ -204,7 +204,7 @@ def test_strings_are_not_coerced_to_numbers(tmp_path):
 def test_unknown_protocol_kind(tmp_path):
     text = MINIMAL.replace('kind = "aave_v3"', 'kind = "aave_v2"')
     msg = str(load_error(tmp_path, text))
-    assert f":{line_of(text, 'kind =')}: protocols[0].kind: unknown kind (allowed: 'aave_v3', 'uniswap_v3', 'morpho_blue'); got 'aave_v2'" in msg
+    assert f":{line_of(text, 'kind =')}: protocols[0].kind: unknown kind (allowed: 'aave_v3', 'uniswap_v3', 'morpho_blue', 'synthetix_perps'); got 'aave_v2'" in msg
 
 
 def test_missing_required_key_points_at_its_table(tmp_path):
@@ -388,7 +388,7 @@ def test_mask_url():
 
 
 def test_missing_kind_and_missing_chains():
-    with pytest.raises(ConfigError, match=r"^<config>:5: protocols\[0\]\.kind: missing 'kind' \(allowed: 'aave_v3', 'uniswap_v3', 'morpho_blue'\)$"):
+    with pytest.raises(ConfigError, match=r"^<config>:5: protocols\[0\]\.kind: missing 'kind' \(allowed: 'aave_v3', 'uniswap_v3', 'morpho_blue', 'synthetix_perps'\)$"):
         parse_config(MINIMAL.replace('kind = "aave_v3"\n', ""))
     with pytest.raises(ConfigError, match=r"^<config>: chains: at least one \[chains.<name>\] table is required$"):
         parse_config("[runtime]\ndry_run = true\n")
