@@ -1,16 +1,20 @@
-"""The demo scenario: a devnet, three managed positions and a watched one, the manager, an ETH crash.
+"""The demo scenario: a devnet, five managed positions and a watched one, the manager, an ETH crash.
 
-1. start a devnet in-process (real Aave V3 + Uniswap V3, automine, chain time = wall clock);
+1. start a devnet in-process (real Aave V3 + Uniswap V3 + Morpho Blue + Synthetix PerpsV2, automine,
+   chain time = wall clock);
 2. open positions on spare accounts: ``cdp`` (manager1, CDP-style, ``cdp_health``), a vault of two
-   (manager2 WETH/USDC, manager3 WETH+WBTC/DAI, ``vault_leverage``), and ``watched`` (watcher1, a
-   watch-only ``alert_only`` account that nobody manages);
+   (manager2 WETH/USDC, manager3 WETH+WBTC/DAI, ``vault_leverage``), ``morpho`` (manager4's seeded
+   Morpho Blue WETH/USDC borrow, topped up with WETH, ``cdp_health``), ``perp`` (spare1's seeded
+   PerpsV2 long 10 ETH, ``perp_margin``) and ``watched`` (watcher1, a watch-only ``alert_only``
+   account that nobody manages); the crash moves the one ETH feed that Aave, Morpho's oracle, the
+   Uniswap pools and Synthetix's ExchangeRates all read;
 3. start a loopback webhook server and an SMTP server, and write a config into the state dir (signers
    by ``key_env``: the keys go to the manager through its environment, never into the file);
 4. run the manager in-process (scheduler, a tick per new block), then move ETH down about 35% over
    several steps (each step: the Chainlink feed and every ETH pool, then a quiet block); after each
    step wait until the manager has caught up with the head;
 5. check: no managed position was liquidated (health >= 1 on chain at every step, no ``LiquidationCall``
-   event for it), the watched account reached liquidation risk and alerted; alerts reached the webhook
+   / Morpho ``Liquidate`` / PerpsV2 ``PositionLiquidated`` event for it), the watched account reached liquidation risk and alerted; alerts reached the webhook
    and SMTP server exactly once per (episode, transition);
 6. write the report (summary table, PNG chart of health per position over blocks with actions marked).
 
@@ -34,6 +38,11 @@ START_ETH_USD = 3000.0
 CRASH_FRACTION = 0.35
 DEFAULT_STEPS = 7
 LIQUIDATION_TOPIC = "LiquidationCall(address,address,address,uint256,uint256,address,bool)"
+# morpho-blue EventsLib.Liquidate (Id indexed id, caller indexed, borrower indexed, ...)
+MORPHO_LIQUIDATE_TOPIC = "Liquidate(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)"
+# PerpsV2MarketProxyable.PositionLiquidated (nothing indexed; emitted by the market proxy)
+PERP_LIQUIDATED_TOPIC = "PositionLiquidated(uint256,address,address,int256,uint256,uint256,uint256,uint256)"
+MORPHO_MARKET = "WETH/USDC"
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,13 @@ POSITIONS: tuple[DemoPosition, ...] = (
     DemoPosition("vault-b", "manager3", "manage", "vault_leverage",
                  {"vault": "core", "weight": 0.5, "target_leverage": 2.0, "leverage_band": 0.3, "min_health": 1.3},
                  (("WETH", 7.5), ("WBTC", 0.375)), (("DAI", 22_500),), "managed vault member"),
+    DemoPosition("morpho", "manager4", "manage", "cdp_health",
+                 {"trigger_health": 1.35, "target_health": 1.6, "cooldown_s": 0},
+                 (("WETH", 4),), (), "managed Morpho WETH/USDC", protocol="morpho-WETH-USDC"),
+    DemoPosition("perp", "spare1", "manage", "perp_margin",
+                 {"trigger_margin_ratio": 0.12, "target_margin_ratio": 0.2, "min_health": 3.0,
+                  "max_add_margin_usd": 5_000},
+                 (), (), "managed perp ETH long", protocol="perps-eth"),
     DemoPosition("watched", "watcher1", "watch", "alert_only", {},
                  (("WETH", 10),), (("USDC", 18_000),), "watch-only"),
 )
@@ -78,8 +94,19 @@ def _units(amount: float, decimals: int) -> int:
 
 
 def open_position(net: Any, spec: DemoPosition) -> None:
-    """Supply and borrow as the account (anvil's unlocked test accounts), like a user would."""
+    """Supply and borrow as the account (anvil's unlocked test accounts), like a user would.
+
+    Morpho: the account's seeded WETH/USDC borrow gets ``supplies`` more collateral; perps: the seeded
+    position is used as it is (``manager.devnet.synthetix.SEED_PERPS``)."""
     user = net.address(spec.account_name)
+    if spec.protocol.startswith("morpho"):
+        from manager.devnet.morpho import open_position as morpho_open
+
+        for sym, amount in spec.supplies:
+            morpho_open(net.w3, net.book, user, MORPHO_MARKET, _units(amount, net.book["decimals"][sym]), 0)
+        return
+    if spec.protocol.startswith("perps"):
+        return
     pool = net.contract("aave_v3/Pool", net.book["aave"]["pool"])
     for sym, amount in spec.supplies:
         asset = net.book["tokens"][sym]
@@ -103,14 +130,42 @@ def onchain_health(net: Any, account: str) -> float:
     return float("inf") if hf >= 2**255 else hf / 1e18
 
 
+def health_readers(cfg: Any, names: list[str]) -> dict[str, Any]:
+    """``{position: read(w3) -> health}`` from the chain for Morpho (adapter) and PerpsV2 (adapter) positions;
+    None for Aave positions (``onchain_health`` reads the Pool)."""
+    from manager.runtime.lifecycle import morpho_health_reader, perp_health_reader
+
+    out: dict[str, Any] = {}
+    for name in names:
+        pos = cfg.position(name)
+        proto = cfg.protocol(pos.protocol)
+        chain = cfg.chains[proto.chain]
+        if proto.kind == "morpho_blue":
+            out[name] = morpho_health_reader(chain, proto, pos.account)
+        elif proto.kind == "synthetix_perps":
+            out[name] = perp_health_reader(chain, proto, pos.account)
+        else:
+            out[name] = None
+    return out
+
+
 def liquidations(net: Any, from_block: int, accounts: dict[str, str]) -> dict[str, int]:
-    """``LiquidationCall`` events per position name since ``from_block`` (user is the 3rd indexed topic)."""
+    """Liquidation events per position name since ``from_block``: Aave ``LiquidationCall`` (user is the 3rd
+    indexed topic), Morpho ``Liquidate`` (borrower: 3rd indexed topic), PerpsV2 ``PositionLiquidated``
+    (account: 2nd data word, on every market proxy)."""
     from eth_utils import keccak
 
-    topic0 = "0x" + keccak(text=LIQUIDATION_TOPIC).hex()
-    logs = net.w3.eth.get_logs({"address": net.book["aave"]["pool"], "fromBlock": from_block,
-                                "toBlock": "latest", "topics": [topic0]})
-    by_user = Counter("0x" + bytes(lg["topics"][3])[-20:].hex() for lg in logs)
+    def logs(address: str, topic: str) -> list[Any]:
+        return net.w3.eth.get_logs({"address": address, "fromBlock": from_block, "toBlock": "latest",
+                                    "topics": ["0x" + keccak(text=topic).hex()]})
+
+    by_user: Counter[str] = Counter()
+    by_user.update("0x" + bytes(lg["topics"][3])[-20:].hex() for lg in logs(net.book["aave"]["pool"], LIQUIDATION_TOPIC))
+    if net.book.get("morpho"):
+        by_user.update("0x" + bytes(lg["topics"][3])[-20:].hex()
+                       for lg in logs(net.book["morpho"]["morpho"], MORPHO_LIQUIDATE_TOPIC))
+    for market in (net.book.get("synthetix") or {}).get("markets", {}).values():
+        by_user.update("0x" + bytes(lg["data"])[32 + 12:64].hex() for lg in logs(market["proxy"], PERP_LIQUIDATED_TOPIC))
     return {name: by_user.get(addr.lower(), 0) for name, addr in accounts.items()}
 
 
@@ -278,28 +333,33 @@ def run_demo(state_dir: Path, *, steps: int = DEFAULT_STEPS, fraction: float = C
     manager = None
     result = DemoResult(state_dir=state_dir, config_path=state_dir / "demo.toml", report_dir=None)
     try:
-        out(f"devnet: {net.url} (real Aave V3 + Uniswap V3), chain time = now")
+        out(f"devnet: {net.url} (real Aave V3, Uniswap V3, Morpho Blue, Synthetix PerpsV2), chain time = now")
         for spec in POSITIONS:
             open_position(net, spec)
         accounts = {p.name: net.address(p.account_name) for p in POSITIONS}
         managed = [p.name for p in POSITIONS if p.mode == "manage"]
         write_config(result.config_path, net, webhook_url=webhook.url if webhook else None,
                      smtp_port=smtp.port if smtp else None, db_url=f"sqlite:///{db_path}")
-        out(f"positions opened: {', '.join(f'{p.name} ({p.role}, HF {onchain_health(net, accounts[p.name]):.3f})' for p in POSITIONS)}")
-        out(f"config: {result.config_path}")
         cfg = load_config(result.config_path)
+        readers = health_readers(cfg, list(accounts))
+
+        def health_now() -> dict[str, float]:
+            return {n: readers[n](net.w3) if readers[n] else onchain_health(net, a) for n, a in accounts.items()}
+
+        opened = health_now()
+        out(f"positions opened: {', '.join(f'{p.name} ({p.role}, HF {opened[p.name]:.3f})' for p in POSITIONS)}")
+        out(f"config: {result.config_path}")
         manager = build_manager(cfg, environ=environ_for(net))
         paced = PacedManager(manager, poll_interval_s=cfg.runtime.poll_interval_s).start()
         result.start_block = paced.wait_idle()
-        record = StepRecord(0, net.oracle_price("WETH") / 1e8, result.start_block,
-                            {n: onchain_health(net, a) for n, a in accounts.items()}, result.start_block)
+        record = StepRecord(0, net.oracle_price("WETH") / 1e8, result.start_block, health_now(), result.start_block)
         result.steps.append(record)
         for i, price in enumerate(crash_prices(net.oracle_price("WETH") / 1e8, fraction, steps), start=1):
             with paced.gate:
                 move_eth(net, price)
                 moved_at = net.w3.eth.block_number - 1
             block = paced.wait_idle()
-            rec = StepRecord(i, price, block, {n: onchain_health(net, a) for n, a in accounts.items()}, moved_at)
+            rec = StepRecord(i, price, block, health_now(), moved_at)
             result.steps.append(rec)
             out(f"step {i}/{steps}: ETH ${price:,.0f} block {block}  " +
                 "  ".join(f"{n} {h:.3f}" for n, h in rec.health.items()))

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 def test_crash_is_survived_and_alerts_arrive_once(tmp_path):
     result = run_demo(tmp_path, steps=6, out=lambda *a: None)
     assert result.ok, result.problems
-    managed = ["cdp", "vault-a", "vault-b"]
+    managed = ["cdp", "vault-a", "vault-b", "morpho", "perp"]
     for name in managed:
         assert result.liquidations[name] == 0
         assert result.min_health[name] >= 1.0
