@@ -7,8 +7,11 @@ Start-up order (everything that can be wrong is found before the first tick, eac
 2. signers: every managed position's signer key is loaded (``SignerError`` when the environment
    variable or keystore is missing, or the key is not the configured address);
 3. database (SQLite file or PostgreSQL URL), alert channels (a secret named by ``*_env`` must be set);
-4. chain: connect, check the chain id, find the Aave Pool and its reserves, build one ``Executor`` per
-   signer (the single nonce owner of that account) with the policy allow-list of those contracts;
+4. chain: connect, check the chain id, find the Aave Pool and its reserves (Aave positions), the Morpho
+   market's tokens (Morpho Blue positions) or the market proxy (Synthetix PerpsV2 positions), and build
+   one ``Executor`` per signer (the single nonce owner of that account) whose policy allow-list is the
+   union of the (contract, selector) pairs of every protocol its managed positions are on; each
+   position gets its plan context and a post-state health check (``post_check``) for its protocol;
 5. recovery: pending transactions and open plans are reconciled with the chain; alerts the database has
    open are loaded so nothing is re-sent (no storm at start-up).
 

@@ -15,6 +15,11 @@
 6. **record + alert outcome**: decisions with an action are stored; executed/refused/failed actions,
    stuck transactions and the tick's success are alerted (de-duplicated by the engine and the DB).
 
+Positions may be on Aave V3, Morpho Blue or Synthetix PerpsV2: the tick's snapshot of each is found by
+name (``TickData.positions`` / ``.morpho`` / ``.perps``), its health comes from
+``manager.runtime.views.health_view`` (one number, 1.0 = liquidatable, for recording, alerts and the
+urgency order), and the plan context wired at start-up picks the protocol's encoder.
+
 One position's failure (a bad read, a strategy crash, a refused plan) is logged and the next position
 runs; only a ``StopError`` (configuration/environment) ends the tick and the process.
 Strategies never see web3 or the database; the executor is the only code that sends.
