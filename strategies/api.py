@@ -77,6 +77,8 @@ class StrategyContext:
     - ``health_history``: the position's recent health factors, oldest first (this run of the manager).
     - ``price_history``: recent oracle prices (USD) per symbol, oldest first, one per tick.
     - ``peers``: the other positions of the same group (by name); empty unless the strategy groups.
+    - ``wallet_wei``: for managed positions, the account's wallet balance of each reserve token (asset
+      address -> wei) at ``block_number``; a strategy decides what of it may be spent.
     """
 
     position: str
@@ -95,10 +97,11 @@ class StrategyContext:
     peers: Mapping[str, PeerView] = field(default_factory=dict)
     block_time_s: float = 12.0
     flash_premium_bps: int | None = None
+    wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.
-        for name in ("depth", "oracles", "price_history", "peers"):
+        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 

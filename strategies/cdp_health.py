@@ -24,6 +24,7 @@ oscillate between deleverage and boost).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -67,6 +68,12 @@ class Config(StrategyConfig):
                                      description="Collateral to buy on boost (default: largest collateral).")
     collateral_order: tuple[str, ...] | None = Field(default=None,
                                                      description="Collateral to sell first (symbols); default: cheapest.")
+    use_wallet_funds: Literal["none", "collateral", "all"] = Field(
+        default="collateral",
+        description="Wallet tokens a deleverage may spend before withdrawing: 'collateral' = tokens of the "
+                    "position's collateral assets that are not also borrowed (e.g. collateral an interrupted "
+                    "plan withdrew but did not sell), 'all' = also the debt tokens (repay from the wallet), "
+                    "'none' = never touch the wallet.")
 
     @field_validator("target_health")
     @classmethod
@@ -178,7 +185,8 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         return _decide_morpho(config, snapshot, ctx, low, why)
     if low:
         decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
-                                   flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order)
+                                   flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order,
+                                   wallet_wei=_spendable_wallet(config, snapshot, ctx))
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
     else:
         borrow = config.boost_borrow or _largest(snapshot, "debt")
@@ -189,3 +197,16 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
                               depth=ctx.depth, limits=ctx.limits, flash_premium_bps=ctx.flash_premium_bps)
         why = f"HF {health:.4f} > upper {config.upper_health:g}"
     return decision.model_copy(update={"reason": f"{why}: {decision.reason}"})
+
+
+def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
+    """The wallet balances ``use_wallet_funds`` lets a deleverage spend (asset -> wei)."""
+    if config.use_wallet_funds == "none" or not ctx.wallet_wei:
+        return {}
+    debt = {a.asset for a in snapshot.assets if a.variable_debt_wei or a.stable_debt_wei}
+    collateral = {a.asset for a in snapshot.assets if a.collateral_enabled}
+    if config.use_wallet_funds == "all":
+        allowed = debt | collateral
+    else:
+        allowed = collateral - debt
+    return {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}

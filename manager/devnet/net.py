@@ -207,6 +207,11 @@ class Devnet:
     def revert(self, snap: str) -> None:
         if not self.node.call("evm_revert", [snap]):
             raise DevnetError(f"evm_revert({snap}) failed")
+        # NOTE: evm_revert restores state but not anvil's clock: a test that moved time forward
+        # (evm_increaseTime) would leave every later test in the future. Put the clock back right
+        # after the restored head so each test starts where the snapshot was taken.
+        head = self.node.call("eth_getBlockByNumber", ["latest", False])
+        self.node.call("anvil_setTime", [int(head["timestamp"], 16)])  # type: ignore[index]
 
     def info(self) -> dict[str, Any]:
         """The ``devnet.json`` document."""

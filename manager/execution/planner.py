@@ -205,7 +205,8 @@ def _steps_for(decision: SizingDecision, snapshot: Any, ctx: Any) -> tuple[TxSte
 
 
 def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
-               min_post_health: float | None = None) -> Plan:
+               min_post_health: float | None = None,
+               target_band: tuple[float, float] | None = None) -> Plan:
     """The ``Plan`` for ``decision`` decided at ``snapshot.block_number`` (idempotent plan id).
 
     ``ctx`` is a ``PlanContext`` (Aave V3), a ``MorphoPlanContext`` or a ``PerpPlanContext``.
@@ -215,15 +216,21 @@ def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
     if decision.uses_flash_loan:
         raise UnplannableDecision("flash-loan decisions need a receiver contract; not supported")
     block = decision.block_number if decision.block_number is not None else snapshot.block_number
+    steps = _steps_for(decision, snapshot, ctx)
+    max_age = getattr(ctx, "max_block_age_blocks", 5)
+    # NOTE: each step is simulated right before it is sent, and a plan stopped half-way can leave the
+    # position worse than either end (collateral withdrawn, debt not yet repaid), so the plan stays valid
+    # long enough to finish: the start must be fresh (max_age), then a few blocks per step.
+    valid_until = block + max_age + 4 * len(steps)
     return Plan(
         plan_id=derive_plan_id(decision, block),
         position=decision.position,
         kind=decision.action,
         account=ctx.account,
         block_number=block,
-        steps=_steps_for(decision, snapshot, ctx),
-        preconditions=Preconditions(max_block_age_blocks=getattr(ctx, "max_block_age_blocks", 5),
-                                    min_post_health=min_post_health),
+        steps=steps,
+        preconditions=Preconditions(max_block_age_blocks=max_age, valid_until_block=valid_until,
+                                    min_post_health=min_post_health, target_band=target_band),
         notional_usd=max(0.0, decision.notional_usd),
         health_before=decision.health_before,
     )

@@ -329,6 +329,7 @@ class Runtime:
             health_history=tuple(self.health_history[pos.name]),
             price_history={s: tuple(v) for s, v in self.price_history.items()},
             peers={n: views[n] for n in pos.peers if n in views}, block_time_s=self._block_time_s,
+            wallet_wei=dict(getattr(data, "wallets", {}).get(pos.name, {})),
         )
 
     def _missing_depth(self, decision: SizingDecision | None, ctx: StrategyContext) -> list[tuple[str, str]]:
@@ -420,7 +421,8 @@ class Runtime:
         name, block = pos.name, int(data.block_number)
         try:
             min_post = self._min_post_health(decision)
-            plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post)
+            plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post,
+                              target_band=self._target_band(decision))
         except UnplannableDecision as exc:
             outcome.status, outcome.reason = "refused", str(exc)
             log.warning("event=plan_refused position=%s block=%d reason=%r", name, block, str(exc))
@@ -463,10 +465,28 @@ class Runtime:
                                block_number=block, now_s=now_s, fields=fields)
 
     @staticmethod
+    def _target_band(decision: SizingDecision) -> tuple[float, float] | None:
+        """The band the fork replay's post-state health must land in before anything real is sent.
+
+        Lending deleverage/boost: the sizing core's projected health -0.5%, and for a boost no more than
+        the health before (a boost must not end riskier than planned nor be a no-op in disguise). The
+        sizing core values swaps at their guaranteed minimum, so the real outcome lands at or above it.
+        """
+        projected = decision.projected_health
+        if projected is None or not math.isfinite(projected):
+            return None
+        if decision.action in ("deleverage", "repay_from_wallet"):
+            return (max(1.0, projected * 0.995), 1e9)
+        if decision.action == "boost" and decision.health_before is not None and math.isfinite(decision.health_before):
+            return (max(1.0, projected * 0.995), decision.health_before)
+        return None
+
+    @staticmethod
     def _min_post_health(decision: SizingDecision) -> float | None:
         """The health the fork replay must reach: better than before for a deleverage, safe for a boost."""
         before = decision.health_before
-        if decision.action in ("deleverage", "perp_add_margin", "perp_reduce") and before is not None \
+        if decision.action in ("deleverage", "repay_from_wallet", "perp_add_margin", "perp_reduce") \
+                and before is not None \
                 and math.isfinite(before):
             return max(1.0, before)
         if decision.action == "boost" and decision.target_health is not None:

@@ -37,6 +37,9 @@ class TickData:
     perps: dict[str, Any] = field(default_factory=dict)  # position name -> sizing.perp.PerpSnapshot
     # position name -> why its oracle is not trusted (perps: the ``asset`` oracle of its protocol entry)
     oracle_issues: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # managed Aave positions: the account's wallet balance of every reserve token (asset -> wei), at the
+    # same block; what a deleverage may spend before withdrawing (see sizing.deleverage wallet_wei)
+    wallets: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def snapshot(self, name: str) -> Any | None:
         """The position's snapshot whatever its protocol (Aave, Morpho Blue, Synthetix PerpsV2), or None."""
@@ -81,6 +84,7 @@ class TickReader:
         morpho: dict[str, Any] = {}
         perps: dict[str, Any] = {}
         perp_issues: dict[str, tuple[str, ...]] = {}
+        wallets: dict[str, dict[str, int]] = {}
         chains = ({p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
                   | {p.chain for p in self._perp_protocols()})
         if not chains:
@@ -131,6 +135,9 @@ class TickReader:
                     if issues:
                         snap = snap.model_copy(update={"oracle_fresh": False, "oracle_issues": tuple(issues)})
                     positions[p.name] = snap.model_copy(update={"name": p.name})
+                managed = [p for p in cfgs if p.mode == "manage" and p.name in positions]
+                if managed:
+                    wallets.update(_read_wallets(client, market, managed, int(head_block or 0)))
             for proto in self._morpho_protocols():
                 if proto.chain != chain:
                     continue
@@ -155,7 +162,7 @@ class TickReader:
                         if found:
                             perp_issues[name] = tuple(found)
         return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
-                        oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps,
+                        oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps, wallets=wallets,
                         oracle_issues=perp_issues)
 
     def _read_perps(self, client: ChainClient, proto: Any, block: int, block_ts: int, perps: dict[str, Any],
@@ -257,3 +264,17 @@ def _oracle_issues(snap: LendingPositionSnapshot, readings: dict[str, OracleRead
 def reader_for(config: Config, **kwargs: Any) -> TickReader:
     return TickReader(config, **kwargs)
 
+
+def _read_wallets(client: ChainClient, market: AaveMarket, positions: list[Any], block: int) -> dict[str, dict[str, int]]:
+    """``balanceOf(account)`` of every reserve token for each managed position, at ``block``."""
+    from manager.chain.multicall import Call, execute
+
+    assets = list(market.reserves)
+    calls = [Call.build(a, "balanceOf(address)", (p.account,), ("uint256",), label=f"wallet {p.name}")
+             for p in positions for a in assets]
+    results = execute(client, calls, block)
+    out: dict[str, dict[str, int]] = {}
+    for i, p in enumerate(positions):
+        row = results[i * len(assets) : (i + 1) * len(assets)]
+        out[p.name] = {a: int(r.value) for a, r in zip(assets, row, strict=True) if r.success and int(r.value) > 0}
+    return out
