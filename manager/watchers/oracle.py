@@ -4,8 +4,9 @@ Per feed (``AggregatorV3Interface.latestRoundData`` / ``decimals``): answer, rou
 age against the configured heartbeat (``age_s = max(now_s, block timestamp) - updatedAt``, with ``now_s``
 passed in so tests control the clock). Per asset, when a configured Uniswap V3 pool pairs it with another priced
 reserve: the pool's spot price (``slot0``) and TWAP (``observe``), turned into USD with the other
-asset's oracle price, and the deviation from the oracle in bps. A stale answer, a non-positive
-answer or a deviation above ``max_deviation_bps`` marks the reading untrustworthy: the loop then
+asset's oracle price, and the deviation from the oracle in bps (the smaller of the gaps to spot and
+to TWAP: see the note in ``read_oracles``). A stale answer, a non-positive answer or a deviation above
+``max_deviation_bps`` marks the reading untrustworthy: the loop then
 refuses to act on positions holding that asset and alerts.
 """
 
@@ -105,10 +106,12 @@ def read_oracles(
     readings: dict[str, OracleReading] = {}
     for sym, d in out.items():
         oracle_usd = d["answer"] / 10 ** d["decimals"] if d["answer"] > 0 else 0.0
-        dev = None
-        ref = d.get("dex_twap_price") or d.get("dex_spot_price")
-        if ref and oracle_usd > 0:
-            dev = abs(ref - oracle_usd) / oracle_usd * 10_000
+        # NOTE: the oracle is flagged only when it is far from BOTH the pool's spot and its TWAP. An oracle
+        # that agrees with spot while the TWAP lags is a real, fast move (the time the manager must act,
+        # not freeze); spot far from both oracle and TWAP is a pool being pushed, not a broken oracle.
+        devs = [abs(ref - oracle_usd) / oracle_usd * 10_000
+                for ref in (d.get("dex_spot_price"), d.get("dex_twap_price")) if ref and oracle_usd > 0]
+        dev = min(devs) if devs else None
         readings[sym] = OracleReading(
             symbol=sym, feed=d["feed"], answer=d["answer"], decimals=d["decimals"], round_id=d["round_id"],
             updated_at=d["updated_at"], block_number=block, block_timestamp=market.block_timestamp,
