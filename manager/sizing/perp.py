@@ -15,11 +15,11 @@ Signed ``size`` is in base-asset units: > 0 long, < 0 short.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
-from manager.domain import Frozen, SizingDecision, SizingStep
+from manager.domain import ActionKind, Frozen, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, finite, non_negative, positive
 
 Side = Literal["long", "short"]
@@ -608,7 +608,7 @@ def decide_perp(snap: PerpSnapshot, config: PerpMarginConfig) -> SizingDecision:
     m, pos, ts = snap.market, snap.position, snap.block_timestamp
     name = snap.name or f"{m.market}:{snap.account}"
     met = perp_metrics(snap)
-    base = {"position": name, "health_before": met["health"], "block_number": snap.block_number,
+    base: dict[str, Any] = {"position": name, "health_before": met["health"], "block_number": snap.block_number,
             "target_health": None}
     if pos.size_wad == 0:
         return SizingDecision(action="none", reason="no open position", **base)
@@ -658,7 +658,7 @@ def decide_perp(snap: PerpSnapshot, config: PerpMarginConfig) -> SizingDecision:
             steps.append(SizingStep(kind="modify_size", asset=snap.market_address or m.market, symbol=m.market,
                                     amount_wei=cut_wad, projected_health=proj_health))
             deltas[f"size_{m.market}"] = -cut_wad if pos.size_wad > 0 else cut_wad
-        action = "perp_reduce" if cut_wad > 0 else "perp_add_margin"
+        action: ActionKind = "perp_reduce" if cut_wad > 0 else "perp_add_margin"
         feasible = proj_ratio >= t * 0.999 or proj_health >= config.min_health
         return SizingDecision(
             position=name, action=action if steps else "none", steps=tuple(steps), deltas_wei=deltas,
