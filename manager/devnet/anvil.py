@@ -123,6 +123,8 @@ class Anvil:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # own process group: killable as a whole, survives detach
+                # an owned (not detached) node dies with its parent, even on SIGKILL: no orphans
+                preexec_fn=None if detach else _die_with_parent,
             )
         finally:
             if log_path:
@@ -177,6 +179,16 @@ class Anvil:
     # --- convenience RPCs --------------------------------------------------------------------
     def call(self, method: str, params: list | None = None) -> object:
         return rpc(self.url, method, params)
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGTERM it when the parent process goes away."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except Exception:  # not Linux: the atexit cleanup below still applies
+        pass
 
 
 _OWNED: list[Anvil] = []
