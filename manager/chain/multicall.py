@@ -48,6 +48,7 @@ MAX_PARALLEL_CHUNKS = 3  # multicall requests of one ``execute`` in flight at on
 
 # Solidity panic codes (docs.soliditylang.org, "Panic via assert and Error via require").
 PANIC_CODES = {
+    0x00: "generic compiler panic",
     0x01: "assert failed",
     0x11: "arithmetic overflow or underflow",
     0x12: "division or modulo by zero",
@@ -56,7 +57,7 @@ PANIC_CODES = {
     0x31: "pop on empty array",
     0x32: "array index out of bounds",
     0x41: "out of memory",
-    0x51: "call to an invalid internal function",
+    0x51: "call to a zero-initialized internal function",
 }
 
 

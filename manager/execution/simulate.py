@@ -31,18 +31,8 @@ log = logging.getLogger("posman.execution.simulate")
 
 ERROR_STRING_SELECTOR = "08c379a0"
 PANIC_SELECTOR = "4e487b71"
-PANIC_CODES = {
-    0x00: "generic compiler panic",
-    0x01: "assert failed",
-    0x11: "arithmetic overflow or underflow",
-    0x12: "division or modulo by zero",
-    0x21: "invalid enum value",
-    0x22: "bad storage byte array encoding",
-    0x31: "pop on empty array",
-    0x32: "array index out of bounds",
-    0x41: "out of memory",
-    0x51: "call to a zero-initialized internal function",
-}
+from manager.chain.multicall import PANIC_CODES  # noqa: E402 - one table of Solidity panic codes
+
 GAS_MARGIN_PER_MILLE = 250  # gas limit = estimate * 1.25 + 10k: estimates at latest can shift by a block
 GAS_MARGIN_FLAT = 10_000
 
