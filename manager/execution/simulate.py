@@ -23,6 +23,7 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from pydantic import BaseModel, ConfigDict
 
+from manager.chain.multicall import PANIC_CODES  # one table of Solidity panic codes
 from manager.errors import RpcError, SimulationFailed
 from manager.execution.aave_errors import AAVE_ERRORS
 from manager.execution.types import Preconditions, TxStep
@@ -31,7 +32,6 @@ log = logging.getLogger("posman.execution.simulate")
 
 ERROR_STRING_SELECTOR = "08c379a0"
 PANIC_SELECTOR = "4e487b71"
-from manager.chain.multicall import PANIC_CODES  # noqa: E402 - one table of Solidity panic codes
 
 GAS_MARGIN_PER_MILLE = 250  # gas limit = estimate * 1.25 + 10k: estimates at latest can shift by a block
 GAS_MARGIN_FLAT = 10_000
