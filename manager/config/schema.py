@@ -459,6 +459,13 @@ class Config(Section):
             if pos.signer is not None and pos.signer not in self.signers:
                 problems.append(Problem(("positions", i, "signer"),
                                         f"unknown signer{_known(pos.signer, self.signers)}", pos.signer))
+            elif pos.mode == "manage" and pos.signer is not None \
+                    and self.signers[pos.signer].address.lower() != pos.account.lower():
+                # NOTE: every action (withdraw, borrow, repay on behalf, transfer margin) is sent from the
+                # position's own account; a different key could only fail in simulation, tick after tick.
+                problems.append(Problem(("positions", i, "signer"),
+                                        f"signer '{pos.signer}' controls {self.signers[pos.signer].address}, not this "
+                                        f"position's account {pos.account}", pos.signer))
 
         overrides = getattr(getattr(self.alerts, "rules", None), "health_overrides", None) or {}
         positions = [p.name for p in self.positions]

@@ -414,3 +414,14 @@ def test_rpc_urls_are_masked_in_errors_and_repr(tmp_path):
     assert "KEY" not in msg and "pw" not in msg
     cfg = parse_config(MINIMAL.replace("http://127.0.0.1:8545", "https://node/v2/KEY"))
     assert "KEY" not in repr(cfg.chains["devnet"]) and "KEY" not in repr(cfg)
+
+
+def test_managed_position_signer_must_control_the_account(tmp_path):
+    other = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    text = (MINIMAL + f'\n[signers.bob]\naddress = "{other}"\nkey_env = "POSMAN_KEY_BOB"\n'
+            + positions("manage").replace('mode = "manage"', 'mode = "manage"\nsigner = "bob"'))
+    msg = str(load_error(tmp_path, text))
+    assert f":{line_of(text, 'signer = ')}: positions[0].signer: signer 'bob' controls {other}" in msg
+    assert ALICE in msg
+    ok = text.replace(f'address = "{other}"', f'address = "{ALICE}"')
+    assert load_config(write(tmp_path, ok, "ok.toml")).positions[0].signer == "bob"
