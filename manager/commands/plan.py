@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     bound = bind_strategies(cfg)
     now = time.time()
-    tick = TickReader(cfg).read(now, block_number=args.block)
-    rows = preview(cfg, tick, bound, groups_of(bound), now_s=now, managed_only=not args.all)
+    reader = TickReader(cfg)
+    tick = reader.read(now, block_number=args.block)
+    rows = preview(cfg, tick, bound, groups_of(bound), now_s=now, managed_only=not args.all, reader=reader)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

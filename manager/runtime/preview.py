@@ -18,8 +18,12 @@ from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decid
 
 
 def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
-            now_s: float, managed_only: bool = True) -> list[dict[str, Any]]:
-    """One row per position: health, decision (action, target, projected, binding, steps, reason)."""
+            now_s: float, managed_only: bool = True, reader: Any = None) -> list[dict[str, Any]]:
+    """One row per position: health, decision (action, target, projected, binding, steps, reason).
+
+    With ``reader`` (the ``TickReader`` that produced ``tick``), a decision that swaps without a depth
+    curve for its pair is decided again with the pools' depth read at the same block, as a tick does.
+    """
     views: dict[str, PeerView] = {}
     for pos in cfg.positions:
         snap = _snapshot_of(tick, pos.name)
@@ -41,12 +45,24 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
             rows.append(row)
             continue
         view = views[pos.name]
-        ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=tick.block_number,
-                              block_timestamp=tick.block_timestamp, now_s=now_s, health=view.health, limits=limits,
-                              depth=dict(tick.depth), oracles=dict(tick.oracles),
-                              peers={n: views[n] for n in peers.get(pos.name, []) if n in views})
+        depth = dict(tick.depth)
+
+        def context(depth: dict[Any, Any], pos: Any = pos, view: Any = view) -> StrategyContext:
+            return StrategyContext(position=pos.name, mode=pos.mode, block_number=tick.block_number,
+                                   block_timestamp=tick.block_timestamp, now_s=now_s, health=view.health,
+                                   limits=limits, depth=depth, oracles=dict(tick.oracles),
+                                   peers={n: views[n] for n in peers.get(pos.name, []) if n in views},
+                                   wallet_wei=dict(getattr(tick, "wallets", {}).get(pos.name, {})))
         try:
-            decision = call_decide(bound[pos.name], view.snapshot, ctx)
+            decision = call_decide(bound[pos.name], view.snapshot, context(depth))
+            pairs = sorted({(st.symbol, st.symbol_out) for st in (decision.steps if decision else ())
+                            if st.kind == "swap" and st.symbol_out} - set(depth))
+            if pairs and reader is not None and hasattr(reader, "depth"):
+                got = reader.depth(tick, pairs)
+                if got:
+                    depth.update(got)
+                    tick.depth.update(got)  # later positions reuse what this one read
+                    decision = call_decide(bound[pos.name], view.snapshot, context(depth))
         except Exception as exc:
             row.update(health=_num(view.health), action="error", reason=str(exc))
             rows.append(row)

@@ -3,39 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
 
 import pytest
 
-from manager.devnet.cli import render_config
-from manager.devnet.net import Devnet
-
-
-def posman(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "manager", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ})
-
-
-def one_line_error(proc) -> str:
-    assert proc.returncode != 0, proc.stdout
-    lines = [x for x in proc.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """A devnet stamped with the wall clock (fresh head and feeds), as `posman devnet up` makes it."""
-    d = tmp_path_factory.mktemp("status")
-    net = Devnet.start(time_mode="now")
-    info = net.info()
-    (d / "devnet.toml").write_text(render_config(info, d))
-    yield net, d, info
-    net.stop()
+from tests.cli_helpers import one_line_error, posman
 
 
 def test_status_json_equals_get_user_account_data(live):

@@ -5,24 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import tomllib
 
 import pytest
 
-
-def posman(*args, env=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "manager", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def _one_line_error(proc):
-    assert proc.returncode != 0
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr
-    return lines[0]
+from tests.cli_helpers import one_line_error, posman
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +61,12 @@ def test_price_moves_the_aave_oracle(running):
                                                        ("WETH", "-1", "positive"),
                                                        ("WETH", "abc", "must be a number")])
 def test_price_bad_input(running, symbol, usd, needle):
-    line = _one_line_error(posman("devnet", "price", "--state-dir", str(running), symbol, usd))
+    line = one_line_error(posman("devnet", "price", "--state-dir", str(running), symbol, usd))
     assert needle in line
 
 
 def test_up_twice_refused(running):
-    assert "already running" in _one_line_error(posman("devnet", "up", "--state-dir", str(running)))
+    assert "already running" in one_line_error(posman("devnet", "up", "--state-dir", str(running)))
 
 
 def test_taken_port_is_reported(tmp_path):
@@ -87,12 +74,12 @@ def test_taken_port_is_reported(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        line = _one_line_error(posman("devnet", "up", "--state-dir", str(tmp_path), "--port", str(port)))
+        line = one_line_error(posman("devnet", "up", "--state-dir", str(tmp_path), "--port", str(port)))
     assert f"port {port}" in line and "taken" in line
 
 
 def test_missing_npm_parts_tell_user_to_set_up(tmp_path):
-    line = _one_line_error(posman("devnet", "up", "--state-dir", str(tmp_path),
+    line = one_line_error(posman("devnet", "up", "--state-dir", str(tmp_path),
                                   env={"POSMAN_ANVIL": str(tmp_path / "no-anvil")}))
     assert "make setup" in line
 
@@ -102,5 +89,5 @@ def test_down_stops_the_process(tmp_path):
     pid = json.loads((tmp_path / "devnet.json").read_text())["anvil"]["pid"]
     assert posman("devnet", "down", "--state-dir", str(tmp_path)).returncode == 0
     assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-    line = _one_line_error(posman("devnet", "price", "--state-dir", str(tmp_path), "WETH", "1000"))
+    line = one_line_error(posman("devnet", "price", "--state-dir", str(tmp_path), "WETH", "1000"))
     assert "not reachable" in line
