@@ -64,6 +64,11 @@ class AlertRules(_Strict):
     health: HealthAlertRules = Field(
         default_factory=HealthAlertRules, description="Default health bands for every position."
     )
+    perp_health: HealthAlertRules = Field(
+        default_factory=lambda: HealthAlertRules(warning_below_hf=2.0, critical_below_hf=1.5),
+        description="Default bands for perp positions, whose health is remaining margin (after the "
+        "liquidation premium) / liquidation margin: liquidatable at 1, but it moves faster than a loan's.",
+    )
     health_overrides: dict[str, HealthAlertRules] = Field(
         default_factory=dict, description="Health bands for named positions, replacing the default."
     )
@@ -92,9 +97,9 @@ class AlertRules(_Strict):
         "Applies to warning and critical episodes.",
     )
 
-    def health_for(self, position: str) -> HealthAlertRules:
-        """The health bands that apply to ``position``."""
-        return self.health_overrides.get(position, self.health)
+    def health_for(self, position: str, *, perp: bool = False) -> HealthAlertRules:
+        """The health bands that apply to ``position`` (its override, else the perp or lending default)."""
+        return self.health_overrides.get(position, self.perp_health if perp else self.health)
 
 
 class _ChannelBase(_Strict):

@@ -149,9 +149,12 @@ class AlertEngine:
 
     # --- health --------------------------------------------------------------------------------
     def evaluate_health(
-        self, position: str, health_factor: float, *, block_number: int | None, now_s: float
+        self, position: str, health_factor: float, *, block_number: int | None, now_s: float, perp: bool = False
     ) -> list[Alert]:
-        """One health observation of ``position``; returns the alerts to send (usually none)."""
+        """One health observation of ``position``; returns the alerts to send (usually none).
+
+        ``perp``: the position is a perp (its health is margin-based): the perp default bands apply.
+        """
         if not isinstance(health_factor, int | float) or math.isnan(health_factor) or health_factor < 0:
             raise AlertInputError(
                 f"health_factor={health_factor!r} for position {position!r} must be a number >= 0 (inf allowed)",
@@ -159,7 +162,7 @@ class AlertEngine:
                 value=health_factor,
                 position=position,
             )
-        rules = self.rules.health_for(position)
+        rules = self.rules.health_for(position, perp=perp)
         key = health_episode_key(position)
         episode = self._episodes.get(key)
         level = _KIND_LEVEL.get(episode.kind, 0) if episode else 0

@@ -301,7 +301,8 @@ class Runtime:
                 self.health_history[name].append(health)
                 views[name] = PeerView(name=name, snapshot=snap, config=pos.strategy.config, health=health,
                                        collateral_usd=hv.collateral_usd, debt_usd=hv.debt_usd)
-                self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s)
+                self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s,
+                                   perp=name in getattr(data, "perps", {}))
             except StopError:
                 raise
             except Exception as exc:

@@ -188,3 +188,17 @@ def test_every_alert_is_a_band_change_and_episodes_alternate(hfs, persistence, h
         previous_kind = alert.kind
     if any(hf < 1.0 for hf in hfs):  # liquidatable is never delayed by persistence
         assert any(a.kind == "liquidatable" for a in alerts)
+
+
+def test_perp_positions_use_the_perp_bands():
+    from manager.alerts.config import AlertRules
+    from manager.alerts.engine import AlertEngine
+
+    rules = AlertRules.model_validate({"health": {"min_persistence_ticks": 1},
+                                       "perp_health": {"warning_below_hf": 2.0, "critical_below_hf": 1.5,
+                                                       "min_persistence_ticks": 1}})
+    engine = AlertEngine(rules, started_at_s=0.0)
+    # 1.8 is healthy for a loan (warning < 1.3) but in the warning band for a perp (warning < 2.0)
+    assert engine.evaluate_health("loan", 1.8, block_number=1, now_s=0.0) == []
+    (alert,) = engine.evaluate_health("perp", 1.8, block_number=1, now_s=0.0, perp=True)
+    assert alert.kind == "health_warning" and alert.position == "perp"
