@@ -152,14 +152,19 @@ def _largest(snapshot: LendingPositionSnapshot, side: str) -> str | None:
 
 def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext, low: bool,
                    why: str) -> SizingDecision:
-    """Morpho Blue: deleverage to the target (exact accrual, debt rounded up); no boost."""
+    """Morpho Blue: deleverage to the target (exact accrual, debt rounded up); no boost.
+
+    Sized like the Aave deleverage: sales from the pool's depth curve in ``ctx.depth`` (else the oracle less a
+    ``max_slippage_bps`` haircut, said in the reason), within ``ctx.limits`` (USD caps, safety floor, rounds).
+    """
     from manager.protocols.morpho_blue.plan import decide_deleverage
 
     if not low:
         return no_action(ctx, f"{why}: boost is not supported for Morpho Blue positions", binding="no_boost",
                          target=config.target_health)
     slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
-    decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage))
+    decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
+                                 depth=ctx.depth, limits=ctx.limits)
     return decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
 
 

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.errors import PosmanError, StopError
+from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import health_view
 from manager.sizing.caps import SizingLimits
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
@@ -381,8 +382,9 @@ class Runtime:
             return
         ctx = self.context_for(pos, views, data, now_s)
         decision = call_decide(pos.strategy, snap, ctx)
-        # NOTE: depth curves price Aave's collateral sales; Morpho/perp sizing does not take them.
-        pairs = self._missing_depth(decision, ctx) if isinstance(snap, LendingPositionSnapshot) else []
+        # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
+        lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
+        pairs = self._missing_depth(decision, ctx) if lending else []
         if pairs:
             # NOTE: depth curves are costly reads, made only when a strategy wants to trade; then it decides
             # again with them (still at this tick's block).

@@ -15,6 +15,8 @@ from pydantic import Field
 
 from manager.domain import Frozen
 from manager.sizing._checks import BadInputError, NoDebtError, finite, target_health
+from manager.sizing.caps import SizingLimits
+from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, mul_div_down, mul_div_up, w_div_down, w_div_up, w_mul_down
 
 ORACLE_PRICE_SCALE = 10**36
@@ -252,14 +254,16 @@ def quote_collateral(market: MorphoMarket, collateral_wei: int) -> int:
 
 # --- deleverage ------------------------------------------------------------------------------------
 class MorphoDeleverageRound(Frozen):
-    """One round: withdraw ``collateral_wei``, sell it for at least ``min_loan_out_wei``, repay exactly that."""
+    """One round: withdraw ``collateral_wei``, sell it for at least ``min_loan_out_wei``, repay ``repay_assets_wei``."""
 
     collateral_wei: int
     min_loan_out_wei: int
     repay_all_shares: int = 0  # > 0: the round repays the whole debt by shares (``repay(0, shares)``)
-    repay_assets_wei: int  # what the repay pulls (== min_loan_out_wei, or toAssetsUp(all shares))
+    repay_assets_wei: int  # what the repay pulls (<= min_loan_out_wei, or toAssetsUp(all shares))
     health_after_withdraw: float
     health_after: float
+    binding: str = "target"  # what sized this round (target, safety_floor_round, per_action_cap, pool_depth...)
+    collateral_usd: float | None = None  # USD value of the collateral sold (None: no USD price)
 
 
 class MorphoDeleveragePlan(Frozen):
@@ -270,6 +274,98 @@ class MorphoDeleveragePlan(Frozen):
     feasible: bool
     binding_constraint: str
     reason: str
+    swap_source: str = "oracle_fallback"  # "depth_curve": sales valued from the pool's exact quotes
+
+
+class _Sale:
+    """Guaranteed loan-token output for collateral sold into one pool, cumulative over a plan's rounds.
+
+    Without a ``SwapModel`` a sale is valued at the oracle price less ``haircut_bps``, in integers exactly
+    as before (``floor(floor(x·price/1e36)·(1e4 - haircut)/1e4)``). With one (a depth curve), ``used``
+    collateral already sold earlier in the plan moves along the curve: the pool is not assumed to recover.
+    """
+
+    def __init__(self, oracle_price: int, haircut_bps: int, model: SwapModel | None) -> None:
+        self.price = oracle_price
+        self.keep_bps = 10_000 - haircut_bps
+        self.model = model
+        self.used = 0
+
+    def _out_used(self) -> float:
+        assert self.model is not None
+        return self.model.out_wei(self.used) if self.used else 0.0
+
+    def out(self, x: int) -> int:
+        """Guaranteed loan wei for selling ``x`` more collateral wei (floor)."""
+        if x <= 0:
+            return 0
+        if self.model is None:
+            return mul_div_down(x, self.price, ORACLE_PRICE_SCALE) * self.keep_bps // 10_000
+        if self.used + x > self.model.max_in_wei:
+            return 0
+        return max(0, math.floor(self.model.out_wei(self.used + x) - self._out_used()))
+
+    def input_for(self, y: int) -> int | None:
+        """Smallest ``x`` with ``out(x) >= y``; None when the pool's quoted depth cannot deliver ``y``."""
+        if y <= 0:
+            return 0
+        if self.model is None:  # exact: floor(x·P/S) >= z  <=>  x >= ceil(z·S/P), z = ceil(1e4·y/keep)
+            z = -(-10_000 * y // self.keep_bps)
+            return -(-z * ORACLE_PRICE_SCALE // self.price)
+        raw = self.model.input_for_output(self._out_used() + y)
+        if not math.isfinite(raw):
+            return None
+        x = max(1, math.ceil(raw - self.used - 1e-9))
+        for _ in range(64):  # float error: make sure the guaranteed output really covers y
+            if self.out(x) >= y:
+                return x
+            if self.used + x >= self.model.max_in_wei:
+                return None
+            x = min(x + 1 + x // 10**9, math.floor(self.model.max_in_wei) - self.used)
+        return None
+
+    def segments(self):
+        """``(u0, u1, y0, slope)`` of this round's output curve (u: collateral wei sold this round, from 0)."""
+        if self.model is None:
+            yield 0.0, math.inf, 0.0, self.price / ORACLE_PRICE_SCALE * self.keep_bps / 10_000
+            return
+        base = self._out_used()
+        for x0, x1, y0, slope in self.model.segments(float(self.used)):
+            yield x0 - self.used, x1 - self.used, y0 - base, slope
+
+    def rate_cap(self, rate: float) -> float:
+        """Largest ``u`` whose round output stays >= ``rate·u`` (the swap's oracle-derived minimum)."""
+        best = 0.0
+        for u0, u1, y0, slope in self.segments():
+            f1 = y0 + slope * (u1 - u0) - rate * u1 if math.isfinite(u1) else (math.inf if slope >= rate else -1.0)
+            if f1 >= 0:
+                best = u1
+                continue
+            f0 = y0 - rate * u0
+            if f0 >= 0 and slope < rate:
+                best = u0 + f0 / (rate - slope)
+            break
+        return best
+
+
+def _repay_for(market: MorphoMarket, position: MorphoPosition, t: float) -> int:
+    """Smallest repay (loan wei, rounded up) after which ``maxBorrow/borrowed >= t`` exactly; ``borrowed`` if none.
+
+    The repay burns ``toSharesDown(assets)`` and health re-reads ``toAssetsUp``, so ``b - cap`` can be one or
+    two units short; this walks up to the exact amount.
+    """
+    b = borrowed_assets(market, position)
+    cap = mul_div_down(max_borrow(market, position), WAD, math.ceil(t * WAD))
+    if b <= cap:
+        return 0
+    r = b - cap
+    while r < b:
+        m2, p2 = apply_repay_assets(market, position, r)
+        after = borrowed_assets(m2, p2)
+        if after <= cap:
+            return r
+        r += max(1, after - cap)
+    return b
 
 
 def plan_deleverage(
@@ -280,20 +376,37 @@ def plan_deleverage(
     swap_haircut_bps: int = 100,
     safety_floor_hf: float = 1.01,
     max_rounds: int = 8,
+    swap: SwapModel | None = None,
+    depth_cap_wei: float = math.inf,
+    limits: SizingLimits | None = None,
+    collateral_usd_per_wei: float | None = None,
 ) -> MorphoDeleveragePlan:
     """Rounds of withdraw collateral -> sell for the loan token -> repay that bring HF to ``target_hf``.
 
-    Each sale is valued at the oracle price less ``swap_haircut_bps`` (rounded down): that is the swap's
-    ``min_amount_out`` and exactly what the round repays, so the post-round health does not depend on the
-    pool (any surplus from the swap stays in the wallet). Per round the withdrawal keeps the exact HF >=
-    ``safety_floor_hf`` (``withdrawCollateral`` requires ``_isHealthy`` afterwards). Every round is
-    re-checked with the exact share math (``toSharesDown`` on repay, ``toAssetsUp`` in health).
+    The sale: with ``swap`` (``SwapModel.from_curve`` of the pool's depth curve: the guaranteed output,
+    tolerance already applied) the output is read off the curve, cumulatively over the rounds, and each
+    round's input is capped by ``depth_cap_wei`` (the pool's depth at ``limits.max_slippage_bps``, less what
+    earlier rounds sold) and by the swap's oracle-derived minimum (``max_slippage_bps`` below the oracle:
+    what the plan and the policy require of the swap). Without it, a sale is valued at the oracle price
+    less ``swap_haircut_bps`` (rounded down) and the post-round health does not depend on the pool.
 
-    Closed form per round with ``C`` collateral value, ``B`` borrowed, ``L`` LLTV, ``g = 1 - haircut``:
-    ``HF(x) = (C - x)·L / (B - g·x)`` = T gives ``x = (T·B - C·L) / (T·g - L)`` (loan units); no
-    solution when ``T·g <= L`` (selling collateral cannot raise HF that high).
+    ``limits`` (``SizingLimits``) replaces ``safety_floor_hf`` / ``max_rounds`` with its own and adds the
+    per-action and per-day USD caps on the collateral sold per round (``collateral_usd_per_wei`` converts
+    them; without it the USD caps cannot apply and the reason says so) and the dust threshold.
+
+    Per round the withdrawal keeps the exact HF >= the safety floor (``withdrawCollateral`` requires
+    ``_isHealthy`` afterwards). A round that reaches the target repays exactly what the target needs
+    (rounded up through ``toSharesDown``/``toAssetsUp``) from the smallest sale that guarantees it; a round
+    stopped by a bound sells the bound and repays everything the sale guarantees. Every round is re-checked
+    with the exact share math. An unreachable target gives the best reachable health and the binding name.
+
+    Closed form per segment of the output curve ``y(u) = α + s·u``, with ``c`` collateral, ``q`` the oracle
+    price, ``B`` borrowed, ``L`` LLTV: ``HF(u) = (c - u)·q·L / (B - y(u))`` = T gives
+    ``u = (T·(B - α) - c·q·L) / (T·s - q·L)``.
     """
     t = target_health("target_hf", target_hf)
+    if limits is not None:
+        safety_floor_hf, max_rounds = limits.safety_floor_hf, limits.max_rounds
     floor_hf = finite("safety_floor_hf", safety_floor_hf)
     if not 1.0 <= floor_hf:
         raise BadInputError(f"safety_floor_hf={safety_floor_hf}: must be >= 1", field="safety_floor_hf",
@@ -301,78 +414,167 @@ def plan_deleverage(
     if isinstance(swap_haircut_bps, bool) or not isinstance(swap_haircut_bps, int) or not 0 <= swap_haircut_bps < 10_000:
         raise BadInputError(f"swap_haircut_bps={swap_haircut_bps}: must be an int in [0, 10000)",
                             field="swap_haircut_bps", value=swap_haircut_bps)
+    if collateral_usd_per_wei is not None and not (math.isfinite(collateral_usd_per_wei) and collateral_usd_per_wei > 0):
+        raise BadInputError(f"collateral_usd_per_wei={collateral_usd_per_wei}: must be > 0",
+                            field="collateral_usd_per_wei", value=collateral_usd_per_wei)
     _check_market(market)
     if borrowed_assets(market, position) == 0:
         raise NoDebtError("borrow_shares=0: nothing to deleverage", field="borrow_shares", value=0)
     hf0 = health_factor(market, position)
     lltv = market.lltv_wad / WAD
     g = (10_000 - swap_haircut_bps) / 10_000
+    source = "depth_curve" if swap is not None else "oracle_fallback"
+
+    def empty(feasible: bool, binding: str, reason: str) -> MorphoDeleveragePlan:
+        return MorphoDeleveragePlan(rounds=(), health_before=hf0, projected_health=hf0, target_health=t,
+                                    feasible=feasible, binding_constraint=binding, reason=reason, swap_source=source)
+
     if hf0 >= t:
-        return MorphoDeleveragePlan(rounds=(), health_before=hf0, projected_health=hf0, target_health=t,
-                                    feasible=True, binding_constraint="already_at_target",
-                                    reason=f"HF {hf0:.6f} >= target {t:g}")
-    if t * g <= lltv:
-        return MorphoDeleveragePlan(rounds=(), health_before=hf0, projected_health=hf0, target_health=t,
-                                    feasible=False, binding_constraint="swap_haircut",
-                                    reason=f"target {t:g} x (1 - haircut) <= LLTV {lltv:g}: selling collateral "
-                                           "cannot reach it")
+        return empty(True, "already_at_target", f"HF {hf0:.6f} >= target {t:g}")
+    if swap is None and t * g <= lltv:
+        return empty(False, "swap_haircut", f"target {t:g} x (1 - haircut) <= LLTV {lltv:g}: selling collateral "
+                                            "cannot reach it")
+    sale = _Sale(market.oracle_price, swap_haircut_bps, swap)
+    q = market.oracle_price / ORACLE_PRICE_SCALE  # loan wei per collateral wei
+    # NOTE: the plan's swap asks at least the oracle output less max_slippage_bps (and the policy checks
+    # it), so a round may not sell past the size where the pool's guaranteed output falls below that.
+    min_rate = q * (1 - (limits or SizingLimits()).max_slippage_bps / 10_000) * (1 + 1e-9)
+    usd = collateral_usd_per_wei
+    per_action = limits.per_action_usd if limits is not None else None
+    day_left = limits.per_day_remaining_usd if limits is not None else None
+    min_action = limits.min_action_usd if limits is not None else 0.0
     m, p = market, position
     rounds: list[MorphoDeleverageRound] = []
     binding = "target"
 
-    def sell_value(coll_wei: int) -> int:  # loan wei guaranteed for coll_wei of collateral (floor)
-        return quote_collateral(m, coll_wei) * (10_000 - swap_haircut_bps) // 10_000
+    def cap_wei(cap_usd: float | None) -> float:
+        if cap_usd is None or usd is None:
+            return math.inf
+        return math.floor(cap_usd / usd * (1 - 1e-9))  # NOTE: never a hair above the cap in the USD view
 
     for _ in range(max_rounds):
-        hf = health_factor(m, p)
-        if hf >= t:
+        if health_factor(m, p) >= t:
             break
         b = borrowed_assets(m, p)
-        c_value = quote_collateral(m, p.collateral_wei)
-        need_loan = (t * b - c_value * lltv) / (t * g - lltv)  # collateral value to sell, loan units
-        x = min(p.collateral_wei, math.ceil(need_loan * ORACLE_PRICE_SCALE / m.oracle_price) + 1)
+        c = p.collateral_wei
         # the withdrawal must keep HF >= floor before the repay: (c - x)·price·L >= floor·b
-        max_x = p.collateral_wei - math.ceil(floor_hf * b / lltv * ORACLE_PRICE_SCALE / m.oracle_price) - 1
-        if max_x <= 0:
+        max_floor = c - math.ceil(floor_hf * b / lltv * ORACLE_PRICE_SCALE / m.oracle_price) - 1
+        if max_floor <= 0:
             binding = "safety_floor"
             break
-        if x > max_x:
-            x, binding = max_x, "safety_floor_round"
-        else:
-            binding = "target"
-        # exact: nudge x down while the result overshoots the target by more than one unit of rounding
-        p_w = apply_withdraw_collateral(p, x)
-        while not is_healthy(m, p_w) or health_factor(m, p_w) < floor_hf:
-            x -= max(1, x // 10_000)
-            if x <= 0:
+        bounds: dict[str, float] = {"collateral_exhausted": float(c), "safety_floor_round": float(max_floor),
+                                    "per_action_cap": cap_wei(per_action), "per_day_cap": cap_wei(day_left)}
+        if swap is not None:
+            bounds["pool_depth"] = max(0.0, depth_cap_wei - sale.used)
+            bounds["slippage_vs_oracle"] = sale.rate_cap(min_rate)
+        x_clear = sale.input_for(b)
+        bounds["debt_repaid"] = float(x_clear) if x_clear is not None else math.inf
+        bound_name = min(bounds, key=lambda k: bounds[k])
+        bound = bounds[bound_name]
+        # float solve on the segments of this round's output curve
+        hit, u_best, h_best = False, 0.0, health_factor(m, p)
+        u = 0.0
+        for u0, u1, y0, slope in sale.segments():
+            hi = min(u1, bound)
+            if hi < u0:
                 break
-            p_w = apply_withdraw_collateral(p, x)
+            den_hi = b - (y0 + slope * (hi - u0))
+            h_hi = math.inf if den_hi <= 0 else (c - hi) * q * lltv / den_hi
+            if h_hi >= t:
+                alpha = y0 - slope * u0
+                den = t * slope - q * lltv
+                u = (t * (b - alpha) - c * q * lltv) / den if den > 0 else hi
+                u, hit = min(max(u, u0), hi), True
+                break
+            if h_hi > h_best:
+                u_best, h_best = hi, h_hi
+            if hi >= bound:
+                break
+        if not hit:
+            u = u_best
+            if bound_name != "debt_repaid":
+                binding = bound_name if u >= bound * (1 - 1e-12) or not math.isfinite(bound) else "price_impact"
+            else:
+                binding = "target"
+        max_x = math.floor(min(bound, bounds["debt_repaid"])) if math.isfinite(bound) else c
+        max_x = min(max_x, c)
+        # integers: the target's repay rounded up, the smallest sale that guarantees it
+        repay = 0
+        if hit:
+            x = min(max(1, math.ceil(u)), max_x)
+            for _ in range(8):
+                r = _repay_for(m, apply_withdraw_collateral(p, x), t)
+                x_need = sale.input_for(r)
+                if x_need is None or x_need > max_x:
+                    hit, x, binding = False, max_x, bound_name
+                    break
+                if x_need <= x:  # less collateral sold than assumed: the same repay still reaches t
+                    x, repay = x_need, r
+                    break
+                x = x_need
+            else:
+                hit = False
+            if hit:
+                binding = "target"
+        else:
+            x = min(max(0, math.floor(u)), max_x)
+        # the withdraw leg, exactly: healthy and >= the floor
+        p_w = apply_withdraw_collateral(p, x) if x > 0 else p
+        while x > 0 and (not is_healthy(m, p_w) or health_factor(m, p_w) < floor_hf):
+            x -= max(1, x // 10_000)
+            hit, binding = False, "safety_floor_round"
+            p_w = apply_withdraw_collateral(p, x) if x > 0 else p
         if x <= 0:
-            binding = "safety_floor"
+            binding = "safety_floor" if binding.startswith("safety_floor") else (binding if binding != "target"
+                                                                                  else "dust")
             break
-        y = sell_value(x)
-        if y <= 0:
+        y = sale.out(x)
+        if not hit:
+            repay = y
+        if y <= 0 or repay <= 0:
             binding = "dust"
             break
-        if y >= b:  # the sale covers the whole debt: repay every share
+        x_usd = x * usd if usd is not None else None
+        if x_usd is not None and x_usd < min_action and not rounds and not hit:
+            binding = "min_action_usd"
+            break
+        if repay >= b:  # the sale covers the whole debt: repay every share
             shares = p.borrow_shares
             m2, p2, paid = apply_repay_shares(m, p_w, shares)
-            rounds.append(MorphoDeleverageRound(collateral_wei=x, min_loan_out_wei=y, repay_all_shares=shares,
-                                                repay_assets_wei=paid, health_after_withdraw=health_factor(m, p_w),
-                                                health_after=math.inf))
+            rounds.append(MorphoDeleverageRound(collateral_wei=x, min_loan_out_wei=max(y, paid),
+                                                repay_all_shares=shares, repay_assets_wei=paid,
+                                                health_after_withdraw=health_factor(m, p_w), health_after=math.inf,
+                                                binding="debt_repaid", collateral_usd=x_usd))
             m, p = m2, p2
+            binding = "target"
             break
-        m2, p2 = apply_repay_assets(m, p_w, y)
-        rounds.append(MorphoDeleverageRound(collateral_wei=x, min_loan_out_wei=y, repay_assets_wei=y,
+        m2, p2 = apply_repay_assets(m, p_w, repay)
+        if health_factor(m2, p2) <= health_factor(m, p):  # integer dust: the round would not help
+            binding = "dust" if binding == "target" else binding
+            break
+        rounds.append(MorphoDeleverageRound(collateral_wei=x, min_loan_out_wei=repay, repay_assets_wei=repay,
                                             health_after_withdraw=health_factor(m, p_w),
-                                            health_after=health_factor(m2, p2)))
+                                            health_after=health_factor(m2, p2), binding=binding,
+                                            collateral_usd=x_usd))
         m, p = m2, p2
+        sale.used += x
+        if day_left is not None and x_usd is not None:
+            day_left = max(0.0, day_left - x_usd)
+        if binding in ("per_day_cap", "pool_depth", "slippage_vs_oracle", "price_impact"):
+            break  # NOTE: another round would face the same (or a tighter) bound
     else:
         binding = "max_rounds" if health_factor(m, p) < t else binding
     hf_end = health_factor(m, p)
-    # NOTE: the closed form aims exactly at T; integer floors can leave it a hair below T (never more
-    # than ~1e-9 relative), which is inside any sane band. A shortfall beyond 1e-6 is reported.
+    # NOTE: the target rounds are exact (maxBorrow/borrowed >= t); a shortfall means a bound stopped the plan.
     feasible = hf_end >= t * (1 - 1e-6)
+    sized_by = next((r.binding for r in rounds if r.binding not in ("target", "debt_repaid")), "target")
+    parts = [f"{len(rounds)} round(s): HF {hf0:.6f} -> {hf_end:.6f} (target {t:g})"]
+    if rounds and sized_by != "target":
+        parts.append(f"rounds sized by {sized_by}")
+    if usd is None and (per_action is not None or day_left is not None):
+        parts.append("USD caps not applied: no USD price for the collateral")
+    if not feasible:
+        parts.append(f"target not reachable: stopped by {binding}; best reachable HF {hf_end:.6f}")
     return MorphoDeleveragePlan(rounds=tuple(rounds), health_before=hf0, projected_health=hf_end, target_health=t,
-                                feasible=feasible, binding_constraint=binding if not feasible else "target",
-                                reason=f"{len(rounds)} round(s): HF {hf0:.6f} -> {hf_end:.6f} (target {t:g})")
+                                feasible=feasible, binding_constraint=sized_by if feasible else binding,
+                                reason="; ".join(parts), swap_source=source)

@@ -206,7 +206,8 @@ class TickReader:
               chain: str | None = None) -> dict[tuple[str, str], DepthCurve]:
         """Depth curves for (symbol_in, symbol_out) pairs, at ``tick.block_number``.
 
-        Uses the configured ``[[pools]]`` entry for the pair (either direction); pairs with no
+        Uses the configured ``[[pools]]`` entry for the pair (either direction); symbols resolve through the
+        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with no
         configured pool are skipped (the sizing core then values the sale at the oracle price less a
         slippage haircut and says so).
         """
@@ -219,7 +220,28 @@ class TickReader:
             return out
         uni = self._uniswap[chain]
         market = next(iter(tick.markets.values()), None)
-        if market is None or uni.tick_lens is None:
+        # NOTE: without an Aave market in the tick (a Morpho-only config) symbols resolve through the Morpho
+        # snapshots' own loan/collateral tokens (read with the snapshot, same block); 0x... names are addresses.
+        known: dict[str, str] = {}
+        for sm in tick.morpho.values():
+            known.setdefault(sm.collateral_symbol, sm.params.collateral_token)
+            known.setdefault(sm.loan_symbol, sm.params.loan_token)
+        known.pop("", None)
+
+        def address_of(symbol: str) -> str:
+            if symbol.startswith("0x"):
+                return symbol
+            if market is not None:
+                try:
+                    return market.asset(symbol)
+                except DataQualityError:
+                    if symbol not in known:
+                        raise
+            if symbol not in known:
+                raise DataQualityError(f"no token address known for {symbol!r} in this tick")
+            return known[symbol]
+
+        if (market is None and not known) or uni.tick_lens is None:
             return out
         client = self.client(chain)
         for sym_in, sym_out in pairs:
@@ -227,7 +249,7 @@ class TickReader:
             if cfg is None:
                 continue
             try:
-                a, b = market.asset(sym_in), market.asset(sym_out)
+                a, b = address_of(sym_in), address_of(sym_out)
                 from manager.chain.multicall import Call, execute
 
                 addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)",

@@ -1,7 +1,9 @@
 """Morpho Blue decisions and plans: a deleverage as a ``SizingDecision``, and decision -> unsigned calls.
 
 ``decide_deleverage`` wraps the pure solver ``manager.sizing.morpho.plan_deleverage`` (interest accrued
-to the snapshot's timestamp) into the project's ``SizingDecision`` (withdraw -> swap -> repay rounds).
+to the snapshot's timestamp) into the project's ``SizingDecision`` (withdraw -> swap -> repay rounds),
+sizing the sales from the collateral -> loan pool's depth curve when one is given (else the oracle less a
+haircut, said in the reason) within ``SizingLimits`` (USD caps, safety floor, rounds).
 ``build_steps`` maps those steps onto calls, one sizing step -> one or two calls:
 
 - ``withdraw`` -> ``Morpho.withdrawCollateral(params, amount, account, account)``
@@ -12,16 +14,18 @@ to the snapshot's timestamp) into the project's ``SizingDecision`` (withdraw -> 
                   of the whole debt goes by shares (``repay(params, 0, shares, account)``, pulling
                   ``toAssetsUp(shares)``, approved exactly)
 
-The Morpho oracle price is the common base for the swap bounds: ``price_in = IOracle.price()`` and
+Every call carries ``usd_value`` (the step's amount at the oracle feeds' USD prices) so the policy's
+per-transaction cap applies to it. The Morpho oracle price is the common base for the swap bounds: ``price_in = IOracle.price()`` and
 ``price_out = 10**(36 + dL - dC)``, so the oracle output is ``floor(amount * price / 1e36)``. Pure: no RPC.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from manager.domain import SizingDecision, SizingStep
+from manager.domain import DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
 from manager.execution.calls import erc20_approve
 from manager.execution.types import TxStep
@@ -29,6 +33,8 @@ from manager.protocols.morpho_blue import encode as enc
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
 from manager.sizing import morpho as mm
+from manager.sizing.caps import SizingLimits
+from manager.sizing.depth import SwapModel
 
 DEFAULT_FEE_PIPS = 3000
 DEFAULT_DEADLINE_S = 600
@@ -48,12 +54,55 @@ class MorphoPlanContext:
     deadline_s: int = DEFAULT_DEADLINE_S
 
 
+def _curve_for(snap: MorphoPositionSnapshot,
+               depth: Mapping[tuple[str, str], DepthCurve] | None) -> DepthCurve | None:
+    """The depth curve for selling the collateral for the loan token: keyed by addresses or by symbols."""
+    if not depth:
+        return None
+    coll, loan = snap.params.collateral_token, snap.params.loan_token
+    keys = [(coll, loan), (coll.lower(), loan.lower()), (snap.collateral_symbol, snap.loan_symbol)]
+    curve = next((depth[k] for k in keys if k in depth), None)
+    if curve is None:
+        return None
+    # NOTE: a symbol key could name another chain's or market's token: the curve must trade this pair.
+    if curve.token_in.lower() != coll.lower() or curve.token_out.lower() != loan.lower():
+        return None
+    return curve
+
+
+def _usd_per_wei(price_usd: float | None, decimals: int) -> float | None:
+    if price_usd is None or not math.isfinite(price_usd) or price_usd <= 0:
+        return None
+    return price_usd / 10**decimals
+
+
 def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_haircut_bps: int = 100,
-                      safety_floor_hf: float = 1.01, max_rounds: int = 8) -> SizingDecision:
-    """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``."""
+                      safety_floor_hf: float = 1.01, max_rounds: int = 8,
+                      depth: Mapping[tuple[str, str], DepthCurve] | None = None,
+                      limits: SizingLimits | None = None) -> SizingDecision:
+    """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``.
+
+    ``depth`` ((token_in, token_out) addresses or symbols -> ``DepthCurve``): the collateral -> loan curve,
+    when present, values every sale (guaranteed output = quotes less ``limits.swap_tolerance_bps``, the pool
+    used cumulatively over the rounds, each round within the pool's depth at ``limits.max_slippage_bps``).
+    Without it a sale is valued at the oracle price less ``swap_haircut_bps`` and the reason says so.
+    ``limits`` (``SizingLimits``) adds the per-action / per-day USD caps on the collateral sold (USD from the
+    oracle's feeds), the dust threshold, and replaces ``safety_floor_hf`` / ``max_rounds`` with its own.
+    """
     m = snap.market_now
+    curve = _curve_for(snap, depth)
+    model: SwapModel | None = None
+    depth_cap = math.inf
+    if curve is not None:
+        lim = limits or SizingLimits()
+        model = SwapModel.from_curve(curve, tolerance_bps=lim.swap_tolerance_bps).with_input_fee(lim.service_fee_bps)
+        raw = SwapModel.from_curve(curve)
+        depth_cap = min(raw.depth_cap_wei(lim.max_slippage_bps, curve.fee_pips / 1e6)
+                        / (1 - lim.service_fee_bps / 10_000), model.max_in_wei)
+    coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
     plan = mm.plan_deleverage(m, snap.position, target_hf, swap_haircut_bps=swap_haircut_bps,
-                              safety_floor_hf=safety_floor_hf, max_rounds=max_rounds)
+                              safety_floor_hf=safety_floor_hf, max_rounds=max_rounds, swap=model,
+                              depth_cap_wei=depth_cap, limits=limits, collateral_usd_per_wei=coll_usd)
     coll, loan = snap.params.collateral_token, snap.params.loan_token
     cs, ls = snap.collateral_symbol, snap.loan_symbol
     steps: list[SizingStep] = []
@@ -62,21 +111,42 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
         steps.append(SizingStep(kind="withdraw", asset=coll, symbol=cs, amount_wei=r.collateral_wei, round=i,
                                 projected_health=r.health_after_withdraw))
         steps.append(SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=r.collateral_wei, asset_out=loan,
-                                symbol_out=ls, min_amount_out_wei=r.min_loan_out_wei, round=i))
+                                symbol_out=ls, min_amount_out_wei=r.min_loan_out_wei, round=i,
+                                projected_health=r.health_after_withdraw))
         steps.append(SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=r.repay_assets_wei, round=i,
                                 projected_health=r.health_after if r.health_after != float("inf") else None))
         coll_out += r.collateral_wei
         debt_out += r.repay_assets_wei
-    loan_usd = snap.loan_price_usd or 0.0
+    if curve is not None:
+        how = (f"sales sized from the {cs}->{ls} pool depth curve (pool {curve.pool}, fee {curve.fee_pips} pips, "
+               f"block {curve.block_number})")
+    else:
+        how = (f"no depth curve for {cs}->{ls}: sales valued at the oracle price less a {swap_haircut_bps} bps "
+               "haircut (fallback)")
+    loan_usd = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
+    notional = (coll_out * coll_usd if coll_usd is not None
+                else debt_out * loan_usd if loan_usd is not None else 0.0)
     action = "deleverage" if steps else "none"
     return SizingDecision(
         position=snap.name or snap.account, action=action, steps=tuple(steps),
         deltas_wei={cs: -coll_out, ls: -debt_out} if steps else {},
         collateral_deltas_wei={cs: -coll_out} if steps else {}, debt_deltas_wei={ls: -debt_out} if steps else {},
         health_before=plan.health_before, projected_health=plan.projected_health, target_health=plan.target_health,
-        binding_constraint=plan.binding_constraint, reason=plan.reason, feasible=plan.feasible,
-        best_reachable_health=plan.projected_health, notional_usd=debt_out / 10**snap.loan_decimals * loan_usd,
+        binding_constraint=plan.binding_constraint, reason=f"{plan.reason}; {how}", feasible=plan.feasible,
+        best_reachable_health=plan.projected_health, notional_usd=notional,
         block_number=snap.block_number, rounds=len(plan.rounds))
+
+
+def step_usd(step: SizingStep, snap: MorphoPositionSnapshot) -> float:
+    """USD value of a sizing step's amount (collateral or loan token, from the oracle's feeds); 0 if unknown."""
+    if step.asset.lower() == snap.params.collateral_token.lower():
+        per = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
+    elif step.asset.lower() == snap.params.loan_token.lower():
+        per = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
+    else:
+        per = None
+    # NOTE: without a USD feed the step cannot be valued; the decision's reason says the caps did not apply.
+    return step.amount_wei * per if per is not None else 0.0
 
 
 def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext) -> list[TxStep]:
@@ -92,20 +162,21 @@ def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext
                                                                  10_000 - -(-need * 10_000 // oracle_out)))
     fee = ctx.fees_pips.get((step.symbol, step.symbol_out or ""),
                             ctx.fees_pips.get((step.symbol_out or "", step.symbol), DEFAULT_FEE_PIPS))
+    usd = step_usd(step, snap)
     while True:
         call = uni.exact_input(ctx.router, tokens=[step.asset, step.asset_out or ""], fees_pips=[fee],
                                recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=price_in,
                                price_out_base=price_out, decimals_in=snap.collateral_decimals,
                                decimals_out=snap.loan_decimals, slippage_bps=slippage,
-                               deadline_unix_s=snap.block_timestamp + ctx.deadline_s)
+                               deadline_unix_s=snap.block_timestamp + ctx.deadline_s, usd_value=usd)
         assert call.swap is not None
         if (call.swap.min_amount_out_wei or 0) >= need or slippage == 0:
             break
         slippage -= 1
     if (call.swap.min_amount_out_wei or 0) < need:
         raise UnplannableMorphoDecision(f"swap min out {call.swap.min_amount_out_wei} < the repay's {need}")
-    approve = erc20_approve(step.asset, ctx.router, step.amount_wei, label=f"approve router {step.amount_wei} "
-                                                                           f"{step.symbol}")
+    approve = erc20_approve(step.asset, ctx.router, step.amount_wei, usd_value=usd,
+                            label=f"approve router {step.amount_wei} {step.symbol}")
     return [approve, call.model_copy(update={"label": f"swap {step.amount_wei} {step.symbol} -> {step.symbol_out} "
                                                        f"(min {call.swap.min_amount_out_wei})"})]
 
@@ -117,11 +188,13 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
     m, p = snap.market_now, snap.position
     for step in decision.steps:
         tag = f"{step.amount_wei} {step.symbol}"
+        usd = step_usd(step, snap)
         if step.kind == "withdraw":
             if step.asset != params.collateral_token:
                 raise UnplannableMorphoDecision(f"withdraw of {step.asset}: not this market's collateral")
             p = mm.apply_withdraw_collateral(p, step.amount_wei)
-            out.append(enc.withdraw_collateral(ctx.morpho, params, step.amount_wei, ctx.account, ctx.account)
+            out.append(enc.withdraw_collateral(ctx.morpho, params, step.amount_wei, ctx.account, ctx.account,
+                                               usd_value=usd)
                        .model_copy(update={"label": f"withdrawCollateral {tag}"}))
         elif step.kind == "swap":
             out.extend(_swap(step, snap, ctx))
@@ -132,25 +205,27 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
             if step.amount_wei >= whole:  # close by shares: repay-by-assets could leave dust shares
                 # NOTE: interest accrues until the repay is mined; 1 bp of headroom on the approval.
                 allowance = whole + whole // 10_000 + 1
-                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, allowance)
+                whole_usd = step_usd(step.model_copy(update={"amount_wei": whole}), snap)
+                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, allowance, usd_value=whole_usd)
                            .model_copy(update={"label": f"approve morpho {allowance} {step.symbol}"}))
-                out.append(enc.repay(ctx.morpho, params, ctx.account, shares=p.borrow_shares)
+                out.append(enc.repay(ctx.morpho, params, ctx.account, shares=p.borrow_shares, usd_value=whole_usd)
                            .model_copy(update={"label": f"repay all {p.borrow_shares} shares"}))
                 m, p, _ = mm.apply_repay_shares(m, p, p.borrow_shares)
             else:
-                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, step.amount_wei)
+                out.append(enc.approve_for_morpho(ctx.morpho, params.loan_token, step.amount_wei, usd_value=usd)
                            .model_copy(update={"label": f"approve morpho {tag}"}))
-                out.append(enc.repay(ctx.morpho, params, ctx.account, assets_wei=step.amount_wei)
+                out.append(enc.repay(ctx.morpho, params, ctx.account, assets_wei=step.amount_wei, usd_value=usd)
                            .model_copy(update={"label": f"repay {tag}"}))
                 m, p = mm.apply_repay_assets(m, p, step.amount_wei)
         elif step.kind == "supply":
-            out.append(enc.approve_for_morpho(ctx.morpho, params.collateral_token, step.amount_wei))
-            out.append(enc.supply_collateral(ctx.morpho, params, step.amount_wei, ctx.account))
+            out.append(enc.approve_for_morpho(ctx.morpho, params.collateral_token, step.amount_wei, usd_value=usd))
+            out.append(enc.supply_collateral(ctx.morpho, params, step.amount_wei, ctx.account, usd_value=usd))
         elif step.kind == "borrow":
-            out.append(enc.borrow(ctx.morpho, params, ctx.account, ctx.account, assets_wei=step.amount_wei))
+            out.append(enc.borrow(ctx.morpho, params, ctx.account, ctx.account, assets_wei=step.amount_wei,
+                                  usd_value=usd))
         else:
             raise UnplannableMorphoDecision(f"step kind '{step.kind}' is not supported for Morpho Blue")
     return tuple(out)
 
 
-__all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "decide_deleverage"]
+__all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "decide_deleverage", "step_usd"]
