@@ -6,9 +6,12 @@
   round walks the configured URLs in order starting from the last healthy one (failover), so a dead
   first URL costs one refused connection, not a backoff. When every round fails: ``RpcError``
   (retryable: the loop tries again next tick).
+- A non-transient HTTP answer (401/403/404 and other 4xx: a wrong path or API key) makes that URL
+  unusable for the rest of the request (no retry on it) and the request fails over to the next URL; one
+  bad backup URL never stops the process. When no URL is left: ``RpcError`` as above.
 - Each URL's chain id is checked before its first use; a mismatch is a ``ChainError`` (stop): a
   backup URL on another chain must never serve reads or transactions.
-- ``connect()`` when no URL answers at all: ``ChainError`` naming the (masked) URLs.
+- ``connect()`` when no URL answers usably: ``ChainError`` naming every (masked) URL and its error.
 - ``head(now_s)``: latest block number and timestamp; ``StaleHeadError`` when older than
   ``max_head_age_s`` (``now_s`` is passed in: tests control the clock).
 - ``require_contract(address, what)``: ``ChainError`` when there is no code at the address.
@@ -87,6 +90,10 @@ class CallReverted(RpcResponseError):
 
 class _Transient(Exception):
     """Internal: a failure worth retrying (another round, another URL)."""
+
+
+class _Unusable(Exception):
+    """Internal: this URL cannot serve the request (HTTP 401/403/404...): fail over, never retry it."""
 
 
 def _block_param(block: BlockId) -> str:
@@ -180,17 +187,14 @@ class ChainClient:
         return [(self._active + k) % n for k in range(n)]
 
     def _classify(self, exc: BaseException, url: str) -> Exception:
-        """A transport exception as ``_Transient`` (retry) or ``ChainError`` (stop)."""
+        """A transport exception as ``_Transient`` (retry), ``_Unusable`` (fail over) or ``ChainError`` (stop)."""
         import requests
 
         if isinstance(exc, requests.HTTPError):
             status = exc.response.status_code if exc.response is not None else 0
             if status in _TRANSIENT_HTTP or status >= 500:
                 return _Transient(f"HTTP {status}")
-            return ChainError(
-                f"chain '{self.name}' RPC URL {mask_url(url)} answered HTTP {status}; check the URL and its access key",
-                chain=self.name, url=mask_url(url), status=status,
-            )
+            return _Unusable(f"HTTP {status}, check the URL and its access key")
         if isinstance(exc, requests.Timeout | TimeoutError):
             return _Transient(f"timeout after {self.config.request_timeout_s:g} s")
         if isinstance(exc, requests.ConnectionError | ConnectionError | OSError):
@@ -212,7 +216,7 @@ class ChainClient:
         return False
 
     def _attempt(self, idx: int, op: Callable[[HTTPProvider], Any]) -> Any:
-        """One request on URL ``idx``: raises ``_Transient`` or ``ChainError``, else the raw response."""
+        """One request on URL ``idx``: raises ``_Transient``, ``_Unusable`` or ``ChainError``, else the raw response."""
         url = self.urls[idx]
         provider = self._provider(idx)
         try:
@@ -229,7 +233,7 @@ class ChainClient:
                     )
                 self._verified.add(idx)
             response = op(provider)
-        except (_Transient, ChainError):
+        except (_Transient, _Unusable, ChainError):
             raise
         except Exception as exc:
             raise self._classify(exc, url) from exc
@@ -241,11 +245,20 @@ class ChainClient:
         """Run ``op`` against the URLs with retries and failover; the raw JSON-RPC response."""
         last: dict[str, str] = {}
         attempts = 0
+        unusable: set[int] = set()  # URLs that refused this request for good (HTTP 401/403/404...)
         for round_ in range(self.config.max_retries + 1):
             for idx in self._order():
+                if idx in unusable:
+                    continue
                 attempts += 1
                 try:
                     response = self._attempt(idx, op)
+                except _Unusable as exc:
+                    unusable.add(idx)
+                    last[mask_url(self.urls[idx])] = str(exc)
+                    log.warning("chain %s: %s on %s refused: %s; trying the other URLs", self.name, what,
+                                mask_url(self.urls[idx]), exc)
+                    continue
                 except _Transient as exc:
                     last[mask_url(self.urls[idx])] = str(exc)
                     log.warning("chain %s: %s on %s failed: %s", self.name, what, mask_url(self.urls[idx]), exc)
@@ -254,6 +267,8 @@ class ChainClient:
                     log.warning("chain %s: failing over to %s", self.name, mask_url(self.urls[idx]))
                     self._active = idx
                 return response
+            if len(unusable) == len(self.urls):
+                break  # no URL left that a retry could help
             if round_ < self.config.max_retries:
                 self._sleep(self.backoff_s(round_))
         detail = "; ".join(f"{u}: {e}" for u, e in last.items())
@@ -264,7 +279,7 @@ class ChainClient:
 
     # ------------------------------------------------------------------ JSON-RPC
     def connect(self) -> ChainClient:
-        """Reach the chain and check its chain id. ``ChainError`` if no URL answers."""
+        """Reach the chain and check its chain id. ``ChainError`` (every URL and its error) if no URL answers."""
         try:
             self._send(lambda p: p.make_request("eth_chainId", []), "eth_chainId")  # type: ignore[arg-type]
         except RpcError as exc:

@@ -106,12 +106,89 @@ def test_timeout_is_transient(devnet: Devnet, proxy: Proxy):
         client.block_number()
 
 
-def test_http_403_is_not_retried(devnet: Devnet, proxy: Proxy):
-    client = devnet.client(rpc_urls=[proxy.url], max_retries=3)
-    proxy.fail_with = [403]
-    with pytest.raises(ChainError, match=r"answered HTTP 403; check the URL and its access key"):
+def forbidding(status: int = 403) -> Proxy:
+    """A loopback JSON-RPC URL that refuses every request with ``status`` (a wrong path or API key)."""
+    p = Proxy(None)
+    p.fail_with = [status] * 1000
+    return p
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_refusing_first_url_fails_over_to_the_next(devnet: Devnet, status: int):
+    # regression: a 401/403/404 on one URL used to be a ChainError (stop) without trying the other URLs
+    bad = forbidding(status)
+    try:
+        sleeps: list[float] = []
+        client = devnet.client(rpc_urls=[bad.url, devnet.url], max_retries=3, sleep=sleeps.append)
         client.connect()
-    assert len(proxy.requests) == 1
+        assert client.active_url == devnet.url and sleeps == []
+        assert len(bad.requests) == 1  # refused once, never retried
+        assert client.block_number() == devnet.block_number()
+        assert client.w3.eth.chain_id == 31337
+        assert len(bad.requests) == 1  # later requests go straight to the healthy URL
+    finally:
+        bad.close()
+
+
+def test_refusing_url_mid_run_fails_over_without_stopping(devnet: Devnet, proxy: Proxy):
+    client = devnet.client(rpc_urls=[proxy.url, devnet.url], max_retries=2)
+    client.connect()
+    assert client.active_url == proxy.url
+    proxy.fail_with = [403] * 100  # the key of the first URL was revoked while running
+    assert client.block_number() == devnet.block_number()
+    assert client.active_url == devnet.url
+    assert len(proxy.fail_with) == 99
+
+
+def test_every_url_refusing_at_connect_is_one_chain_error_naming_each(devnet: Devnet):
+    first, second = forbidding(403), forbidding(401)
+    try:
+        sleeps: list[float] = []
+        key_url = second.url.replace("http://", "http://user:s3cret@") + "/v2/APIKEY"
+        client = devnet.client(rpc_urls=[first.url, key_url], max_retries=3, sleep=sleeps.append)
+        with pytest.raises(ChainError) as info:
+            client.connect()
+        msg = str(info.value)
+        assert msg.startswith(f"chain 'devnet' is unreachable at every RPC URL ({first.url}, http://***@127.0.0.1:")
+        assert f"{first.url}: HTTP 403, check the URL and its access key" in msg
+        assert "HTTP 401, check the URL and its access key" in msg
+        assert "s3cret" not in msg and "APIKEY" not in msg and "\n" not in msg
+        assert sleeps == []  # no backoff: retrying a refusal cannot help
+        assert len(first.requests) == 1 and len(second.requests) == 1
+    finally:
+        first.close()
+        second.close()
+
+
+def test_every_url_refusing_at_run_time_is_retryable_not_stop(devnet: Devnet, proxy: Proxy):
+    from manager.errors import RetryableError, StopError
+
+    other = Proxy(devnet.url)
+    try:
+        client = devnet.client(rpc_urls=[proxy.url, other.url], max_retries=2)
+        client.connect()
+        proxy.fail_with, other.fail_with = [403] * 100, [404] * 100
+        with pytest.raises(RpcError) as info:
+            client.block_number()
+        err = info.value
+        assert isinstance(err, RetryableError) and not isinstance(err, StopError)
+        assert "eth_blockNumber failed 2 times on every RPC URL" in str(err)
+        assert "HTTP 403" in str(err) and "HTTP 404" in str(err)
+        proxy.fail_with.clear()  # the URL works again: the next request (next tick) succeeds
+        assert client.block_number() == devnet.block_number()
+    finally:
+        other.close()
+
+
+def test_refusal_and_transient_failure_mixed_end_in_rpc_error(devnet: Devnet, proxy: Proxy):
+    sleeps: list[float] = []
+    client = devnet.client(rpc_urls=[proxy.url, dead_url()], max_retries=2, sleep=sleeps.append)
+    client.connect()
+    proxy.fail_with = [403] * 100
+    with pytest.raises(RpcError, match=r"failed 4 times on every RPC URL"):
+        client.block_number()
+    assert len(proxy.fail_with) == 99  # the refusing URL was asked once; the dead one each round
+    assert len(sleeps) == 2
 
 
 def test_unreachable_everywhere_names_masked_urls():
