@@ -3,10 +3,18 @@
 For every stored ``pending`` transaction group (one plan step: all its replacements share one nonce):
 
 - a receipt for one of its hashes -> that one ``included``/``reverted``, the others ``replaced``;
-- the account's mined nonce is past it but none of ours was mined -> ``dropped`` (used by another tx);
+- the account's mined nonce is past it but no receipt of ours is visible -> keep tracking by hash; after
+  ``CONFIRM_BLOCKS`` blocks with none of ours found -> ``dropped`` (used by another tx; ``submit.settle``);
 - still unmined and the node knows one of the hashes -> keep tracking;
-- still unmined and the node knows none -> re-broadcast the *stored signed bytes* (same hash, same
-  nonce: at most one of them can ever be mined), keep tracking.
+- still unmined and the node knows none -> check the plan again before anything is sent: its
+  preconditions (``valid_until_block``; for the first step also ``max_block_age_blocks`` past the
+  decision's block, against the head now) and a fresh simulation of the decoded stored transaction
+  (``eth_call`` + gas estimate of its to/data/value from its sender at the latest block, which must fit
+  its gas limit). If all hold, re-broadcast the *stored signed bytes* (same hash, same nonce: at most one
+  of them can ever be mined) and keep tracking; otherwise the step's transactions are ``dropped`` and the
+  plan ``failed`` with the reason (``expired: ...`` / ``re-simulation: ...``), one log line
+  ``event=rebroadcast_refused``. Their nonce is then free for the next plan, whose transaction takes it
+  and so guarantees the stored bytes can never be mined later.
 
 Nothing is ever re-signed here, and no new nonce is ever used for a step that has a stored transaction.
 Then every open plan is settled from its transactions: all steps included -> ``confirmed``; a revert
@@ -25,8 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from manager.errors import SimulationFailed
+from manager.execution.simulate import simulate_step
 from manager.execution.store import ExecutionStore
 from manager.execution.submit import BroadcastRejected, settle
+from manager.execution.types import Preconditions, TxStep
 from manager.persistence import PlanStatus, TransactionRow, TxStatus
 
 log = logging.getLogger("posman.execution.reconcile")
@@ -41,12 +52,14 @@ class ReconcileReport:
     dropped: list[str] = field(default_factory=list)
     still_pending: list[str] = field(default_factory=list)
     rebroadcast: list[str] = field(default_factory=list)
+    not_rebroadcast: dict[str, str] = field(default_factory=dict)  # plan_id -> why its stored tx was not sent
     plans: dict[str, str] = field(default_factory=dict)  # plan_id -> status after reconciliation
 
     def summary(self) -> str:
         return (
             f"included={len(self.included)} reverted={len(self.reverted)} dropped={len(self.dropped)} "
-            f"pending={len(self.still_pending)} rebroadcast={len(self.rebroadcast)} plans={len(self.plans)}"
+            f"pending={len(self.still_pending)} rebroadcast={len(self.rebroadcast)} "
+            f"not_rebroadcast={len(self.not_rebroadcast)} plans={len(self.plans)}"
         )
 
 
@@ -57,6 +70,64 @@ def _node_knows(w3: Any, tx_hash: str) -> bool:
         return w3.eth.get_transaction(tx_hash) is not None
     except TransactionNotFound:
         return False
+
+
+def decode_signed_tx(raw_tx_hex: str) -> dict[str, Any]:
+    """The call of a stored signed transaction: ``from`` (recovered), ``to``, ``data``, ``value``, ``gas``, ``nonce``.
+
+    Legacy, EIP-2930 (type 1) and EIP-1559 (type 2) envelopes.
+    """
+    import rlp
+    from eth_account import Account
+    from eth_utils import to_checksum_address
+
+    raw = bytes.fromhex(raw_tx_hex.removeprefix("0x"))
+    if raw and raw[0] == 2:
+        fields = rlp.decode(raw[1:])
+        nonce, gas, to, value, data = fields[1], fields[4], fields[5], fields[6], fields[7]
+    elif raw and raw[0] == 1:
+        fields = rlp.decode(raw[1:])
+        nonce, gas, to, value, data = fields[1], fields[3], fields[4], fields[5], fields[6]
+    else:
+        fields = rlp.decode(raw)
+        nonce, gas, to, value, data = fields[0], fields[2], fields[3], fields[4], fields[5]
+    as_int = lambda b: int.from_bytes(b, "big")  # noqa: E731
+    return {
+        "from": Account.recover_transaction(raw),
+        "to": to_checksum_address(to) if to else None,
+        "data": "0x" + bytes(data).hex(),
+        "value": as_int(value),
+        "gas": as_int(gas),
+        "nonce": as_int(nonce),
+    }
+
+
+def rebroadcast_refusal(w3: Any, store: ExecutionStore, rows: list[TransactionRow], head: int) -> str | None:
+    """Why the stored transactions ``rows`` (one step) must not be re-broadcast now, or ``None`` if they may.
+
+    Checks the plan's preconditions against ``head`` and simulates the decoded stored transaction at the
+    latest block (see the module docstring). A plan stored without preconditions gets the defaults.
+    """
+    row = rows[0]
+    plan = store.get_plan(row.plan_id)
+    pre = store.preconditions_for(row.plan_id) or Preconditions()
+    if pre.valid_until_block is not None and head > pre.valid_until_block:
+        return f"expired: head {head} is past valid_until_block {pre.valid_until_block}"
+    if plan is not None and row.step_index == 0 and head - plan.block_number > pre.max_block_age_blocks:
+        return (f"expired: decided at block {plan.block_number}, head is {head} "
+                f"(max age {pre.max_block_age_blocks} blocks)")
+    best = max(rows, key=lambda r: (r.max_fee_per_gas_wei or 0, r.id or 0))
+    tx = decode_signed_tx(best.raw_tx_hex)
+    if tx["to"] is None:
+        return "re-simulation: a contract creation is never re-broadcast"
+    step = TxStep(to=tx["to"], data=tx["data"], value_wei=tx["value"], label=f"stored tx {best.tx_hash}")
+    try:
+        sim = simulate_step(w3, step, tx["from"], where=f"{row.step_index}@rebroadcast")
+    except SimulationFailed as exc:
+        return f"re-simulation: {exc}"
+    if sim.gas_estimate > tx["gas"]:
+        return f"re-simulation: needs {sim.gas_estimate} gas, the stored tx has a limit of {tx['gas']}"
+    return None
 
 
 def _rebroadcast(w3: Any, rows: list[TransactionRow]) -> str | None:
@@ -85,6 +156,7 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
     groups: dict[tuple[str, int, int], list[TransactionRow]] = defaultdict(list)
     for row in store.pending_transactions(sender):
         groups[(row.plan_id, row.step_index, row.nonce)].append(row)
+    blocked: dict[str, int] = {}  # sender -> lowest nonce whose stored tx was not re-broadcast
     for (plan_id, step_index, nonce), rows in groups.items():
         # all transactions of the step (replaced/dropped siblings too: one of them may be the mined one)
         siblings = [t for t in store.transactions_for(plan_id) if t.step_index == step_index and t.nonce == nonce]
@@ -97,13 +169,33 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
             report.reverted.append(mined)  # type: ignore[arg-type]
         elif status == "dropped":
             report.dropped.extend(hashes)
+        elif status == "unconfirmed":  # our nonce is used: one of ours may be mined; never re-broadcast
+            report.still_pending.extend(r.tx_hash for r in rows)
         else:
             known = [r.tx_hash for r in rows if _node_knows(w3, r.tx_hash)]
             if not known and rebroadcast:
-                sent = _rebroadcast(w3, rows)
-                if sent is not None:
-                    report.rebroadcast.append(sent)
-            report.still_pending.extend(r.tx_hash for r in rows)
+                key = (account or "").lower()
+                head = int(w3.eth.block_number)
+                if key in blocked and blocked[key] < nonce:
+                    refusal: str | None = f"nonce {blocked[key]} of this account was not re-broadcast (a gap)"
+                else:
+                    refusal = rebroadcast_refusal(w3, store, rows, head)
+                if refusal is None:
+                    sent = _rebroadcast(w3, rows)
+                    if sent is not None:
+                        report.rebroadcast.append(sent)
+                    report.still_pending.extend(r.tx_hash for r in rows)
+                else:
+                    blocked[key] = min(nonce, blocked.get(key, nonce))
+                    for r in rows:
+                        store.mark_tx(r.tx_hash, TxStatus.DROPPED)
+                    report.dropped.extend(r.tx_hash for r in rows)
+                    report.not_rebroadcast[plan_id] = f"step {step_index} not re-broadcast: {refusal}"
+                    status = "not_rebroadcast"
+                    log.warning("event=rebroadcast_refused plan_id=%s step=%d nonce=%d head=%d hashes=%s reason=%r",
+                                plan_id, step_index, nonce, head, ",".join(r.tx_hash for r in rows), refusal)
+            else:
+                report.still_pending.extend(r.tx_hash for r in rows)
         log.info("event=reconcile_tx plan_id=%s step=%d nonce=%d status=%s", plan_id, step_index, nonce, status)
     return report
 
@@ -137,6 +229,8 @@ def reconcile_plans(store: ExecutionStore, report: ReconcileReport | None = None
             )
             if status is PlanStatus.CREATED and not txs:
                 reason = "interrupted before anything was sent; the next tick re-plans"
+            if plan.plan_id in report.not_rebroadcast:
+                reason = f"{report.not_rebroadcast[plan.plan_id]}; {done} of {n_steps} steps included"
         if new is not status:
             if status is PlanStatus.CREATED and new in (PlanStatus.CONFIRMED, PlanStatus.REVERTED):
                 store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)

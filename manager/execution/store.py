@@ -11,10 +11,11 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from manager.execution.types import Plan, PreparedTx
+from manager.execution.types import Plan, Preconditions, PreparedTx
 from manager.persistence import PlanRow, PlanStatus, Repository, TransactionRow, TxStatus
 
 DAILY_COUNTER = "executed_notional_usd"
+_PRECONDITIONS_PREFIX = "plan_preconditions:"
 
 
 class ExecutionStore:
@@ -23,16 +24,32 @@ class ExecutionStore:
     def __init__(self, repo: Repository, *, clock: Callable[[], float] | None = None) -> None:
         self.repo = repo
         self._clock = clock or repo._clock  # type: ignore[attr-defined]
+        # (sender, nonce) -> the head block when the account's nonce was first seen used while none of
+        # our receipts was visible (``submit.settle``); in memory: after a restart the count starts again.
+        self._nonce_used_seen: dict[tuple[str, int], int] = {}
 
     # --- plans ---------------------------------------------------------------------------------
     def create_plan(self, plan: Plan) -> tuple[PlanRow, bool]:
-        return self.repo.create_plan(
+        row, created = self.repo.create_plan(
             plan.plan_id,
             position=plan.position,
             block_number=plan.block_number,
             steps=[s.model_dump(mode="json") for s in plan.steps],
             action=plan.kind,
         )
+        if created:
+            # NOTE: the plans table has no preconditions column; the reconciler needs them to decide
+            # whether a stored signed transaction may still be re-broadcast after a restart.
+            self.repo.set_state(_PRECONDITIONS_PREFIX + plan.plan_id, plan.preconditions.model_dump(mode="json"))
+        return row, created
+
+    def preconditions_for(self, plan_id: str) -> Preconditions | None:
+        """The stored preconditions of ``plan_id`` (``None`` for a plan stored without them)."""
+        value = self.repo.get_state(_PRECONDITIONS_PREFIX + plan_id)
+        if not isinstance(value, dict):
+            return None
+        band = value.get("target_band")
+        return Preconditions(**{**value, "target_band": tuple(band) if band is not None else None})
 
     def get_plan(self, plan_id: str) -> PlanRow | None:
         return self.repo.get_plan(plan_id)
@@ -70,6 +87,13 @@ class ExecutionStore:
 
     def pending_nonces(self, sender: str) -> list[int]:
         return [t.nonce for t in self.repo.pending_transactions(sender=sender)]
+
+    def nonce_used_first_seen(self, sender: str, nonce: int, head: int) -> int:
+        """The block at which ``sender``'s ``nonce`` was first seen used with no receipt of ours (now: ``head``)."""
+        return self._nonce_used_seen.setdefault((sender.lower(), nonce), head)
+
+    def forget_nonce_used(self, sender: str, nonce: int) -> None:
+        self._nonce_used_seen.pop((sender.lower(), nonce), None)
 
     # --- daily usage (UTC day of the injected clock) -------------------------------------------
     def _today(self) -> dt.date:

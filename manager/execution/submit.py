@@ -6,7 +6,9 @@ nonce already used, or rejected (nothing in flight).
 ``Submitter.wait`` polls for a receipt of *any* transaction of the step (all share one nonce): after
 ``timeout_blocks`` blocks without inclusion it signs a replacement with the same nonce and both fee
 fields raised >= 12.5 % (``fees.bump_fees``), stores it, then broadcasts it. A receipt with status 0 is
-a revert. When the nonce is used by a transaction that is not ours the step is ``dropped``; when no
+a revert. When the nonce is used but none of our receipts is visible the step stays ``unconfirmed``
+(re-checked by hash, never replaced); it is ``dropped`` only after ``CONFIRM_BLOCKS`` blocks with none of
+our hashes found (the nonce went to a transaction that is not ours). When no
 block arrives within ``max_wait_s`` or bumps are exhausted the step stays ``pending`` for the
 reconciler (nothing is ever re-signed with another nonce).
 """
@@ -34,6 +36,8 @@ class BroadcastRejected(RetryableError):
 
 _ALREADY_KNOWN = ("already known", "known transaction", "already imported", "alreadyknown")
 _NONCE_USED = ("nonce too low", "nonce is too low", "oldnonce")
+# blocks past the first sight of our nonce used (with none of our hashes found) before a step is "dropped"
+CONFIRM_BLOCKS = 3
 
 
 def _rpc_message(exc: Exception) -> str:
@@ -53,12 +57,29 @@ def receipt_or_none(w3: Any, tx_hash: str) -> Any | None:
         return None
 
 
-def settle(w3: Any, store: ExecutionStore, sender: str, hashes: list[str], nonce: int) -> tuple[str, Any | None, str | None]:
+def transaction_block_or_none(w3: Any, tx_hash: str) -> int | None:
+    """The block number the node reports ``tx_hash`` mined in (``eth_getTransactionByHash``), else ``None``."""
+    from web3.exceptions import TransactionNotFound
+
+    try:
+        tx = w3.eth.get_transaction(tx_hash)
+    except TransactionNotFound:
+        return None
+    block = tx.get("blockNumber") if tx is not None else None
+    return None if block is None else int(block)
+
+
+def settle(w3: Any, store: ExecutionStore, sender: str, hashes: list[str], nonce: int, *,
+           confirm_blocks: int = CONFIRM_BLOCKS) -> tuple[str, Any | None, str | None]:
     """Look once for a receipt of any of ``hashes`` (one step's transactions, all with ``nonce``).
 
-    Returns ``("included"|"reverted", receipt, hash)``, ``("dropped", None, None)`` when the nonce was
-    used by a transaction that is not one of ours, or ``("pending", None, None)``. Records the result:
-    the mined one included/reverted, its siblings replaced (by it).
+    Returns ``("included"|"reverted", receipt, hash)``; ``("pending", None, None)`` while the nonce is
+    unused; ``("unconfirmed", None, None)`` while the account's nonce is used but no receipt of ours is
+    visible yet (keep re-checking by hash; never replace, never re-broadcast); and ``("dropped", None,
+    None)`` only once the chain is ``confirm_blocks`` blocks past the first time that was observed and
+    still none of ``hashes`` is found (by receipt or as a mined transaction): the nonce was used by a
+    transaction that is not ours. Records the result: the mined one included/reverted, its siblings
+    replaced (by it), or all of them dropped.
     """
     for tx_hash in reversed(hashes):
         receipt = receipt_or_none(w3, tx_hash)
@@ -69,23 +90,34 @@ def settle(w3: Any, store: ExecutionStore, sender: str, hashes: list[str], nonce
         for other in hashes:
             if other != tx_hash:
                 store.mark_tx(other, TxStatus.REPLACED, replaced_by=tx_hash)
+        store.forget_nonce_used(sender, nonce)
         return status.value, receipt, tx_hash
     mined_nonce = int(w3.eth.get_transaction_count(sender, "latest"))
-    if mined_nonce > nonce:
-        # NOTE: a node may report the account's nonce as used before the receipt of the including
-        # block is served (seen on anvil with automine). Declaring our own mined transaction
-        # "dropped" would stop a plan half-way, so look for the receipts a few more times first.
-        for delay_s in (0.05, 0.1, 0.2, 0.4, 0.8, 1.6):
-            if any(receipt_or_none(w3, h) is not None for h in hashes):
-                return settle(w3, store, sender, hashes, nonce)
-            time.sleep(delay_s)
-        if any(receipt_or_none(w3, h) is not None for h in hashes):
-            return settle(w3, store, sender, hashes, nonce)
-        for tx_hash in hashes:
-            store.mark_tx(tx_hash, TxStatus.DROPPED)
-        log.error("event=tx_nonce_used_by_other sender=%s nonce=%d hashes=%s", sender, nonce, ",".join(hashes))
-        return "dropped", None, None
-    return "pending", None, None
+    if mined_nonce <= nonce:
+        return "pending", None, None
+    # NOTE: a node may report the account's nonce as used before the receipt of the including block is
+    # served (seen on anvil with automine). Declaring our own mined transaction "dropped" would stop a
+    # plan half-way, so the rule is block-based: a node that knows one of our hashes in a block has it
+    # included (the receipt follows); otherwise "dropped" needs ``confirm_blocks`` blocks past the first
+    # observation of the used nonce, with none of our hashes found in any of them.
+    head = int(w3.eth.block_number)
+    for tx_hash in hashes:
+        block = transaction_block_or_none(w3, tx_hash)
+        if block is not None:
+            log.info("event=tx_mined_receipt_pending sender=%s nonce=%d tx_hash=%s block=%d head=%d",
+                     sender, nonce, tx_hash, block, head)
+            return "unconfirmed", None, None
+    first_seen = store.nonce_used_first_seen(sender, nonce, head)
+    if head < first_seen + confirm_blocks:
+        log.info("event=tx_nonce_used_unseen sender=%s nonce=%d first_seen_block=%d head=%d confirm_blocks=%d",
+                 sender, nonce, first_seen, head, confirm_blocks)
+        return "unconfirmed", None, None
+    for tx_hash in hashes:
+        store.mark_tx(tx_hash, TxStatus.DROPPED)
+    store.forget_nonce_used(sender, nonce)
+    log.error("event=tx_nonce_used_by_other sender=%s nonce=%d hashes=%s first_seen_block=%d head=%d",
+              sender, nonce, ",".join(hashes), first_seen, head)
+    return "dropped", None, None
 
 
 class Submitter:
@@ -100,6 +132,7 @@ class Submitter:
         *,
         chain_id: int,
         timeout_blocks: int = 3,
+        confirm_blocks: int = CONFIRM_BLOCKS,
         max_replacements: int = 5,
         max_wait_s: float = 600.0,
         poll_interval_s: float = 0.5,
@@ -111,6 +144,7 @@ class Submitter:
         self.fee_policy = fee_policy
         self.chain_id = chain_id
         self.timeout_blocks = timeout_blocks
+        self.confirm_blocks = confirm_blocks
         self.max_replacements = max_replacements
         self.max_wait_s = max_wait_s
         self.poll_interval_s = poll_interval_s
@@ -175,7 +209,7 @@ class Submitter:
 
     def settle(self, hashes: list[str], nonce: int) -> tuple[str, Any | None, str | None]:
         """One look for a receipt of any of ``hashes`` (see ``settle``)."""
-        return settle(self.w3, self.store, self.signer.address, hashes, nonce)
+        return settle(self.w3, self.store, self.signer.address, hashes, nonce, confirm_blocks=self.confirm_blocks)
 
     def wait(self, first: PreparedTx, step: TxStep, fees: FeeQuote, urgency: Urgency, *,
              start_block: int | None = None) -> StepOutcome:
@@ -187,7 +221,7 @@ class Submitter:
         deadline = time.monotonic() + self.max_wait_s
         while True:
             status, receipt, mined_hash = self.settle(hashes, first.nonce)
-            if status != "pending":
+            if status not in ("pending", "unconfirmed"):
                 outcome = StepOutcome(
                     step_index=first.step_index, label=first.label, status=status, tx_hash=mined_hash,
                     nonce=first.nonce, block_number=int(receipt["blockNumber"]) if receipt else None,
@@ -202,7 +236,9 @@ class Submitter:
                             first.plan_id, first.step_index, first.nonce, head)
                 return StepOutcome(step_index=first.step_index, label=first.label, status="pending",
                                    tx_hash=current.tx_hash, nonce=first.nonce, replacements=replacements)
-            if head >= sent_block + self.timeout_blocks and replacements < self.max_replacements:
+            # NOTE: "unconfirmed" = our nonce is used: a replacement could never be mined, so never bump then.
+            if (status == "pending" and head >= sent_block + self.timeout_blocks
+                    and replacements < self.max_replacements):
                 bumped = bump_fees(quote, self._base_fee(), urgency, self.fee_policy)
                 if bumped is not None:
                     replacement = self.prepare(plan_id=first.plan_id, step_index=first.step_index, step=step,
