@@ -1,4 +1,8 @@
-"""``posman history NAME --config FILE [--limit N] [--json]``: a position's health series and actions."""
+"""``posman history NAME --config FILE [--limit N] [--json]``: a position's health series and actions.
+
+Read-only: the database of the config's ``[storage]`` is opened for reading and nothing is created; before
+the first ``posman run`` there is no history (one-line error).
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from manager.config import load_config
     from manager.errors import ConfigError
     from manager.persistence import Database, Repository
+    from manager.persistence.db import MissingDatabaseError
 
     cfg = load_config(args.config)
     names = [p.name for p in cfg.positions]
@@ -47,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"no position named '{args.name}' in {cfg.source} (known: {', '.join(names)}){hint}")
     if args.limit < 1:
         raise ConfigError(f"--limit must be >= 1, got {args.limit}")
-    repo = Repository(Database(cfg.storage.url))
-    data = history_data(repo, args.name, args.limit)
+    try:
+        db = Database.open_read_only(cfg.storage.url)
+    except MissingDatabaseError as exc:
+        raise MissingDatabaseError(f"no history yet: {exc.path} does not exist; run 'posman run' first",
+                                   path=exc.path) from None
+    try:
+        data = history_data(Repository(db), args.name, args.limit)
+    finally:
+        db.dispose()
     if args.json:
         print(json.dumps(data, indent=2))
         return 0

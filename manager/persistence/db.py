@@ -5,6 +5,9 @@ the schema (``create_all``: safe on every start) and checks the stored schema ve
 is the one way to get a session: it commits before returning, so a write is on disk when the caller's
 function returns, and it rolls back on any exception.
 
+``Database.open_read_only(url)`` opens an existing database for reports (``posman history``): it creates
+no file, directory or table, and refuses writes; a missing SQLite file is ``MissingDatabaseError``.
+
 PostgreSQL needs the optional ``postgres`` extra (psycopg 3); nothing imports it unless such a URL is used.
 """
 
@@ -34,6 +37,10 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 
 class DatabaseError(StopError):
     """The database cannot be opened or has a schema this version does not understand."""
+
+
+class MissingDatabaseError(DatabaseError):
+    """A read-only open found no SQLite file at ``path`` (nothing has been recorded yet)."""
 
 
 def default_sqlite_url(data_dir: str | Path) -> str:
@@ -83,6 +90,15 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor.close()
 
 
+def _sqlite_read_only_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    try:
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    finally:
+        cursor.close()
+
+
 class Database:
     """An opened posman database. Cheap to share; create one per process."""
 
@@ -92,6 +108,51 @@ class Database:
         self._clock = clock
         self.engine = self._create_engine(echo)
         self.create_schema()
+
+    @classmethod
+    def open_read_only(cls, url: str, *, echo: bool = False) -> Database:
+        """An existing database opened for reading only: nothing is created, writes fail.
+
+        ``MissingDatabaseError`` when the SQLite file does not exist; ``DatabaseError`` when it has no posman
+        schema or a newer one.
+        """
+        self = cls.__new__(cls)
+        self.url = parse_database_url(url)
+        self.safe_url = redact_url(self.url)
+        self._clock = time.time
+        if self.is_sqlite:
+            database = self.url.database or ""
+            if not database or database == ":memory:" or database.startswith("file:"):
+                raise DatabaseError(f"database {self.safe_url} cannot be opened read-only (not a file path)",
+                                    url=self.safe_url)
+            path = Path(database).expanduser()
+            if not path.is_file():
+                raise MissingDatabaseError(f"database {path} does not exist", path=str(path))
+            # NOTE: mode=ro makes SQLite refuse to create the file; query_only refuses writes on top.
+            self.engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true", echo=echo)
+            event.listen(self.engine, "connect", _sqlite_read_only_on_connect)
+        else:
+            self.engine = self._create_engine(echo)  # NOTE: no create_schema: reads only
+        try:
+            with self.engine.connect() as conn:
+                version = conn.exec_driver_sql(
+                    f"SELECT value_json FROM {RuntimeStateRow.__tablename__} WHERE key = '{SCHEMA_VERSION_KEY}'"
+                ).scalar()
+        except OperationalError as exc:
+            self.engine.dispose()
+            raise DatabaseError(f"cannot read database {self.safe_url}: {' '.join(str(exc.orig).split())}",
+                                url=self.safe_url) from exc
+        except Exception as exc:  # e.g. PostgreSQL: relation does not exist
+            self.engine.dispose()
+            raise DatabaseError(f"cannot read database {self.safe_url}: {' '.join(str(exc).split())[:200]}",
+                                url=self.safe_url) from exc
+        if version is not None and int(version) > SCHEMA_VERSION:
+            self.engine.dispose()
+            raise DatabaseError(
+                f"database {self.safe_url} has schema version {version}, newer than this posman's "
+                f"{SCHEMA_VERSION}; upgrade posman", url=self.safe_url, found=version, supported=SCHEMA_VERSION,
+            )
+        return self
 
     @property
     def is_sqlite(self) -> bool:
@@ -189,6 +250,7 @@ __all__ = [
     "ALLOWED_SCHEMES",
     "Database",
     "DatabaseError",
+    "MissingDatabaseError",
     "default_sqlite_url",
     "parse_database_url",
     "redact_url",
