@@ -77,7 +77,7 @@ def test_example_config_loads_and_resolves_paths():
     assert isinstance(aave, AaveV3Config) and isinstance(uni, UniswapV3Config)
     assert cfg.chain_of("aave") is chain
     assert cfg.positions[0].mode == "manage" and cfg.positions[0].signer == "alice"
-    assert cfg.positions[0].params == {"trigger": 1.3}
+    assert cfg.positions[0].params["target_health"] == 1.5 and cfg.positions[0].strategy == "cdp_health"
     assert cfg.oracles.heartbeat_s("WETH") == 3600
     assert cfg.oracles.heartbeat_s("USDC") == 86400
     assert cfg.pools[0].depth_bps == [10, 50, 100, 300]
@@ -425,3 +425,13 @@ def test_managed_position_signer_must_control_the_account(tmp_path):
     assert ALICE in msg
     ok = text.replace(f'address = "{other}"', f'address = "{ALICE}"')
     assert load_config(write(tmp_path, ok, "ok.toml")).positions[0].signer == "bob"
+
+
+def test_example_strategies_bind():
+    """Every position of the example config binds to its strategy (what `posman run` checks at start)."""
+    from manager.runtime.strategies import bind_strategies
+
+    cfg = load_config(EXAMPLE)
+    bound = bind_strategies(cfg)
+    assert set(bound) == {p.name for p in cfg.positions}
+    assert bound["alice"].config.target_health == 1.5
