@@ -24,15 +24,18 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from manager.commands.status import check_block_arg, check_block_at_head
     from manager.config import load_config
     from manager.runtime.preview import preview
     from manager.runtime.strategies import bind_strategies, groups_of
     from manager.watchers.tick import TickReader
 
+    check_block_arg(args.block)
     cfg = load_config(args.config)
     bound = bind_strategies(cfg)
     now = time.time()
     reader = TickReader(cfg)
+    check_block_at_head(cfg, reader, args.block)
     tick = reader.read(now, block_number=args.block)
     rows = preview(cfg, tick, bound, groups_of(bound), now_s=now, managed_only=not args.all, reader=reader)
     if args.json:

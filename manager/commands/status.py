@@ -18,13 +18,37 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def check_block_arg(block: int | None) -> None:
+    """``--block`` must be a block number (>= 0); one-line ``ConfigError`` otherwise (before any RPC)."""
+    from manager.errors import ConfigError
+
+    if block is not None and block < 0:
+        raise ConfigError(f"--block must be a block number >= 0, got {block}", field="block", value=block)
+
+
+def check_block_at_head(config: Any, reader: Any, block: int | None) -> None:
+    """``--block`` must not be beyond the head of any chain the positions are on (one-line ``ConfigError``)."""
+    from manager.errors import ConfigError
+
+    if block is None:
+        return
+    for chain in sorted({config.protocol(p.protocol).chain for p in config.positions}):
+        head = reader.client(chain).block_number()
+        if block > head:
+            raise ConfigError(f"--block {block} is beyond the head of chain '{chain}' (latest block {head})",
+                              field="block", value=block, head=head)
+
+
 def run(args: argparse.Namespace) -> int:
     from manager.config import load_config
     from manager.status import render_table, status_rows
     from manager.watchers.tick import TickReader
 
+    check_block_arg(args.block)
     config = load_config(args.config)
-    tick = TickReader(config).read(time.time(), block_number=args.block)
+    reader = TickReader(config)
+    check_block_at_head(config, reader, args.block)
+    tick = reader.read(time.time(), block_number=args.block)
     rows = status_rows(tick)
     if rows or not tick.errors:
         if args.json:

@@ -92,3 +92,23 @@ def test_history_bad_inputs(live, tmp_path):
     err = one_line_error(posman("history", "carol", "--config", str(cfg), "--limit", "0"))
     assert err == "error: --limit must be >= 1, got 0"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["devnet.toml"]
+
+
+# --- `--block` of `posman status` and `posman plan`: validated before any read, one line -----------------
+def test_status_and_plan_block_argument(live, tmp_path):
+    net, _d, _info = live
+    cfg = _config(live, tmp_path)
+    head = net.w3.eth.block_number
+    for command in ("status", "plan"):
+        # regression: -5 reached the node as "-0x5" ("hex string without 0x prefix")
+        assert one_line_error(posman(command, "--config", str(cfg), "--block", "-5")) == (
+            "error: --block must be a block number >= 0, got -5")
+        err = one_line_error(posman(command, "--config", str(cfg), "--block", str(head + 1000)))
+        assert err.startswith(f"error: --block {head + 1000} is beyond the head of chain 'devnet' (latest block ")
+        assert "error: argument --block" in posman(command, "--config", str(cfg), "--block", "x").stderr
+    ok = posman("status", "--config", str(cfg), "--block", str(head), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert {r["block_number"] for r in json.loads(ok.stdout)} == {head}
+    ok = posman("plan", "--config", str(cfg), "--block", str(head), "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["devnet.toml"]
