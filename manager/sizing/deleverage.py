@@ -264,6 +264,9 @@ def plan_deleverage(
                 break
             new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
             h_new = _hf(new_pos)
+            value_usd = (x_wei * k.price_base / k.unit if x_wei else repay_wei * cj) * usd_per_base
+            if value_usd < limits.min_action_usd and h_new < target:
+                break  # wallet dust: not worth a transaction (nor a round)
             if x_wei:
                 steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
                                         asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,

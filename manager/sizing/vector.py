@@ -76,10 +76,25 @@ def health_factor_aave_v30(coll_base, lt_bps, debt_base) -> np.ndarray:
     if c.ndim == 1:
         c = c[:, None]
         lt_b = np.broadcast_to(lt_b, c.shape[:1])[:, None] if lt_b.ndim <= 1 else lt_b
+    # NOTE: the floored average LT is an integer division in Solidity. In float64, Σ c·LT above 2^53 can
+    # land a hair below an exact integer (e-mode: equal LTs make the average exactly 9500) and floor one
+    # bps too low. Quotients within 1e-6 of an integer are recomputed with exact Python integers (inputs
+    # are integer-valued base amounts); the rest stay vectorized.
     total = c.sum(axis=-1)
     num = (c * lt_b).sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        avg_lt = np.where(total > 0, np.floor(num / np.where(total > 0, total, 1.0)), 0.0)
+        quotient = num / np.where(total > 0, total, 1.0)
+        avg_lt = np.floor(quotient)
+        frac = quotient - avg_lt
+        suspect = np.nonzero((total > 0) & ((frac < 1e-6) | (frac > 1 - 1e-6)))[0]
+        if suspect.size:
+            cb = np.broadcast_to(c, np.broadcast_shapes(c.shape, lt_b.shape))
+            lb = np.broadcast_to(lt_b, cb.shape)
+            for i in suspect:
+                ci = [int(x) for x in np.atleast_1d(cb[i])]
+                li = [int(x) for x in np.atleast_1d(lb[i])]
+                avg_lt[i] = sum(a * b for a, b in zip(ci, li, strict=True)) // sum(ci)
+        avg_lt = np.where(total > 0, avg_lt, 0.0)
         weighted = np.floor((total * avg_lt + 5000.0) / BPS)
         hf = np.where(d > 0, weighted / np.where(d > 0, d, 1.0), np.inf)
     return hf
