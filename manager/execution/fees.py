@@ -202,3 +202,65 @@ def check_fee_budget(
             allowed_usd=allowed,
         )
     return FeeBudget(gas_cost_usd=gas_cost_usd, allowed_usd=allowed, expected_loss_avoided_usd=expected_loss_avoided_usd)
+
+
+# --- the loss a risk-reducing plan avoids (what the fee budget weighs gas against) -------------------
+RISK_REDUCING_ACTIONS = frozenset({"deleverage", "repay_from_wallet", "add_collateral", "perp_add_margin",
+                                   "perp_reduce"})
+# Aave V3 ``LiquidationLogic``: up to 50 % of the debt is closed per liquidation (DEFAULT_LIQUIDATION_CLOSE_FACTOR),
+# all of it once health is below 0.95 (CLOSE_FACTOR_HF_THRESHOLD).
+CLOSE_FACTOR = 0.5
+FULL_CLOSE_HEALTH = 0.95
+# the adverse move (in health units) treated as likely before the next decision: at or below 1 + this
+# the liquidation is taken as certain
+LIKELY_HEALTH_DROP = 0.10
+
+
+def expected_loss_avoided_usd(*, action: str, health_before: float | None, debt_usd: float,
+                              liquidation_bonus_bps: int) -> float | None:
+    """The USD loss a plan of ``action`` avoids: what a liquidation would cost, weighted by its likelihood.
+
+    ``loss = debt_at_risk_usd * bonus_fraction * proximity`` where
+
+    - ``debt_at_risk_usd = debt_usd * close_factor``: the debt one liquidation may close (50 %, all of it
+      below health 0.95, as Aave V3 ``LiquidationLogic``);
+    - ``bonus_fraction = liquidation_bonus_bps / 10_000 - 1``: the collateral the liquidator takes on top
+      of the debt it repays (Aave stores the bonus as 10_500 = 105 %; a value < 10_000 is read as the
+      bonus itself, e.g. 500 = 5 %);
+    - ``proximity = min(1, LIKELY_HEALTH_DROP / (health - 1))``: grows as health approaches 1 (1 at or
+      below ``1 + LIKELY_HEALTH_DROP``, 0.1 at health 2.0).
+
+    ``None`` (no budget is enforced) for actions that do not reduce liquidation risk (a boost's benefit
+    is not a loss avoided), and when health or debt is unknown or there is no debt.
+    """
+    if action not in RISK_REDUCING_ACTIONS or health_before is None or not debt_usd > 0:
+        return None
+    bonus = liquidation_bonus_bps / 10_000 - 1.0 if liquidation_bonus_bps >= 10_000 else liquidation_bonus_bps / 10_000
+    if bonus <= 0:
+        return None
+    close_factor = 1.0 if health_before < FULL_CLOSE_HEALTH else CLOSE_FACTOR
+    margin = health_before - 1.0
+    proximity = 1.0 if margin <= LIKELY_HEALTH_DROP else LIKELY_HEALTH_DROP / margin
+    return debt_usd * close_factor * bonus * proximity
+
+
+def lending_debt_and_bonus(snapshot: object) -> tuple[float, int] | None:
+    """Debt (USD) and the highest liquidation bonus (bps) of the enabled collateral of an Aave V3
+    ``LendingPositionSnapshot`` (e-mode's bonus when in e-mode); ``None`` for other snapshots."""
+    reserves = getattr(snapshot, "reserves", None)
+    assets = getattr(snapshot, "assets", None)
+    base_unit = getattr(snapshot, "base_unit", None)
+    if not isinstance(reserves, dict) or assets is None or not base_unit:
+        return None
+    debt_usd, bonus = 0.0, 0
+    emode = getattr(snapshot, "emode", None)
+    for a in assets:
+        r = reserves.get(a.asset)
+        if r is None:
+            continue
+        debt = a.variable_debt_wei + a.stable_debt_wei
+        debt_usd += debt * r.price_base / 10**r.decimals / base_unit
+        if a.collateral_enabled and a.collateral_wei > 0:
+            in_emode = emode is not None and r.emode_category == emode.id
+            bonus = max(bonus, emode.liquidation_bonus_bps if in_emode else r.liquidation_bonus_bps)
+    return debt_usd, bonus

@@ -138,6 +138,9 @@ def _fmt(value: float | None) -> str:
 class Runtime:
     """Runs ticks. Not re-entrant: the scheduler guarantees ticks never overlap."""
 
+    # the oracle symbol of the chain's native (gas) token: prices gas for the executor's fee budget
+    native_symbol: str = "WETH"
+
     def __init__(
         self,
         cfg: Any,
@@ -436,7 +439,14 @@ class Runtime:
         outcome.plan_id = plan.plan_id
         log.info("event=plan position=%s block=%d plan_id=%s kind=%s steps=%d notional_usd=%.2f min_post_health=%s",
                  name, block, plan.plan_id, plan.kind, len(plan.steps), plan.notional_usd, _fmt(min_post))
-        result = pos.executor.execute(plan, post_check=pos.post_check)
+        native_price = self._native_price_usd(data, snap)
+        loss_avoided = self._expected_loss_avoided_usd(decision, snap) if native_price is not None else None
+        if loss_avoided is not None:
+            plan = plan.model_copy(update={"expected_loss_avoided_usd": loss_avoided})
+        log.info("event=fee_budget_inputs position=%s plan_id=%s native_symbol=%s native_price_usd=%s "
+                 "expected_loss_avoided_usd=%s", name, plan.plan_id, self.native_symbol, _fmt(native_price),
+                 _fmt(loss_avoided))
+        result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=native_price)
         outcome.status, outcome.reason = result.status, result.reason
         if not result.already_known and any(step.status != "dry_run" for step in result.steps):
             self._chain_moved = True
@@ -466,6 +476,29 @@ class Runtime:
         elif result.status in ("failed", "reverted"):
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
+
+    def _native_price_usd(self, data: Any, snap: Any) -> float | None:
+        """USD price of the native token this tick: its oracle reading (if fresh), else the lending
+        snapshot's reserve of the same symbol (Aave oracle, same block); ``None`` when neither is there."""
+        reading = (getattr(data, "oracles", None) or {}).get(self.native_symbol)
+        if reading is not None and not reading.stale and reading.answer > 0:
+            return reading.answer / 10**reading.decimals
+        for r in (getattr(snap, "reserves", None) or {}).values():
+            if getattr(r, "symbol", None) == self.native_symbol and r.price_base > 0:
+                return r.price_base / snap.base_unit
+        return None
+
+    @staticmethod
+    def _expected_loss_avoided_usd(decision: SizingDecision, snap: Any) -> float | None:
+        """The loss the decision avoids (``fees.expected_loss_avoided_usd``; ``None``: no fee budget)."""
+        from manager.execution.fees import expected_loss_avoided_usd, lending_debt_and_bonus
+
+        debt_bonus = lending_debt_and_bonus(snap)
+        if debt_bonus is None:
+            return None
+        debt_usd, bonus_bps = debt_bonus
+        return expected_loss_avoided_usd(action=decision.action, health_before=decision.health_before,
+                                         debt_usd=debt_usd, liquidation_bonus_bps=bonus_bps)
 
     @staticmethod
     def _target_band(decision: SizingDecision) -> tuple[float, float] | None:
