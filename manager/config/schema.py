@@ -147,7 +147,7 @@ class AaveV3Config(_ProtocolBase):
 
     kind: Literal["aave_v3"]
     pool_addresses_provider: Address
-    version: Literal["3.0", "3.1", "3.2", "3.3"] = "3.0"
+    version: Literal["3.0", "3.1"] = "3.0"  # checked against the pool's POOL_REVISION on every read
 
 
 class UniswapV3Config(_ProtocolBase):

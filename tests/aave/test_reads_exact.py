@@ -112,3 +112,15 @@ def _open(devnet, spec, salt):
         except (ContractLogicError, Exception):
             pass  # caps, e-mode borrowing limits: the position stays as it is
     return user
+
+
+def test_unsupported_pool_revision_is_refused(client, devnet):
+    from manager.errors import ChainError
+    from manager.protocols.aave_v3.reads import check_revision
+
+    pool = devnet.book["aave"]["pool"]
+    assert devnet.contract("aave_v3/Pool", pool).functions.POOL_REVISION().call() == 1
+    assert check_revision(pool, 1, 0) == "3.0" and check_revision(pool, 3, 0) == "3.1"
+    for bad in (4, 9, None):
+        with pytest.raises(ChainError, match="POOL_REVISION"):
+            check_revision(pool, bad, 0)

@@ -246,6 +246,27 @@ class AaveMarket:
         )
 
 
+# Pool.POOL_REVISION -> Aave release whose rules posman's exact math and bitmap decoding mirror.
+# 1 and 2: v3.0.x (aave-v3-core), 3: v3.1 (same account-data rounding, same configuration bitmap).
+# 4 and later (v3.2+): stable debt removed, e-mode bitmaps, different rounding: not supported yet.
+SUPPORTED_POOL_REVISIONS = {1: "3.0", 2: "3.0", 3: "3.1"}
+
+
+def check_revision(pool: str, revision: int | None, block_number: int) -> str:
+    """The Aave version of ``pool``, or ``ChainError`` if its math is not the one posman implements."""
+    if revision is None:
+        raise ChainError(f"Aave pool {pool} has no readable POOL_REVISION at block {block_number}: "
+                         "cannot tell which Aave version's rules apply", address=pool)
+    version = SUPPORTED_POOL_REVISIONS.get(int(revision))
+    if version is None:
+        raise ChainError(
+            f"Aave pool {pool} reports POOL_REVISION {revision} (Aave v3.2 or later); posman's exact health "
+            f"math and reserve decoding cover v3.0/v3.1 (revisions {sorted(SUPPORTED_POOL_REVISIONS)}) only",
+            address=pool, revision=revision,
+        )
+    return version
+
+
 def read_market(
     client: ChainClient, provider: str, block_number: int, *, block_timestamp: int = 0, version: str = "3.0"
 ) -> AaveMarket:
@@ -279,8 +300,10 @@ def read_market(
         [
             _fn("aave_v3/Pool", pool, "getReservesList"),
             _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
+            _fn("aave_v3/Pool", pool, "POOL_REVISION"),
         ]
     )
+    check_revision(pool, r[2].value if r[2].success else None, block_number)
     assets = [to_checksum_address(a) for a in r[0].unwrap()]
     base_unit = int(r[1].unwrap())
 
