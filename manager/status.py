@@ -129,6 +129,7 @@ def status_rows(tick: Any) -> list[dict[str, Any]]:
     if getattr(tick, "perps", None):
         issues = getattr(tick, "oracle_issues", None) or {}
         rows += [perp_status_row(s, issues.get(name, ())) for name, s in tick.perps.items()]
+        _add_hedges(tick, rows)
     order = {p: i for i, p in enumerate(getattr(tick, "order", ()) or ())}
     return sorted(rows, key=lambda r: order.get(r["name"], 0)) if order else rows
 
@@ -161,3 +162,56 @@ def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = Non
     out = [fmt.format(*head), fmt.format(*("-" * w for w in widths))]
     out += [fmt.format(*x) for x in lines]
     return "\n".join(out)
+
+
+def _add_hedges(tick: Any, rows: list[dict[str, Any]]) -> None:
+    """Where one account holds an Aave position and a perp, add a ``hedge`` object to both rows.
+
+    ``hedge``: the perp's ``underlying``, ``net_exposure_usd`` per asset (collateral - debt + perp
+    notional), ``hedge_ratio`` (-perp notional / lending exposure to the underlying; 1 = fully hedged),
+    ``equity_usd`` of both legs, and ``liquidation_move_down`` / ``liquidation_move_up``: the smallest
+    common move of the underlying's price (e.g. -0.31 = a 31% fall) that liquidates either leg, with the
+    leg it hits first (``binding_leg_down`` / ``binding_leg_up``). Computed by ``sizing.hedge`` at the
+    tick's block; VaR is left out here (it needs a volatility the status read does not have).
+    """
+    from manager.sizing.hedge import hedged_view
+
+    lending_by_account = {snap.account.lower(): (name, snap) for name, snap in tick.positions.items()}
+    by_name = {r["name"]: r for r in rows}
+    for perp_name, perp in tick.perps.items():
+        account = str(getattr(perp, "account", "") or "").lower()
+        if account not in lending_by_account:
+            continue
+        lending_name, lending = lending_by_account[account]
+        try:
+            view = hedged_view(lending, perp)
+        except Exception as exc:  # a view that cannot be formed must not hide the positions
+            hedge: dict[str, Any] = {"error": " ".join(str(exc).split())[:200]}
+        else:
+            hedge = {
+                "lending_position": lending_name, "perp_position": perp_name, "underlying": view.underlying,
+                "net_exposure_usd": view.exposure_usd, "hedge_ratio": view.hedge_ratio,
+                "equity_usd": view.equity_usd, "liquidation_move_down": view.liquidation_move_down,
+                "liquidation_move_up": view.liquidation_move_up, "binding_leg_down": view.binding_leg_down,
+                "binding_leg_up": view.binding_leg_up,
+            }
+        for name in (lending_name, perp_name):
+            if name in by_name:
+                by_name[name]["hedge"] = hedge
+
+
+def hedge_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One readable line per lending + perp pair (see ``_add_hedges``)."""
+    out, seen = [], set()
+    for r in rows:
+        h = r.get("hedge")
+        if not h or "lending_position" not in h or (h["lending_position"], h["perp_position"]) in seen:
+            continue
+        seen.add((h["lending_position"], h["perp_position"]))
+        net = ", ".join(f"{k} {v:+,.0f}" for k, v in h["net_exposure_usd"].items())
+        down = "-" if h["liquidation_move_down"] is None else f"{h['liquidation_move_down']:+.1%} ({h['binding_leg_down']})"
+        up = "-" if h["liquidation_move_up"] is None else f"{h['liquidation_move_up']:+.1%} ({h['binding_leg_up']})"
+        out.append(f"hedge {h['lending_position']} + {h['perp_position']}: net exposure USD {net}; hedge ratio "
+                   f"{h['hedge_ratio']:.2f}; equity ${h['equity_usd']:,.0f}; first liquidation at {h['underlying']} "
+                   f"{down} / {up}")
+    return out

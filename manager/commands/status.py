@@ -41,7 +41,7 @@ def check_block_at_head(config: Any, reader: Any, block: int | None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from manager.config import load_config
-    from manager.status import render_table, status_rows
+    from manager.status import hedge_lines, render_table, status_rows
     from manager.watchers.tick import TickReader
 
     check_block_arg(args.block)
@@ -56,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(f"block {tick.block_number} (timestamp {tick.block_timestamp})")
             print(render_table(rows))
+            for line in hedge_lines(rows):
+                print(line)
     for name, err in tick.errors.items():  # one line per position that could not be read
         print(f"error: position {name!r}: {err}", file=sys.stderr)
     return 1 if tick.errors else 0

@@ -90,3 +90,19 @@ def test_bad_inputs(live, tmp_path):
 
 def test_missing_config_file(tmp_path):
     assert "does not exist" in one_line_error(posman("status", "--config", str(tmp_path / "nope.toml")))
+
+
+def test_lending_position_hedged_with_a_perp_shows_one_view(live):
+    _net, d, _info = live
+    proc = posman("status", "--config", str(d / "devnet.toml"), "--json")
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    alice, perp = rows["alice"], rows["perp_alice_eth"]  # 10 WETH long on Aave, short 5 ETH perp
+    assert alice["hedge"] == perp["hedge"]
+    h = alice["hedge"]
+    assert h["underlying"] == "ETH" and h["hedge_ratio"] == pytest.approx(0.5, abs=1e-6)
+    assert h["net_exposure_usd"]["ETH"] == pytest.approx(30_000 - 15_000, rel=1e-6)  # collateral - perp short
+    assert h["liquidation_move_down"] < 0 < h["liquidation_move_up"]
+    assert h["binding_leg_down"] == "lending" and h["binding_leg_up"] == "perp"
+    assert "hedge" not in rows["bob"]
+    table = posman("status", "--config", str(d / "devnet.toml")).stdout
+    assert "hedge alice + perp_alice_eth" in table
