@@ -75,7 +75,7 @@ _DEEP = (Layer(0.60, 6_000_000), Layer(0.15, 10_000_000), Layer(0.03, 8_000_000)
 _MID = (Layer(0.60, 3_000_000), Layer(0.15, 4_000_000), Layer(0.04, 3_000_000))
 _PEG = (Layer(0.02, 10_000_000), Layer(0.002, 20_000_000))
 
-# Every collateral/debt pair a deleverage needs (collateral sold for the debt asset).
+# Every pair of the six assets (15): whatever is collateral can be sold for whatever is borrowed.
 POOLS: tuple[PoolSpec, ...] = (
     PoolSpec("WETH", "USDC", 500, _DEEP),
     PoolSpec("WETH", "DAI", 500, _MID),
@@ -88,6 +88,10 @@ POOLS: tuple[PoolSpec, ...] = (
     PoolSpec("LINK", "USDC", 3000, _MID),
     PoolSpec("LINK", "DAI", 3000, _MID),
     PoolSpec("USDC", "DAI", 100, _PEG),
+    PoolSpec("WBTC", "wstETH", 3000, _MID),
+    PoolSpec("WETH", "LINK", 3000, _MID),  # LINK is borrowable: selling any collateral for it
+    PoolSpec("WBTC", "LINK", 3000, _MID),
+    PoolSpec("wstETH", "LINK", 3000, _MID),
 )
 
 
