@@ -13,7 +13,7 @@ setup: $(PIP_STAMP) $(NPM_STAMP)
 
 $(PIP_STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[dev,postgres]"
 	@touch $@
 
 $(NPM_STAMP): package.json package-lock.json

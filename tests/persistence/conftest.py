@@ -37,16 +37,28 @@ def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'state' / 'posman.sqlite'}"
 
 
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str | None]:
+    """``POSMAN_TEST_PG_URL``, else a throwaway local server when PostgreSQL is installed, else None."""
+    if os.environ.get(PG_URL_ENV):
+        yield os.environ[PG_URL_ENV]
+        return
+    from tests.support.pg_server import local_postgres
+
+    with local_postgres() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, sqlite_url, clock) -> Iterator[Database]:
+def db(request, sqlite_url, clock, pg_url) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database(sqlite_url, clock=clock)
         yield database
         database.dispose()
         return
-    url = os.environ.get(PG_URL_ENV)
+    url = pg_url
     if not url:
-        pytest.skip(f"set {PG_URL_ENV} to run the PostgreSQL variant")
+        pytest.skip(f"no PostgreSQL: install it (and the 'postgres' extra) or set {PG_URL_ENV}")
     database = Database(url, clock=clock)
     POSMAN_METADATA.drop_all(database.engine)
     database.create_schema()
