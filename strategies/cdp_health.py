@@ -68,11 +68,12 @@ class Config(StrategyConfig):
                                      description="Collateral to buy on boost (default: largest collateral).")
     collateral_order: tuple[str, ...] | None = Field(default=None,
                                                      description="Collateral to sell first (symbols); default: cheapest.")
-    use_wallet_funds: Literal["none", "collateral", "all"] = Field(
+    use_wallet_funds: Literal["none", "collateral", "supply", "all"] = Field(
         default="collateral",
-        description="Wallet tokens a deleverage may spend before withdrawing: 'collateral' = tokens of the "
+        description="Wallet tokens a deleverage may spend before withdrawing: 'collateral' = sell tokens of the "
                     "position's collateral assets that are not also borrowed (e.g. collateral an interrupted "
-                    "plan withdrew but did not sell), 'all' = also the debt tokens (repay from the wallet), "
+                    "plan withdrew but did not sell) and repay, 'supply' = add those tokens as collateral "
+                    "instead (no swap), 'all' = also the debt tokens (repay from the wallet), "
                     "'none' = never touch the wallet.")
 
     @field_validator("target_health")
@@ -191,7 +192,8 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if low:
         decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
                                    flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order,
-                                   wallet_wei=_spendable_wallet(config, snapshot, ctx))
+                                   wallet_wei=_spendable_wallet(config, snapshot, ctx),
+                                   wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
     else:
         borrow = config.boost_borrow or _largest(snapshot, "debt")

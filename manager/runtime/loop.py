@@ -511,7 +511,7 @@ class Runtime:
         projected = decision.projected_health
         if projected is None or not math.isfinite(projected):
             return None
-        if decision.action in ("deleverage", "repay_from_wallet"):
+        if decision.action in ("deleverage", "repay_from_wallet", "add_collateral"):
             return (max(1.0, projected * 0.995), 1e9)
         if decision.action == "boost" and decision.health_before is not None and math.isfinite(decision.health_before):
             return (max(1.0, projected * 0.995), decision.health_before)
@@ -521,7 +521,7 @@ class Runtime:
     def _min_post_health(decision: SizingDecision) -> float | None:
         """The health the fork replay must reach: better than before for a deleverage, safe for a boost."""
         before = decision.health_before
-        if decision.action in ("deleverage", "repay_from_wallet", "perp_add_margin", "perp_reduce") \
+        if decision.action in ("deleverage", "repay_from_wallet", "add_collateral", "perp_add_margin", "perp_reduce") \
                 and before is not None \
                 and math.isfinite(before):
             return max(1.0, before)

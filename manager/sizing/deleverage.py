@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, usd_cap_wei
@@ -149,6 +149,7 @@ def plan_deleverage(
     emode_price_base: int | None = None,
     collateral_order: tuple[str, ...] | None = None,
     wallet_wei: Mapping[str, int] | None = None,
+    wallet_mode: str = "repay",
 ) -> SizingDecision:
     """Plan the rounds that bring ``snapshot`` to ``target_hf`` (or as close as the constraints allow).
 
@@ -156,6 +157,8 @@ def plan_deleverage(
     spent first, before any withdraw: the debt token repays directly ("repay from the wallet"), other
     reserve tokens are sold for the debt and repaid. This is also how a plan that stopped half-way
     (collateral withdrawn, not yet sold) is finished when the position sits at the safety floor.
+    ``wallet_mode="supply"`` instead adds wallet tokens of the position's collateral assets as collateral
+    (no swap, no slippage; bounded by the reserve's supply-cap room), before any withdraw.
 
     ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted).
     ``flash_premium_bps`` (Aave ``FLASHLOAN_PREMIUM_TOTAL``) switches to flash-loan-funded rounds.
@@ -234,6 +237,42 @@ def plan_deleverage(
         if amount > 0:
             wallet[ln.asset] = int(amount)
     wallet_steps = 0
+    if wallet_mode not in ("repay", "supply"):
+        raise BadInputError(f"wallet_mode={wallet_mode!r}: allowed 'repay' or 'supply'", field="wallet_mode",
+                            value=wallet_mode)
+    if wallet and wallet_mode == "supply":
+        from manager.sizing.caps import supply_cap_room_wei
+
+        for k in sorted((ln for ln in pos.lines if ln.counts_as_collateral and wallet.get(ln.asset, 0) > 0
+                         and ln.lt_bps > 0), key=lambda ln: -ln.lt_bps):
+            if _hf(pos) >= target or rnd >= limits.max_rounds:
+                break
+            view = float_view(pos)
+            ck = k.price_base / k.unit
+            need = math.ceil(max(0.0, solve_target * view.debt_base - view.weighted_collateral_base)
+                             / (ck * k.lt_bps / 1e4)) + 1
+            usd_per_wei_k = ck * usd_per_base
+            usd_caps = [usd_cap_wei(limits.per_action_usd, usd_per_wei_k), usd_cap_wei(day_left_usd, usd_per_wei_k)]
+            int_caps = [wallet[k.asset], need]  # integers stay integers: float(1e18 - 1) == 1e18
+            room = supply_cap_room_wei(snapshot.reserves[k.asset]) if k.asset in snapshot.reserves else None
+            if room is not None:
+                int_caps.append(room)
+            x_wei = min([*int_caps, *(math.floor(c) for c in usd_caps if math.isfinite(c))])
+            if x_wei <= 0 or (x_wei * usd_per_wei_k < limits.min_action_usd and _hf(pos.with_deltas(
+                    {k.asset: (x_wei, 0)})) < target):
+                continue
+            pos = pos.with_deltas({k.asset: (x_wei, 0)})
+            steps.append(SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
+                                    projected_health=_hf(pos)))
+            coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) + x_wei
+            wallet[k.asset] -= x_wei
+            notional_usd += x_wei * usd_per_wei_k
+            if day_left_usd is not None:
+                day_left_usd = max(0.0, day_left_usd - x_wei * usd_per_wei_k)
+            rnd += 1
+            wallet_steps += 1
+            first_binding = first_binding or "wallet_funds"
+        wallet = {}  # supplied what helps; the rest of the wallet is not sold in this mode
     for phase in ("direct", "swap") if wallet else ():
         while rnd < limits.max_rounds and _hf(pos) < target:
             debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: -ln.debt_base())
@@ -433,8 +472,11 @@ def plan_deleverage(
     only_wallet = wallet_steps > 0 and not any(st.kind == "withdraw" for st in steps)
     if wallet_steps:
         parts.append(f"{wallet_steps} round(s) funded from the wallet")
+    action: ActionKind = "deleverage"
+    if only_wallet:
+        action = "add_collateral" if all(st.kind == "supply" for st in steps) else "repay_from_wallet"
     return SizingDecision(
-        action="repay_from_wallet" if only_wallet else "deleverage", steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
+        action=action, steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
         binding_constraint=binding_out, reason="; ".join(parts), feasible=feasible,
         best_reachable_health=h_final, notional_usd=notional_usd, collateral_deltas_wei=coll_delta,
         debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,

@@ -50,3 +50,28 @@ def test_interrupted_plan_is_finished_from_the_wallet(net, tmp_path):
     assert usdc_wallet <= usdc.functions.balanceOf(carol).call() < usdc_wallet + 100 * 10**6
     data = pool.functions.getUserAccountData(carol).call()
     assert data[0] == pytest.approx(171 * 3000 * 10**8 // 10, rel=1e-9)  # no further withdraw (17.1 WETH left)
+
+
+def test_supply_mode_adds_the_withdrawn_collateral_back(net, tmp_path):
+    spec = DemoPosition("carol-cdp", "carol", "manage", "cdp_health",
+                        {"trigger_health": 1.05, "target_health": 1.15, "cooldown_s": 0,
+                         "use_wallet_funds": "supply"}, (), (), "managed CDP")
+    path = tmp_path / "posman.toml"
+    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 positions=(spec,))
+    carol = net.address("carol")
+    pool = net.contract("aave_v3/Pool", net.book["aave"]["pool"])
+    usdc = net.contract("erc20/MintableERC20", net.book["tokens"]["USDC"])
+    net.transact(pool.functions.withdraw(net.book["tokens"]["WETH"], 29 * WAD // 10, carol), sender=carol)
+    debt_before = pool.functions.getUserAccountData(carol).call()[1]
+    usdc_wallet = usdc.functions.balanceOf(carol).call()
+    manager = build_manager(load_config(path), environ=environ_for(net, (spec,)))
+    try:
+        outcome = manager.runtime.tick().positions["carol-cdp"]
+    finally:
+        manager.close()
+    assert outcome.action == "add_collateral" and outcome.status == "confirmed", (outcome.action, outcome.reason)
+    after = pool.functions.getUserAccountData(carol).call()
+    assert after[5] / WAD == pytest.approx(1.15, rel=0.005)
+    assert after[1] >= debt_before  # nothing repaid, nothing sold: collateral was added
+    assert usdc.functions.balanceOf(carol).call() == usdc_wallet

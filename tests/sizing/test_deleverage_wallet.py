@@ -110,3 +110,30 @@ def test_regression_float_bound_above_integer_collateral():
     d = plan_deleverage(s, 2.0, limits=lim)
     _pos, wallet = replay(s, d, floor_hf=1.01)
     assert all(v >= 0 for v in wallet.values())
+
+
+def test_supply_mode_adds_wallet_collateral_without_a_swap():
+    snap = at_floor()
+    d = plan_deleverage(snap, 1.3, limits=SizingLimits(safety_floor_hf=1.02), wallet_wei={WETH: 10 * WAD},
+                        wallet_mode="supply")
+    assert [s.kind for s in d.steps] == ["supply"] and d.action == "add_collateral" and d.feasible
+    # HF = (S + x·1300·0.825) / D = target  ->  x = (1.3·10640 - 10725) / 1072.5 ≈ 2.896 WETH
+    assert d.steps[0].amount_wei / WAD == pytest.approx((1.3 * 10_640 - 10_725) / 1072.5, rel=1e-3)
+    pos = aave.exact_position(snap).with_deltas({WETH: (d.steps[0].amount_wei, 0)})
+    assert pos.health_factor_wad() / WAD >= 1.3
+    assert d.collateral_deltas_wei["WETH"] == d.steps[0].amount_wei and not d.debt_deltas_wei
+
+
+def test_supply_mode_respects_the_supply_cap_then_withdraws_nothing_more_than_needed():
+    capped = snapshot([reserve("WETH", 1300 * 10**8, supply_cap_tokens=11, total_supply_wei=10 * WAD),
+                       reserve("USDC", 10**8)], {"WETH": (10 * WAD, 0), "USDC": (0, 10_640 * 10**6)})
+    d = plan_deleverage(capped, 1.3, limits=SizingLimits(safety_floor_hf=1.0), wallet_wei={WETH: 10 * WAD},
+                        wallet_mode="supply")
+    supplied = sum(s.amount_wei for s in d.steps if s.kind == "supply")
+    assert 0 < supplied < 1 * WAD  # one WETH of cap room, less the rounding margin
+    assert any(s.kind == "withdraw" for s in d.steps)  # the rest comes from the usual rounds
+
+
+def test_wallet_mode_is_validated():
+    with pytest.raises(BadInputError, match="wallet_mode"):
+        plan_deleverage(at_floor(), 1.3, wallet_wei={WETH: WAD}, wallet_mode="gift")

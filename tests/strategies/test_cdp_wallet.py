@@ -41,3 +41,9 @@ def test_none_never_touches_the_wallet():
     cfg = cdp_health.Config(trigger_health=1.2, target_health=1.4, use_wallet_funds="none")
     d = cdp_health.decide(cfg, _at_floor(), _ctx(_at_floor(), {WETH: 4 * WAD, USDC: 10**12}))
     assert not d.steps and not d.feasible and d.binding_constraint == "safety_floor"
+
+
+def test_supply_adds_the_wallet_collateral():
+    cfg = cdp_health.Config(trigger_health=1.2, target_health=1.4, use_wallet_funds="supply")
+    d = cdp_health.decide(cfg, _at_floor(), _ctx(_at_floor(), {WETH: 4 * WAD, USDC: 10**12}))
+    assert [s.kind for s in d.steps] == ["supply"] and d.action == "add_collateral" and d.steps[0].asset == WETH
