@@ -27,6 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2 (argparse's own convention)
         self.exit(2, f"error: {message} (see '{self.prog} --help')\n")
@@ -35,9 +38,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="posman", description="Self-hosted DeFi position manager.")
     parser.add_argument("--version", action="version", version=f"posman {__version__}")
-    parser.add_argument("--log-level", default=os.environ.get("POSMAN_LOG_LEVEL", ""),
-                        choices=["", "debug", "info", "warning", "error"],
-                        help="log level on stderr (default: error; 'posman run' defaults to info)")
+    env_level = os.environ.get("POSMAN_LOG_LEVEL", "").lower() or None
+    parser.add_argument("--log-level", default=env_level if env_level in LOG_LEVELS else None, choices=LOG_LEVELS,
+                        help="log level on stderr (default: error, 'posman run' info; env POSMAN_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         try:
