@@ -23,7 +23,7 @@ DEVNET_TOML = "devnet.toml"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("devnet", help="local chain with real Aave V3 and Uniswap V3 contracts")
+    p = sub.add_parser("devnet", help="local chain with the real Aave V3, Uniswap V3, Morpho Blue and Synthetix contracts")
     dsub = p.add_subparsers(dest="devnet_command", metavar="ACTION", required=True, parser_class=type(p))
 
     up = dsub.add_parser("up", help="start the devnet in the background and write DIR/devnet.{json,toml}")
