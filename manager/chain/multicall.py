@@ -44,7 +44,7 @@ ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 PANIC_SELECTOR = bytes.fromhex("4e487b71")  # Panic(uint256)
 
 DEFAULT_CALL_GAS = 5_000_000  # per-call gas limit for UniswapInterfaceMulticall
-MAX_PARALLEL_CHUNKS = 3  # multicall requests of one ``execute`` in flight at once
+MAX_PARALLEL_CHUNKS = 16  # upper bound; the chain's ``max_parallel_requests`` (default 3) applies
 
 # Solidity panic codes (docs.soliditylang.org, "Panic via assert and Error via require").
 PANIC_CODES = {
@@ -397,7 +397,8 @@ def execute(
     kind: Transport = transport or client.config.multicall_kind
     size = chunk_size or client.config.multicall_chunk_size
     chunks = [list(calls[start : start + size]) for start in range(0, len(calls), size)]
-    workers = min(MAX_PARALLEL_CHUNKS, len(chunks))
+    cap = getattr(client.config, "max_parallel_requests", MAX_PARALLEL_CHUNKS) if client is not None else MAX_PARALLEL_CHUNKS
+    workers = max(1, min(int(cap), MAX_PARALLEL_CHUNKS, len(chunks)))
     out: list[CallResult] = []
     if workers <= 1:
         for chunk in chunks:
@@ -407,9 +408,14 @@ def execute(
     # next and decodes the last (about 2x for 10,000 accounts). Results keep the call order; the
     # first failing chunk (in order) raises, as it would sequentially.
     pool = _chunk_pool()
-    futures = [pool.submit(_run_chunk, client, chunk, block_number, kind, gas) for chunk in chunks]
+    futures: list[Any] = []
     try:
-        for future in futures:
+        # a sliding window of ``workers`` requests in flight; results are taken in call order
+        for i, chunk in enumerate(chunks):
+            if i >= workers:
+                out.extend(futures[i - workers].result())
+            futures.append(pool.submit(_run_chunk, client, chunk, block_number, kind, gas))
+        for future in futures[max(0, len(chunks) - workers):]:
             out.extend(future.result())
     except BaseException:
         for future in futures:

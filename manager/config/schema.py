@@ -101,6 +101,7 @@ class ChainConfig(Section):
     multicall: Address = MULTICALL3_ADDRESS
     multicall_kind: Literal["multicall3", "uniswap_interface"] = "multicall3"
     multicall_chunk_size: int = Field(default=500, ge=1, le=10_000)
+    max_parallel_requests: int = Field(default=3, ge=1, le=16)  # multicall chunks in flight at once
 
     @field_validator("rpc_urls")
     @classmethod

@@ -230,3 +230,32 @@ def test_sub_call_out_of_gas_is_named(devnet: Devnet):
     call = Call.build(devnet.token, "balanceOf(address)", [ALICE], ["uint256"], label="starved", gas_limit=500)
     (result,) = execute(client, [call], devnet.block_number())
     assert result.success is False and result.error == f"out of gas (used {result.gas_used} of gas_limit 500)"
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3])
+def test_parallel_chunks_respect_max_parallel_requests(monkeypatch, limit):
+    import threading
+    import time as _time
+    from types import SimpleNamespace
+
+    from manager.chain import multicall as mc
+
+    state = {"now": 0, "peak": 0}
+    lock = threading.Lock()
+
+    def fake_run_chunk(client, chunk, block_number, kind, gas):
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        _time.sleep(0.02)
+        with lock:
+            state["now"] -= 1
+        return [mc.CallResult(label=c.label, success=True, block_number=block_number, value=c.label) for c in chunk]
+
+    monkeypatch.setattr(mc, "_run_chunk", fake_run_chunk)
+    cfg = SimpleNamespace(multicall_kind="uniswap_interface", multicall_chunk_size=2, max_parallel_requests=limit)
+    client = SimpleNamespace(config=cfg)
+    calls = [mc.Call(target="0x" + "11" * 20, calldata=b"", label=str(i)) for i in range(20)]
+    out = mc.execute(client, calls, 7)
+    assert [r.value for r in out] == [str(i) for i in range(20)]  # call order kept
+    assert state["peak"] == limit
