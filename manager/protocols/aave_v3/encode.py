@@ -36,157 +36,68 @@ def approve_for_pool(pool: str, asset: str, amount_wei: int, *, usd_value: float
     return erc20_approve(asset, pool, amount_wei, usd_value=usd_value, label=f"approve pool {amount_wei}")
 
 
-def supply(
-    pool: str,
-    asset: str,
-    amount_wei: int,
-    on_behalf_of: str,
-    *,
-    referral_code: int = 0,
-    usd_value: float = 0.0,
-) -> TxStep:
-    """``Pool.supply``: pull ``amount_wei`` of ``asset`` from the sender, credit aTokens to ``on_behalf_of``."""
-    data = encode_call(
-        POOL_ABI,
-        "supply",
-        [
-            to_checksum_address(asset),
-            _amount(amount_wei, allow_max=False),
-            to_checksum_address(on_behalf_of),
-            referral_code,
-        ],
-    )
+def _pool_step(pool: str, fn: str, args: list, *, kind: str, asset: str, amount_wei: int | None,
+               gas_hint: int, usd_value: float = 0.0, label: str | None = None) -> TxStep:
+    """One ``Pool.<fn>(args)`` call as an unsigned step."""
     return TxStep(
         to=pool,
-        data=data,
-        label=f"supply {amount_wei}",
-        kind="supply",
+        data=encode_call(POOL_ABI, fn, args),
+        label=label or f"{fn} {amount_wei}",
+        kind=kind,  # type: ignore[arg-type]
         usd_value=usd_value,
         token=asset,
         amount_wei=amount_wei,
-        gas_hint=300_000,
+        gas_hint=gas_hint,
     )
+
+
+def supply(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, referral_code: int = 0,
+           usd_value: float = 0.0) -> TxStep:
+    """``Pool.supply``: pull ``amount_wei`` of ``asset`` from the sender, credit aTokens to ``on_behalf_of``."""
+    args = [to_checksum_address(asset), _amount(amount_wei, allow_max=False), to_checksum_address(on_behalf_of),
+            referral_code]
+    return _pool_step(pool, "supply", args, kind="supply", asset=asset, amount_wei=amount_wei, gas_hint=300_000,
+                      usd_value=usd_value)
 
 
 def withdraw(pool: str, asset: str, amount_wei: int, to: str, *, usd_value: float = 0.0) -> TxStep:
     """``Pool.withdraw``: burn aTokens, send ``amount_wei`` (``MAX_AMOUNT`` = all) of ``asset`` to ``to``."""
-    data = encode_call(
-        POOL_ABI,
-        "withdraw",
-        [to_checksum_address(asset), _amount(amount_wei, allow_max=True), to_checksum_address(to)],
-    )
-    return TxStep(
-        to=pool,
-        data=data,
-        label=f"withdraw {amount_wei}",
-        kind="withdraw",
-        usd_value=usd_value,
-        token=asset,
-        amount_wei=amount_wei,
-        gas_hint=350_000,
-    )
+    args = [to_checksum_address(asset), _amount(amount_wei, allow_max=True), to_checksum_address(to)]
+    return _pool_step(pool, "withdraw", args, kind="withdraw", asset=asset, amount_wei=amount_wei, gas_hint=350_000,
+                      usd_value=usd_value)
 
 
-def borrow(
-    pool: str,
-    asset: str,
-    amount_wei: int,
-    on_behalf_of: str,
-    *,
-    interest_rate_mode: int = VARIABLE_RATE,
-    referral_code: int = 0,
-    usd_value: float = 0.0,
-) -> TxStep:
+def borrow(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, interest_rate_mode: int = VARIABLE_RATE,
+           referral_code: int = 0, usd_value: float = 0.0) -> TxStep:
     """``Pool.borrow`` (variable rate by default)."""
-    data = encode_call(
-        POOL_ABI,
-        "borrow",
-        [
-            to_checksum_address(asset),
-            _amount(amount_wei, allow_max=False),
-            interest_rate_mode,
-            referral_code,
-            to_checksum_address(on_behalf_of),
-        ],
-    )
-    return TxStep(
-        to=pool,
-        data=data,
-        label=f"borrow {amount_wei}",
-        kind="borrow",
-        usd_value=usd_value,
-        token=asset,
-        amount_wei=amount_wei,
-        gas_hint=400_000,
-    )
+    args = [to_checksum_address(asset), _amount(amount_wei, allow_max=False), interest_rate_mode, referral_code,
+            to_checksum_address(on_behalf_of)]
+    return _pool_step(pool, "borrow", args, kind="borrow", asset=asset, amount_wei=amount_wei, gas_hint=400_000,
+                      usd_value=usd_value)
 
 
-def repay(
-    pool: str,
-    asset: str,
-    amount_wei: int,
-    on_behalf_of: str,
-    *,
-    interest_rate_mode: int = VARIABLE_RATE,
-    usd_value: float = 0.0,
-) -> TxStep:
+def repay(pool: str, asset: str, amount_wei: int, on_behalf_of: str, *, interest_rate_mode: int = VARIABLE_RATE,
+          usd_value: float = 0.0) -> TxStep:
     """``Pool.repay`` from the sender's wallet (``MAX_AMOUNT`` = the whole debt); needs an approval first."""
-    data = encode_call(
-        POOL_ABI,
-        "repay",
-        [
-            to_checksum_address(asset),
-            _amount(amount_wei, allow_max=True),
-            interest_rate_mode,
-            to_checksum_address(on_behalf_of),
-        ],
-    )
-    return TxStep(
-        to=pool,
-        data=data,
-        label=f"repay {amount_wei}",
-        kind="repay",
-        usd_value=usd_value,
-        token=asset,
-        amount_wei=amount_wei,
-        gas_hint=300_000,
-    )
+    args = [to_checksum_address(asset), _amount(amount_wei, allow_max=True), interest_rate_mode,
+            to_checksum_address(on_behalf_of)]
+    return _pool_step(pool, "repay", args, kind="repay", asset=asset, amount_wei=amount_wei, gas_hint=300_000,
+                      usd_value=usd_value)
 
 
-def repay_with_a_tokens(
-    pool: str, asset: str, amount_wei: int, *, interest_rate_mode: int = VARIABLE_RATE, usd_value: float = 0.0
-) -> TxStep:
+def repay_with_a_tokens(pool: str, asset: str, amount_wei: int, *, interest_rate_mode: int = VARIABLE_RATE,
+                        usd_value: float = 0.0) -> TxStep:
     """``Pool.repayWithATokens``: repay debt in ``asset`` by burning the sender's aTokens of it."""
-    data = encode_call(
-        POOL_ABI,
-        "repayWithATokens",
-        [to_checksum_address(asset), _amount(amount_wei, allow_max=True), interest_rate_mode],
-    )
-    return TxStep(
-        to=pool,
-        data=data,
-        label=f"repayWithATokens {amount_wei}",
-        kind="repay_with_a_tokens",
-        usd_value=usd_value,
-        token=asset,
-        amount_wei=amount_wei,
-        gas_hint=300_000,
-    )
+    args = [to_checksum_address(asset), _amount(amount_wei, allow_max=True), interest_rate_mode]
+    return _pool_step(pool, "repayWithATokens", args, kind="repay_with_a_tokens", asset=asset,
+                      amount_wei=amount_wei, gas_hint=300_000, usd_value=usd_value)
 
 
 def set_use_reserve_as_collateral(pool: str, asset: str, use_as_collateral: bool) -> TxStep:
     """``Pool.setUserUseReserveAsCollateral``."""
-    data = encode_call(
-        POOL_ABI, "setUserUseReserveAsCollateral", [to_checksum_address(asset), bool(use_as_collateral)]
-    )
-    return TxStep(
-        to=pool,
-        data=data,
-        label=f"set collateral {bool(use_as_collateral)}",
-        kind="set_collateral",
-        token=asset,
-        gas_hint=150_000,
-    )
+    args = [to_checksum_address(asset), bool(use_as_collateral)]
+    return _pool_step(pool, "setUserUseReserveAsCollateral", args, kind="set_collateral", asset=asset,
+                      amount_wei=None, gas_hint=150_000, label=f"set collateral {bool(use_as_collateral)}")
 
 
 __all__ = [
