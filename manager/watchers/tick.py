@@ -146,7 +146,7 @@ class TickReader:
                 cfgs = [p for p in self.config.positions if p.protocol == proto.name]
                 refs = [PositionRef(name=p.name, account=p.account, market_id=proto.market_id) for p in cfgs]
                 snaps_m, errs_m = read_snapshots(client, proto.morpho, refs, head_block, now_s=max(int(now_s), block_ts),
-                                                 heartbeat_s=self.config.oracles.default_heartbeat_s)
+                                                 heartbeat_s=_Heartbeats(self.config.oracles))
                 for sm in snaps_m:
                     morpho[sm.name] = sm
                 for name, err in errs_m.items():
@@ -300,3 +300,14 @@ def _read_wallets(client: ChainClient, market: AaveMarket, positions: list[Any],
         row = results[i * len(assets) : (i + 1) * len(assets)]
         out[p.name] = {a: int(r.value) for a, r in zip(assets, row, strict=True) if r.success and int(r.value) > 0}
     return out
+
+
+class _Heartbeats(dict):  # type: ignore[type-arg]
+    """``symbol -> heartbeat_s`` with the config's per-symbol overrides and its default for the rest."""
+
+    def __init__(self, oracles: Any) -> None:
+        super().__init__(oracles.heartbeats_s)
+        self._default = int(oracles.default_heartbeat_s)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return super().get(key, self._default)
