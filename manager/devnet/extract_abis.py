@@ -7,37 +7,37 @@ committed so the manager can talk to real chains without node_modules.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-NM = ROOT / "node_modules"
+from manager.devnet.artifacts import AAVE, ARTIFACTS, NM, ROOT
+
 OUT = ROOT / "contracts_abi"
 
-AAVE = "@aave/core-v3/artifacts/contracts"
-UNI_CORE = "@uniswap/v3-core/artifacts/contracts"
-UNI_PERI = "@uniswap/v3-periphery/artifacts/contracts"
+# contracts_abi/<file> -> the devnet's artifact of that name (same npm artifact, one path table)
+FROM_ARTIFACTS: dict[str, str] = {
+    "aave_v3/Pool": "Pool",
+    "aave_v3/PoolConfigurator": "PoolConfigurator",
+    "aave_v3/PoolAddressesProvider": "PoolAddressesProvider",
+    "aave_v3/ACLManager": "ACLManager",
+    "aave_v3/AToken": "AToken",
+    "aave_v3/VariableDebtToken": "VariableDebtToken",
+    "aave_v3/StableDebtToken": "StableDebtToken",
+    "aave_v3/AaveOracle": "AaveOracle",
+    "aave_v3/AaveProtocolDataProvider": "AaveProtocolDataProvider",
+    "aave_v3/DefaultReserveInterestRateStrategy": "DefaultReserveInterestRateStrategy",
+    "erc20/MintableERC20": "MintableERC20",
+    "erc20/WETH9": "WETH9Mocked",
+    "uniswap_v3/UniswapV3Factory": "UniswapV3Factory",
+    "uniswap_v3/UniswapV3Pool": "UniswapV3Pool",
+    "uniswap_v3/SwapRouter": "SwapRouter",
+    "uniswap_v3/QuoterV2": "QuoterV2",
+    "uniswap_v3/TickLens": "TickLens",
+    "uniswap_v3/NonfungiblePositionManager": "NonfungiblePositionManager",
+    "multicall/UniswapInterfaceMulticall": "UniswapInterfaceMulticall",
+}
 
 SOURCES: dict[str, str] = {
-    "aave_v3/Pool": f"{AAVE}/protocol/pool/Pool.sol/Pool.json",
-    "aave_v3/PoolConfigurator": f"{AAVE}/protocol/pool/PoolConfigurator.sol/PoolConfigurator.json",
-    "aave_v3/PoolAddressesProvider": f"{AAVE}/protocol/configuration/PoolAddressesProvider.sol/PoolAddressesProvider.json",
-    "aave_v3/ACLManager": f"{AAVE}/protocol/configuration/ACLManager.sol/ACLManager.json",
-    "aave_v3/AToken": f"{AAVE}/protocol/tokenization/AToken.sol/AToken.json",
-    "aave_v3/VariableDebtToken": f"{AAVE}/protocol/tokenization/VariableDebtToken.sol/VariableDebtToken.json",
-    "aave_v3/StableDebtToken": f"{AAVE}/protocol/tokenization/StableDebtToken.sol/StableDebtToken.json",
-    "aave_v3/AaveOracle": f"{AAVE}/misc/AaveOracle.sol/AaveOracle.json",
-    "aave_v3/AaveProtocolDataProvider": f"{AAVE}/misc/AaveProtocolDataProvider.sol/AaveProtocolDataProvider.json",
-    "aave_v3/DefaultReserveInterestRateStrategy": f"{AAVE}/protocol/pool/DefaultReserveInterestRateStrategy.sol/DefaultReserveInterestRateStrategy.json",
+    **{out: ARTIFACTS[name] for out, name in FROM_ARTIFACTS.items()},
     "aave_v3/Errors": f"{AAVE}/protocol/libraries/helpers/Errors.sol/Errors.json",
-    "erc20/MintableERC20": "@aave/core-v3/artifacts/contracts/mocks/tokens/MintableERC20.sol/MintableERC20.json",
-    "erc20/WETH9": "@aave/core-v3/artifacts/contracts/mocks/tokens/WETH9Mocked.sol/WETH9Mocked.json",
-    "uniswap_v3/UniswapV3Factory": f"{UNI_CORE}/UniswapV3Factory.sol/UniswapV3Factory.json",
-    "uniswap_v3/UniswapV3Pool": f"{UNI_CORE}/UniswapV3Pool.sol/UniswapV3Pool.json",
-    "uniswap_v3/SwapRouter": f"{UNI_PERI}/SwapRouter.sol/SwapRouter.json",
-    "uniswap_v3/QuoterV2": f"{UNI_PERI}/lens/QuoterV2.sol/QuoterV2.json",
-    "uniswap_v3/TickLens": f"{UNI_PERI}/lens/TickLens.sol/TickLens.json",
-    "uniswap_v3/NonfungiblePositionManager": f"{UNI_PERI}/NonfungiblePositionManager.sol/NonfungiblePositionManager.json",
-    "multicall/UniswapInterfaceMulticall": f"{UNI_PERI}/lens/UniswapInterfaceMulticall.sol/UniswapInterfaceMulticall.json",
     "chainlink/AggregatorV3Interface": "@chainlink/contracts/abi/v0.8/AggregatorV3Interface.json",
     "chainlink/MockV3Aggregator": "@chainlink/contracts/abi/v0.8/MockV3Aggregator.json",
 }
