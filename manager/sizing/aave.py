@@ -133,6 +133,10 @@ class ExactPosition:
     def health_factor_wad(self) -> int:
         return self.account().health_factor_wad
 
+    def health(self) -> float:
+        """The exact health factor as a float (``inf`` when there is no debt)."""
+        return _health_float(self.health_factor_wad())
+
 
 def _account(lines: Iterable[AssetLine]) -> AccountData:
     total_coll = total_debt = ltv_num = lt_num = 0
@@ -263,8 +267,11 @@ _POW10 = tuple(10**k for k in range(78))  # decimals are validated to 0..77
 
 def health_factor(snapshot: LendingPositionSnapshot, *, emode_price_base: int | None = None) -> float:
     """The exact health factor as a float (``inf`` when there is no debt)."""
-    hf = account_data(snapshot, emode_price_base=emode_price_base).health_factor_wad
-    return float("inf") if hf == UINT256_MAX else hf / WAD
+    return _health_float(account_data(snapshot, emode_price_base=emode_price_base).health_factor_wad)
+
+
+def _health_float(hf_wad: int) -> float:
+    return float("inf") if hf_wad == UINT256_MAX else hf_wad / WAD
 
 
 # ------------------------------------------------------------------------------------------------

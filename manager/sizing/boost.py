@@ -26,12 +26,7 @@ from manager.sizing._checks import BadInputError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, _borrow_ok_v30, _largest, exact_position, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.deleverage import swap_model_for
-from manager.sizing.fixed import UINT256_MAX, WAD, percent_mul
-
-
-def _hf(pos: ExactPosition) -> float:
-    h = pos.health_factor_wad()
-    return math.inf if h == UINT256_MAX else h / WAD
+from manager.sizing.fixed import WAD, percent_mul
 
 
 def plan_boost(
@@ -63,7 +58,7 @@ def plan_boost(
     name = snapshot.name or snapshot.account
     target_wad = math.ceil(target * WAD)
     floor_wad = math.ceil(limits.safety_floor_hf * WAD)
-    hf_before = _hf(pos)
+    hf_before = pos.health()
     base: dict[str, Any] = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
     rj = snapshot.reserves[j.asset]
     rk = snapshot.reserves[k.asset]
@@ -85,12 +80,7 @@ def plan_boost(
                               feasible=blocked[0] == "already_at_target", best_reachable_health=hf_before,
                               reason=blocked[1], **base)
 
-    model, raw = swap_model_for(j, k, depth, limits)
-    depth_cap = math.inf
-    if raw is not None and depth:
-        curve = depth.get((j.asset, k.asset)) or depth.get((j.symbol, k.symbol))
-        depth_cap = raw.depth_cap_wei(limits.max_slippage_bps, curve.fee_pips / 1e6 if curve else 0.0)
-        depth_cap = min(depth_cap / (1 - limits.service_fee_bps / 10_000), model.max_in_wei)
+    model, depth_cap = swap_model_for(j, k, depth, limits)
     usd_per_wei_j = j.price_base / j.unit / snapshot.base_unit
     prem_bps = flash_premium_bps or 0
     day_left = limits.per_day_remaining_usd
@@ -173,7 +163,7 @@ def plan_boost(
         new_pos = after(b)
         if first_binding is None:
             first_binding = binding
-        h_new = _hf(new_pos)
+        h_new = new_pos.health()
         fee = percent_mul(b, prem_bps) if flash_premium_bps is not None else 0
         if flash_premium_bps is not None:
             steps += [
@@ -181,14 +171,14 @@ def plan_boost(
                 SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=b, asset_out=k.asset,
                            symbol_out=k.symbol, min_amount_out_wei=y, round=rnd),
                 SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=y, round=rnd,
-                           projected_health=_hf(pos.with_deltas({k.asset: (y, 0)}))),
+                           projected_health=pos.with_deltas({k.asset: (y, 0)}).health()),
                 SizingStep(kind="borrow", asset=j.asset, symbol=j.symbol, amount_wei=b + fee, round=rnd,
                            projected_health=h_new),
             ]
         else:
             steps += [
                 SizingStep(kind="borrow", asset=j.asset, symbol=j.symbol, amount_wei=b, round=rnd,
-                           projected_health=_hf(pos.with_deltas({j.asset: (0, b)}))),
+                           projected_health=pos.with_deltas({j.asset: (0, b)}).health()),
                 SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=b, asset_out=k.asset,
                            symbol_out=k.symbol, min_amount_out_wei=y, round=rnd),
                 SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=y, round=rnd,
@@ -205,7 +195,7 @@ def plan_boost(
         if binding == "target_health" or binding in ("per_day_cap", "pool_depth", "borrow_cap", "reserve_liquidity",
                                                      "isolation_debt_ceiling", "supply_cap"):
             break
-    h_final = _hf(pos)
+    h_final = pos.health()
     if not steps:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=binding, feasible=False,
                               best_reachable_health=hf_before, reason=f"cannot boost: bound by {binding}", **base)

@@ -29,16 +29,11 @@ from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, Sizi
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, usd_cap_wei
-from manager.sizing.depth import SwapModel
-from manager.sizing.fixed import UINT256_MAX, WAD, percent_mul
+from manager.sizing.depth import SwapModel, curve_sale
+from manager.sizing.fixed import WAD, percent_mul
 
 # Solve a hair above the target so the floored avgLT of v3.0 cannot pull the exact HF below it.
 _TARGET_MARGIN = 2e-4
-
-
-def _hf(pos: ExactPosition) -> float:
-    h = pos.health_factor_wad()
-    return math.inf if h == UINT256_MAX else h / WAD
 
 
 def swap_model_for(
@@ -46,22 +41,23 @@ def swap_model_for(
     buy: AssetLine,
     depth: Mapping[tuple[str, str], DepthCurve] | None,
     limits: SizingLimits,
-) -> tuple[SwapModel, SwapModel | None]:
-    """The guaranteed-output model for selling ``sell`` into ``buy``, and the raw curve model (for the depth cap)."""
+) -> tuple[SwapModel, float]:
+    """The guaranteed-output model for selling ``sell`` into ``buy``, and the pool-depth cap on the input (wei).
+
+    The cap is ``inf`` without a depth curve (oracle fallback) and for a sale of the debt token itself.
+    """
     if sell.asset == buy.asset:
-        return SwapModel.identity(), None
+        return SwapModel.identity(), math.inf
     curve = None
     if depth:
         curve = depth.get((sell.asset, buy.asset)) or depth.get((sell.symbol, buy.symbol))
     if curve is not None:
-        raw = SwapModel.from_curve(curve)
-        model = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps)
-        return model.with_input_fee(limits.service_fee_bps), raw
+        return curve_sale(curve, limits)
     model = SwapModel.oracle(
         price_in_base=sell.price_base, price_out_base=buy.price_base, decimals_in=sell.decimals,
         decimals_out=buy.decimals, fee_bps=limits.fallback_fee_bps, haircut_bps=limits.max_slippage_bps,
     )
-    return model.with_input_fee(limits.service_fee_bps), None
+    return model.with_input_fee(limits.service_fee_bps), math.inf
 
 
 @dataclass
@@ -177,7 +173,7 @@ def plan_deleverage(
     name = snapshot.name or snapshot.account
     if acc.total_debt_base == 0:
         raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
-    hf_before = _hf(pos)
+    hf_before = pos.health()
     base: dict[str, Any] = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
     if hf_before >= target:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint="already_at_target",
@@ -202,14 +198,7 @@ def plan_deleverage(
     def pair_for(k: AssetLine, j: AssetLine) -> _Pair:
         key = (k.asset, j.asset)
         if key not in pairs:
-            model, raw = swap_model_for(k, j, depth, limits)
-            cap = math.inf
-            if raw is not None:
-                curve = depth.get((k.asset, j.asset)) or depth.get((k.symbol, j.symbol))  # type: ignore[union-attr]
-                fee = curve.fee_pips / 1e6 if curve is not None else 0.0
-                cap = raw.depth_cap_wei(limits.max_slippage_bps, fee) / (1 - limits.service_fee_bps / 10_000)
-                cap = min(cap, model.max_in_wei)
-            pairs[key] = _Pair(model, cap)
+            pairs[key] = _Pair(*swap_model_for(k, j, depth, limits))
         return pairs[key]
 
     def efficiency(k: AssetLine, j: AssetLine) -> float:
@@ -245,7 +234,7 @@ def plan_deleverage(
 
         for k in sorted((ln for ln in pos.lines if ln.counts_as_collateral and wallet.get(ln.asset, 0) > 0
                          and ln.lt_bps > 0), key=lambda ln: -ln.lt_bps):
-            if _hf(pos) >= target or rnd >= limits.max_rounds:
+            if pos.health() >= target or rnd >= limits.max_rounds:
                 break
             view = float_view(pos)
             ck = k.price_base / k.unit
@@ -258,12 +247,12 @@ def plan_deleverage(
             if room is not None:
                 int_caps.append(room)
             x_wei = min([*int_caps, *(math.floor(c) for c in usd_caps if math.isfinite(c))])
-            if x_wei <= 0 or (x_wei * usd_per_wei_k < limits.min_action_usd and _hf(pos.with_deltas(
-                    {k.asset: (x_wei, 0)})) < target):
+            if x_wei <= 0 or (x_wei * usd_per_wei_k < limits.min_action_usd and pos.with_deltas(
+                    {k.asset: (x_wei, 0)}).health() < target):
                 continue
             pos = pos.with_deltas({k.asset: (x_wei, 0)})
             steps.append(SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
-                                    projected_health=_hf(pos)))
+                                    projected_health=pos.health()))
             coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) + x_wei
             wallet[k.asset] -= x_wei
             notional_usd += x_wei * usd_per_wei_k
@@ -274,7 +263,7 @@ def plan_deleverage(
             first_binding = first_binding or "wallet_funds"
         wallet = {}  # supplied what helps; the rest of the wallet is not sold in this mode
     for phase in ("direct", "swap") if wallet else ():
-        while rnd < limits.max_rounds and _hf(pos) < target:
+        while rnd < limits.max_rounds and pos.health() < target:
             debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: -ln.debt_base())
             if not debts:
                 break
@@ -302,14 +291,14 @@ def plan_deleverage(
             if repay_wei <= 0:
                 break
             new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
-            h_new = _hf(new_pos)
+            h_new = new_pos.health()
             value_usd = (x_wei * k.price_base / k.unit if x_wei else repay_wei * cj) * usd_per_base
             if value_usd < limits.min_action_usd and h_new < target:
                 break  # wallet dust: not worth a transaction (nor a round)
             if x_wei:
                 steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
                                         asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,
-                                        round=rnd, projected_health=_hf(pos)))
+                                        round=rnd, projected_health=pos.health()))
                 wallet[k.asset] -= x_wei
                 pair.used_wei += x_wei
                 x_usd = x_wei * k.price_base / k.unit * usd_per_base
@@ -334,7 +323,7 @@ def plan_deleverage(
                 break
     while rnd < limits.max_rounds:
         view = float_view(pos)
-        if _hf(pos) >= target:
+        if pos.health() >= target:
             reached = True
             break
         debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0 and ln.asset not in exhausted_debt),
@@ -403,12 +392,12 @@ def plan_deleverage(
             final_binding = "min_action_usd"
             break
         new_pos = pos.with_deltas({k.asset: (-x_wei, 0)}).with_deltas({j.asset: (0, -repay_wei)})
-        h_new = _hf(new_pos)
+        h_new = new_pos.health()
         if first_binding is None:
             first_binding = binding
         same = k.asset == j.asset
         if flash_premium_bps is not None:
-            h_repaid = _hf(pos.with_deltas({j.asset: (0, -repay_wei)}))
+            h_repaid = pos.with_deltas({j.asset: (0, -repay_wei)}).health()
             steps.append(SizingStep(kind="flash_loan", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd))
             steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
                                     projected_health=h_repaid))
@@ -419,11 +408,11 @@ def plan_deleverage(
                                         symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd, projected_health=h_new))
         else:
             steps.append(SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
-                                    projected_health=_hf(after_withdraw)))
+                                    projected_health=after_withdraw.health()))
             if not same:
                 steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
                                         symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd,
-                                        projected_health=_hf(after_withdraw)))
+                                        projected_health=after_withdraw.health()))
             steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
                                     projected_health=h_new))
         coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) - x_wei
@@ -447,7 +436,7 @@ def plan_deleverage(
     else:
         final_binding = "max_rounds" if not reached else final_binding
 
-    h_final = _hf(pos)
+    h_final = pos.health()
     reached = reached or h_final >= target
     if not steps:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,

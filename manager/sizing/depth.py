@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from manager.domain import DepthCurve
 from manager.sizing._checks import BadInputError, finite, non_negative, positive
+
+if TYPE_CHECKING:
+    from manager.sizing.caps import SizingLimits
 
 
 @dataclass(frozen=True)
@@ -152,3 +156,15 @@ class SwapModel:
                 best = x0 + f0 / (m - slope)
             break
         return best
+
+
+def curve_sale(curve: DepthCurve, limits: SizingLimits) -> tuple[SwapModel, float]:
+    """The guaranteed-output model for selling on ``curve``, and the largest input (wei) to sell on it.
+
+    The model is the curve less ``limits.swap_tolerance_bps`` after the ``limits.service_fee_bps`` input fee;
+    the cap is the input whose average price impact on the raw curve stays within ``limits.max_slippage_bps``
+    (grossed up for the service fee), never beyond the quoted depth.
+    """
+    model = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps).with_input_fee(limits.service_fee_bps)
+    cap = SwapModel.from_curve(curve).depth_cap_wei(limits.max_slippage_bps, curve.fee_pips / 1e6)
+    return model, min(cap / (1 - limits.service_fee_bps / 10_000), model.max_in_wei)
