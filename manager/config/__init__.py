@@ -9,7 +9,7 @@ Every problem is a ``ConfigError`` whose message is one line: file, line, field 
 what is allowed. ``configs/example.toml`` documents every key.
 """
 
-from manager.config.loader import config_error, load_config, params_error, parse_config
+from manager.config.loader import load_config, params_error, parse_config
 from manager.config.report import format_loc
 from manager.config.schema import (
     AaveV3Config,
@@ -43,7 +43,6 @@ __all__ = [
     "StorageConfig",
     "UniswapV3Config",
     "check_address",
-    "config_error",
     "format_loc",
     "load_config",
     "mask_url",

@@ -7,7 +7,7 @@ the field path, the offending value and what is allowed, e.g.::
     configs/prod.toml:12: chains.devnet.rpc_url: unknown key; did you mean 'rpc_urls'?
 
 Later validators (a strategy validating ``positions.params`` against its own model) point at the
-same file and line with ``config_error(cfg, loc, msg)`` or ``params_error(cfg, loc_prefix, exc)``.
+same file and line with ``cfg.error(loc, msg)`` or ``params_error(cfg, loc_prefix, exc)``.
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     cfg._source = source
     cfg._locator = locator
     return cfg
-
-
-def config_error(cfg: Config, loc: Sequence[str | int], message: str, value: Any = MISSING) -> ConfigError:
-    """A ``ConfigError`` pointing at ``loc`` in ``cfg``'s file (same as ``cfg.error(...)``)."""
-    return cfg.error(loc, message, value)
 
 
 def params_error(

@@ -11,7 +11,6 @@ position's signer) are checked by ``Config`` after the sections validate; see ``
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -26,8 +25,17 @@ from pydantic import (
     model_validator,
 )
 
+from manager.alerts.config import AlertsConfig
 from manager.config.report import MISSING, located_error
-from manager.config.types import MULTICALL3_ADDRESS, Address, Bps, EnvVarName, Name, is_hex_address
+from manager.config.types import (
+    MULTICALL3_ADDRESS,
+    Address,
+    Bps,
+    EnvVarName,
+    Name,
+    check_address,
+    is_hex_address,
+)
 
 if TYPE_CHECKING:
     from manager.errors import ConfigError
@@ -237,8 +245,6 @@ class PoolWatchConfig(Section):
     @classmethod
     def _check_token(cls, value: str) -> str:
         if value.startswith("0x"):
-            from manager.config.types import check_address
-
             return check_address(value)
         return value
 
@@ -298,28 +304,6 @@ class RuntimeConfig(Section):
 
 
 # ------------------------------------------------------------------------------------------------
-# [alerts]
-# ------------------------------------------------------------------------------------------------
-class AlertsPlaceholder(BaseModel):
-    """Stand-in for ``manager.alerts.config.AlertsConfig`` while that module does not exist."""
-
-    model_config = ConfigDict(extra="allow", frozen=True)
-
-
-def _alerts_model() -> type[BaseModel]:
-    try:
-        module = importlib.import_module("manager.alerts.config")
-    except ModuleNotFoundError as exc:
-        if exc.name in ("manager.alerts.config", "manager.alerts"):
-            return AlertsPlaceholder
-        raise
-    return module.AlertsConfig
-
-
-AlertsConfig = _alerts_model()
-
-
-# ------------------------------------------------------------------------------------------------
 # [[positions]]
 # ------------------------------------------------------------------------------------------------
 class PositionConfig(Section):
@@ -367,7 +351,7 @@ class Config(Section):
     signers: dict[Name, SignerConfig] = Field(default_factory=dict)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # type: ignore[valid-type]
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     positions: list[PositionConfig] = Field(default_factory=list)
 
     _source: str = PrivateAttr("<config>")
@@ -468,9 +452,8 @@ class Config(Section):
                                         f"signer '{pos.signer}' controls {self.signers[pos.signer].address}, not this "
                                         f"position's account {pos.account}", pos.signer))
 
-        overrides = getattr(getattr(self.alerts, "rules", None), "health_overrides", None) or {}
         positions = [p.name for p in self.positions]
-        for name in overrides:
+        for name in self.alerts.rules.health_overrides:
             if name not in positions:
                 problems.append(Problem(("alerts", "rules", "health_overrides", name),
                                         f"no position named '{name}'{_known(name, positions)}"))

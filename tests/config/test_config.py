@@ -99,12 +99,9 @@ def test_example_documents_every_key():
     models = [schema.StorageConfig, schema.ChainConfig, schema.AaveV3Config, schema.UniswapV3Config,
               schema.OraclesConfig, schema.PoolWatchConfig, schema.SignerConfig, schema.LimitsConfig,
               schema.RuntimeConfig, schema.PositionConfig, Config]
-    from manager.config.schema import AlertsConfig
+    from manager.alerts import config as alerts
 
-    if AlertsConfig is not schema.AlertsPlaceholder:
-        from manager.alerts import config as alerts
-
-        models += [alerts.AlertsConfig, alerts.AlertRules, alerts.HealthAlertRules]
+    models += [alerts.AlertsConfig, alerts.AlertRules, alerts.HealthAlertRules]
     for model in models:
         for field in model.model_fields:
             assert f"{field} =" in text or field in headers, (model.__name__, field)
