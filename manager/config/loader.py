@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from manager.config.locate import Loc, TomlLocator
-from manager.config.report import MISSING, format_loc, located_error
+from manager.config.report import MISSING, format_loc, located_error, where
 from manager.config.schema import PROTOCOL_KINDS, Config, CrossCheckFailed, mask_url
 from manager.errors import ConfigError
 
@@ -91,8 +91,7 @@ def _toml_error(exc: tomllib.TOMLDecodeError, source: str) -> ConfigError:
     m = _TOML_POS.search(msg)
     line = int(m.group(1)) if m else None
     msg = _TOML_EOF.sub(" (at end of file)", _TOML_POS.sub("", msg))
-    where = f"{source}:{line}" if line is not None else source
-    return ConfigError(f"{where}: invalid TOML: {msg}", file=source, line=line)
+    return ConfigError(f"{where(source, line)}: invalid TOML: {msg}", file=source, line=line)
 
 
 def _clean_msg(msg: str) -> str:

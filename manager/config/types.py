@@ -12,7 +12,8 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, StringConstraints
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
-_PRIVATE_KEY_LIKE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+PRIVATE_KEY_LIKE = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+"""32 bytes of hex: what a private key looks like (never echoed in errors, refused as an env var name)."""
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 MULTICALL3_ADDRESS = "0xcA11bde05977b3631167028862bE2a173976CA11"
@@ -50,7 +51,7 @@ def is_hex_address(value: str) -> bool:
 
 
 def _check_env_name(value: str) -> str:
-    if _PRIVATE_KEY_LIKE.fullmatch(value):
+    if PRIVATE_KEY_LIKE.fullmatch(value):
         raise ValueError(
             "this looks like a private key, not an environment variable name; "
             "secrets never go in the config file"
