@@ -48,7 +48,7 @@ _LEVEL_KIND: dict[int, AlertKind] = {
 }
 _KIND_LEVEL: dict[str, int] = {kind: level for level, kind in _LEVEL_KIND.items()}
 _LEVEL_SEVERITY: dict[int, Severity] = {0: "info", 1: "warning", 2: "critical", 3: "critical"}
-_LEVEL_NAME = {0: "normal", 1: "warning", 2: "critical", 3: "liquidatable"}
+_LEVEL_NAME = {level: kind.removeprefix("health_") for level, kind in _LEVEL_KIND.items()}
 
 
 class AlertInputError(PosmanError):
@@ -239,20 +239,18 @@ class AlertEngine:
                     f"Health factor {hf} is below the {_LEVEL_NAME[new]} threshold {thresholds[new]}"
                     + (f" (was {_LEVEL_NAME[old]})." if old else ".")
                 )
-        alert = Alert(
-            kind=_LEVEL_KIND[new],
-            severity=_LEVEL_SEVERITY[new],
-            episode_key=key,
-            transition=transition,
-            title=title,
-            message=message,
-            position=position,
-            fields=fields,
-            block_number=block_number,
-            at_s=now_s,
+        return self._emit(
+            _LEVEL_KIND[new],
+            _LEVEL_SEVERITY[new],
+            key,
+            transition,
+            title,
+            message,
+            position,
+            fields,
+            block_number,
+            now_s,
         )
-        self._apply(alert)
-        return alert
 
     # --- oracles -------------------------------------------------------------------------------
     def evaluate_oracle(
@@ -492,17 +490,8 @@ class AlertEngine:
             self._events_seen.popitem(last=False)
         all_fields: dict[str, FieldValue] = {"plan_id": plan_id, **(fields or {})}
         return [
-            Alert(
-                kind=kind,
-                severity=severity,
-                episode_key=key,
-                transition="event",
-                title=title,
-                message=message,
-                position=position,
-                fields=all_fields,
-                block_number=block_number,
-                at_s=now_s,
+            self._emit(
+                kind, severity, key, "event", title, message, position, all_fields, block_number, now_s
             )
         ]
 
@@ -583,7 +572,9 @@ class AlertEngine:
         return alert
 
     def _apply(self, alert: Alert) -> None:
-        """Update the episode table for an alert the engine emits."""
+        """Update the episode table for an alert the engine emits (a one-shot event opens no episode)."""
+        if alert.transition == "event":
+            return
         if alert.transition == "resolve":
             self._episodes.pop(alert.episode_key, None)
             return
