@@ -21,14 +21,14 @@ and the target is solved exactly per segment), or from the oracle less fee and a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
-from manager.sizing.caps import SizingLimits, usd_cap_wei
+from manager.sizing.caps import SizingLimits, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.depth import SwapModel, curve_sale
 from manager.sizing.fixed import WAD, percent_mul
 
@@ -206,121 +206,23 @@ def plan_deleverage(
         g = pair_for(k, j).model.marginal_rate * (j.price_base / j.unit) / (k.price_base / k.unit)
         return target * g - lt
 
-    steps: list[SizingStep] = []
-    coll_delta: dict[str, int] = {}
-    debt_delta: dict[str, int] = {}
-    notional_usd = 0.0
-    day_left_usd = limits.per_day_remaining_usd
-    first_binding: str | None = None
     final_binding = "target_health"
     reached = False
     fallback_used = False
-    rnd = 0
     exhausted_debt: set[str] = set()
-    wallet: dict[str, int] = {}
-    for ln in pos.lines if wallet_wei else ():
-        amount = wallet_wei.get(ln.asset, wallet_wei.get(ln.symbol, 0)) if wallet_wei else 0
-        if int(amount) != amount or amount < 0:
-            raise BadInputError(f"wallet_wei[{ln.symbol}]={amount!r}: must be a non-negative int",
-                                field="wallet_wei", value=amount)
-        if amount > 0:
-            wallet[ln.asset] = int(amount)
-    wallet_steps = 0
     if wallet_mode not in ("repay", "supply"):
         raise BadInputError(f"wallet_mode={wallet_mode!r}: allowed 'repay' or 'supply'", field="wallet_mode",
                             value=wallet_mode)
+    wallet = _wallet_balances(pos, wallet_wei)
+    # The wallet rounds come first; the withdraw rounds carry on from where they leave the plan.
+    prog = _Progress(pos=pos, day_left_usd=limits.per_day_remaining_usd)
     if wallet and wallet_mode == "supply":
-        from manager.sizing.caps import supply_cap_room_wei
-
-        for k in sorted((ln for ln in pos.lines if ln.counts_as_collateral and wallet.get(ln.asset, 0) > 0
-                         and ln.lt_bps > 0), key=lambda ln: -ln.lt_bps):
-            if pos.health() >= target or rnd >= limits.max_rounds:
-                break
-            view = float_view(pos)
-            ck = k.price_base / k.unit
-            need = math.ceil(max(0.0, solve_target * view.debt_base - view.weighted_collateral_base)
-                             / (ck * k.lt_bps / 1e4)) + 1
-            usd_per_wei_k = ck * usd_per_base
-            usd_caps = [usd_cap_wei(limits.per_action_usd, usd_per_wei_k), usd_cap_wei(day_left_usd, usd_per_wei_k)]
-            int_caps = [wallet[k.asset], need]  # integers stay integers: float(1e18 - 1) == 1e18
-            room = supply_cap_room_wei(snapshot.reserves[k.asset]) if k.asset in snapshot.reserves else None
-            if room is not None:
-                int_caps.append(room)
-            x_wei = min([*int_caps, *(math.floor(c) for c in usd_caps if math.isfinite(c))])
-            if x_wei <= 0 or (x_wei * usd_per_wei_k < limits.min_action_usd and pos.with_deltas(
-                    {k.asset: (x_wei, 0)}).health() < target):
-                continue
-            pos = pos.with_deltas({k.asset: (x_wei, 0)})
-            steps.append(SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
-                                    projected_health=pos.health()))
-            coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) + x_wei
-            wallet[k.asset] -= x_wei
-            notional_usd += x_wei * usd_per_wei_k
-            if day_left_usd is not None:
-                day_left_usd = max(0.0, day_left_usd - x_wei * usd_per_wei_k)
-            rnd += 1
-            wallet_steps += 1
-            first_binding = first_binding or "wallet_funds"
-        wallet = {}  # supplied what helps; the rest of the wallet is not sold in this mode
-    for phase in ("direct", "swap") if wallet else ():
-        while rnd < limits.max_rounds and pos.health() < target:
-            debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: -ln.debt_base())
-            if not debts:
-                break
-            j = debts[0]
-            view = float_view(pos)
-            cj = j.price_base / j.unit
-            need_wei = min(j.debt_wei, math.ceil(max(0.0, view.debt_base - view.weighted_collateral_base / solve_target)
-                                                  / cj) + 1)
-            if phase == "direct":
-                k, x_wei, repay_wei = j, 0, min(wallet.get(j.asset, 0), need_wei)
-            else:
-                srcs = [ln for ln in pos.lines if wallet.get(ln.asset, 0) > 0 and ln.asset != j.asset]
-                if not srcs:
-                    break
-                k = max(srcs, key=lambda ln: wallet[ln.asset] * ln.price_base / ln.unit)
-                pair = pair_for(k, j)
-                usd_per_wei_k = k.price_base / k.unit * usd_per_base
-                caps = [float(wallet[k.asset]), usd_cap_wei(limits.per_action_usd, usd_per_wei_k),
-                        usd_cap_wei(day_left_usd, usd_per_wei_k), max(0.0, pair.depth_cap_wei - pair.used_wei)]
-                max_x = math.floor(min(caps))
-                out_used = pair.model.out_wei(pair.used_wei) if pair.used_wei else 0.0
-                x_wei = math.ceil(pair.model.input_for_output(out_used + need_wei) - pair.used_wei - 1e-9)
-                x_wei = max(1, min(x_wei, max_x))
-                repay_wei = min(j.debt_wei, math.floor(pair.model.out_wei(pair.used_wei + x_wei) - out_used))
-            if repay_wei <= 0:
-                break
-            new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
-            h_new = new_pos.health()
-            value_usd = (x_wei * k.price_base / k.unit if x_wei else repay_wei * cj) * usd_per_base
-            if value_usd < limits.min_action_usd and h_new < target:
-                break  # wallet dust: not worth a transaction (nor a round)
-            if x_wei:
-                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
-                                        asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,
-                                        round=rnd, projected_health=pos.health()))
-                wallet[k.asset] -= x_wei
-                pair.used_wei += x_wei
-                x_usd = x_wei * k.price_base / k.unit * usd_per_base
-            else:
-                wallet[j.asset] -= repay_wei
-                x_usd = repay_wei * cj * usd_per_base
-            steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
-                                    projected_health=h_new))
-            debt_delta[j.symbol] = debt_delta.get(j.symbol, 0) - repay_wei
-            notional_usd += x_usd
-            if day_left_usd is not None:
-                day_left_usd = max(0.0, day_left_usd - x_usd)
-            pos = new_pos
-            rnd += 1
-            wallet_steps += 1
-            first_binding = first_binding or "wallet_funds"
-            if phase == "direct" and wallet.get(j.asset, 0) <= 0:
-                break
-            if phase == "swap" and x_wei >= max_x:
-                if wallet.get(k.asset, 0) <= 0:
-                    continue
-                break
+        _supply_from_wallet(prog, wallet, snapshot, limits, target, solve_target)
+    elif wallet:
+        _repay_from_wallet(prog, wallet, pair_for, limits, target, solve_target, usd_per_base)
+    pos, steps, coll_delta, debt_delta = prog.pos, prog.steps, prog.coll_delta, prog.debt_delta
+    notional_usd, day_left_usd, first_binding, rnd = prog.notional_usd, prog.day_left_usd, prog.first_binding, prog.rnd
+    wallet_steps = rnd
     while rnd < limits.max_rounds:
         view = float_view(pos)
         if pos.health() >= target:
@@ -470,6 +372,144 @@ def plan_deleverage(
         best_reachable_health=h_final, notional_usd=notional_usd, collateral_deltas_wei=coll_delta,
         debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,
     )
+
+
+@dataclass
+class _Progress:
+    """The plan so far: the position after its rounds, their steps and deltas, and the USD they spend."""
+
+    pos: ExactPosition
+    day_left_usd: float | None
+    steps: list[SizingStep] = field(default_factory=list)
+    coll_delta: dict[str, int] = field(default_factory=dict)
+    debt_delta: dict[str, int] = field(default_factory=dict)
+    notional_usd: float = 0.0
+    rnd: int = 0
+    first_binding: str | None = None
+
+    def spend(self, usd: float) -> None:
+        self.notional_usd += usd
+        if self.day_left_usd is not None:
+            self.day_left_usd = max(0.0, self.day_left_usd - usd)
+
+
+def _wallet_balances(pos: ExactPosition, wallet_wei: Mapping[str, int] | None) -> dict[str, int]:
+    """``wallet_wei`` (asset address or symbol -> wei) keyed by the position's asset addresses, zeros dropped."""
+    wallet: dict[str, int] = {}
+    for ln in pos.lines if wallet_wei else ():
+        amount = wallet_wei.get(ln.asset, wallet_wei.get(ln.symbol, 0)) if wallet_wei else 0
+        if int(amount) != amount or amount < 0:
+            raise BadInputError(f"wallet_wei[{ln.symbol}]={amount!r}: must be a non-negative int",
+                                field="wallet_wei", value=amount)
+        if amount > 0:
+            wallet[ln.asset] = int(amount)
+    return wallet
+
+
+def _supply_from_wallet(
+    prog: _Progress, wallet: Mapping[str, int], snapshot: LendingPositionSnapshot, limits: SizingLimits,
+    target: float, solve_target: float,
+) -> None:
+    """Supply rounds: wallet tokens of the collateral assets added as collateral, highest LT first.
+
+    Each supply is what the target needs, within the wallet, the USD caps and the reserve's supply-cap room;
+    the rest of the wallet is not sold in this mode.
+    """
+    usd_per_base = 1.0 / snapshot.base_unit
+    for k in sorted((ln for ln in prog.pos.lines if ln.counts_as_collateral and wallet.get(ln.asset, 0) > 0
+                     and ln.lt_bps > 0), key=lambda ln: -ln.lt_bps):
+        if prog.pos.health() >= target or prog.rnd >= limits.max_rounds:
+            break
+        view = float_view(prog.pos)
+        ck = k.price_base / k.unit
+        need = math.ceil(max(0.0, solve_target * view.debt_base - view.weighted_collateral_base)
+                         / (ck * k.lt_bps / 1e4)) + 1
+        usd_per_wei_k = ck * usd_per_base
+        usd_caps = [usd_cap_wei(limits.per_action_usd, usd_per_wei_k), usd_cap_wei(prog.day_left_usd, usd_per_wei_k)]
+        int_caps = [wallet[k.asset], need]  # integers stay integers: float(1e18 - 1) == 1e18
+        room = supply_cap_room_wei(snapshot.reserves[k.asset]) if k.asset in snapshot.reserves else None
+        if room is not None:
+            int_caps.append(room)
+        x_wei = min([*int_caps, *(math.floor(c) for c in usd_caps if math.isfinite(c))])
+        if x_wei <= 0 or (x_wei * usd_per_wei_k < limits.min_action_usd and prog.pos.with_deltas(
+                {k.asset: (x_wei, 0)}).health() < target):
+            continue
+        prog.pos = prog.pos.with_deltas({k.asset: (x_wei, 0)})
+        prog.steps.append(SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=prog.rnd,
+                                     projected_health=prog.pos.health()))
+        prog.coll_delta[k.symbol] = prog.coll_delta.get(k.symbol, 0) + x_wei
+        prog.spend(x_wei * usd_per_wei_k)
+        prog.rnd += 1
+        prog.first_binding = prog.first_binding or "wallet_funds"
+
+
+def _repay_from_wallet(
+    prog: _Progress, wallet: dict[str, int], pair_for: Callable[[AssetLine, AssetLine], _Pair],
+    limits: SizingLimits, target: float, solve_target: float, usd_per_base: float,
+) -> None:
+    """Repay rounds funded by the wallet: the debt token repays directly, then other reserve tokens are sold for it.
+
+    Each round repays (largest debt first) what the target needs, within the wallet, the USD caps and the pool
+    depth (sales share the pool with the withdraw rounds); wallet dust below ``min_action_usd`` stops a phase.
+    """
+    for phase in ("direct", "swap"):
+        while prog.rnd < limits.max_rounds and prog.pos.health() < target:
+            pos = prog.pos
+            debts = sorted((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: -ln.debt_base())
+            if not debts:
+                break
+            j = debts[0]
+            view = float_view(pos)
+            cj = j.price_base / j.unit
+            need_wei = min(j.debt_wei, math.ceil(max(0.0, view.debt_base - view.weighted_collateral_base / solve_target)
+                                                  / cj) + 1)
+            if phase == "direct":
+                k, x_wei, repay_wei = j, 0, min(wallet.get(j.asset, 0), need_wei)
+            else:
+                srcs = [ln for ln in pos.lines if wallet.get(ln.asset, 0) > 0 and ln.asset != j.asset]
+                if not srcs:
+                    break
+                k = max(srcs, key=lambda ln: wallet[ln.asset] * ln.price_base / ln.unit)
+                pair = pair_for(k, j)
+                usd_per_wei_k = k.price_base / k.unit * usd_per_base
+                caps = [usd_cap_wei(limits.per_action_usd, usd_per_wei_k), usd_cap_wei(prog.day_left_usd, usd_per_wei_k),
+                        max(0.0, pair.depth_cap_wei - pair.used_wei)]
+                # NOTE: the balance stays an int: float(2**54 - 1) == 2**54 would sell more than the wallet holds.
+                max_x = min([wallet[k.asset], *(math.floor(c) for c in caps if math.isfinite(c))])
+                out_used = pair.model.out_wei(pair.used_wei) if pair.used_wei else 0.0
+                x_wei = math.ceil(pair.model.input_for_output(out_used + need_wei) - pair.used_wei - 1e-9)
+                x_wei = max(1, min(x_wei, max_x))
+                repay_wei = min(j.debt_wei, math.floor(pair.model.out_wei(pair.used_wei + x_wei) - out_used))
+            if repay_wei <= 0:
+                break
+            new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
+            h_new = new_pos.health()
+            value_usd = (x_wei * k.price_base / k.unit if x_wei else repay_wei * cj) * usd_per_base
+            if value_usd < limits.min_action_usd and h_new < target:
+                break  # wallet dust: not worth a transaction (nor a round)
+            if x_wei:
+                prog.steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
+                                             asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,
+                                             round=prog.rnd, projected_health=pos.health()))
+                wallet[k.asset] -= x_wei
+                pair.used_wei += x_wei
+                x_usd = x_wei * k.price_base / k.unit * usd_per_base
+            else:
+                wallet[j.asset] -= repay_wei
+                x_usd = repay_wei * cj * usd_per_base
+            prog.steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei,
+                                         round=prog.rnd, projected_health=h_new))
+            prog.debt_delta[j.symbol] = prog.debt_delta.get(j.symbol, 0) - repay_wei
+            prog.spend(x_usd)
+            prog.pos = new_pos
+            prog.rnd += 1
+            prog.first_binding = prog.first_binding or "wallet_funds"
+            if phase == "direct" and wallet.get(j.asset, 0) <= 0:
+                break
+            if phase == "swap" and x_wei >= max_x:
+                if wallet.get(k.asset, 0) <= 0:
+                    continue
+                break
 
 
 def _integerize(

@@ -137,3 +137,11 @@ def test_supply_mode_respects_the_supply_cap_then_withdraws_nothing_more_than_ne
 def test_wallet_mode_is_validated():
     with pytest.raises(BadInputError, match="wallet_mode"):
         plan_deleverage(at_floor(), 1.3, wallet_wei={WETH: WAD}, wallet_mode="gift")
+
+
+def test_regression_wallet_sale_within_an_odd_balance():
+    """float(2**54 - 1) == 2**54: the swap from the wallet sold one wei more than held (found by hypothesis)."""
+    wallet = {WETH: 2**54 - 1, USDC: 0}
+    d = plan_deleverage(at_floor(), 1.05, limits=SizingLimits(safety_floor_hf=1.0), wallet_wei=wallet)
+    _, left = replay_with_wallet(at_floor(), d, wallet)
+    assert all(v >= 0 for v in left.values())
