@@ -119,7 +119,7 @@ def derive_plan_id(decision: SizingDecision, block_number: int) -> str:
     The same decision at the same block always gives the same id, so a restart that re-plans the tick
     finds the plan it already created (and its transactions) instead of sending a second one.
     """
-    _check_block("block_number", block_number)
+    _check_int("block_number", block_number)
     payload = f"{decision_digest(decision)}:{block_number}".encode()
     return f"plan-{decision.position}-{block_number}-{hashlib.sha256(payload).hexdigest()[:16]}"
 
@@ -134,10 +134,31 @@ def _enum(enum_type: type[T], field: str, value: Any) -> T:
         ) from None
 
 
-def _check_block(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise RecordError(f"{field}={value!r} must be an integer >= 0", field=field, value=value)
+def _check_int(field: str, value: Any, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` if it is an int (not a bool) in ``[minimum, maximum]``, else ``RecordError``."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise RecordError(f"{field}={value!r} must be an integer {allowed}", field=field, value=value)
     return value
+
+
+def _check_transition(
+    what: str, old: PlanStatus | TxStatus, new: PlanStatus | TxStatus, allowed: frozenset[Any], **context: Any
+) -> None:
+    """Raise ``InvalidTransitionError`` unless ``old -> new`` is in ``allowed`` (the table row of ``old``)."""
+    if new not in allowed:
+        listed = ", ".join(sorted(s.value for s in allowed)) or "none (final)"
+        raise InvalidTransitionError(
+            f"{what}: status {old.value} -> {new.value} is not allowed; from {old.value}: {listed}",
+            old=old.value,
+            new=new.value,
+            **context,
+        )
 
 
 def _check_text(field: str, value: Any) -> str:
@@ -235,21 +256,11 @@ class Repository:
     ) -> SnapshotRow:
         """Store a position's health at ``block_number``; a repeat for the same block returns the stored row."""
         _check_text("position", position)
-        _check_block("block_number", block_number)
-        _check_block("block_timestamp", block_timestamp)
-        if (
-            isinstance(health_factor_wad, bool)
-            or not isinstance(health_factor_wad, int)
-            or health_factor_wad < 0
-        ):
-            raise RecordError(
-                f"health_factor_wad={health_factor_wad!r} must be an integer >= 0",
-                field="health_factor_wad",
-                value=health_factor_wad,
-            )
-        for name, bps in (("ltv_bps", ltv_bps), ("liquidation_threshold_bps", liquidation_threshold_bps)):
-            if isinstance(bps, bool) or not isinstance(bps, int) or not 0 <= bps <= 10_000:
-                raise RecordError(f"{name}={bps!r} must be an integer in [0, 10000]", field=name, value=bps)
+        _check_int("block_number", block_number)
+        _check_int("block_timestamp", block_timestamp)
+        _check_int("health_factor_wad", health_factor_wad)
+        _check_int("ltv_bps", ltv_bps, maximum=10_000)
+        _check_int("liquidation_threshold_bps", liquidation_threshold_bps, maximum=10_000)
         row = SnapshotRow(
             position=position,
             protocol=protocol,
@@ -314,8 +325,7 @@ class Repository:
         self, position: str, *, limit: int = 500, since_block: int | None = None
     ) -> list[SnapshotRow]:
         """The latest ``limit`` snapshots of ``position`` (from ``since_block`` on), oldest first."""
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise RecordError(f"limit={limit!r} must be an integer >= 1", field="limit", value=limit)
+        _check_int("limit", limit, minimum=1)
 
         def work(session: Session) -> list[SnapshotRow]:
             query = select(SnapshotRow).where(SnapshotRow.position == position)
@@ -339,18 +349,9 @@ class Repository:
         decision was recorded for the position are kept too. Decisions, plans, transactions and alerts
         are never touched. Idempotent: running it twice deletes nothing more.
         """
-        _check_block("head_block", head_block)
-        _check_block("older_than_blocks", older_than_blocks)
-        if (
-            isinstance(keep_every_n_blocks, bool)
-            or not isinstance(keep_every_n_blocks, int)
-            or keep_every_n_blocks < 1
-        ):
-            raise RecordError(
-                f"keep_every_n_blocks={keep_every_n_blocks!r} must be an integer >= 1",
-                field="keep_every_n_blocks",
-                value=keep_every_n_blocks,
-            )
+        _check_int("head_block", head_block)
+        _check_int("older_than_blocks", older_than_blocks)
+        _check_int("keep_every_n_blocks", keep_every_n_blocks, minimum=1)
         cutoff = head_block - older_than_blocks
         bucket = col(SnapshotRow.block_number) // keep_every_n_blocks  # SQL integer division
         ranked = (
@@ -402,7 +403,7 @@ class Repository:
                 f"decision for {decision.position!r} has no block_number; pass block_number",
                 field="block_number",
             )
-        _check_block("block_number", block)
+        _check_int("block_number", block)
         digest = decision_digest(decision)
         row = DecisionRow(
             position=decision.position,
@@ -461,7 +462,7 @@ class Repository:
         """
         _check_text("plan_id", plan_id)
         _check_text("position", position)
-        _check_block("block_number", block_number)
+        _check_int("block_number", block_number)
         now_s = self._clock()
         row = PlanRow(
             plan_id=plan_id,
@@ -521,14 +522,7 @@ class Repository:
             old = PlanStatus(plan.status)
             if old is new:
                 return plan
-            if new not in PLAN_TRANSITIONS[old]:
-                allowed = ", ".join(sorted(s.value for s in PLAN_TRANSITIONS[old])) or "none (final)"
-                raise InvalidTransitionError(
-                    f"plan {plan_id}: status {old.value} -> {new.value} is not allowed; from {old.value}: {allowed}",
-                    plan_id=plan_id,
-                    old=old.value,
-                    new=new.value,
-                )
+            _check_transition(f"plan {plan_id}", old, new, PLAN_TRANSITIONS[old], plan_id=plan_id)
             plan.status = new.value
             if refusal_reason is not None:
                 plan.refusal_reason = refusal_reason
@@ -579,8 +573,8 @@ class Repository:
         sender: str | None = None,
     ) -> TransactionRow:
         """Store a signed transaction as ``pending`` *before* it is broadcast; a repeat returns the stored row."""
-        _check_block("step_index", step_index)
-        _check_block("nonce", nonce)
+        _check_int("step_index", step_index)
+        _check_int("nonce", nonce)
         tx_hash = _check_tx_hash("tx_hash", tx_hash)
         raw = _check_raw_tx(raw_tx_hex)
         for name, fee in (
@@ -588,7 +582,7 @@ class Repository:
             ("max_priority_fee_per_gas_wei", max_priority_fee_per_gas_wei),
         ):
             if fee is not None:
-                _check_block(name, fee)
+                _check_int(name, fee)
         if self.get_plan(plan_id) is None:
             raise NotFoundError(f"plan_id {plan_id} is not stored; create the plan first", plan_id=plan_id)
         now_s = self._clock()
@@ -634,9 +628,9 @@ class Repository:
         if new in (TxStatus.INCLUDED, TxStatus.REVERTED) and block_included is None:
             raise RecordError(f"status={new.value} needs block_included", field="block_included")
         if block_included is not None:
-            _check_block("block_included", block_included)
+            _check_int("block_included", block_included)
         if gas_used is not None:
-            _check_block("gas_used", gas_used)
+            _check_int("gas_used", gas_used)
 
         def work(session: Session) -> TransactionRow:
             tx = session.exec(
@@ -645,14 +639,8 @@ class Repository:
             if tx is None:
                 raise NotFoundError(f"tx_hash {tx_hash} is not stored", tx_hash=tx_hash)
             old = TxStatus(tx.status)
-            if old is not new and new not in TX_TRANSITIONS[old]:
-                allowed = ", ".join(sorted(s.value for s in TX_TRANSITIONS[old])) or "none (final)"
-                raise InvalidTransitionError(
-                    f"tx {tx_hash}: status {old.value} -> {new.value} is not allowed; from {old.value}: {allowed}",
-                    tx_hash=tx_hash,
-                    old=old.value,
-                    new=new.value,
-                )
+            if old is not new:
+                _check_transition(f"tx {tx_hash}", old, new, TX_TRANSITIONS[old], tx_hash=tx_hash)
             tx.status = new.value
             if new is TxStatus.PENDING:  # reorged out or seen again: forget the old receipt
                 tx.block_included = None
@@ -813,15 +801,7 @@ class Repository:
         _check_text("key", key)
         canonical_json(value)  # fail here, with a clear type error, rather than inside the driver
 
-        def work(session: Session) -> None:
-            row = session.get(RuntimeStateRow, key, with_for_update=True)
-            if row is None:
-                row = RuntimeStateRow(key=key, value_json=value, updated_at_s=self._clock())
-            row.value_json = value
-            row.updated_at_s = self._clock()
-            session.add(row)
-
-        self._run(work)
+        self._run(lambda s: self._put_state(s, s.get(RuntimeStateRow, key, with_for_update=True), key, value))
 
     def last_processed_block(self) -> int | None:
         """The last block the runtime finished a tick for (``None`` before the first tick)."""
@@ -830,7 +810,7 @@ class Repository:
 
     def set_last_processed_block(self, block_number: int) -> None:
         """Record that the tick at ``block_number`` is done."""
-        self.set_state(LAST_PROCESSED_BLOCK_KEY, _check_block("block_number", block_number))
+        self.set_state(LAST_PROCESSED_BLOCK_KEY, _check_int("block_number", block_number))
 
     def daily_usage(self, day: dt.date | str, *, counter: str = "notional_usd") -> float:
         """How much of a daily cap ``counter`` was used on ``day`` (UTC date; 0.0 when nothing)."""
@@ -844,11 +824,7 @@ class Repository:
         def work(session: Session) -> float:
             row = session.get(RuntimeStateRow, key, with_for_update=True)
             total = (0.0 if row is None else float(row.value_json)) + amount
-            if row is None:
-                row = RuntimeStateRow(key=key, value_json=total, updated_at_s=self._clock())
-            row.value_json = total
-            row.updated_at_s = self._clock()
-            session.add(row)
+            self._put_state(session, row, key, total)
             return total
 
         total = self._run(work)
@@ -856,6 +832,15 @@ class Repository:
         return total
 
     # --- internals -----------------------------------------------------------------------------
+    def _put_state(self, session: Session, row: RuntimeStateRow | None, key: str, value: Any) -> None:
+        """Write ``value`` under ``key``; ``row`` is the stored row the caller read and locked (None: new)."""
+        now_s = self._clock()
+        if row is None:
+            row = RuntimeStateRow(key=key, value_json=value, updated_at_s=now_s)
+        row.value_json = value
+        row.updated_at_s = now_s
+        session.add(row)
+
     def _insert_or_get(self, row: T, lookup: Callable[[Session], T | None]) -> T:
         """Insert ``row``; on a unique conflict return the stored row found by ``lookup``."""
         try:
