@@ -25,3 +25,21 @@ def load_abi(name: str) -> list[dict[str, Any]]:
         raise SetupError(f"unknown ABI {name!r} (no file {path}); known: {', '.join(known[:40])}")
     data = json.loads(path.read_text())
     return data["abi"] if isinstance(data, dict) else data
+
+
+def abi_type(param: dict[str, Any]) -> str:
+    """The eth_abi type string of an ABI input/output entry (tuples spelled out: ``(address,uint256)[]``)."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        inner = ",".join(abi_type(c) for c in param["components"])
+        return f"({inner}){kind[len('tuple') :]}"
+    return kind
+
+
+@cache
+def abi_function(name: str, fn_name: str, n_args: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(input types, output types) of ``fn_name`` with ``n_args`` inputs in ``load_abi(name)``."""
+    for entry in load_abi(name):
+        if entry.get("type") == "function" and entry.get("name") == fn_name and len(entry["inputs"]) == n_args:
+            return tuple(abi_type(p) for p in entry["inputs"]), tuple(abi_type(p) for p in entry["outputs"])
+    raise SetupError(f"no function {fn_name} with {n_args} inputs in ABI {name}")

@@ -117,6 +117,22 @@ class Call:
         return cls(target=target, calldata=data, output_types=tuple(output_types),
                    label=label if label is not None else signature, **kwargs)
 
+    @classmethod
+    def from_abi(cls, abi_name: str, target: str, fn_name: str, *args: Any, label: str | None = None) -> Call:
+        """A call of ``fn_name`` as declared in ``contracts_abi/<abi_name>.json`` (overloads by arg count).
+
+        ``Call.from_abi("aave_v3/Pool", pool, "getReserveData", asset)``; no web3 contract object.
+        """
+        from eth_abi import encode
+        from eth_utils import to_checksum_address
+
+        from manager.chain.abi import abi_function
+
+        inputs, outputs = abi_function(abi_name, fn_name, len(args))
+        data = selector(f"{fn_name}({','.join(inputs)})") + (encode(list(inputs), list(args)) if inputs else b"")
+        return cls(target=to_checksum_address(target), calldata=data, output_types=outputs,
+                   label=label if label is not None else f"{fn_name}({', '.join(str(a) for a in args)})")
+
     def decode(self, data: bytes) -> Any:
         """The decoded return value (raises on malformed data)."""
         if self.decoder is not None:

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 
 from manager.chain.client import ChainClient
-from manager.chain.multicall import execute
+from manager.chain.multicall import Call, execute
 from manager.config.schema import ChainConfig
 from manager.protocols.uniswap_v3.depth import max_input_for_impact, within_impact
 from manager.protocols.uniswap_v3.math import SwapMathError, get_sqrt_ratio_at_tick, simulate_swap
-from manager.protocols.uniswap_v3.reads import _call, read_pool
+from manager.protocols.uniswap_v3.reads import read_pool
 from manager.protocols.uniswap_v3.state import PoolState
 
 pytestmark = pytest.mark.chain
@@ -64,7 +64,7 @@ def _quotes(
     quoter = devnet.book["uniswap"]["quoter"]
     limits = limits or [0] * len(sizes)
     calls = [
-        _call("uniswap_v3/QuoterV2", quoter, fn, (token_in, token_out, s, pool.fee_pips, limit))
+        Call.from_abi("uniswap_v3/QuoterV2", quoter, fn, (token_in, token_out, s, pool.fee_pips, limit))
         for s, limit in zip(sizes, limits, strict=True)
     ]
     results = execute(client, calls, pool.block_number, chunk_size=40)

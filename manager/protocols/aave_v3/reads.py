@@ -30,7 +30,6 @@ from typing import Any
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from manager.chain.abi import load_abi
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, execute, selector
 from manager.domain import (
@@ -52,23 +51,7 @@ SEL_ACCOUNT_DATA = selector("getUserAccountData(address)")
 
 
 def _fn(abi_name: str, target: str, fn: str, *args: Any, label: str = "") -> Call:
-
-    contract = _contract(abi_name, target)
-    return Call.from_fn(getattr(contract.functions, fn)(*args), label=label or f"{fn}")
-
-
-_CONTRACTS: dict[tuple[str, str], Any] = {}
-
-
-def _contract(abi_name: str, target: str) -> Any:
-    key = (abi_name, target)
-    c = _CONTRACTS.get(key)
-    if c is None:
-        from web3 import Web3
-
-        c = Web3().eth.contract(address=to_checksum_address(target), abi=load_abi(abi_name))
-        _CONTRACTS[key] = c
-    return c
+    return Call.from_abi(abi_name, target, fn, *args, label=label or fn)
 
 
 def _addr_arg(account: str) -> bytes:
@@ -670,19 +653,3 @@ def _decode_account_data(data: bytes) -> AccountData:
         ltv_bps=v[4],
         health_factor_wad=v[5],
     )
-
-
-def reported_account_data(
-    client: ChainClient, pool: str, accounts: Sequence[str], block_number: int
-) -> list[AccountData]:
-    """The protocol's own ``getUserAccountData`` for each account at one block (for checks)."""
-    calls = [
-        Call(
-            pool,
-            SEL_ACCOUNT_DATA + _addr_arg(to_checksum_address(a)),
-            label="getUserAccountData",
-            decoder=_decode_account_data,
-        )
-        for a in accounts
-    ]
-    return [x.unwrap() for x in execute(client, calls, block_number)]

@@ -31,12 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import encode as abi_encode
 from eth_utils import to_checksum_address
 
-from manager.chain.abi import load_abi
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, execute, selector
+from manager.chain.multicall import Call, CallResult, execute
 from manager.errors import DataQualityError
 from manager.protocols.uniswap_v3.state import MAX_TICK, MIN_TICK, PoolState
 
@@ -66,43 +64,21 @@ HEADER_FUNCTIONS = ("slot0", "liquidity", "fee", "tickSpacing", "token0", "token
 # ------------------------------------------------------------------------------------------------
 # call building
 # ------------------------------------------------------------------------------------------------
-def _abi_type(param: dict[str, Any]) -> str:
-    kind = param["type"]
-    if kind.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-def _call(abi_name: str, target: str, fn_name: str, *args: Any) -> Call:
-    """A ``Call`` of ``fn_name`` as declared in ``contracts_abi/<abi_name>.json``."""
-    for entry in load_abi(abi_name):
-        if entry.get("type") == "function" and entry.get("name") == fn_name:
-            inputs = [_abi_type(p) for p in entry["inputs"]]
-            outputs = tuple(_abi_type(p) for p in entry["outputs"])
-            data = selector(f"{fn_name}({','.join(inputs)})") + (
-                abi_encode(inputs, list(args)) if inputs else b""
-            )
-            label = f"{fn_name}({', '.join(str(a) for a in args)})"
-            return Call(target=to_checksum_address(target), calldata=data, output_types=outputs, label=label)
-    raise DataQualityError(f"no function {fn_name} in ABI {abi_name}", abi=abi_name, function=fn_name)
-
-
 def pool_calls(pool: str, *, twap_window_s: int = 1800) -> list[Call]:
     """Round 1: the pool's header (``HEADER_FUNCTIONS``), then ``observe([twap_window_s, 0])``."""
-    calls = [_call(POOL_ABI, pool, name) for name in HEADER_FUNCTIONS]
+    calls = [Call.from_abi(POOL_ABI, pool, name) for name in HEADER_FUNCTIONS]
     if twap_window_s > 0:
-        calls.append(_call(POOL_ABI, pool, "observe", [twap_window_s, 0]))
+        calls.append(Call.from_abi(POOL_ABI, pool, "observe", [twap_window_s, 0]))
     return calls
 
 
 def token_calls(token0: str, token1: str) -> list[Call]:
     """Round 2: ``decimals()`` and ``symbol()`` of both tokens."""
     return [
-        _call(ERC20_ABI, token0, "decimals"),
-        _call(ERC20_ABI, token1, "decimals"),
-        _call(ERC20_ABI, token0, "symbol"),
-        _call(ERC20_ABI, token1, "symbol"),
+        Call.from_abi(ERC20_ABI, token0, "decimals"),
+        Call.from_abi(ERC20_ABI, token1, "decimals"),
+        Call.from_abi(ERC20_ABI, token0, "symbol"),
+        Call.from_abi(ERC20_ABI, token1, "symbol"),
     ]
 
 
@@ -117,12 +93,12 @@ def words_to_read(tick_spacing: int, tick: int, word_radius: int | None = None) 
 
 def bitmap_calls(pool: str, words: Sequence[int]) -> list[Call]:
     """Round 3: ``tickBitmap(wordPos)`` for each word."""
-    return [_call(POOL_ABI, pool, "tickBitmap", word) for word in words]
+    return [Call.from_abi(POOL_ABI, pool, "tickBitmap", word) for word in words]
 
 
 def tick_lens_calls(tick_lens: str, pool: str, words: Sequence[int]) -> list[Call]:
     """Round 4: ``TickLens.getPopulatedTicksInWord(pool, wordPos)`` for each word (with bits set)."""
-    return [_call(TICK_LENS_ABI, tick_lens, "getPopulatedTicksInWord", pool, word) for word in words]
+    return [Call.from_abi(TICK_LENS_ABI, tick_lens, "getPopulatedTicksInWord", pool, word) for word in words]
 
 
 # ------------------------------------------------------------------------------------------------
