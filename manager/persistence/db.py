@@ -146,13 +146,23 @@ class Database:
             self.engine.dispose()
             raise DatabaseError(f"cannot read database {self.safe_url}: {' '.join(str(exc).split())[:200]}",
                                 url=self.safe_url) from exc
-        if version is not None and int(version) > SCHEMA_VERSION:
+        try:
+            self._check_schema_version(version, "upgrade posman")
+        except DatabaseError:
             self.engine.dispose()
-            raise DatabaseError(
-                f"database {self.safe_url} has schema version {version}, newer than this posman's "
-                f"{SCHEMA_VERSION}; upgrade posman", url=self.safe_url, found=version, supported=SCHEMA_VERSION,
-            )
+            raise
         return self
+
+    def _check_schema_version(self, found: Any, remedy: str) -> None:
+        """``DatabaseError`` when the stored schema version ``found`` is newer than this code's."""
+        if found is not None and int(found) > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"database {self.safe_url} has schema version {found}, newer than this posman's "
+                f"{SCHEMA_VERSION}; {remedy}",
+                url=self.safe_url,
+                found=found,
+                supported=SCHEMA_VERSION,
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -201,14 +211,8 @@ class Database:
                         key=SCHEMA_VERSION_KEY, value_json=SCHEMA_VERSION, updated_at_s=self._clock()
                     )
                 )
-            elif int(row.value_json) > SCHEMA_VERSION:
-                raise DatabaseError(
-                    f"database {self.safe_url} has schema version {row.value_json}, newer than this "
-                    f"posman's {SCHEMA_VERSION}; upgrade posman or point it at another database",
-                    url=self.safe_url,
-                    found=row.value_json,
-                    supported=SCHEMA_VERSION,
-                )
+            else:
+                self._check_schema_version(row.value_json, "upgrade posman or point it at another database")
         log.info("event=db_ready url=%s schema_version=%d", self.safe_url, SCHEMA_VERSION)
 
     @contextmanager
