@@ -154,15 +154,14 @@ def test_connection_refused_is_a_channel_error():
         WebhookChannel("dead", url=f"http://127.0.0.1:{port}/", retries=1, sleep=lambda s: None).send(alert())
 
 
+def email_channel(server, **overrides) -> EmailChannel:
+    """An ``EmailChannel`` named "mail" to ``server``: posman@ -> ops@, no STARTTLS unless overridden."""
+    settings = {"from_addr": "posman@example.test", "to_addrs": ["ops@example.test"], "starttls": False}
+    return EmailChannel("mail", host=server.host, port=server.port, **{**settings, **overrides})
+
+
 def test_email_over_smtp(smtp_server):
-    channel = EmailChannel(
-        "mail",
-        host=smtp_server.host,
-        port=smtp_server.port,
-        from_addr="posman@example.test",
-        to_addrs=["ops@example.test", "oncall@example.test"],
-        starttls=False,
-    )
+    channel = email_channel(smtp_server, to_addrs=["ops@example.test", "oncall@example.test"])
     channel.send(alert())
     (received,) = smtp_server.wait_for(1)
     assert received["mail_from"] == "posman@example.test"
@@ -174,29 +173,15 @@ def test_email_over_smtp(smtp_server):
 
 
 def test_email_login_with_credentials(smtp_auth_server):
-    channel = EmailChannel(
-        "mail",
-        host=smtp_auth_server.host,
-        port=smtp_auth_server.port,
-        from_addr="posman@example.test",
-        to_addrs=["ops@example.test"],
-        starttls=False,
-        username=SMTP_USER,
-        password=SMTP_PASSWORD,
-    )
+    channel = email_channel(smtp_auth_server, username=SMTP_USER, password=SMTP_PASSWORD)
     channel.send(alert())
     (received,) = smtp_auth_server.wait_for(1)
     assert received["login"] == SMTP_USER.encode()
 
 
 def test_email_wrong_password_is_reported_without_the_password(smtp_auth_server):
-    channel = EmailChannel(
-        "mail",
-        host=smtp_auth_server.host,
-        port=smtp_auth_server.port,
-        from_addr="posman@example.test",
-        to_addrs=["ops@example.test"],
-        starttls=False,
+    channel = email_channel(
+        smtp_auth_server,
         username=SMTP_USER,
         password="wrong-password-123",
         timeout_s=3.0,
@@ -209,15 +194,7 @@ def test_email_wrong_password_is_reported_without_the_password(smtp_auth_server)
 
 
 def test_starttls_against_a_server_without_it_fails_clearly(smtp_server):
-    channel = EmailChannel(
-        "mail",
-        host=smtp_server.host,
-        port=smtp_server.port,
-        from_addr="posman@example.test",
-        to_addrs=["ops@example.test"],
-        starttls=True,
-        retries=0,
-    )
+    channel = email_channel(smtp_server, starttls=True, retries=0)
     with pytest.raises(ChannelError, match="STARTTLS"):
         channel.send(alert())
     assert smtp_server.handler.messages == []
