@@ -24,7 +24,7 @@ import gc
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -373,15 +373,7 @@ def read_market(
     emodes: dict[int, EModeCategory] = {}
     off = len(raw) * 4
     for j, eid in enumerate(emode_ids):
-        e = r[off + j].unwrap()
-        emodes[eid] = EModeCategory(
-            id=eid,
-            ltv_bps=int(e[0]),
-            liquidation_threshold_bps=int(e[1]),
-            liquidation_bonus_bps=int(e[2]),
-            price_source=to_checksum_address(e[3]),
-            label=str(e[4]),
-        )
+        emodes[eid] = _decode_emode(eid, r[off + j].unwrap())
     emodes = _emode_prices(client, oracle, emodes, block_number)
     return AaveMarket(
         block_number=block_number,
@@ -397,6 +389,18 @@ def read_market(
         feeds=feeds,
         version=version,
         by_symbol=by_symbol,
+    )
+
+
+def _decode_emode(eid: int, e: Sequence[Any]) -> EModeCategory:
+    """``Pool.getEModeCategoryData`` (ltv, liquidationThreshold, liquidationBonus, priceSource, label)."""
+    return EModeCategory(
+        id=eid,
+        ltv_bps=int(e[0]),
+        liquidation_threshold_bps=int(e[1]),
+        liquidation_bonus_bps=int(e[2]),
+        price_source=to_checksum_address(e[3]),
+        label=str(e[4]),
     )
 
 
@@ -428,18 +432,8 @@ def read_emode(client: ChainClient, market: AaveMarket, ids: Sequence[int], bloc
     )
     emodes = dict(market.emodes)
     for i, res in zip(missing, r, strict=True):
-        e = res.unwrap()
-        emodes[i] = EModeCategory(
-            id=i,
-            ltv_bps=int(e[0]),
-            liquidation_threshold_bps=int(e[1]),
-            liquidation_bonus_bps=int(e[2]),
-            price_source=to_checksum_address(e[3]),
-            label=str(e[4]),
-        )
+        emodes[i] = _decode_emode(i, res.unwrap())
     emodes = _emode_prices(client, market.oracle, emodes, block_number)
-    from dataclasses import replace
-
     return replace(market, emodes=emodes)
 
 
