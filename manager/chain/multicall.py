@@ -68,6 +68,14 @@ def selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
 
 
+def encode_signature(signature: str, args: Sequence[Any] = ()) -> bytes:
+    """Calldata of ``"name(type,...)"`` called with ``args``: selector + ABI-encoded arguments."""
+    from eth_abi import encode
+
+    types = _split_types(signature[signature.index("(") + 1 : signature.rindex(")")])
+    return selector(signature) + (encode(types, list(args)) if types else b"")
+
+
 @dataclass(frozen=True)
 class Call:
     """One read: ``calldata`` sent to ``target``; the return data decoded as ``output_types``.
@@ -109,11 +117,7 @@ class Call:
     def build(cls, target: str, signature: str, args: Sequence[Any] = (), output_types: Sequence[str] = (),
               label: str | None = None, **kwargs: Any) -> Call:
         """A call from a signature: ``Call.build(token, "balanceOf(address)", [a], ["uint256"])``."""
-        from eth_abi import encode
-
-        inputs = signature[signature.index("(") + 1 : signature.rindex(")")]
-        types = _split_types(inputs)
-        data = selector(signature) + (encode(types, list(args)) if types else b"")
+        data = encode_signature(signature, args)
         return cls(target=target, calldata=data, output_types=tuple(output_types),
                    label=label if label is not None else signature, **kwargs)
 

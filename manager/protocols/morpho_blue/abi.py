@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from manager.chain.multicall import selector
+from manager.chain.multicall import encode_signature
 
 MARKET_PARAMS = "(address,address,address,address,uint256)"
 MARKET = "(uint128,uint128,uint128,uint128,uint128,uint128)"
@@ -35,18 +35,6 @@ ACCRUE_INTEREST_FN = f"accrueInterest({MARKET_PARAMS})"
 WRITE_FUNCTIONS = (SUPPLY_COLLATERAL_FN, WITHDRAW_COLLATERAL_FN, BORROW_FN, REPAY_FN)
 
 
-def _types(signature: str) -> list[str]:
-    from manager.chain.multicall import _split_types
-
-    return _split_types(signature[signature.index("(") + 1 : signature.rindex(")")])
-
-
 def calldata(signature: str, args: Sequence[Any]) -> str:
     """``0x`` + selector + ABI-encoded ``args`` for ``signature``."""
-    from eth_abi import encode
-
-    return "0x" + (selector(signature) + encode(_types(signature), list(args))).hex()
-
-
-def selector_hex(signature: str) -> str:
-    return "0x" + selector(signature).hex()
+    return "0x" + encode_signature(signature, args).hex()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from manager.execution.calls import UINT256_MAX, erc20_approve
+from manager.execution.calls import UINT256_MAX, erc20_approve, selector_of
 from manager.execution.types import TxStep
 from manager.protocols.morpho_blue import abi
 from manager.protocols.morpho_blue.types import MarketParams
@@ -91,7 +91,7 @@ def supply(morpho: str, params: MarketParams, assets_wei: int, on_behalf_of: str
 
 def allowed_selectors() -> set[str]:
     """The Morpho selectors plans built from these encoders use (for the executor's allow-list)."""
-    return {abi.selector_hex(s) for s in abi.WRITE_FUNCTIONS}
+    return {selector_of(s) for s in abi.WRITE_FUNCTIONS}
 
 
 __all__ = ["allowed_selectors", "approve_for_morpho", "borrow", "repay", "supply", "supply_collateral",
