@@ -18,6 +18,7 @@ pool fee plus price impact; the executor's policy refuses plans whose bounds exc
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -104,6 +105,38 @@ def encode_path(tokens: Sequence[str], fees_pips: Sequence[int]) -> bytes:
     return bytes(out)
 
 
+def _swap_step(
+    router: str,
+    fn: str,
+    *,
+    path: bytes,
+    tokens: Sequence[str],
+    recipient: str,
+    deadline_unix_s: int,
+    amount_wei: int,
+    limit_wei: int,
+    label: str,
+    spend_wei: int,
+    usd_value: float,
+    **bounds: Any,
+) -> TxStep:
+    """The router step for ``fn(path, recipient, deadline, amount, limit)``; ``spend_wei`` of ``tokens[0]``
+    at most leaves the sender; ``bounds`` are the mode-specific ``SwapBounds`` fields."""
+    token_in, token_out = to_checksum_address(tokens[0]), to_checksum_address(tokens[-1])
+    params = (path, to_checksum_address(recipient), deadline_unix_s, amount_wei, limit_wei)
+    return TxStep(
+        to=router,
+        data=encode_call(ROUTER_ABI, fn, [params]),
+        label=label,
+        kind="swap",
+        usd_value=usd_value,
+        token=token_in,
+        amount_wei=spend_wei,
+        gas_hint=250_000 + 100_000 * (len(tokens) - 2),
+        swap=SwapBounds(token_in=token_in, token_out=token_out, deadline_unix_s=deadline_unix_s, **bounds),
+    )
+
+
 def exact_input(
     router: str,
     *,
@@ -143,27 +176,12 @@ def exact_input(
         decimals_in=decimals_in,
         decimals_out=decimals_out,
     )
-    path = encode_path(tokens, fees_pips)
-    params = (path, to_checksum_address(recipient), deadline_unix_s, amount_in_wei, min_out)
-    return TxStep(
-        to=router,
-        data=encode_call(ROUTER_ABI, "exactInput", [params]),
-        label=f"swap exactInput {amount_in_wei} -> min {min_out}",
-        kind="swap",
-        usd_value=usd_value,
-        token=to_checksum_address(tokens[0]),
-        amount_wei=amount_in_wei,
-        gas_hint=250_000 + 100_000 * (len(tokens) - 2),
-        swap=SwapBounds(
-            mode="exact_in",
-            token_in=to_checksum_address(tokens[0]),
-            token_out=to_checksum_address(tokens[-1]),
-            amount_in_wei=amount_in_wei,
-            min_amount_out_wei=min_out,
-            oracle_amount_out_wei=oracle_out,
-            slippage_bps=slippage_bps,
-            deadline_unix_s=deadline_unix_s,
-        ),
+    return _swap_step(
+        router, "exactInput", path=encode_path(tokens, fees_pips), tokens=tokens, recipient=recipient,
+        deadline_unix_s=deadline_unix_s, amount_wei=amount_in_wei, limit_wei=min_out,
+        label=f"swap exactInput {amount_in_wei} -> min {min_out}", spend_wei=amount_in_wei, usd_value=usd_value,
+        mode="exact_in", amount_in_wei=amount_in_wei, min_amount_out_wei=min_out, oracle_amount_out_wei=oracle_out,
+        slippage_bps=slippage_bps,
     )
 
 
@@ -205,27 +223,12 @@ def exact_output(
         decimals_in=decimals_in,
         decimals_out=decimals_out,
     )
-    path = encode_path(list(reversed(tokens)), list(reversed(fees_pips)))
-    params = (path, to_checksum_address(recipient), deadline_unix_s, amount_out_wei, max_in)
-    return TxStep(
-        to=router,
-        data=encode_call(ROUTER_ABI, "exactOutput", [params]),
-        label=f"swap exactOutput {amount_out_wei} <- max {max_in}",
-        kind="swap",
-        usd_value=usd_value,
-        token=to_checksum_address(tokens[0]),
-        amount_wei=max_in,
-        gas_hint=250_000 + 100_000 * (len(tokens) - 2),
-        swap=SwapBounds(
-            mode="exact_out",
-            token_in=to_checksum_address(tokens[0]),
-            token_out=to_checksum_address(tokens[-1]),
-            amount_out_wei=amount_out_wei,
-            max_amount_in_wei=max_in,
-            oracle_amount_in_wei=oracle_in,
-            slippage_bps=slippage_bps,
-            deadline_unix_s=deadline_unix_s,
-        ),
+    return _swap_step(
+        router, "exactOutput", path=encode_path(list(reversed(tokens)), list(reversed(fees_pips))), tokens=tokens,
+        recipient=recipient, deadline_unix_s=deadline_unix_s, amount_wei=amount_out_wei, limit_wei=max_in,
+        label=f"swap exactOutput {amount_out_wei} <- max {max_in}", spend_wei=max_in, usd_value=usd_value,
+        mode="exact_out", amount_out_wei=amount_out_wei, max_amount_in_wei=max_in, oracle_amount_in_wei=oracle_in,
+        slippage_bps=slippage_bps,
     )
 
 
