@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from manager.domain import Frozen
 from manager.errors import PolicyViolation
 from manager.execution.types import FeeQuote
 
@@ -31,10 +32,8 @@ URGENCY_ORDER: tuple[Urgency, ...] = ("low", "normal", "high", "emergency")
 RBF_BUMP_PER_MILLE = 125
 
 
-class FeePolicy(BaseModel):
+class FeePolicy(Frozen):
     """Fee limits (gwei) and escalation. ``max_*`` are the normal caps, ``hard_max_*`` the clamp."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_fee_gwei: float = Field(default=300.0, gt=0)
     max_priority_fee_gwei: float = Field(default=5.0, ge=0)

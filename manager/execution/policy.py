@@ -15,9 +15,10 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from eth_utils import to_checksum_address
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from manager.chain.abi import load_abi
+from manager.domain import Frozen
 from manager.errors import PolicyViolation
 from manager.execution.calls import UNLIMITED_APPROVAL_WEI, _abi_type, selector_of
 from manager.execution.types import Plan, TxStep
@@ -70,10 +71,8 @@ def selectors_from_abi(abi_name: str, functions: Iterable[str]) -> frozenset[str
     return frozenset(out)
 
 
-class PolicyLimits(BaseModel):
+class PolicyLimits(Frozen):
     """The limits ``check_plan`` enforces. ``allowed_calls``: checksummed address -> allowed selectors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     allowed_calls: dict[str, frozenset[str]] = Field(default_factory=dict)
     per_tx_usd: float = Field(gt=0)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from manager.domain import Frozen
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
@@ -34,10 +36,6 @@ StepCallKind = Literal[
 ]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
 def _check_hex(value: str, what: str) -> str:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise ValueError(f"{what} must be 0x-prefixed hex")
@@ -48,7 +46,7 @@ def _check_hex(value: str, what: str) -> str:
     return value.lower()
 
 
-class SwapBounds(_Frozen):
+class SwapBounds(Frozen):
     """The oracle-derived bounds of a swap step (what policy checks slippage against).
 
     ``exact_in``: ``amount_in_wei`` is spent, at least ``min_amount_out_wei`` must come out, and
@@ -109,7 +107,7 @@ class SwapBounds(_Frozen):
         return ((self.max_amount_in_wei or 0) - oracle_in) * 10_000 / oracle_in
 
 
-class TxStep(_Frozen):
+class TxStep(Frozen):
     """One unsigned contract call. ``data`` is the full calldata (selector + ABI-encoded args)."""
 
     to: str
@@ -151,7 +149,7 @@ class TxStep(_Frozen):
         return f"{self.label} -> {self.to} {self.selector}"
 
 
-class Preconditions(_Frozen):
+class Preconditions(Frozen):
     """What must hold for a plan to be sent (checked before simulation and again before each step).
 
     ``max_block_age_blocks``: the plan is refused when the head is more than this many blocks past the
@@ -177,7 +175,7 @@ class Preconditions(_Frozen):
         return self.min_post_health is not None or self.target_band is not None
 
 
-class Plan(_Frozen):
+class Plan(Frozen):
     """An ordered list of unsigned steps that carries out one sizing decision.
 
     ``plan_id`` is derived from the decision and its block (``derive_plan_id``): the same decision at
@@ -213,7 +211,7 @@ class Plan(_Frozen):
         return self.notional_usd or max((s.usd_value for s in self.steps), default=0.0)
 
 
-class FeeQuote(_Frozen):
+class FeeQuote(Frozen):
     """EIP-1559 fee fields for one transaction and why they are what they are."""
 
     max_fee_per_gas_wei: int = Field(ge=0)
@@ -227,7 +225,7 @@ class FeeQuote(_Frozen):
         return self.max_fee_per_gas_wei >= self.base_fee_wei
 
 
-class PreparedTx(_Frozen):
+class PreparedTx(Frozen):
     """A signed transaction of one plan step (what is stored before broadcast; never a key)."""
 
     plan_id: str
@@ -246,7 +244,7 @@ class PreparedTx(_Frozen):
     raw_tx_hex: str = Field(repr=False)
 
 
-class StepOutcome(_Frozen):
+class StepOutcome(Frozen):
     """What happened to one step: ``included`` | ``reverted`` | ``dropped`` | ``not_included`` | ``dry_run``."""
 
     step_index: int
@@ -259,7 +257,7 @@ class StepOutcome(_Frozen):
     replacements: int = 0
 
 
-class ExecutionResult(_Frozen):
+class ExecutionResult(Frozen):
     """The result of ``Executor.execute``: final plan status, step outcomes, what dry-run would send."""
 
     plan_id: str
