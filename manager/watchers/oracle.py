@@ -22,14 +22,8 @@ from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, execute
 from manager.domain import OracleReading
 from manager.protocols.aave_v3.reads import AaveMarket
-
-
-def feed_calls(feed: str) -> list[Call]:
-    return [
-        Call.build(feed, "latestRoundData()", (), ("uint80", "int256", "uint256", "uint256", "uint80"),
-                   label=f"latestRoundData({feed})"),
-        Call.build(feed, "decimals()", (), ("uint8",), label=f"decimals({feed})"),
-    ]
+from manager.protocols.chainlink import feed_calls
+from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header, pool_calls
 
 
 def pool_price_calls(factory: str, pairs: Sequence[tuple[str, str, int]]) -> list[Call]:
@@ -86,16 +80,14 @@ def read_oracles(
     if pairs:
         addrs = [to_checksum_address(x.value) if x.success else None for x in r[2 * len(symbols):]]
         live = [(p, a) for p, a in zip(pairs, addrs, strict=True) if a and int(a, 16) != 0]
-        from manager.protocols.uniswap_v3.reads import decode_pool_header, pool_calls
-
         calls = []
         for _p, a in live:
             calls += pool_calls(a, twap_window_s=twap_window_s)
         res = execute(client, calls, block) if calls else []
-        per = 6 + (1 if twap_window_s > 0 else 0)
+        per = len(HEADER_FUNCTIONS) + (1 if twap_window_s > 0 else 0)  # pool_calls: header (+ observe)
         for j, ((sa, sb, _fee), addr) in enumerate(live):
             chunk = res[j * per : (j + 1) * per]
-            if not all(x.success for x in chunk[:6]):
+            if not all(x.success for x in chunk[: len(HEADER_FUNCTIONS)]):
                 continue
             header = decode_pool_header(addr, chunk, twap_window_s)
             for sym, other in ((sa, sb), (sb, sa)):

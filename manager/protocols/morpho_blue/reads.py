@@ -28,6 +28,7 @@ from eth_utils import to_checksum_address
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, execute
 from manager.errors import ChainError, DataQualityError
+from manager.protocols.chainlink import feed_calls
 from manager.protocols.morpho_blue import abi
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
 from manager.sizing import morpho as mm
@@ -109,14 +110,6 @@ def decode_position(result: CallResult) -> mm.MorphoPosition:
 def borrow_rate_call(params: MarketParams, stored: tuple[int, ...]) -> Call:
     return Call.build(params.irm, abi.BORROW_RATE_VIEW_FN, [params.as_tuple(), tuple(stored)], ["uint256"],
                       label="irm.borrowRateView")
-
-
-def feed_calls(feed: str) -> list[Call]:
-    return [
-        Call.build(feed, "latestRoundData()", [], ["uint80", "int256", "uint256", "uint256", "uint80"],
-                   label=f"latestRoundData() {feed}"),
-        Call.build(feed, "decimals()", [], ["uint8"], label=f"decimals() {feed}"),
-    ]
 
 
 def decode_feed(feed: str, rd: CallResult, dec: CallResult, *, now_s: int, heartbeat_s: int) -> FeedReading:
