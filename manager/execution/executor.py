@@ -33,7 +33,7 @@ from manager.execution.reconcile import ReconcileReport, reconcile, reconcile_pl
 from manager.execution.signer import Signer
 from manager.execution.simulate import PostCheck, fork_replay, simulate_step
 from manager.execution.store import ExecutionStore
-from manager.execution.submit import BroadcastRejected, Submitter
+from manager.execution.submit import BroadcastRejected, Submitter, latest_base_fee_wei
 from manager.execution.types import ExecutionResult, FeeQuote, Plan, PreparedTx, StepOutcome, TxStep
 from manager.persistence import PlanStatus, TxStatus
 
@@ -174,7 +174,7 @@ class Executor:
                              preconditions=plan.preconditions, post_check=post_check,
                              **({"anvil_factory": self._fork_factory} if self._fork_factory else {}))
         level = urgency or urgency_for_health(plan.health_before, self.fee_policy)
-        quote = quote_fees(self._base_fee(), level, self.fee_policy)
+        quote = quote_fees(latest_base_fee_wei(self.w3), level, self.fee_policy)
         if not quote.includable:
             raise PolicyViolation(
                 f"fees: max fee {quote.max_fee_per_gas_wei} wei is capped below the base fee "
@@ -195,9 +195,6 @@ class Executor:
         )
         return quote, level, replay.post_health
 
-    def _base_fee(self) -> int:
-        return int(self.w3.eth.get_block("latest").get("baseFeePerGas") or 0)
-
     def _refuse(self, plan: Plan, exc: Exception) -> ExecutionResult:
         reason = str(exc)
         status = PlanStatus.REFUSED if isinstance(exc, NeverSubmitError) else PlanStatus.FAILED
@@ -215,7 +212,7 @@ class Executor:
             try:
                 if i > 0:
                     self._check_fresh_for_step(plan)
-                    quote = quote_fees(self._base_fee(), urgency, self.fee_policy)
+                    quote = quote_fees(latest_base_fee_wei(self.w3), urgency, self.fee_policy)
                 sim = simulate_step(self.w3, step, self.signer.address, where=str(i))
                 outcome, prepared = self._send_step(plan, i, step, sim.gas_limit, quote, urgency, first=not sent_any)
             except (NeverSubmitError, SkipTickError, BroadcastRejected) as exc:

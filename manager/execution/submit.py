@@ -57,6 +57,11 @@ def receipt_or_none(w3: Any, tx_hash: str) -> Any | None:
         return None
 
 
+def latest_base_fee_wei(w3: Any) -> int:
+    """The latest block's ``baseFeePerGas`` (0 on a chain without EIP-1559)."""
+    return int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+
+
 def transaction_block_or_none(w3: Any, tx_hash: str) -> int | None:
     """The block number the node reports ``tx_hash`` mined in (``eth_getTransactionByHash``), else ``None``."""
     from web3.exceptions import TransactionNotFound
@@ -203,10 +208,6 @@ class Submitter:
         return outcome
 
     # --- track ---------------------------------------------------------------------------------
-    def _base_fee(self) -> int:
-        block = self.w3.eth.get_block("latest")
-        return int(block.get("baseFeePerGas") or 0)
-
     def settle(self, hashes: list[str], nonce: int) -> tuple[str, Any | None, str | None]:
         """One look for a receipt of any of ``hashes`` (see ``settle``)."""
         return settle(self.w3, self.store, self.signer.address, hashes, nonce, confirm_blocks=self.confirm_blocks)
@@ -239,7 +240,7 @@ class Submitter:
             # NOTE: "unconfirmed" = our nonce is used: a replacement could never be mined, so never bump then.
             if (status == "pending" and head >= sent_block + self.timeout_blocks
                     and replacements < self.max_replacements):
-                bumped = bump_fees(quote, self._base_fee(), urgency, self.fee_policy)
+                bumped = bump_fees(quote, latest_base_fee_wei(self.w3), urgency, self.fee_policy)
                 if bumped is not None:
                     replacement = self.prepare(plan_id=first.plan_id, step_index=first.step_index, step=step,
                                                nonce=first.nonce, gas_limit=first.gas_limit, fees=bumped)
