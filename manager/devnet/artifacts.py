@@ -111,8 +111,13 @@ class Deployer:
         return self._wait(tx_hash, what or getattr(fn, "fn_name", "tx"))
 
     def _wait(self, tx_hash: Any, what: str) -> Any:
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.005)
         self.tx_count += 1
-        if receipt["status"] != 1:
-            raise DevnetError(f"devnet transaction reverted: {what} ({tx_hash.hex()})")
-        return receipt
+        return wait_receipt(self.w3, tx_hash, what)
+
+
+def wait_receipt(w3: Any, tx_hash: Any, what: str) -> Any:
+    """The mined receipt of ``tx_hash``; ``DevnetError`` naming ``what`` if it reverted."""
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.005)
+    if receipt["status"] != 1:
+        raise DevnetError(f"devnet transaction reverted: {what} ({tx_hash.hex()})")
+    return receipt

@@ -114,55 +114,22 @@ def cmd_price(args: argparse.Namespace) -> int:
     if symbol not in info["feeds"]:
         known = ", ".join(sorted(info["feeds"]))
         raise DevnetError(f"unknown asset {symbol!r}; the devnet has feeds for: {known}")
-    from web3 import Web3
+    from manager.devnet.net import Devnet
 
-    from manager.chain.abi import load_abi
-
-    w3 = Web3(Web3.HTTPProvider(info["rpc_url"], request_kwargs={"timeout": 30}))
+    net = Devnet.attach(info)
     try:
-        w3.eth.chain_id  # noqa: B018 - reachability check
+        net.w3.eth.chain_id  # noqa: B018 - reachability check
     except Exception:
         raise DevnetError(
             f"devnet at {info['rpc_url']} is not reachable; start it with "
             f"'posman devnet up --state-dir {args.state_dir}'"
         ) from None
-    result = move_price(w3, info, symbol, args.usd, arbitrage=not args.no_arbitrage)
-    oracle = w3.eth.contract(address=info["aave"]["oracle"], abi=load_abi("aave_v3/AaveOracle"))
+    result = net.set_price(symbol, args.usd, arbitrage=not args.no_arbitrage)
+    oracle = net.contract("aave_v3/AaveOracle", info["aave"]["oracle"])
     reported = oracle.functions.getAssetPrice(info["tokens"][symbol]).call()
     print(f"{symbol}: feed answer {result['answer'] / 1e8:.8g} USD; Aave oracle reports {reported / 1e8:.8g} USD"
           + (f"; pools aligned: {', '.join(result['pools'])}" if result["pools"] else ""))
     return 0
-
-
-def move_price(w3: Any, info: dict[str, Any], symbol: str, usd: float, *, arbitrage: bool = True) -> dict[str, Any]:
-    """Move the feed (and arbitrage pools) on a running devnet described by ``info``."""
-    from manager.devnet.net import Devnet
-
-    net = Devnet.__new__(Devnet)
-    net.node = _RemoteNode(info["rpc_url"], info["chain_id"])  # type: ignore[assignment]
-    net.book = {"feeds": info["feeds"], "tokens": info["tokens"], "decimals": info["decimals"],
-                "uniswap": info["uniswap"], "aave": info["aave"]}
-    net.accounts = {k: (v["address"], v["private_key"]) for k, v in info["accounts"].items()}
-    net._w3 = w3
-    return net.set_price(symbol, usd, arbitrage=arbitrage)
-
-
-class _RemoteNode:
-    """Duck-typed stand-in for an owned Anvil, for a devnet started by another process."""
-
-    def __init__(self, url: str, chain_id: int) -> None:
-        self.url = url
-        self.chain_id = chain_id
-        self.process = None
-        self.port = int(url.rsplit(":", 1)[1])
-
-    def call(self, method: str, params: list | None = None) -> object:
-        from manager.devnet.anvil import rpc
-
-        return rpc(self.url, method, params)
-
-    def stop(self) -> None:  # not ours to stop
-        return None
 
 
 def load_info(state_dir: Path) -> dict[str, Any]:

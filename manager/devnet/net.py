@@ -17,17 +17,23 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from manager.devnet import market as M
 from manager.devnet.anvil import ANVIL_BIN, DEFAULT_MNEMONIC, Anvil, anvil_binary
+from manager.devnet.artifacts import wait_receipt
 from manager.errors import DevnetError
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "devnet"
 STATE_FORMAT = 1
+# The address-book sections that ``info()`` copies into ``devnet.json`` (what ``attach`` reads back).
+_BOOK_KEYS = ("aave", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho", "synthetix")
 
 
 def derive_accounts(n: int = M.N_ACCOUNTS) -> dict[str, tuple[str, str]]:
@@ -122,6 +128,18 @@ class Devnet:
             node.stop()
             raise
 
+    @classmethod
+    def attach(cls, info: dict[str, Any]) -> Devnet:
+        """The running devnet another process started, from its ``devnet.json`` (``info()``).
+
+        The node is not owned: ``stop()`` leaves it running.
+        """
+        url = urlsplit(info["rpc_url"])
+        node = Anvil(port=url.port or 0, host=url.hostname or "127.0.0.1", chain_id=info["chain_id"])
+        book = {key: info[key] for key in _BOOK_KEYS if key in info}
+        accounts = {name: (a["address"], a["private_key"]) for name, a in info["accounts"].items()}
+        return cls(node=node, book=book, accounts=accounts)
+
     def stop(self) -> None:
         self.node.stop()
 
@@ -146,10 +164,7 @@ class Devnet:
         tx = fn.transact({"from": sender or self.address("deployer"), "value": value})
         if not self.node.call("anvil_getAutomine"):  # interval mining: don't wait for the next tick
             self.node.call("evm_mine")
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx, timeout=30, poll_latency=0.01)
-        if receipt["status"] != 1:
-            raise DevnetError(f"devnet transaction reverted ({tx.hex()})")
-        return receipt
+        return wait_receipt(self.w3, tx, getattr(fn, "fn_name", "tx"))
 
     def refresh_feeds(self) -> None:
         """A new round with the same answer on every feed (updatedAt = the new block's time)."""
@@ -203,6 +218,15 @@ class Devnet:
 
     def snapshot(self) -> str:
         return str(self.node.call("evm_snapshot"))
+
+    @contextmanager
+    def reverted(self) -> Iterator[Devnet]:
+        """Snapshot the chain, and revert to it on leaving (what a per-test fixture does)."""
+        snap = self.snapshot()
+        try:
+            yield self
+        finally:
+            self.revert(snap)
 
     def revert(self, snap: str) -> None:
         if not self.node.call("evm_revert", [snap]):
