@@ -14,17 +14,11 @@ from manager.devnet.net import Devnet
 
 @pytest.fixture(scope="session")
 def devnet():
-    net = Devnet.start(time_mode="continue")
-    try:
+    with Devnet.start(time_mode="continue") as net:
         yield net
-    finally:
-        net.stop()
 
 
 @pytest.fixture()
 def chain(devnet):
-    snap = devnet.snapshot()
-    try:
+    with devnet.reverted():
         yield devnet
-    finally:
-        devnet.revert(snap)

@@ -10,17 +10,11 @@ from manager.devnet.net import Devnet
 
 @pytest.fixture(scope="module")
 def live_net():
-    net = Devnet.start(time_mode="now")
-    try:
+    with Devnet.start(time_mode="now") as net:
         yield net
-    finally:
-        net.stop()
 
 
 @pytest.fixture()
 def net(live_net):
-    snap = live_net.snapshot()
-    try:
+    with live_net.reverted():
         yield live_net
-    finally:
-        live_net.revert(snap)
