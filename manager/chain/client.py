@@ -336,6 +336,11 @@ class ChainClient:
             raise RpcResponseError(f"chain '{self.name}' has no block {block}", chain=self.name, block=block)
         return result
 
+    def block_timestamp(self, block: BlockId) -> int:
+        """The block's timestamp (unix seconds)."""
+        stamp = self.get_block(block)["timestamp"]  # the node's hex quantity
+        return int(stamp, 16) if isinstance(stamp, str) else int(stamp)
+
     def head(self, now_s: float) -> tuple[int, int]:
         """``(block_number, timestamp_s)`` of the latest block; ``StaleHeadError`` if it is too old.
 

@@ -97,8 +97,7 @@ class TickReader:
             if block_number is None:
                 head_block, block_ts = client.head(now_s)
             else:
-                stamp = client.get_block(block_number)["timestamp"]
-                block_ts = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
+                block_ts = client.block_timestamp(block_number)
             for proto in self._aave_protocols():
                 if proto.chain != chain:
                     continue

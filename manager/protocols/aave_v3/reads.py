@@ -256,8 +256,7 @@ def read_market(
     """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block."""
     provider = to_checksum_address(provider)
     if not block_timestamp:  # every value carries its block's time (swap deadlines, oracle ages)
-        stamp = client.get_block(block_number)["timestamp"]  # the node's hex quantity
-        block_timestamp = int(stamp, 16) if isinstance(stamp, str) else int(stamp)
+        block_timestamp = client.block_timestamp(block_number)
 
     def run(calls: list[Call]) -> list[CallResult]:
         return execute(client, calls, block_number)

@@ -152,8 +152,7 @@ def read_snapshots(
     """
     morpho = to_checksum_address(morpho)
     if block_timestamp is None:
-        ts = client.get_block(block_number)["timestamp"]
-        block_timestamp = int(ts, 16) if isinstance(ts, str) else int(ts)
+        block_timestamp = client.block_timestamp(block_number)
     now = int(now_s) if now_s is not None else block_timestamp
     ids = list(dict.fromkeys(r.market_id.lower() for r in refs))
 

@@ -152,7 +152,7 @@ def read_perps(client: ChainClient, a: PerpsV2Addresses, accounts: Sequence[str]
         market_key = _key(execute(client, [Call.build(a.market, "marketKey()", [], ["bytes32"])], block_number)[0]
                           .unwrap())
     if block_timestamp is None:
-        block_timestamp = int(client.get_block(block_number)["timestamp"], 16)
+        block_timestamp = client.block_timestamp(block_number)
     mcalls = build_market_calls(a, market_key)
     asset_call = Call.build(a.market, "baseAsset()", [], ["bytes32"], label="baseAsset")
     per_acct = [build_account_calls(a, acct, with_reported=with_reported) for acct in accounts]
