@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.errors import PosmanError, StopError
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.runtime.views import health_view
+from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
 
@@ -211,14 +211,14 @@ class Runtime:
         alerts_before = self.alerting.sent
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
-        views = self._observe(data, report, now_s)
+        views, health_views = self._observe(data, report, now_s)
         self._chain_moved = False
         # NOTE: the most endangered position acts first; once one position has sent transactions the chain
         # has moved, so the others defer to the next tick (next block) and decide on fresh reads.
         for name in sorted(views, key=lambda n: (views[n].health, n)):
             pos = self.positions[name]
             try:
-                self._decide_and_act(pos, views, data, bad_symbols, report, now_s)
+                self._decide_and_act(pos, views, health_views[name], data, bad_symbols, report, now_s)
             except StopError:
                 raise
             except Exception as exc:  # NOTE: one position's failure never stops the others
@@ -282,8 +282,11 @@ class Runtime:
         return bad
 
     # --- stage 3: observe every position ---------------------------------------------------------
-    def _observe(self, data: Any, report: TickReport, now_s: float) -> dict[str, PeerView]:
+    def _observe(self, data: Any, report: TickReport,
+                 now_s: float) -> tuple[dict[str, PeerView], dict[str, HealthView]]:
+        """Record and alert each readable position's health; its peer view and health view, by name."""
         views: dict[str, PeerView] = {}
+        health_views: dict[str, HealthView] = {}
         for name, pos in self.positions.items():
             outcome = report.positions.setdefault(name, PositionOutcome(name))
             snap = _snapshot_of(data, name)
@@ -305,6 +308,7 @@ class Runtime:
                 self.health_history[name].append(health)
                 views[name] = PeerView(name=name, snapshot=snap, config=pos.strategy.config, health=health,
                                        collateral_usd=hv.collateral_usd, debt_usd=hv.debt_usd)
+                health_views[name] = hv
                 self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s,
                                    perp=name in getattr(data, "perps", {}))
             except StopError:
@@ -314,7 +318,7 @@ class Runtime:
                 log.error("event=position_failed position=%s block=%d stage=observe error_type=%s error=%r",
                           name, data.block_number, type(exc).__name__, outcome.reason,
                           exc_info=not isinstance(exc, PosmanError))
-        return views
+        return views, health_views
 
     # --- stages 4-6: decide, plan, execute, record ---------------------------------------------------
     def sizing_limits(self) -> SizingLimits:
@@ -367,13 +371,12 @@ class Runtime:
             return None
         return getattr(proto, "asset", None)
 
-    def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, bad_symbols: set[str],
-                        report: TickReport, now_s: float) -> None:
+    def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], hv: HealthView, data: Any,
+                        bad_symbols: set[str], report: TickReport, now_s: float) -> None:
         name = pos.name
         snap = views[name].snapshot
         outcome = report.positions[name]
         block = int(data.block_number)
-        hv = health_view(snap, asset=self._perp_asset(name))
         untrusted = sorted(hv.symbols & bad_symbols)
         extra = tuple((getattr(data, "oracle_issues", None) or {}).get(name, ()))
         if untrusted or not hv.oracle_fresh or extra:
@@ -520,10 +523,10 @@ class Runtime:
     @staticmethod
     def _min_post_health(decision: SizingDecision) -> float | None:
         """The health the fork replay must reach: better than before for a deleverage, safe for a boost."""
+        from manager.execution.fees import RISK_REDUCING_ACTIONS
+
         before = decision.health_before
-        if decision.action in ("deleverage", "repay_from_wallet", "add_collateral", "perp_add_margin", "perp_reduce") \
-                and before is not None \
-                and math.isfinite(before):
+        if decision.action in RISK_REDUCING_ACTIONS and before is not None and math.isfinite(before):
             return max(1.0, before)
         if decision.action == "boost" and decision.target_health is not None:
             return max(1.01, decision.target_health - 0.05)
