@@ -25,7 +25,8 @@ TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
 MIN_TICK, MAX_TICK = -887272, 887272
 
 
-def _units(amount: float, decimals: int) -> int:
+def token_units(amount: float, decimals: int) -> int:
+    """``amount`` whole tokens in base units (exact decimal: 0.1 WETH is 10**17, not a float's rounding)."""
     return int(Decimal(str(amount)) * (Decimal(10) ** decimals))
 
 
@@ -63,7 +64,7 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
     agg = mock_v3_aggregator()
     feeds: dict[str, Any] = {}
     for spec in M.ASSETS:
-        feeds[spec.symbol] = d.deploy("MockV3Aggregator", 8, _units(spec.price_usd, 8), art=agg)
+        feeds[spec.symbol] = d.deploy("MockV3Aggregator", 8, token_units(spec.price_usd, 8), art=agg)
         book["feeds"][spec.symbol] = feeds[spec.symbol].address
 
     # ---- Aave V3 core --------------------------------------------------------------------------
@@ -176,9 +177,9 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
     specs = {s.symbol: s for s in M.ASSETS}
     for sym, tok in tokens.items():
         if sym == "WETH":
-            d.send(tok.functions.deposit(), value=_units(2_000_000, 18))
+            d.send(tok.functions.deposit(), value=token_units(2_000_000, 18))
         else:
-            d.send(tok.functions.mint(_units(_mint_amount(specs[sym]), specs[sym].decimals)))
+            d.send(tok.functions.mint(token_units(_mint_amount(specs[sym]), specs[sym].decimals)))
         d.send(tok.functions.approve(npm.address, MAX_UINT))
         d.send(tok.functions.approve(router.address, MAX_UINT))
 
@@ -197,8 +198,8 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
             half = max(spacing, int(math.log(1 + layer.width) / math.log(1.0001)))
             lo = max(MIN_TICK, ((center - half) // spacing) * spacing)
             hi = min(MAX_TICK, (-(-(center + half) // spacing)) * spacing)
-            amt0 = _units(layer.usd / 2 / t0.price_usd, t0.decimals)
-            amt1 = _units(layer.usd / 2 / t1.price_usd, t1.decimals)
+            amt0 = token_units(layer.usd / 2 / t0.price_usd, t0.decimals)
+            amt1 = token_units(layer.usd / 2 / t1.price_usd, t1.decimals)
             d.send(npm.functions.mint((tokens[s0].address, tokens[s1].address, ps.fee_pips, lo, hi, amt0, amt1, 0, 0,
                                        admin, 2**40)))
         # observation history so observe() works over a TWAP window
@@ -211,7 +212,7 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
     for spec in M.ASSETS:
         if not spec.lp_supply:
             continue
-        amount = _units(spec.lp_supply, spec.decimals)
+        amount = token_units(spec.lp_supply, spec.decimals)
         tok = tokens[spec.symbol]
         if spec.symbol == "WETH":
             d.send(tok.functions.deposit(), sender=lp, value=amount)
@@ -237,7 +238,7 @@ def seed_positions(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> d
             d.send(pool.functions.setUserEMode(seed.emode), sender=user)
         for sym, amount in seed.borrows:
             asset = book["tokens"][sym]
-            d.send(pool.functions.borrow(asset, _units(amount, book["decimals"][sym]), 2, 0, user), sender=user)
+            d.send(pool.functions.borrow(asset, token_units(amount, book["decimals"][sym]), 2, 0, user), sender=user)
         notes[seed.name] = seed.note
     return notes
 
@@ -248,7 +249,7 @@ def fund_and_supply(d: Deployer, w3: Any, book: dict[str, Any], user: str,
     pool = d.at("Pool", book["aave"]["pool"])
     for sym, amount in supplies:
         asset = book["tokens"][sym]
-        units = _units(amount, book["decimals"][sym])
+        units = token_units(amount, book["decimals"][sym])
         if sym == "WETH":
             tok = d.at("WETH9Mocked", asset)
             w3.provider.make_request("anvil_setBalance", [user, hex(10**24 + units)])

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from manager.devnet.artifacts import Deployer
 from manager.devnet.compile import NM, compile_files
+from manager.devnet.deploy import token_units
 
 WAD = 10**18
 CONTRACTS = Path(__file__).with_name("contracts")
@@ -100,10 +100,6 @@ def market_id(params: tuple[str, str, str, str, int]) -> str:
     return "0x" + keccak(encode(["address", "address", "address", "address", "uint256"], list(params))).hex()
 
 
-def _units(amount: float, decimals: int) -> int:
-    return int(Decimal(str(amount)) * (Decimal(10) ** decimals))
-
-
 def deploy_morpho(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> dict[str, Any]:
     """Deploy Morpho Blue, its IRM, one oracle per market, create the markets and supply liquidity.
 
@@ -155,7 +151,7 @@ def deploy_morpho(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> di
             "collateral_decimals": dec[spec.collateral],
         }
         if spec.supply_tokens:
-            amount = _units(spec.supply_tokens, dec[spec.loan])
+            amount = token_units(spec.supply_tokens, dec[spec.loan])
             fund(d, w3, book, lp, spec.loan, amount)
             tok = d.at("MintableERC20", tokens[spec.loan])
             d.send(tok.functions.approve(morpho.address, amount), sender=lp)
@@ -201,8 +197,8 @@ def seed_morpho(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> dict
     notes = {}
     for seed in SEEDS:
         coll_sym, loan_sym = seed.market.split("/")
-        open_position(w3, book, accounts[seed.account], seed.market, _units(seed.collateral, dec[coll_sym]),
-                      _units(seed.borrow, dec[loan_sym]))
+        open_position(w3, book, accounts[seed.account], seed.market, token_units(seed.collateral, dec[coll_sym]),
+                      token_units(seed.borrow, dec[loan_sym]))
         notes[seed.name] = seed.note
     book["morpho"]["seeded_positions"] = {
         s.name: {"account": accounts[s.account], "account_name": s.account, "market": s.market, "note": s.note}
