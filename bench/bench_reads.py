@@ -35,6 +35,7 @@ import numpy as np
 import requests
 from eth_utils import keccak, to_checksum_address
 
+from manager.chain.multicall import selector
 from manager.devnet import market as M
 
 SIZES = tuple(int(x) for x in os.environ.get("POSMAN_BENCH_READS_SIZES", "1000,10000").split(","))
@@ -45,10 +46,6 @@ MAX_UINT = 2**256 - 1
 GROUP = 2500  # transactions per send-and-mine round during setup
 
 
-def _sel(signature: str) -> bytes:
-    return keccak(text=signature)[:4]
-
-
 def _w(x: int) -> bytes:
     return int(x).to_bytes(32, "big")
 
@@ -57,13 +54,13 @@ def _a(address: str) -> bytes:
     return bytes(12) + bytes.fromhex(address[2:])
 
 
-SEL_MINT = _sel("mint(uint256)")
-SEL_APPROVE = _sel("approve(address,uint256)")
-SEL_DEPOSIT = _sel("deposit()")
-SEL_SUPPLY = _sel("supply(address,uint256,address,uint16)")
-SEL_BORROW = _sel("borrow(address,uint256,uint256,uint16,address)")
-SEL_EMODE = _sel("setUserEMode(uint8)")
-SEL_USE_COLL = _sel("setUserUseReserveAsCollateral(address,bool)")
+SEL_MINT = selector("mint(uint256)")
+SEL_APPROVE = selector("approve(address,uint256)")
+SEL_DEPOSIT = selector("deposit()")
+SEL_SUPPLY = selector("supply(address,uint256,address,uint16)")
+SEL_BORROW = selector("borrow(address,uint256,uint256,uint16,address)")
+SEL_EMODE = selector("setUserEMode(uint8)")
+SEL_USE_COLL = selector("setUserUseReserveAsCollateral(address,bool)")
 
 
 class _Rpc:
