@@ -75,20 +75,12 @@ class StaleHeadError(SkipTickError):
     """The latest block is older than the configured maximum age."""
 
 
-class StaleOracleError(SkipTickError):
-    """An oracle answer is older than its heartbeat allows, or deviates from the DEX too much."""
-
-
 class DataQualityError(SkipTickError):
     """Reads of one tick are inconsistent (different blocks, failed calls, impossible values)."""
 
 
 class SizingError(PosmanError):
     """Bad input to the pure sizing core; never a silent number."""
-
-
-class InfeasibleError(SizingError):
-    """The requested target cannot be reached; ``best`` holds the best reachable value."""
 
 
 class PolicyViolation(NeverSubmitError):
