@@ -43,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log level on stderr (default: error, 'posman run' info; env POSMAN_LOG_LEVEL)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a command not built yet
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
