@@ -36,6 +36,7 @@ from typing import Any
 
 from eth_hash.auto import keccak
 
+from manager.chain.abi import abi_type
 from manager.devnet.compile import compile_sources
 from manager.errors import DevnetError
 
@@ -219,7 +220,7 @@ def _routes(arts: dict[str, dict]) -> list[tuple[bytes, str, bool]]:
         for item in arts[impl]["abi"]:
             if item.get("type") != "function":
                 continue
-            sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+            sig = f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
             sel = keccak(sig.encode())[:4]
             if sel in seen:
                 continue
@@ -229,13 +230,6 @@ def _routes(arts: dict[str, dict]) -> list[tuple[bytes, str, bool]]:
                 continue  # Views is not Proxyable: only its views are routed
             out.append((sel, impl, is_view))
     return out
-
-
-def _abi_type(param: dict[str, Any]) -> str:
-    typ = param["type"]
-    if typ.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in param["components"]) + ")" + typ[5:]
-    return typ
 
 
 def deploy_synthetix(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> dict[str, Any]:
@@ -409,7 +403,7 @@ def market_abi(arts: dict[str, dict] | None = None) -> list[dict[str, Any]]:
     for impl in IMPLEMENTATIONS:
         for item in arts[impl]["abi"]:
             if item.get("type") == "function":
-                sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+                sig = f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
                 if sig in seen or (impl == "PerpsV2MarketViews" and item.get("stateMutability") not in ("view", "pure")):
                     continue
                 seen.add(sig)
