@@ -124,6 +124,38 @@ def _snapshot_of(data: Any, name: str) -> Any | None:
     return None
 
 
+def strategy_context(name: str, mode: str, peers: Iterable[str], views: dict[str, PeerView], data: Any,
+                     now_s: float, limits: SizingLimits, **history: Any) -> StrategyContext:
+    """The context of one position's decision at the tick ``data`` (``history``: the runtime's memory of
+    past ticks: last action, health/price history, block time; left at their defaults by a preview)."""
+    return StrategyContext(
+        position=name, mode=mode, block_number=int(data.block_number),  # type: ignore[arg-type]
+        block_timestamp=int(data.block_timestamp), now_s=now_s, health=views[name].health,
+        limits=limits, depth=dict(data.depth), oracles=dict(data.oracles),
+        peers={n: views[n] for n in peers if n in views},
+        wallet_wei=dict(getattr(data, "wallets", {}).get(name, {})), **history,
+    )
+
+
+def decide_with_depth(strategy: LoadedStrategy, snap: Any, ctx: StrategyContext,
+                      read_depth: Callable[[list[tuple[str, str]]], dict[tuple[str, str], Any]] | None,
+                      ) -> SizingDecision | None:
+    """The strategy's decision; when it swaps a pair that ``ctx.depth`` has no curve for, ``read_depth(pairs)``
+    reads those curves (same block) and the strategy decides again with them.
+
+    NOTE: depth curves are costly reads, made only when a strategy wants to trade.
+    """
+    decision = call_decide(strategy, snap, ctx)
+    if decision is None or read_depth is None:
+        return decision
+    pairs = sorted({(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
+                   - set(ctx.depth))  # type: ignore[operator]
+    got = read_depth(pairs) if pairs else {}
+    if not got:
+        return decision
+    return call_decide(strategy, snap, dataclasses.replace(ctx, depth={**ctx.depth, **got}))
+
+
 def inputs_digest(snapshot: Any) -> str:
     """A short digest of the snapshot a decision was made from (for the decision log line)."""
     return hashlib.sha256(snapshot.model_dump_json().encode()).hexdigest()[:12]
@@ -328,24 +360,13 @@ class Runtime:
                             max_slippage_bps=float(lim.max_slippage_bps))
 
     def context_for(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, now_s: float) -> StrategyContext:
-        view = views[pos.name]
         last_block, last_ts = self._last_action(pos.name)
-        return StrategyContext(
-            position=pos.name, mode=pos.mode, block_number=int(data.block_number),  # type: ignore[arg-type]
-            block_timestamp=int(data.block_timestamp), now_s=now_s, health=view.health,
-            limits=self.sizing_limits(), depth=dict(data.depth), oracles=dict(data.oracles),
+        return strategy_context(
+            pos.name, pos.mode, pos.peers, views, data, now_s, self.sizing_limits(),
             last_action_block=last_block, last_action_s=last_ts,
             health_history=tuple(self.health_history[pos.name]),
-            price_history={s: tuple(v) for s, v in self.price_history.items()},
-            peers={n: views[n] for n in pos.peers if n in views}, block_time_s=self._block_time_s,
-            wallet_wei=dict(getattr(data, "wallets", {}).get(pos.name, {})),
+            price_history={s: tuple(v) for s, v in self.price_history.items()}, block_time_s=self._block_time_s,
         )
-
-    def _missing_depth(self, decision: SizingDecision | None, ctx: StrategyContext) -> list[tuple[str, str]]:
-        if decision is None or not hasattr(self.reader, "depth"):
-            return []
-        pairs = {(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
-        return sorted(p for p in pairs if p not in ctx.depth)  # type: ignore[misc]
 
     def _depth(self, data: Any, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
         cache = self._depth_cache
@@ -387,15 +408,10 @@ class Runtime:
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return
         ctx = self.context_for(pos, views, data, now_s)
-        decision = call_decide(pos.strategy, snap, ctx)
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
-        pairs = self._missing_depth(decision, ctx) if lending else []
-        if pairs:
-            # NOTE: depth curves are costly reads, made only when a strategy wants to trade; then it decides
-            # again with them (still at this tick's block).
-            ctx = dataclasses.replace(ctx, depth={**ctx.depth, **self._depth(data, pairs)})
-            decision = call_decide(pos.strategy, snap, ctx)
+        read_depth = (lambda pairs: self._depth(data, pairs)) if lending and hasattr(self.reader, "depth") else None
+        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth)
         if decision is None:
             decision = SizingDecision(position=name, action="none", reason="strategy returned None",
                                       block_number=block, health_before=None)

@@ -11,10 +11,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from manager.runtime.loop import _snapshot_of
+from manager.runtime.loop import _snapshot_of, decide_with_depth, strategy_context
 from manager.runtime.views import health_view
 from manager.sizing.caps import SizingLimits
-from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
+from strategies.api import LoadedStrategy, PeerView
 
 
 def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
@@ -34,6 +34,12 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
         views[pos.name] = PeerView(pos.name, snap, bound[pos.name].config, hv.health, hv.collateral_usd, hv.debt_usd)
     limits = SizingLimits(per_action_usd=cfg.limits.per_tx_usd, per_day_remaining_usd=cfg.limits.per_day_usd,
                           max_slippage_bps=float(cfg.limits.max_slippage_bps))
+
+    def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+        got = reader.depth(tick, pairs)
+        tick.depth.update(got)  # later positions reuse what this one read
+        return dict(got)
+
     rows: list[dict[str, Any]] = []
     for pos in cfg.positions:
         if managed_only and pos.mode != "manage":
@@ -45,24 +51,10 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
             rows.append(row)
             continue
         view = views[pos.name]
-        depth = dict(tick.depth)
-
-        def context(depth: dict[Any, Any], pos: Any = pos, view: Any = view) -> StrategyContext:
-            return StrategyContext(position=pos.name, mode=pos.mode, block_number=tick.block_number,
-                                   block_timestamp=tick.block_timestamp, now_s=now_s, health=view.health,
-                                   limits=limits, depth=depth, oracles=dict(tick.oracles),
-                                   peers={n: views[n] for n in peers.get(pos.name, []) if n in views},
-                                   wallet_wei=dict(getattr(tick, "wallets", {}).get(pos.name, {})))
         try:
-            decision = call_decide(bound[pos.name], view.snapshot, context(depth))
-            pairs = sorted({(st.symbol, st.symbol_out) for st in (decision.steps if decision else ())
-                            if st.kind == "swap" and st.symbol_out} - set(depth))
-            if pairs and reader is not None and hasattr(reader, "depth"):
-                got = reader.depth(tick, pairs)
-                if got:
-                    depth.update(got)
-                    tick.depth.update(got)  # later positions reuse what this one read
-                    decision = call_decide(bound[pos.name], view.snapshot, context(depth))
+            ctx = strategy_context(pos.name, pos.mode, peers.get(pos.name, []), views, tick, now_s, limits)
+            decision = decide_with_depth(bound[pos.name], view.snapshot, ctx,
+                                         read_depth if reader is not None and hasattr(reader, "depth") else None)
         except Exception as exc:
             row.update(health=_num(view.health), action="error", reason=str(exc))
             rows.append(row)
