@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from manager.devnet.market import N_ACCOUNTS
 from manager.errors import DevnetError, SetupError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,7 +106,7 @@ class Anvil:
             "--host", "127.0.0.1",
             "--port", str(port),
             "--chain-id", str(chain_id),
-            "--accounts", "20",
+            "--accounts", str(N_ACCOUNTS),
             "--balance", "1000000",
             "--gas-limit", "60000000",
             "--code-size-limit", "50000",

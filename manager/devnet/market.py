@@ -118,7 +118,7 @@ SEEDS: tuple[SeedPosition, ...] = (
     SeedPosition("gina", (("wstETH", 10), ("WETH", 5)), (("USDC", 28_000),), note="HF ~1.44"),
 )
 
-# anvil mnemonic account indices
+# anvil mnemonic account indices (anvil funds the first N_ACCOUNTS of them)
 ACCOUNT_INDEX = {
     "deployer": 0,
     "liquidity": 1,
@@ -141,4 +141,4 @@ ACCOUNT_INDEX = {
     "spare2": 18,
     "spare3": 19,
 }
-N_ACCOUNTS = 20
+N_ACCOUNTS = len(ACCOUNT_INDEX)

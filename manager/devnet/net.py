@@ -36,7 +36,7 @@ STATE_FORMAT = 1
 _BOOK_KEYS = ("aave", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho", "synthetix")
 
 
-def derive_accounts(n: int = M.N_ACCOUNTS) -> dict[str, tuple[str, str]]:
+def derive_accounts() -> dict[str, tuple[str, str]]:
     """{name: (address, private key hex)} for anvil's well-known test mnemonic (devnet only)."""
     cache = CACHE_DIR / "accounts.json"
     if cache.is_file():
