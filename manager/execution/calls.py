@@ -7,26 +7,18 @@ Also the generic ERC-20 steps (exact ``approve``, ``transfer``) used by every pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from manager.chain.abi import load_abi
+from manager.chain.abi import abi_type, load_abi
+from manager.domain import UINT256_MAX as UINT256_MAX  # re-exported for the protocol encoders
 from manager.execution.types import TxStep
 
-UINT256_MAX = 2**256 - 1
 UNLIMITED_APPROVAL_WEI = 2**255
-
-
-def _abi_type(param: Mapping[str, Any]) -> str:
-    typ = param["type"]
-    if typ.startswith("tuple"):
-        inner = ",".join(_abi_type(c) for c in param["components"])
-        return f"({inner}){typ[5:]}"
-    return typ
 
 
 def selector_of(signature: str) -> str:
@@ -43,7 +35,7 @@ def _function(abi_name: str, fn_name: str, n_args: int) -> tuple[bytes, tuple[st
     ]
     if len(candidates) != 1:
         raise ValueError(f"{abi_name}.{fn_name} with {n_args} args: {len(candidates)} matches in the ABI")
-    types = tuple(_abi_type(i) for i in candidates[0]["inputs"])
+    types = tuple(abi_type(i) for i in candidates[0]["inputs"])
     selector = function_signature_to_4byte_selector(f"{fn_name}({','.join(types)})")
     return selector, types
 

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Mapping
 from eth_utils import to_checksum_address
 from pydantic import Field, field_validator
 
-from manager.chain.abi import load_abi
+from manager.chain.abi import abi_type, load_abi
 from manager.domain import Frozen
 from manager.errors import PolicyViolation
-from manager.execution.calls import UNLIMITED_APPROVAL_WEI, _abi_type, selector_of
+from manager.execution.calls import UNLIMITED_APPROVAL_WEI, selector_of
 from manager.execution.types import Plan, TxStep
 
 log = logging.getLogger("posman.execution.policy")
@@ -35,7 +35,7 @@ def _swap_selectors() -> dict[str, str]:
     out = {}
     for item in load_abi("uniswap_v3/SwapRouter"):
         if item.get("type") == "function" and item["name"] in _SWAP_FUNCTIONS:
-            out[selector_of(f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})")] = item["name"]
+            out[selector_of(f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})")] = item["name"]
     return out
 
 
@@ -62,7 +62,7 @@ def selectors_from_abi(abi_name: str, functions: Iterable[str]) -> frozenset[str
     out: set[str] = set()
     for item in load_abi(abi_name):
         if item.get("type") == "function" and item["name"] in wanted:
-            sig = f"{item['name']}({','.join(_abi_type(i) for i in item['inputs'])})"
+            sig = f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})"
             out.add(selector_of(sig))
             found.add(item["name"])
     missing = wanted - found

@@ -23,15 +23,16 @@ from typing import Any
 from eth_abi import decode as abi_decode
 from pydantic import BaseModel, ConfigDict
 
-from manager.chain.multicall import PANIC_CODES  # one table of Solidity panic codes
+from manager.chain.multicall import (  # one table of Solidity panic codes
+    ERROR_SELECTOR,
+    PANIC_CODES,
+    PANIC_SELECTOR,
+)
 from manager.errors import RpcError, SimulationFailed
 from manager.execution.aave_errors import AAVE_ERRORS
 from manager.execution.types import Preconditions, TxStep
 
 log = logging.getLogger("posman.execution.simulate")
-
-ERROR_STRING_SELECTOR = "08c379a0"
-PANIC_SELECTOR = "4e487b71"
 
 GAS_MARGIN_PER_MILLE = 250  # gas limit = estimate * 1.25 + 10k: estimates at latest can shift by a block
 GAS_MARGIN_FLAT = 10_000
@@ -53,7 +54,7 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
         msg = " ".join(str(message).split())
         return msg or "reverted without a reason"
     selector, body = hexdata[:8], bytes.fromhex(hexdata[8:]) if len(hexdata) % 2 == 0 else b""
-    if selector == ERROR_STRING_SELECTOR:
+    if selector == ERROR_SELECTOR.hex():
         try:
             (text,) = abi_decode(["string"], body)
         except Exception:
@@ -63,7 +64,7 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
             name, description = AAVE_ERRORS[text]
             return f"Aave error {text} {name} ({description})"
         return f"Error({text!r})"
-    if selector == PANIC_SELECTOR:
+    if selector == PANIC_SELECTOR.hex():
         try:
             (code,) = abi_decode(["uint256"], body)
         except Exception:

@@ -49,7 +49,6 @@ log = logging.getLogger("posman.runtime")
 
 HEALTH_HISTORY = 200
 PRICE_HISTORY = 500
-UINT256_MAX = 2**256 - 1
 
 
 class Reader(Protocol):
