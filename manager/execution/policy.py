@@ -86,13 +86,6 @@ class PolicyLimits(Frozen):
         """Addresses checksummed, selectors lower-case (so lookups never miss on spelling)."""
         return {to_checksum_address(a): frozenset(s.lower() for s in sels) for a, sels in dict(value).items()}
 
-    def allowing(self, address: str, selectors: Iterable[str]) -> PolicyLimits:
-        """A copy that also allows ``selectors`` on ``address``."""
-        calls = dict(self.allowed_calls)
-        key = to_checksum_address(address)
-        calls[key] = frozenset(calls.get(key, frozenset()) | {s.lower() for s in selectors})
-        return self.model_copy(update={"allowed_calls": calls})
-
     @classmethod
     def from_limits(cls, limits: object, allowed_calls: Mapping[str, Iterable[str]]) -> PolicyLimits:
         """From a ``manager.config.schema.LimitsConfig`` plus the selectors allowed per contract.

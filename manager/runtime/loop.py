@@ -203,7 +203,6 @@ class Runtime:
         self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
         self.last_tick: TickReport | None = None
         self.ticks = 0
-        self._tick_done = threading.Condition()
 
     # --- state kept in the database (survives a restart) ------------------------------------------
     @property
@@ -271,23 +270,8 @@ class Runtime:
         return report
 
     def _finish(self, report: TickReport) -> None:
-        with self._tick_done:
-            self.last_tick = report
-            self.ticks += 1
-            self._tick_done.notify_all()
-
-    def wait_for_tick(self, *, after_block: int, timeout_s: float) -> TickReport | None:
-        """Block until a tick at a block > ``after_block`` has finished (for the demo and tests)."""
-        deadline = time.monotonic() + timeout_s
-        with self._tick_done:
-            while True:
-                last = self.last_tick
-                if last is not None and last.block_number is not None and last.block_number > after_block:
-                    return last
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._tick_done.wait(left)
+        self.last_tick = report
+        self.ticks += 1
 
     def _update_block_time(self, block: int, timestamp: int) -> None:
         if self._last_block is not None and block > self._last_block[0] and timestamp > self._last_block[1]:
