@@ -34,7 +34,7 @@ from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
 from manager.sizing import morpho as mm
 from manager.sizing.caps import SizingLimits
-from manager.sizing.depth import SwapModel
+from manager.sizing.depth import SwapModel, curve_sale
 
 DEFAULT_FEE_PIPS = 3000
 DEFAULT_DEADLINE_S = 600
@@ -94,11 +94,7 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
     model: SwapModel | None = None
     depth_cap = math.inf
     if curve is not None:
-        lim = limits or SizingLimits()
-        model = SwapModel.from_curve(curve, tolerance_bps=lim.swap_tolerance_bps).with_input_fee(lim.service_fee_bps)
-        raw = SwapModel.from_curve(curve)
-        depth_cap = min(raw.depth_cap_wei(lim.max_slippage_bps, curve.fee_pips / 1e6)
-                        / (1 - lim.service_fee_bps / 10_000), model.max_in_wei)
+        model, depth_cap = curve_sale(curve, limits or SizingLimits())
     coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
     plan = mm.plan_deleverage(m, snap.position, target_hf, swap_haircut_bps=swap_haircut_bps,
                               safety_floor_hf=safety_floor_hf, max_rounds=max_rounds, swap=model,
