@@ -14,8 +14,7 @@ from typing import Any
 from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
-from manager.chain.abi import abi_type, load_abi
-from manager.domain import UINT256_MAX as UINT256_MAX  # re-exported for the protocol encoders
+from manager.chain.abi import abi_function
 from manager.execution.types import TxStep
 
 UNLIMITED_APPROVAL_WEI = 2**255
@@ -28,16 +27,8 @@ def selector_of(signature: str) -> str:
 
 @cache
 def _function(abi_name: str, fn_name: str, n_args: int) -> tuple[bytes, tuple[str, ...]]:
-    candidates = [
-        item
-        for item in load_abi(abi_name)
-        if item.get("type") == "function" and item["name"] == fn_name and len(item["inputs"]) == n_args
-    ]
-    if len(candidates) != 1:
-        raise ValueError(f"{abi_name}.{fn_name} with {n_args} args: {len(candidates)} matches in the ABI")
-    types = tuple(abi_type(i) for i in candidates[0]["inputs"])
-    selector = function_signature_to_4byte_selector(f"{fn_name}({','.join(types)})")
-    return selector, types
+    types, _outputs = abi_function(abi_name, fn_name, n_args)
+    return function_signature_to_4byte_selector(f"{fn_name}({','.join(types)})"), types
 
 
 def encode_call(abi_name: str, fn_name: str, args: Sequence[Any]) -> str:

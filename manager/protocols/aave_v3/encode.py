@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from manager.execution.calls import UINT256_MAX, encode_call, erc20_approve
+from manager.domain import UINT256_MAX
+from manager.execution.calls import encode_call, erc20_approve
 from manager.execution.types import TxStep
 
 POOL_ABI = "aave_v3/Pool"

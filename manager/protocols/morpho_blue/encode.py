@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from eth_utils import to_checksum_address
 
-from manager.execution.calls import UINT256_MAX, erc20_approve, selector_of
+from manager.domain import UINT256_MAX
+from manager.execution.calls import erc20_approve, selector_of
 from manager.execution.types import TxStep
 from manager.protocols.morpho_blue import abi
 from manager.protocols.morpho_blue.types import MarketParams
