@@ -87,30 +87,27 @@ def key_env_of(account_name: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # chain setup
 # ------------------------------------------------------------------------------------------------
-def _units(amount: float, decimals: int) -> int:
-    from decimal import Decimal
-
-    return int(Decimal(str(amount)) * (Decimal(10) ** decimals))
-
 
 def open_position(net: Any, spec: DemoPosition) -> None:
     """Supply and borrow as the account (anvil's unlocked test accounts), like a user would.
 
     Morpho: the account's seeded WETH/USDC borrow gets ``supplies`` more collateral; perps: the seeded
     position is used as it is (``manager.devnet.synthetix.SEED_PERPS``)."""
+    from manager.devnet.deploy import token_units
+
     user = net.address(spec.account_name)
     if spec.protocol.startswith("morpho"):
         from manager.devnet.morpho import open_position as morpho_open
 
         for sym, amount in spec.supplies:
-            morpho_open(net.w3, net.book, user, MORPHO_MARKET, _units(amount, net.book["decimals"][sym]), 0)
+            morpho_open(net.w3, net.book, user, MORPHO_MARKET, token_units(amount, net.book["decimals"][sym]), 0)
         return
     if spec.protocol.startswith("perps"):
         return
     pool = net.contract("aave_v3/Pool", net.book["aave"]["pool"])
     for sym, amount in spec.supplies:
         asset = net.book["tokens"][sym]
-        units = _units(amount, net.book["decimals"][sym])
+        units = token_units(amount, net.book["decimals"][sym])
         if sym == "WETH":
             token = net.contract("erc20/WETH9", asset)
             net.transact(token.functions.deposit(), sender=user, value=units)
@@ -121,7 +118,7 @@ def open_position(net: Any, spec: DemoPosition) -> None:
         net.transact(pool.functions.supply(asset, units, user, 0), sender=user)
     for sym, amount in spec.borrows:
         asset = net.book["tokens"][sym]
-        net.transact(pool.functions.borrow(asset, _units(amount, net.book["decimals"][sym]), 2, 0, user), sender=user)
+        net.transact(pool.functions.borrow(asset, token_units(amount, net.book["decimals"][sym]), 2, 0, user), sender=user)
 
 
 def onchain_health(net: Any, account: str) -> float:
