@@ -12,10 +12,9 @@ from manager.devnet.net import Devnet
 def live(tmp_path_factory):
     """A devnet stamped with the wall clock (fresh head and feeds), as `posman devnet up` makes it."""
     d = tmp_path_factory.mktemp("status")
-    net = Devnet.start(time_mode="now")
-    info = net.info()
-    (d / "devnet.toml").write_text(render_config(info, d))
-    yield net, d, info
-    net.stop()
+    with Devnet.start(time_mode="now") as net:
+        info = net.info()
+        (d / "devnet.toml").write_text(render_config(info, d))
+        yield net, d, info
 
 

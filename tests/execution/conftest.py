@@ -10,19 +10,12 @@ from pathlib import Path
 import pytest
 
 from manager.devnet.anvil import ROOT, Anvil
+from tests.support.clock import FakeClock
 
 MINTABLE_ERC20 = (
     ROOT / "node_modules/@aave/core-v3/artifacts/contracts/mocks/tokens/MintableERC20.sol/MintableERC20.json"
 )
 KEY_ENV = "POSMAN_TEST_EXEC_KEY"
-
-
-class FakeClock:
-    def __init__(self, start_s: float = 1_700_000_000.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
 
 
 @pytest.fixture(scope="module")

@@ -10,21 +10,9 @@ import pytest
 
 from manager.persistence import Database, Repository
 from manager.persistence.models import POSMAN_METADATA
+from tests.support.clock import FakeClock
 
 PG_URL_ENV = "POSMAN_TEST_PG_URL"
-
-
-class FakeClock:
-    """A settable clock (unix seconds)."""
-
-    def __init__(self, start_s: float = 1_700_000_000.0) -> None:
-        self.now_s = start_s
-
-    def __call__(self) -> float:
-        return self.now_s
-
-    def advance(self, seconds: float) -> None:
-        self.now_s += seconds
 
 
 @pytest.fixture
