@@ -203,6 +203,7 @@ class Runtime:
         self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
         self.last_tick: TickReport | None = None
         self.ticks = 0
+        self.observers: list[Callable[[TickReport], None]] = []  # called with every report (e.g. manager.web)
 
     # --- state kept in the database (survives a restart) ------------------------------------------
     @property
@@ -272,6 +273,8 @@ class Runtime:
     def _finish(self, report: TickReport) -> None:
         self.last_tick = report
         self.ticks += 1
+        for observe in self.observers:  # NOTE: observers must not raise nor block (the web view only copies)
+            observe(report)
 
     def _update_block_time(self, block: int, timestamp: int) -> None:
         if self._last_block is not None and block > self._last_block[0] and timestamp > self._last_block[1]:
