@@ -9,6 +9,7 @@ dependency of web3). ``Browser.find()`` returns the binary or ``None`` (tests th
 from __future__ import annotations
 
 import base64
+import contextlib
 import itertools
 import json
 import shutil
@@ -41,6 +42,7 @@ class Browser:
         self._ids = itertools.count(1)
         self._proc: subprocess.Popen[bytes] | None = None
         self._ws: Any = None
+        self._stack = contextlib.ExitStack()
 
     @staticmethod
     def find() -> str | None:
@@ -69,7 +71,7 @@ class Browser:
             raise BrowserError("chromium opened no page target")
         from websockets.sync.client import connect
 
-        self._ws = connect(ws_url, max_size=None, open_timeout=10)
+        self._ws = self._stack.enter_context(connect(ws_url, max_size=None, open_timeout=10))
         self.call("Page.enable")
         self.call("Runtime.enable")
         self.call("Emulation.setDeviceMetricsOverride",
@@ -92,8 +94,7 @@ class Browser:
 
     def __exit__(self, *exc: Any) -> None:
         try:
-            if self._ws is not None:
-                self._ws.close()
+            self._stack.close()
         finally:
             if self._proc is not None:
                 self._proc.terminate()

@@ -122,7 +122,7 @@ def test_api_follows_a_deleverage(served):
 
 
 def test_bad_requests_are_one_json_line(served):
-    _net, cfg, manager, web = served
+    _net, _cfg, manager, web = served
     manager.runtime.tick()
     url = web.url
     assert get_json(url + "api/history") == (400, {"error": "history needs ?name=POSITION"})
