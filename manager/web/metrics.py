@@ -15,8 +15,10 @@ from ``WebState`` (the last tick's reads, the database, the poller's head and re
 | ``posman_position_last_action_block`` | position | block of the last action sent |
 | ``posman_position_block`` / ``_oracle_fresh`` | position | block of the reading; 0 when an oracle of the position is stale or deviating |
 | ``posman_position_up`` | position | 1 when the position was read at the last tick |
+| ``posman_position_margin_ratio`` / ``_trigger_margin_ratio`` / ``_target_margin_ratio`` | position | perps (``perp_margin``): margin / notional and its band |
 | ``posman_tick_duration_seconds`` | (histogram) | wall time of a tick |
 | ``posman_ticks_total`` | result (ok, failed) | ticks run since start |
+| ``posman_last_tick_ok`` / ``posman_last_tick_age_seconds`` | | the last tick succeeded; seconds since the last successful one |
 | ``posman_last_tick_block`` / ``posman_head_block`` / ``posman_head_lag_blocks`` | chain | last block processed, chain head, and the gap |
 | ``posman_rpc_errors_total`` | chain, kind (failed, refused) | failed RPC attempts of the manager's clients |
 | ``posman_oracle_age_seconds`` / ``_stale`` / ``_deviating`` / ``_deviation_bps`` / ``_price_usd`` | symbol | feed freshness at the last tick |
@@ -82,6 +84,9 @@ class PosmanCollector(Collector):
             ("block", "Block of the position's last reading."),
             ("oracle_fresh", "1 when every oracle of the position was fresh and in line with the DEX."),
             ("up", "1 when the position was read at the last tick."),
+            ("margin_ratio", "Perps: remaining margin / notional."),
+            ("trigger_margin_ratio", "Perps: the strategy acts below this margin ratio."),
+            ("target_margin_ratio", "Perps: the margin ratio an action aims at."),
         )}
         liq = GaugeMetricFamily("posman_position_liquidation_price_usd",
                                 "Per collateral asset, alone, the USD price at which health reaches 1.",
@@ -106,6 +111,11 @@ class PosmanCollector(Collector):
                            ("upper_health", band.get("upper") if band["kind"] == "health" else None)):
                 if v is not None:
                     fam[key].add_metric(lv, float(v))
+            if band["kind"] == "margin_ratio":
+                for key, v in (("margin_ratio", p.get("margin_ratio")), ("trigger_margin_ratio", band.get("trigger")),
+                               ("target_margin_ratio", band.get("target"))):
+                    if v is not None:
+                        fam[key].add_metric(lv, float(v))
             for asset, price in sorted((p.get("liquidation_prices") or {}).items()):
                 if price is not None:
                     liq.add_metric([*lv, str(asset)], float(price))
@@ -131,6 +141,12 @@ class PosmanCollector(Collector):
         if health["head_lag_blocks"] is not None:
             lag.add_metric([chain], float(health["head_lag_blocks"]))
         yield from (last, head, lag)
+        if health["last_tick"] is not None:
+            yield GaugeMetricFamily("posman_last_tick_ok", "1 when the last tick succeeded (0: the numbers are older).",
+                                    value=1.0 if health["last_tick"]["ok"] else 0.0)
+        if health["last_ok_age_s"] is not None:
+            yield GaugeMetricFamily("posman_last_tick_age_seconds", "Seconds since the last successful tick ended.",
+                                    value=float(health["last_ok_age_s"]))
         rpc = CounterMetricFamily("posman_rpc_errors", "Failed RPC attempts of the manager's clients.",
                                   labels=["chain", "kind"])
         counts = st.rpc_errors.snapshot()

@@ -199,6 +199,7 @@ class WebState:
         self._read: Any = None  # the last TickData the reader returned (maybe of a tick still running)
         self._data: Any = None  # the TickData of the last successful tick
         self._report: Any = None
+        self._last_ok_s: float | None = None  # wall time of the last successful tick
         self.ticks: Counter[str] = Counter()
         self.version = 0
         self._positions_cache: tuple[int, list[dict[str, Any]]] | None = None
@@ -234,6 +235,8 @@ class WebState:
                 if report.ok and data is not None and int(data.block_number) == report.block_number:
                     self._data = data
                 self._report = report
+                if report.ok:
+                    self._last_ok_s = self.clock()
                 self.ticks["ok" if report.ok else "failed"] += 1
                 self.version += 1
             for fn in self.on_tick:
@@ -499,6 +502,7 @@ class WebState:
             "last_tick": None if report is None else {
                 "block_number": report.block_number, "ok": report.ok, "error": report.error,
                 "elapsed_s": report.elapsed_s, "alerts": report.alerts},
+            "last_ok_age_s": None if self._last_ok_s is None else max(0.0, self.clock() - self._last_ok_s),
             "last_block": last, "block_timestamp": int(data.block_timestamp) if data is not None else None,
             "head_block": head, "head_lag_blocks": (head - last) if head is not None and last is not None else None,
             "chain": chain, "positions": len(self.cfg.positions),

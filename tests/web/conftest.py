@@ -22,6 +22,7 @@ from manager.devnet.cli import render_config
 from manager.devnet.net import Devnet
 
 CDP = next(p for p in POSITIONS if p.name == "cdp")
+PERP = next(p for p in POSITIONS if p.name == "perp")  # the seeded perp long of spare1
 URL_LINE = re.compile(r"dashboard at (http://\S+/) ")
 
 
@@ -44,16 +45,30 @@ def seeded_config(net: Devnet, folder: Path) -> Path:
     return path
 
 
+PERP_WATCHED = 'name = "perp_spare1_eth"\nprotocol = "perps-eth"\naccount = "{account}"\nmode = "watch"\nstrategy = "alert_only"\n'
+PERP_MANAGED = ('name = "perp_spare1_eth"\nprotocol = "perps-eth"\naccount = "{account}"\nmode = "manage"\n'
+                'strategy = "perp_margin"\nsigner = "spare1"\n\n[positions.params]\n' +
+                "".join(f"{k} = {json.dumps(v)}\n" for k, v in PERP.params.items()))
+
+
 def managed_config(net: Devnet, folder: Path) -> tuple[Path, dict[str, str]]:
-    """The demo's managed ``cdp`` (opened now, on its own account) plus every seeded position; and the
-    environment holding the ``cdp`` signer's key (the devnet's well-known test key)."""
+    """Every seeded position, with the demo's managed ``cdp`` (opened now, on its own account) added and
+    the seeded perp long ``perp_spare1_eth`` managed by ``perp_margin`` (the demo's ``perp`` params); and
+    the environment holding the two signers' keys (the devnet's well-known test keys)."""
     open_position(net, CDP)
     path = folder / "posman.toml"
     write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{folder / 'posman.sqlite'}",
-                 positions=(CDP,))
+                 positions=(CDP, PERP))
+    text = path.read_text()
+    text = text[:text.index('[[positions]]\nname = "perp"')]  # the signers and cdp stay; the demo's perp entry goes
     seeded = render_config(net.info(), folder).split("[[positions]]", 1)[1]
-    path.write_text(path.read_text() + "\n[[positions]]" + seeded)
-    return path, environ_for(net, (CDP,))
+    account = re.search(r'name = "perp_spare1_eth"\nprotocol = "perps-eth"\naccount = "(0x[0-9a-fA-F]{40})"', seeded)
+    assert account is not None, "the seeded config has no perp_spare1_eth"
+    watched = PERP_WATCHED.format(account=account.group(1))
+    assert watched in seeded
+    seeded = seeded.replace(watched, PERP_MANAGED.format(account=account.group(1)))
+    path.write_text(text + "\n[[positions]]" + seeded)
+    return path, environ_for(net, (CDP, PERP))
 
 
 def get_json(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict]:

@@ -58,6 +58,17 @@ def test_api_follows_a_deleverage(served):
     assert cdp["liquidation_prices"]["WETH"] > 0 and "deleverage when HF < 1.35" in cdp["next_trigger"]
     assert [line["label"] for line in cdp["health_lines"]][:4] == ["liquidation", "trigger", "target", "upper"]
     assert by_name["carol"]["band_state"] == "warning"  # watch-only 1.19: below the 1.3 alert band
+    perp = by_name["perp_spare1_eth"]  # managed by perp_margin: its band is in margin ratio
+    assert perp["band"]["kind"] == "margin_ratio" and perp["band_state"] == "in_band"
+    assert (perp["band"]["trigger"], perp["band"]["target"], perp["band"]["min_health"]) == (0.12, 0.2, 3.0)
+    assert perp["margin_ratio"] == pytest.approx(perp["collateral_usd"] / perp["debt_usd"], rel=1e-9)
+    assert perp["distance_to_trigger_pct"] is None and perp["health_lines"][1] == {"label": "trigger", "health": 3.0}
+    _s, _ctype, text = get_text(url + "metrics")
+    fam = {f.name: f.samples for f in text_string_to_metric_families(text)}
+    ratios = {s.name: s.value for s in fam["posman_position_margin_ratio"] + fam["posman_position_trigger_margin_ratio"]
+              if s.labels["position"] == "perp_spare1_eth"}
+    assert ratios == {"posman_position_margin_ratio": perp["margin_ratio"], "posman_position_trigger_margin_ratio": 0.12}
+    assert [s.value for s in fam["posman_last_tick_ok"]] == [1.0]
 
     move_eth(net, 2500)  # cdp HF ~1.34 < trigger 1.35
     acted = None
@@ -116,6 +127,10 @@ def test_api_follows_a_deleverage(served):
     opened = {(s.labels["kind"], s.labels["severity"]): s.value for s in fam["posman_alerts"] if s.name.endswith("_total")}
     assert sum(opened.values()) == len(alerts["alerts"])
 
+    for _ in range(4):  # until a tick sends nothing (the perp may add margin now): the head stays put
+        if not any(o.status in ("confirmed", "submitted") for o in manager.runtime.tick().positions.values()):
+            break
+    web.state.poll_once()
     _s, health = get_json(url + "api/health")
     assert health["last_block"] == net.w3.eth.block_number == health["head_block"]
     assert health["head_lag_blocks"] == 0 and health["ticks_ok"] == manager.runtime.ticks

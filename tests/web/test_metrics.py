@@ -54,7 +54,8 @@ def test_metrics_health_equals_posman_status(web_net, tmp_path):
     # the runtime's own numbers: ticks, the histogram, head lag, feeds (WETH moved), alerts by kind
     ok = next(s.value for s in fam["posman_ticks"] if s.name == "posman_ticks_total" and s.labels["result"] == "ok")
     count = next(s.value for s in fam["posman_tick_duration_seconds"] if s.name.endswith("_count"))
-    assert ok >= 2 and count == ok
+    failed = next(s.value for s in fam["posman_ticks"] if s.name == "posman_ticks_total" and s.labels["result"] == "failed")
+    assert ok >= 2 and count == ok + failed  # the histogram times failed ticks too
     assert "posman_head_lag_blocks" in fam and "posman_rpc_errors" in fam
     weth = {s.name: s.value for k in ("posman_oracle_price_usd", "posman_oracle_stale") for s in fam[k]
             if s.labels["symbol"] == "WETH"}
