@@ -207,7 +207,8 @@ class WebState:
         self._heads: dict[str, int] = {}
         self._receipts: dict[str, dict[str, Any]] = {}  # tx hash -> gas facts (final transactions only)
         self._signer_of = self._signers_by_account()
-        self._strategy_of = {p.name: p.strategy for p in self.cfg.positions}
+        self._perp_markets = {str(p.market).lower() for p in self.cfg.protocols
+                              if getattr(p, "kind", "") == "synthetix_perps" and getattr(p, "market", None)}
 
     # --- hooks the runtime calls (on the tick thread: store references only) ----------------------
     def attach(self) -> None:
@@ -405,6 +406,8 @@ class WebState:
             step = steps[tx.step_index] if 0 <= tx.step_index < len(steps) and isinstance(steps[tx.step_index], dict) \
                 else {}
             token = step.get("token")
+            if token is None and str(step.get("to", "")).lower() in self._perp_markets:
+                token = "sUSD"  # PerpsV2 margin moves are in sUSD (18 decimals); the step names only the market
             symbol, decimals = tokens.get(str(token).lower(), (None, None)) if token else (None, None)
             amount_wei = step.get("amount_wei")
             gas = self._receipts.get(tx.tx_hash, {})
@@ -462,6 +465,7 @@ class WebState:
         for proto in self.cfg.protocols:
             if getattr(proto, "kind", "") == "synthetix_perps" and getattr(proto, "susd", None):
                 out[str(proto.susd).lower()] = ("sUSD", 18)
+        out["susd"] = ("sUSD", 18)
         return out
 
     # --- oracles, head, health ------------------------------------------------------------------------
