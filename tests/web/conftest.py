@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from manager.config import load_config
 from manager.demo.scenario import POSITIONS, environ_for, open_position, write_config
 from manager.devnet.cli import render_config
 from manager.devnet.net import Devnet
+from manager.runtime.lifecycle import build_manager
+from manager.web import start_web
 
 CDP = next(p for p in POSITIONS if p.name == "cdp")
 PERP = next(p for p in POSITIONS if p.name == "perp")  # the seeded perp long of spare1
@@ -69,6 +72,20 @@ def managed_config(net: Devnet, folder: Path) -> tuple[Path, dict[str, str]]:
     seeded = seeded.replace(watched, PERP_MANAGED.format(account=account.group(1)))
     path.write_text(text + "\n[[positions]]" + seeded)
     return path, environ_for(net, (CDP, PERP))
+
+
+@pytest.fixture()
+def served(web_net, tmp_path):
+    """A manager built in-process on ``managed_config`` with its view served on a free loopback port."""
+    path, env = managed_config(web_net, tmp_path)
+    cfg = load_config(path)
+    manager = build_manager(cfg, environ=env)
+    web = start_web(manager, "127.0.0.1:0", poll_s=3600)  # the test drives the poller itself
+    try:
+        yield web_net, cfg, manager, web
+    finally:
+        web.close()
+        manager.close()
 
 
 def get_json(url: str, *, headers: dict[str, str] | None = None) -> tuple[int, dict]:

@@ -10,26 +10,10 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from manager.config import load_config
 from manager.demo.scenario import move_eth
-from manager.runtime.lifecycle import build_manager
-from manager.web import start_web
-from tests.web.conftest import get_json, get_text, managed_config
+from tests.web.conftest import get_json, get_text
 
 pytestmark = pytest.mark.chain
-
-
-@pytest.fixture()
-def served(web_net, tmp_path):
-    path, env = managed_config(web_net, tmp_path)
-    cfg = load_config(path)
-    manager = build_manager(cfg, environ=env)
-    web = start_web(manager, "127.0.0.1:0", poll_s=3600)  # the test drives the poller itself
-    try:
-        yield web_net, cfg, manager, web
-    finally:
-        web.close()
-        manager.close()
 
 
 def test_api_follows_a_deleverage(served):
