@@ -12,6 +12,7 @@ from ``WebState`` (the last tick's reads, the database, the poller's head and re
 | ``posman_position_distance_to_trigger_pct`` | position, ... | % drop of every collateral price to the strategy's trigger |
 | ``posman_position_trigger_health`` / ``_target_health`` / ``_upper_health`` | position, ... | the strategy's band (perps: ``min_health`` as trigger) |
 | ``posman_position_liquidation_price_usd`` | position, asset | per collateral asset, alone, the USD price at which health reaches 1 |
+| ``posman_position_trigger_price_usd`` | position, asset | per collateral asset (not also borrowed), alone, the USD price at which the trigger is hit |
 | ``posman_position_last_action_block`` | position | block of the last action sent |
 | ``posman_position_block`` / ``_oracle_fresh`` | position | block of the reading; 0 when an oracle of the position is stale or deviating |
 | ``posman_position_up`` | position | 1 when the position was read at the last tick |
@@ -91,6 +92,9 @@ class PosmanCollector(Collector):
         liq = GaugeMetricFamily("posman_position_liquidation_price_usd",
                                 "Per collateral asset, alone, the USD price at which health reaches 1.",
                                 labels=[*labels, "asset"])
+        trig_px = GaugeMetricFamily("posman_position_trigger_price_usd",
+                                    "Per collateral asset, alone, the USD price at which the strategy's trigger is hit.",
+                                    labels=[*labels, "asset"])
         for p in self.state.positions():
             lv = [p["name"], p["protocol"], p["mode"]]
             up = p["block_number"] is not None
@@ -119,8 +123,11 @@ class PosmanCollector(Collector):
             for asset, price in sorted((p.get("liquidation_prices") or {}).items()):
                 if price is not None:
                     liq.add_metric([*lv, str(asset)], float(price))
+            for asset, price in sorted((p.get("trigger_prices") or {}).items()):
+                trig_px.add_metric([*lv, str(asset)], float(price))
         yield from fam.values()
         yield liq
+        yield trig_px
 
     def _runtime(self) -> Iterator[Metric]:
         st = self.state

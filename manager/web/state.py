@@ -8,7 +8,8 @@ threads:
 - ``positions()``: every configured position at the last tick: the ``posman status`` row computed from
   that tick's reads (``manager.status.status_rows``, the same exact math, so the numbers equal
   ``posman status --block N``), its strategy's band (trigger / target / upper), the distances to the
-  trigger and to liquidation, the tick's decision (what the manager would do now) and its last action;
+  trigger and to liquidation, the price of each collateral asset at which the trigger is reached
+  (``trigger_prices``), the tick's decision (what the manager would do now) and its last action;
 - ``history(name)``: the recorded health series (``snapshots``) with the actions (plans) marked;
 - ``alerts()``, ``transactions()``: the latest alert episodes and transactions, the latter with the
   plan step they carry (label, token amount, USD value), gas used and cost;
@@ -120,9 +121,51 @@ def _pct_drop_to(health: float | None, level: float | None) -> float | None:
     return max(0.0, (1 - level / health) * 100)
 
 
+def _asset_prices(snap: Any) -> tuple[dict[str, float], set[str]]:
+    """A lending snapshot's collateral prices (USD, by symbol) and the symbols it borrows."""
+    prices: dict[str, float] = {}
+    borrowed: set[str] = set()
+    reserves = getattr(snap, "reserves", None)
+    if reserves is not None and hasattr(snap, "assets"):  # Aave V3
+        by_asset = {r.asset: r for r in reserves.values()}
+        for a in snap.assets:
+            r = by_asset.get(a.asset)
+            if r is not None and r.price_base > 0:
+                prices[a.symbol] = r.price_base / snap.base_unit
+            if a.variable_debt_wei or a.stable_debt_wei:
+                borrowed.add(a.symbol)
+    elif getattr(snap, "collateral_symbol", None) and getattr(snap, "collateral_price_usd", None):  # Morpho Blue
+        prices[snap.collateral_symbol] = float(snap.collateral_price_usd)
+        if getattr(snap, "loan_symbol", None):
+            borrowed.add(snap.loan_symbol)
+    return prices, borrowed
+
+
+def trigger_prices(health: float | None, trigger: float | None, liquidation_prices: dict[str, Any],
+                   prices: dict[str, float], borrowed: set[str]) -> dict[str, float]:
+    """Per collateral asset, alone (other prices held), the USD price at which health reaches ``trigger``.
+
+    Health is affine in one collateral asset's price when that asset is not also borrowed (its weighted
+    collateral value is ``tokens x price x LT``), so the line through (price now, health now) and
+    (liquidation price, 1) gives the trigger price: ``p_T = p_L + (T - 1) (p - p_L) / (h - 1)``.
+    Assets also borrowed (health is then a ratio of two lines) are left out.
+    """
+    out: dict[str, float] = {}
+    if health is None or trigger is None or not math.isfinite(health) or abs(health - 1.0) < 1e-9:
+        return out
+    for symbol, p_liq in (liquidation_prices or {}).items():
+        p_now = prices.get(symbol)
+        if p_liq is None or p_now is None or symbol in borrowed or not math.isfinite(p_liq):
+            continue
+        p_trig = p_liq + (trigger - 1.0) * (p_now - p_liq) / (health - 1.0)
+        if p_trig > 0:
+            out[symbol] = p_trig
+    return out
+
+
 def _next_trigger(band: dict[str, Any], health: float | None, margin_ratio: float | None,
-                  alerts: Any, protocol: str) -> str:  # alerts: the position's HealthAlertRules
-    """One line: when the manager acts next and what it does then."""
+                  alerts: Any, protocol: str, at_prices: dict[str, float] | None = None) -> str:
+    """One line: when the manager acts next and what it does then (``alerts``: the HealthAlertRules)."""
     hf = "no debt" if health is None else f"HF {health:.3f}"
     kind = band["kind"]
     if kind == "health":
@@ -133,7 +176,10 @@ def _next_trigger(band: dict[str, Any], health: float | None, margin_ratio: floa
             text = f"{hf} is below the trigger {trig:g}: deleverage to HF {target:g}"
         else:
             drop = _pct_drop_to(health, trig)
-            text = f"deleverage when HF < {trig:g}" + (f" (collateral -{drop:.1f}%)" if drop is not None else "") \
+            where = [f"{sym} < ${px:,.2f}" for sym, px in sorted((at_prices or {}).items())]
+            if drop is not None:
+                where.append(f"all collateral -{drop:.1f}%")
+            text = f"deleverage when HF < {trig:g}" + (f" ({'; '.join(where)})" if where else "") \
                 + f", back to HF {target:g}"
         if upper is not None:
             text += f"; boost when HF > {upper:g}"
@@ -284,6 +330,10 @@ class WebState:
                              ("warning", rules.warning_below_hf), ("critical", rules.critical_below_hf)):
             if value is not None:
                 lines.append({"label": label, "health": value})
+        at_prices: dict[str, float] = {}
+        snap = data.snapshot(pos.name) if (data is not None and row is not None and not perp) else None
+        if snap is not None:
+            at_prices = trigger_prices(health, trig, row.get("liquidation_prices") or {}, *_asset_prices(snap))
         last_block = (self.repo.get_state(f"last_action:{pos.name}") or {}).get("block")  # the runtime's record
         decision = None
         if outcome is not None:
@@ -316,12 +366,13 @@ class WebState:
             "liquidation_prices": {k: finite(v) for k, v in (row.get("liquidation_prices") or {}).items()} if row else {},
             "distance_to_liquidation_pct": finite(row.get("distance_to_liquidation_pct")) if row else None,
             "distance_to_trigger_pct": None if perp else _pct_drop_to(health, trig),
+            "trigger_prices": at_prices,
             "margin_ratio": margin_ratio,
             "oracle_fresh": row.get("oracle_fresh") if row else None,
             "oracle_issues": row.get("oracle_issues", []) if row else [],
             "band": band, "band_state": _band_state(band, health, margin_ratio, rules) if row else "unknown",
             "health_lines": lines,
-            "next_trigger": _next_trigger(band, health, margin_ratio, rules, proto.kind),
+            "next_trigger": _next_trigger(band, health, margin_ratio, rules, proto.kind, at_prices),
             "decision": decision, "last_action_block": last_block, "error": error,
         }
 

@@ -148,3 +148,19 @@ def test_page_is_self_contained(served):
     for needle in ('src="http', "src='http", 'href="http', "@import", "url(http"):
         assert needle not in html  # nothing from a CDN: the page works offline
     assert "/api/health" in html and "<svg" not in html  # charts are drawn as inline SVG by the page's own JS
+
+
+def test_trigger_price_is_where_health_crosses_the_trigger(served):
+    """The dashboard's "WETH < $X" for ``cdp`` (WETH collateral, USDC debt): just above X the position's
+    health (read on the real Aave pool) is above its trigger 1.35, just below it is under."""
+    net, _cfg, manager, web = served
+    manager.runtime.tick()
+    _s, body = get_json(web.url + "api/positions")
+    cdp = next(p for p in body["positions"] if p["name"] == "cdp")
+    p_trig = cdp["trigger_prices"]["WETH"]
+    assert p_trig == pytest.approx(1.35 * cdp["liquidation_prices"]["WETH"], rel=1e-9)  # one collateral: HF ~ price
+    assert f"WETH < ${p_trig:,.2f}" in cdp["next_trigger"]
+    for factor, above in ((1.002, True), (0.998, False)):
+        net.set_price("WETH", round(p_trig * factor, 2), arbitrage=False)  # no swap wanted: just read the health
+        health = manager.runtime.tick().positions["cdp"].health
+        assert (health > 1.35) is above, (factor, health)
