@@ -51,3 +51,14 @@ def test_a_failed_tick_keeps_the_last_numbers(served):
     assert [s.value for s in fam["posman_last_tick_ok"]] == [0.0]
     failed = [s.value for s in fam["posman_ticks"] if s.labels.get("result") == "failed" and s.name.endswith("_total")]
     assert failed == [1.0]
+
+
+def test_a_taken_port_is_one_line(served):
+    _net, _cfg, manager, web = served
+    from manager.errors import ConfigError
+    from manager.web import start_web
+
+    observers = list(manager.runtime.observers)
+    with pytest.raises(ConfigError, match=rf"^--http 127\.0\.0\.1:{web.port}: cannot listen there: "):
+        start_web(manager, f"127.0.0.1:{web.port}")
+    assert manager.runtime.observers == observers  # nothing half-attached
