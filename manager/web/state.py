@@ -311,11 +311,24 @@ class WebState:
                 rows = {r["name"]: r for r in status_rows(data)}
             except Exception as exc:  # the view degrades to the report's numbers; the tick is unaffected
                 log.warning("event=web_status_rows_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
-        out = [self._position(p, rows.get(p.name), data, report) for p in self.cfg.positions]
+        last_actions = self._last_actions()
+        out = [self._position(p, rows.get(p.name), data, report, last_actions.get(p.name))
+               for p in self.cfg.positions]
         self._positions_cache = (version, out)
         return out
 
-    def _position(self, pos: Any, row: dict[str, Any] | None, data: Any, report: Any) -> dict[str, Any]:
+    def _last_actions(self) -> dict[str, int]:
+        """Position name -> block of its last action sent (the runtime's ``last_action:NAME`` state), one query."""
+        from sqlmodel import col, select
+
+        from manager.persistence.models import RuntimeStateRow
+
+        rows = self.repo._run(lambda s: list(s.exec(select(RuntimeStateRow).where(
+            col(RuntimeStateRow.key).startswith("last_action:")))))
+        return {r.key.split(":", 1)[1]: r.value_json.get("block") for r in rows if isinstance(r.value_json, dict)}
+
+    def _position(self, pos: Any, row: dict[str, Any] | None, data: Any, report: Any,
+                  last_block: int | None) -> dict[str, Any]:
         proto = self.cfg.protocol(pos.protocol)
         outcome = (report.positions.get(pos.name) if report is not None else None)
         band = _band(pos.strategy, self._params(pos))
@@ -334,7 +347,6 @@ class WebState:
         snap = data.snapshot(pos.name) if (data is not None and row is not None and not perp) else None
         if snap is not None:
             at_prices = trigger_prices(health, trig, row.get("liquidation_prices") or {}, *_asset_prices(snap))
-        last_block = (self.repo.get_state(f"last_action:{pos.name}") or {}).get("block")  # the runtime's record
         decision = None
         if outcome is not None:
             d = outcome.decision
