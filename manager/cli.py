@@ -18,6 +18,7 @@ from manager.errors import PosmanError
 
 # Modules that contribute sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "manager.commands.init",
     "manager.devnet.cli",
     "manager.commands.status",
     "manager.commands.plan",
