@@ -1,8 +1,8 @@
 """Terminal output: ``rich`` tables (colour by risk band) on a terminal, plain text otherwise.
 
-A command prints the plain table (stable, what scripts and the tests read) unless stdout is a terminal,
-``--json`` is not given and ``POSMAN_PLAIN`` is unset; then it prints the same rows as a ``rich`` table,
-coloured by band. ``progress(...)`` shows a spinner on a terminal (stderr) and nothing otherwise.
+A command prints the plain table (stable, what scripts and the tests read) unless stdout is a terminal
+(or ``POSMAN_RICH=1``, e.g. for ``| less -R``), ``--json`` is not given and ``POSMAN_PLAIN`` is unset; then it
+prints the same rows as a ``rich`` table, coloured by band. ``progress(...)`` shows a spinner on a terminal (stderr) and nothing otherwise.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ BAND_STYLES = (("liquidatable", 1.0, "bold white on red"), ("critical", 1.2, "bo
                ("warning", 1.5, "yellow"), ("ok", float("inf"), "green"))
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
+BAND_RANK = {"liquidatable": 0, "critical": 1, "warning": 2, "ok": 3}
 
 
 def use_rich(json_out: bool = False, stream: Any = None) -> bool:
     """Whether to print ``rich`` tables: a terminal, no ``--json``, no ``POSMAN_PLAIN``."""
     stream = stream or sys.stdout
-    return not json_out and not os.environ.get("POSMAN_PLAIN") and bool(getattr(stream, "isatty", lambda: False)())
+    if json_out or os.environ.get("POSMAN_PLAIN"):
+        return False
+    return bool(os.environ.get("POSMAN_RICH")) or bool(getattr(stream, "isatty", lambda: False)())
 
 
 def band(health: float | None, warning: float = 1.5, critical: float = 1.2) -> tuple[str, str]:
