@@ -24,6 +24,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "manager.commands.plan",
     "manager.commands.run",
     "manager.commands.history",
+    "manager.commands.alerts",
+    "manager.commands.pause",
     "manager.commands.demo",
 )
 
