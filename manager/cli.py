@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "manager.commands.history",
     "manager.commands.alerts",
     "manager.commands.pause",
+    "manager.commands.multicall",
     "manager.commands.demo",
 )
 

@@ -5,6 +5,7 @@
 //                                and SWAP_ROUTER_02_ADDRESSES(chainId)
 //   @morpho-org/blue-sdk         addresses[chainId].morpho, .adaptiveCurveIrm
 //   viem/chains                  every chain's name and contracts.multicall3.address
+//   viem (constants/contracts)   multicall3Bytecode: Multicall3's creation code ('posman multicall deploy')
 // Run by manager/data/gen_addresses.py (which normalizes and writes manager/data/addresses.json); offline.
 "use strict";
 const path = require("path");
@@ -47,7 +48,11 @@ for (const c of Object.values(req("viem/chains"))) {
   (chains[c.id] = chains[c.id] || []).push({ name: c.name, testnet: !!c.testnet, multicall3: mc });
 }
 
+// viem's Multicall3 creation code (constant multicall3Bytecode; not in its package exports, read by path)
+const viemContracts = require(path.join(root, "node_modules", "viem", "_cjs", "constants", "contracts.js"));
+
 process.stdout.write(JSON.stringify({
+  multicall3_creation_code: viemContracts.multicall3Bytecode,
   versions: {
     "@aave-dao/aave-address-book": version("@aave-dao/aave-address-book"),
     "@uniswap/sdk-core": version("@uniswap/sdk-core"),

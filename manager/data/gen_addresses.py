@@ -9,7 +9,8 @@ Never typed by hand: every address comes from a maintained npm package pinned ex
 - Uniswap V3: ``@uniswap/sdk-core`` ``CHAIN_TO_ADDRESSES_MAP`` (``v3CoreFactoryAddress``, ``quoterAddress``,
   ``tickLensAddress``, ``multicallAddress`` = UniswapInterfaceMulticall) and ``SWAP_ROUTER_02_ADDRESSES``;
 - Morpho Blue: ``@morpho-org/blue-sdk`` ``addresses[chainId]`` (``morpho``, ``adaptiveCurveIrm``);
-- Multicall3 and the chain's name: ``viem/chains`` (``contracts.multicall3.address``).
+- Multicall3 and the chain's name: ``viem/chains`` (``contracts.multicall3.address``), and Multicall3's
+  creation code (viem's ``multicall3Bytecode``) for ``posman multicall deploy`` on a chain without one.
 
 A chain is in the table when it has an Aave V3 market or Morpho Blue (something posman can watch).
 Addresses are EIP-55 checksummed; the output is deterministic (sorted keys), so
@@ -46,6 +47,12 @@ def _addr(value: Any) -> str | None:
     if not isinstance(value, str) or not is_address(value) or int(value, 16) == 0:
         return None
     return to_checksum_address(value)
+
+
+def _creation_code(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"0x(?:[0-9a-f]{2})+", value):
+        raise GenerationError("viem's multicall3Bytecode is missing or not lowercase hex")
+    return value
 
 
 def _slug(name: str) -> str:
@@ -118,6 +125,7 @@ def build_table(raw: dict[str, Any]) -> dict[str, Any]:
     return {
         "generated_by": "python -m manager.data.gen_addresses (from the npm packages below; do not edit)",
         "sources": {pkg: raw["versions"][pkg] for pkg in SOURCE_PACKAGES},
+        "multicall3_creation_code": _creation_code(raw.get("multicall3_creation_code")),
         "chains": {k: chains[k] for k in sorted(chains, key=int)},
     }
 
