@@ -230,7 +230,10 @@ def run(args: argparse.Namespace) -> int:
         cells = [[str(s["block"]), fmt_time(s["timestamp"]), hf, f"{s['collateral_usd']:,.2f}",
                   f"{s['debt_usd']:,.2f}", mark] for s, hf, mark in rows]
         cells += [[str(b), "", "", "", "", ", ".join(m)] for b, m in sorted(acted.items())]
-        styles = [band(s["health_factor"])[1] for s, _hf, _m in rows] + ["bold"] * len(acted)
+        perp = cfg.protocol(cfg.position(args.name).protocol).kind == "synthetix_perps"
+        bands = cfg.alerts.rules.health_for(args.name, perp=perp)
+        styles = [band(s["health_factor"], bands.warning_below_hf, bands.critical_below_hf)[1]
+                  for s, _hf, _m in rows] + ["bold"] * len(acted)
         print_rich_table(None, head, cells, styles, left={1, 5})
     else:
         print(f"{'block':>10}  {'health':>9}  {'collateral $':>14}  {'debt $':>14}  action")

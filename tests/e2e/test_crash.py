@@ -38,3 +38,20 @@ def test_crash_is_survived_and_alerts_arrive_once(tmp_path):
     assert any("LIQUIDATABLE" in s for s in result.emails)
     assert (result.report_dir / "health.png").stat().st_size > 10_000
     assert "every managed position survived" in (result.report_dir / "summary.txt").read_text()
+    # after the demo its database is kept: `posman alerts` lists every episode the webhook received, and
+    # `posman history` shows the transactions of each confirmed action
+    import json
+
+    from tests.cli_helpers import posman
+
+    assert (tmp_path / "demo.sqlite").is_file()
+    listed = json.loads(posman("alerts", "--config", str(result.config_path), "--json").stdout)
+    assert {a["episode_key"] for a in listed} == {a["episode_key"] for a in result.webhook_alerts}
+    assert {a["position"] for a in listed} >= {"watched", *managed}
+    (watched_episode,) = [a for a in listed if a["position"] == "watched"]
+    assert watched_episode["kind"] == "liquidatable" and watched_episode["open"]  # an episode shows its latest band
+    hist = json.loads(posman("history", "cdp", "--config", str(result.config_path), "--json", "--offline").stdout)
+    done = [a for a in hist["actions"] if a["status"] == "confirmed"]
+    assert done and all(a["transactions"] and all(t["status"] == "included" and t["gas_used"] > 0
+                                                  for t in a["transactions"]) for a in done)
+    assert all(a["health_after"] > a["health_before"] for a in done)
