@@ -3,11 +3,13 @@ alerts, and every alert reaches the loopback webhook and SMTP server exactly onc
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
 from manager.demo.scenario import duplicate_alerts, run_demo
+from tests.cli_helpers import posman
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
@@ -40,10 +42,6 @@ def test_crash_is_survived_and_alerts_arrive_once(tmp_path):
     assert "every managed position survived" in (result.report_dir / "summary.txt").read_text()
     # after the demo its database is kept: `posman alerts` lists every episode the webhook received, and
     # `posman history` shows the transactions of each confirmed action
-    import json
-
-    from tests.cli_helpers import posman
-
     assert (tmp_path / "demo.sqlite").is_file()
     listed = json.loads(posman("alerts", "--config", str(result.config_path), "--json").stdout)
     assert {a["episode_key"] for a in listed} == {a["episode_key"] for a in result.webhook_alerts}
