@@ -102,3 +102,21 @@ def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path):
         seed = row["name"].removesuffix("-devnet")
         assert row["account"] == theirs[seed]["account"] and row["block_number"] == theirs[seed]["block_number"]
         assert row["health_factor_wad"] == theirs[seed]["health_factor_wad"]
+
+
+@pytest.mark.chain
+def test_find_pools_finds_the_pool_of_a_pair_and_skips_pairs_without_one(live):
+    from manager.chain.client import ChainClient
+    from manager.commands.init import find_pools
+
+    _net, d, info = live
+    cfg = load_config(d / "devnet.toml")
+    client = ChainClient.from_config(cfg, "devnet").connect()
+    block = client.block_number()
+    weth, usdc = info["tokens"]["WETH"], info["tokens"]["USDC"]
+    nowhere = "0x000000000000000000000000000000000000dEaD"
+    found = find_pools(client, info["uniswap"]["factory"], {(weth, usdc, "WETH", "USDC"), (weth, nowhere, "WETH", "X")},
+                       block)
+    assert list(found) == [("WETH", "USDC")]
+    fees = {int(k.split("/")[2]) for k in info["uniswap"]["pools"] if set(k.split("/")[:2]) == {"WETH", "USDC"}}
+    assert found[("WETH", "USDC")] in fees
