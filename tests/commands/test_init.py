@@ -13,7 +13,7 @@ from manager.commands.init import Account, pick_markets, protocol_name, render_c
 from manager.config import load_config, parse_config
 from manager.data import TABLE_PATH, chain_entry, load_table
 from manager.data.gen_addresses import generate
-from tests.cli_helpers import one_line_error, posman
+from tests.cli_helpers import one_line_error, posman, posman_here
 
 ALICE = "0x1111111111111111111111111111111111111111"
 BOB = "0x2222222222222222222222222222222222222222"
@@ -55,7 +55,7 @@ def test_every_known_chain_gives_a_config_the_loader_accepts_with_the_table_addr
         assert len(cfg.positions) == len(markets) and all(p.mode == "watch" for p in cfg.positions)
 
 
-def test_init_known_chain_offline(tmp_path):
+def test_init_known_chain_offline(tmp_path, capsys):
     out = tmp_path / "me.toml"
     proc = posman("init", "--chain-id", "8453", "--account", ALICE, "--account", f"bob={BOB}", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -67,25 +67,25 @@ def test_init_known_chain_offline(tmp_path):
     assert cfg.chains["base"].multicall == base["multicall3"]
     assert sorted(p.account for p in cfg.positions) == [ALICE, BOB]
     # never overwrites without --force; bad input is one line
-    again = posman("init", "--chain-id", "8453", "--account", ALICE, "--out", str(out))
+    again = posman_here(capsys, "init", "--chain-id", "8453", "--account", ALICE, "--out", str(out))
     assert one_line_error(again) == f"error: {out} exists; pass --force to overwrite it"
-    assert posman("init", "--chain-id", "8453", "--account", ALICE, "--out", str(out), "--force").returncode == 0
-    assert "not an address" in one_line_error(posman("init", "--chain-id", "1", "--account", "0x12", "--out",
+    assert posman_here(capsys, "init", "--chain-id", "8453", "--account", ALICE, "--out", str(out), "--force").returncode == 0
+    assert "not an address" in one_line_error(posman_here(capsys, "init", "--chain-id", "1", "--account", "0x12", "--out",
                                                      str(tmp_path / "x.toml")))
-    assert "is not in the address table" in one_line_error(posman("init", "--chain-id", "7", "--account", ALICE,
+    assert "is not in the address table" in one_line_error(posman_here(capsys, "init", "--chain-id", "7", "--account", ALICE,
                                                                    "--out", str(tmp_path / "x.toml")))
-    assert "no such Aave V3 market" in one_line_error(posman("init", "--chain-id", "1", "--account", ALICE,
+    assert "no such Aave V3 market" in one_line_error(posman_here(capsys, "init", "--chain-id", "1", "--account", ALICE,
                                                              "--market", "AaveV3Nowhere", "--out",
                                                              str(tmp_path / "x.toml")))
 
 
 @pytest.mark.chain
-def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path):
+def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path, capsys):
     _net, d, info = live
     (tmp_path / "devnet.json").write_text(json.dumps(info))
     alice, carol = info["accounts"]["alice"]["address"], info["accounts"]["carol"]["address"]
     out = tmp_path / "mine.toml"
-    proc = posman("init", "--rpc-url", info["rpc_url"], "--addresses", str(tmp_path / "devnet.json"),
+    proc = posman_here(capsys, "init", "--rpc-url", info["rpc_url"], "--addresses", str(tmp_path / "devnet.json"),
                   "--account", f"alice={alice}", "--account", f"carol={carol}", "--out", str(out), "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
@@ -96,8 +96,8 @@ def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path):
     cfg = load_config(out)
     assert cfg.chains["devnet"].multicall == info["multicall"]
     assert cfg.pools, "the pools of the positions' collateral/debt pairs are watched"
-    mine = json.loads(posman("status", "--config", str(out), "--json").stdout)
-    theirs = {r["name"]: r for r in json.loads(posman("status", "--config", str(d / "devnet.toml"), "--json").stdout)}
+    mine = json.loads(posman_here(capsys, "status", "--config", str(out), "--json").stdout)
+    theirs = {r["name"]: r for r in json.loads(posman_here(capsys, "status", "--config", str(d / "devnet.toml"), "--json").stdout)}
     for row in mine:
         seed = row["name"].removesuffix("-devnet")
         assert row["account"] == theirs[seed]["account"] and row["block_number"] == theirs[seed]["block_number"]

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from manager.data import load_table
-from tests.cli_helpers import one_line_error, posman
+from tests.cli_helpers import one_line_error, posman, posman_here
 
 TESTS_COPY = Path(__file__).resolve().parents[1] / "chain" / "data" / "Multicall3.creation.hex"
 
@@ -21,32 +21,32 @@ def test_creation_code_is_the_canonical_one():
         "07048d029c96d0d000a6b5a1c023c0df621c0221cd07cd259bdd4474870d505e"
 
 
-def test_deploy_on_the_devnet_then_status_reads_through_it(live, tmp_path):
+def test_deploy_on_the_devnet_then_status_reads_through_it(live, tmp_path, capsys, monkeypatch):
     net, d, info = live
     url = info["rpc_url"]
     spare = info["accounts"]["spare3"]
     with net.reverted():
-        assert posman("multicall", "check", "--rpc-url", url).returncode == 1  # none at the canonical address
+        assert posman_here(capsys, "multicall", "check", "--rpc-url", url).returncode == 1  # none at the canonical address
         assert "exactly one of --key-env" in one_line_error(
-            posman("multicall", "deploy", "--rpc-url", url, "--from", spare["address"]))
+            posman_here(capsys, "multicall", "deploy", "--rpc-url", url, "--from", spare["address"]))
         proc = posman("multicall", "deploy", "--rpc-url", url, "--from", spare["address"], "--key-env", "DEPLOY_KEY",
-                      "--json", env={"DEPLOY_KEY": spare["private_key"]})
+                      "--json", env={"DEPLOY_KEY": spare["private_key"]})  # a real process: the key from its env
         assert proc.returncode == 0, proc.stderr
         out = json.loads(proc.stdout)
         assert spare["private_key"][2:] not in proc.stdout + proc.stderr
         receipt = net.w3.eth.get_transaction_receipt(out["tx_hash"])
         assert receipt["status"] == 1 and receipt["contractAddress"] == out["address"]
-        check = posman("multicall", "check", "--rpc-url", url, "--address", out["address"])
+        check = posman_here(capsys, "multicall", "check", "--rpc-url", url, "--address", out["address"])
         assert check.returncode == 0 and "answers" in check.stdout
         # a config reading through the deployed Multicall3 (aggregate3) sees what the devnet's own config sees
         mine = dict(info, multicall=out["address"], multicall_kind="multicall3")
         (tmp_path / "devnet.json").write_text(json.dumps(mine))
         cfg = tmp_path / "mc3.toml"
-        init = posman("init", "--rpc-url", url, "--addresses", str(tmp_path / "devnet.json"), "--account",
+        init = posman_here(capsys, "init", "--rpc-url", url, "--addresses", str(tmp_path / "devnet.json"), "--account",
                       f"carol={info['accounts']['carol']['address']}", "--out", str(cfg))
         assert init.returncode == 0, init.stderr
         assert f'multicall = "{out["address"]}"' in cfg.read_text() and 'multicall_kind = "multicall3"' in cfg.read_text()
-        rows = json.loads(posman("status", "--config", str(cfg), "--json").stdout)
-        theirs = {r["name"]: r for r in json.loads(posman("status", "--config", str(d / "devnet.toml"), "--json").stdout)}
+        rows = json.loads(posman_here(capsys, "status", "--config", str(cfg), "--json").stdout)
+        theirs = {r["name"]: r for r in json.loads(posman_here(capsys, "status", "--config", str(d / "devnet.toml"), "--json").stdout)}
         (carol,) = rows
         assert carol["health_factor_wad"] == theirs["carol"]["health_factor_wad"]

@@ -10,9 +10,11 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from manager.cli import main
 from manager.config import load_config
 from manager.demo.scenario import (
     POSITIONS,
@@ -31,13 +33,21 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _posman(*args):
+    """`posman ...` as a separate process (the user's other terminal, next to the running manager)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("POSMAN_PLAIN", None)
     return subprocess.run([sys.executable, "-m", "manager", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
 
-def test_pause_resume_then_history_and_alerts(net, tmp_path):
+def _cli(capsys, *args):
+    """`posman ...` in this process (same code path as the console script, without an interpreter start)."""
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out.out, stderr=out.err)
+
+
+def test_pause_resume_then_history_and_alerts(net, tmp_path, capsys):
     open_position(net, CDP)
     path = tmp_path / "posman.toml"
     write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
@@ -49,7 +59,7 @@ def test_pause_resume_then_history_and_alerts(net, tmp_path):
         out = _posman("pause", "cdp", "--config", str(path), "--reason", "checking the router")
         assert out.returncode == 0, out.stderr
         assert "cdp: paused" in out.stdout
-        assert json.loads(_posman("paused", "--config", str(path), "--json").stdout)["cdp"]["reason"] == \
+        assert json.loads(_cli(capsys, "paused", "--config", str(path), "--json").stdout)["cdp"]["reason"] == \
             "checking the router"
         move_eth(net, 2400)  # cdp HF ~1.29: below its trigger 1.35 and the demo rules' warning 1.3
         hf_paused = onchain_health(net, account)
@@ -63,7 +73,7 @@ def test_pause_resume_then_history_and_alerts(net, tmp_path):
         assert net.w3.eth.get_transaction_count(account) == nonce0
         assert [a.kind for a in manager.repo.alerts_for("cdp")] == ["health_warning"], "a paused position is alerted"
 
-        assert "resumed" in _posman("resume", "cdp", "--config", str(path)).stdout
+        assert "resumed" in _cli(capsys, "resume", "cdp", "--config", str(path)).stdout
         net.mine(1)
         report = manager.runtime.tick()
         assert report.positions["cdp"].status == "confirmed", report.positions["cdp"]
@@ -75,7 +85,7 @@ def test_pause_resume_then_history_and_alerts(net, tmp_path):
     hf_after = onchain_health(net, account)
     assert hf_after > hf_paused
 
-    hist = _posman("history", "cdp", "--config", str(path), "--json")
+    hist = _cli(capsys, "history", "cdp", "--config", str(path), "--json")
     assert hist.returncode == 0, hist.stderr
     data = json.loads(hist.stdout)
     (action,) = [a for a in data["actions"] if a["status"] == "confirmed"]
@@ -91,19 +101,19 @@ def test_pause_resume_then_history_and_alerts(net, tmp_path):
     assert action["alerts"], "the alerts of the episode are attached to the action"
     assert {a["id"] for a in data["alerts"]} >= set(action["alerts"])
 
-    plain = _posman("history", "cdp", "--config", str(path)).stdout
+    plain = _cli(capsys, "history", "cdp", "--config", str(path)).stdout
     assert plain.splitlines()[0].startswith("cdp: ") and "actions:" in plain
     for t in txs:
         assert f"tx {t['hash']}  included  block {t['block']}  gas {t['gas_used']:,}  cost $" in plain
     assert "health " in plain and " -> " in plain and "alert " in plain
 
-    alerts = json.loads(_posman("alerts", "--config", str(path), "--json").stdout)
+    alerts = json.loads(_cli(capsys, "alerts", "--config", str(path), "--json").stdout)
     assert alerts and {a["position"] for a in alerts} == {"cdp"}
     assert [a["first_seen_s"] for a in alerts] == sorted((a["first_seen_s"] for a in alerts), reverse=True)
-    text = _posman("alerts", "--config", str(path), "--position", "cdp", "--since", "1h").stdout
+    text = _cli(capsys, "alerts", "--config", str(path), "--position", "cdp", "--since", "1h").stdout
     assert text.splitlines()[0].startswith(f"{len(alerts)} alert episode(s) since ")
     assert all(a["kind"] in text for a in alerts)
-    assert _posman("alerts", "--config", str(path), "--since", "2h").returncode == 0
-    bad = _posman("alerts", "--config", str(path), "--since", "yesterday")
+    assert _cli(capsys, "alerts", "--config", str(path), "--since", "2h").returncode == 0
+    bad = _cli(capsys, "alerts", "--config", str(path), "--since", "yesterday")
     assert bad.returncode != 0 and bad.stderr.startswith("error: --since 'yesterday'")
-    assert _posman("pause", "cpd", "--config", str(path)).stderr.strip().endswith("did you mean 'cdp'?")
+    assert _cli(capsys, "pause", "cpd", "--config", str(path)).stderr.strip().endswith("did you mean 'cdp'?")
