@@ -44,17 +44,10 @@ def _hf(value: float | None) -> float | None:
 def history_data(repo: Any, name: str, limit: int, costs: Any = None) -> dict[str, list[dict[str, Any]]]:
     """``{snapshots, actions, alerts}`` of position ``name``; ``costs(txs) -> {hash: cost dict}`` adds gas costs."""
     from manager.commands.alerts import alert_dict
-    from manager.persistence.models import DecisionRow
 
     snaps = repo.health_series(name, limit=limit)
     plans = list(reversed(repo.actions_for(name, limit=limit)))
-    decisions: dict[int, Any] = {}
-    ids = [p.decision_id for p in plans if p.decision_id is not None]
-    if ids:
-        from sqlmodel import col, select
-
-        rows = repo._run(lambda s: list(s.exec(select(DecisionRow).where(col(DecisionRow.id).in_(ids))).all()))
-        decisions = {r.id: r for r in rows}
+    decisions = repo.decisions_by_id(p.decision_id for p in plans if p.decision_id is not None)
     actions = []
     for p in plans:
         txs = repo.transactions_for(p.plan_id)

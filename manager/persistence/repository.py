@@ -460,6 +460,16 @@ class Repository:
             )
         )
 
+    def decisions_by_id(self, ids: Iterable[int]) -> dict[int, DecisionRow]:
+        """The stored decisions with these ids (a plan's ``decision_id``), by id."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._run(
+            lambda s: list(s.exec(select(DecisionRow).where(col(DecisionRow.id).in_(wanted))).all())
+        )
+        return {r.id: r for r in rows if r.id is not None}
+
     # --- plans ---------------------------------------------------------------------------------
     def create_plan(
         self,
