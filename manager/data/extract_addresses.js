@@ -9,7 +9,7 @@
 // Run by manager/data/gen_addresses.py (which normalizes and writes manager/data/addresses.json); offline.
 "use strict";
 const path = require("path");
-const root = process.argv[2] || process.cwd();
+const root = path.resolve(process.argv[2] || process.cwd());
 const req = (name) => require(require.resolve(name, { paths: [root] }));
 const fs = require("fs");
 const version = (name) => JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")).version;

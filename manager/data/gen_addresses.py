@@ -66,7 +66,7 @@ def extract(root: Path = ROOT) -> dict[str, Any]:
         raise GenerationError("node is not installed (needed to read the npm address packages)")
     if not (root / "node_modules").is_dir():
         raise GenerationError(f"{root}/node_modules is missing: run 'make setup' (npm ci) first")
-    proc = subprocess.run([node, str(EXTRACTOR), str(root)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([node, str(EXTRACTOR), str(Path(root).resolve())], capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
         raise GenerationError(f"extract_addresses.js failed: {proc.stderr.strip()[-400:]}")
     raw: dict[str, Any] = json.loads(proc.stdout)
