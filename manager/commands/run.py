@@ -37,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
         managed = [p.name for p in cfg.positions if p.mode == "manage"]
         print(f"posman run: {len(cfg.positions)} position(s), managed: {', '.join(managed) or 'none'}; {mode}; "
               f"history: {manager.db.safe_url}", flush=True)
+        paused = manager.repo.paused_positions()
+        if paused:
+            print(f"paused (watched and alerted, no action until 'posman resume'): {', '.join(sorted(paused))}",
+                  flush=True)
         return run_manager(manager, once=args.once)
     finally:
         manager.close()
