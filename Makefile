@@ -7,7 +7,7 @@ PIP_STAMP := $(VENV)/.installed
 NPM_STAMP := node_modules/.installed
 STATE_DIR ?= devnet-state
 
-.PHONY: setup demo test bench lint clean devnet-up devnet-down
+.PHONY: setup demo test bench lint clean devnet-up devnet-down addresses
 
 setup: $(PIP_STAMP) $(NPM_STAMP)
 
@@ -32,6 +32,10 @@ bench: setup
 lint: setup
 	$(VENV)/bin/ruff check manager strategies tests bench
 	$(VENV)/bin/mypy
+
+# Regenerate manager/data/addresses.json from the pinned npm address packages (after changing their pins).
+addresses: setup
+	$(PY) -m manager.data.gen_addresses
 
 devnet-up: setup
 	$(PY) -m manager devnet up --state-dir $(STATE_DIR)

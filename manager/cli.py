@@ -18,11 +18,15 @@ from manager.errors import PosmanError
 
 # Modules that contribute sub-commands, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "manager.commands.init",
     "manager.devnet.cli",
     "manager.commands.status",
     "manager.commands.plan",
     "manager.commands.run",
     "manager.commands.history",
+    "manager.commands.alerts",
+    "manager.commands.pause",
+    "manager.commands.multicall",
     "manager.commands.demo",
 )
 

@@ -142,19 +142,25 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+STATUS_HEAD = ("position", "protocol", "block", "collateral $", "debt $", "HF", "LTV/LT", "avail $",
+               "liq. price", "to liq.", "oracle")
+
+
+def status_cells(r: dict[str, Any]) -> tuple[str, ...]:
+    """The printed cells of one status row (``STATUS_HEAD`` order)."""
+    liq = ", ".join(f"{k} {v:,.2f}" for k, v in r["liquidation_prices"].items() if v is not None) or "-"
+    return (
+        r["name"], r["protocol"], str(r["block_number"]), _usd(r["collateral_usd"]), _usd(r["debt_usd"]),
+        "no debt" if r["health_factor"] is None else f"{r['health_factor']:.4f}",
+        f"{_pct(r['ltv'])}/{_pct(r['liquidation_threshold'])}", _usd(r["available_borrows_usd"]), liq,
+        "-" if r["distance_to_liquidation_pct"] is None else f"{r['distance_to_liquidation_pct']:.1f}%",
+        "fresh" if r["oracle_fresh"] else "STALE: " + "; ".join(r["oracle_issues"]),
+    )
+
+
 def render_table(rows: list[dict[str, Any]], errors: dict[str, str] | None = None) -> str:
-    head = ("position", "protocol", "block", "collateral $", "debt $", "HF", "LTV/LT", "avail $",
-            "liq. price", "to liq.", "oracle")
-    lines = []
-    for r in rows:
-        liq = ", ".join(f"{k} {v:,.2f}" for k, v in r["liquidation_prices"].items() if v is not None) or "-"
-        lines.append((
-            r["name"], r["protocol"], str(r["block_number"]), _usd(r["collateral_usd"]), _usd(r["debt_usd"]),
-            "no debt" if r["health_factor"] is None else f"{r['health_factor']:.4f}",
-            f"{_pct(r['ltv'])}/{_pct(r['liquidation_threshold'])}", _usd(r["available_borrows_usd"]), liq,
-            "-" if r["distance_to_liquidation_pct"] is None else f"{r['distance_to_liquidation_pct']:.1f}%",
-            "fresh" if r["oracle_fresh"] else "STALE: " + "; ".join(r["oracle_issues"]),
-        ))
+    head = STATUS_HEAD
+    lines = [status_cells(r) for r in rows]
     for name, err in (errors or {}).items():
         lines.append((name, "-", "-", "-", "-", "-", "-", "-", "-", "-", f"READ FAILED: {err}"))
     widths = [max(len(h), *(len(x[i]) for x in lines)) if lines else len(h) for i, h in enumerate(head)]

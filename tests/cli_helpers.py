@@ -19,3 +19,14 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert "Traceback" not in proc.stderr
     return lines[0]
+
+
+def posman_here(capsys, *args: str) -> subprocess.CompletedProcess:
+    """``posman ...`` in this process (``manager.cli.main``, the console script's code path) without an
+    interpreter start; same result shape as ``posman``. For tests that call the CLI many times."""
+    from manager.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(["posman", *args], code, out.out, out.err)

@@ -220,6 +220,14 @@ class AlertsConfig(_Strict):
         le=100,
         description="Re-send attempts per channel for an alert that channel failed to take.",
     )
+    daily_digest: bool = Field(
+        default=False,
+        description="Once a day send an info alert summing up the last 24 h: health now and lowest, actions, "
+        "alerts, open episodes, paused positions.",
+    )
+    daily_digest_hour_utc: int = Field(
+        default=8, ge=0, le=23, description="UTC hour at which the daily digest is sent (when daily_digest)."
+    )
 
     @model_validator(mode="after")
     def _unique_names(self) -> AlertsConfig:

@@ -495,6 +495,16 @@ class AlertEngine:
             )
         ]
 
+    # --- daily digest --------------------------------------------------------------------------
+    def daily_digest(self, day: str, title: str, message: str, fields: dict[str, FieldValue],
+                     now_s: float) -> list[Alert]:
+        """The day's digest (``manager.alerts.digest``): one info event per UTC ``day``, never twice."""
+        key = f"daily_digest:{day}"
+        if key in self._events_seen:
+            return []
+        self._events_seen[key] = None
+        return [self._emit("daily_digest", "info", key, "event", title, message, None, fields, None, now_s)]
+
     # --- heartbeat -----------------------------------------------------------------------------
     def tick_succeeded(self, now_s: float) -> list[Alert]:
         """Record a successful tick; resolves an open heartbeat episode (one recovery alert)."""

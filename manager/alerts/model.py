@@ -20,6 +20,7 @@ AlertKind = Literal[
     "action_refused",
     "tx_not_included",
     "heartbeat_missed",
+    "daily_digest",
 ]
 
 # open: an episode starts; escalate/deescalate: its band changed; renotify: still open after

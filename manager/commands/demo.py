@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     result = run_demo(state_dir, steps=args.steps, out=lambda s="": print(s, flush=True))
     print("")
     print(f"manager log:  {log_file}")
+    print(f"database:     {result.state_dir / 'demo.sqlite'} (kept after the demo)")
     print(f"history:      posman history cdp --config {result.config_path}")
+    print(f"alerts:       posman alerts --config {result.config_path}")
     if result.report_dir is not None:
         print(f"report:       {result.report_dir / 'summary.txt'}")
         print(f"chart:        {result.report_dir / 'health.png'}")

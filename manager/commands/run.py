@@ -4,7 +4,8 @@ Everything is checked before the first tick (strategies and their params, signer
 channels, chain); a problem stops the start with one line on stderr and a non-zero exit. Then a tick
 runs on every new block until SIGINT/SIGTERM; ``--once`` runs one tick and exits (0 when it succeeded).
 ``--dry-run`` plans, simulates and signs but sends nothing; the log says what would have been sent
-(``event=dry_run_would_send``).
+(``event=dry_run_would_send``). A dry run records into its own database (``[storage] dry_run_url``, default
+``posman-dryrun.sqlite`` next to ``url``), never into the real history.
 ``--http HOST:PORT`` also serves the dashboard ``/``, ``/metrics`` (Prometheus) and ``/api/...`` JSON from a
 thread beside the loop (``manager.web``); loopback only unless ``--http-allow-remote`` is given.
 """
@@ -42,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         mode = "DRY RUN (nothing is sent)" if manager.dry_run else "LIVE (transactions are sent)"
         managed = [p.name for p in cfg.positions if p.mode == "manage"]
-        print(f"posman run: {len(cfg.positions)} position(s), managed: {', '.join(managed) or 'none'}; {mode}",
-              flush=True)
+        print(f"posman run: {len(cfg.positions)} position(s), managed: {', '.join(managed) or 'none'}; {mode}; "
+              f"history: {manager.db.safe_url}", flush=True)
+        paused = manager.repo.paused_positions()
+        if paused:
+            print(f"paused (watched and alerted, no action until 'posman resume'): {', '.join(sorted(paused))}",
+                  flush=True)
         if listen is not None:
             from manager.web import start_web
 

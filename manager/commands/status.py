@@ -1,4 +1,9 @@
-"""``posman status --config FILE [--json]``: every configured position, read at one block."""
+"""``posman status --config FILE [--json]``: every configured position, read at one block.
+
+On a terminal (and without ``--json``) the table is a ``rich`` table sorted by risk (worst alert band first,
+then the smallest distance to liquidation), each row coloured by its alert band (``[alerts.rules]``: liquidatable, critical, warning, ok); otherwise the
+plain table in config order (what scripts read).
+"""
 
 from __future__ import annotations
 
@@ -48,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     reader = TickReader(config)
     check_block_at_head(config, reader, args.block)
-    tick = reader.read(time.time(), block_number=args.block)
+    from manager.commands._render import progress, use_rich
+
+    with progress(f"reading {len(config.positions)} position(s) at one block..."):
+        tick = reader.read(time.time(), block_number=args.block)
     rows = status_rows(tick)
     if rows or not tick.errors:
         if args.json:
             print(json.dumps(rows, indent=2))
+        elif use_rich():
+            print_rich_status(config, tick, rows)
         else:
             print(f"block {tick.block_number} (timestamp {tick.block_timestamp})")
             print(render_table(rows))
@@ -61,3 +71,30 @@ def run(args: argparse.Namespace) -> int:
     for name, err in tick.errors.items():  # one line per position that could not be read
         print(f"error: position {name!r}: {err}", file=sys.stderr)
     return 1 if tick.errors else 0
+
+
+def print_rich_status(config: Any, tick: Any, rows: list[dict[str, Any]]) -> None:
+    """The status rows as a ``rich`` table: lowest health first, coloured by the position's alert band."""
+    from manager.commands._render import BAND_RANK, band, print_rich_table
+    from manager.status import STATUS_HEAD, hedge_lines, status_cells
+
+    bands = {}
+    for r in rows:
+        b = config.alerts.rules.health_for(r["name"], perp=r["protocol"] == "synthetix_perps")
+        bands[r["name"]] = band(r["health_factor"], b.warning_below_hf, b.critical_below_hf)
+
+    def risk(r: dict[str, Any]) -> tuple[int, float]:
+        dist = r["distance_to_liquidation_pct"]
+        return BAND_RANK[bands[r["name"]][0]], float("inf") if dist is None else dist
+
+    ranked = sorted(rows, key=risk)
+    cells, styles = [], []
+    for r in ranked:
+        name, style = bands[r["name"]]
+        cells.append([*status_cells(r), name if r["oracle_fresh"] else f"{name}, oracle"])
+        styles.append(style if r["oracle_fresh"] else "magenta")
+    print_rich_table(f"block {tick.block_number} (timestamp {tick.block_timestamp}); riskiest first (band, then "
+                     "distance to liquidation)",
+                     [*STATUS_HEAD, "band"], cells, styles, left={0, 1, 8, 10, 11})
+    for line in hedge_lines(rows):
+        print(line)

@@ -64,13 +64,20 @@ class StorageConfig(Section):
 
     A relative sqlite path resolves against the config file's directory. Passwords never go in the
     URL: use the ``PGPASSWORD`` environment variable or ``~/.pgpass`` for PostgreSQL.
+
+    A dry run keeps its own database (``url_for(dry_run=True)``): ``dry_run_url`` when set, else for SQLite
+    the same file name with ``-dryrun`` (``posman.sqlite`` -> ``posman-dryrun.sqlite``, same directory), so a
+    dry run never mixes with real history. PostgreSQL needs an explicit ``dry_run_url``.
     """
 
     url: str = Field(default="sqlite:///posman.sqlite", validate_default=True)
+    dry_run_url: str | None = None
 
-    @field_validator("url")
+    @field_validator("url", "dry_run_url")
     @classmethod
-    def _check_url(cls, value: str, info: ValidationInfo) -> str:
+    def _check_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
         scheme, sep, rest = value.partition("://")
         if not sep or scheme not in STORAGE_SCHEMES:
             raise ValueError(
@@ -93,6 +100,30 @@ class StorageConfig(Section):
                 "(use the PGPASSWORD environment variable or ~/.pgpass)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _separate_dry_run(self) -> StorageConfig:
+        if self.dry_run_url is not None and self.dry_run_url == self.url:
+            raise ValueError("dry_run_url must differ from url: a dry run never writes to the real history")
+        return self
+
+    def url_for(self, dry_run: bool) -> str:
+        """The database URL of a live run, or of a dry run (see the class docstring)."""
+        if not dry_run:
+            return self.url
+        if self.dry_run_url is not None:
+            return self.dry_run_url
+        scheme, _, rest = self.url.partition("://")
+        if scheme != "sqlite":
+            from manager.errors import ConfigError
+
+            raise ConfigError("a dry run keeps its own database: set [storage] dry_run_url (PostgreSQL has no "
+                              "default next to url)", field="storage.dry_run_url")
+        path = rest[1:]
+        if path in ("", ":memory:"):
+            return self.url
+        p = Path(path)
+        return f"sqlite:///{p.with_name(p.stem + '-dryrun' + p.suffix)}"
 
 
 # ------------------------------------------------------------------------------------------------

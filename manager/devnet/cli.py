@@ -76,14 +76,18 @@ def cmd_up(args: argparse.Namespace) -> int:
             raise DevnetError(f"--port must be between 1024 and 65535, got {args.port}")
         if not port_is_free(args.port):
             raise DevnetError(f"port {args.port} on 127.0.0.1 is taken; choose another --port or omit it")
-    net = Devnet.start(
-        port=args.port,
-        time_mode="now",
-        block_time_s=args.block_time or None,
-        detach=True,
-        log_path=state_dir / "anvil.log",
-        rebuild=args.rebuild,
-    )
+    from manager.commands._render import progress
+
+    # NOTE: the first start deploys everything (~12 s + a one-time compile); later starts load the cached state
+    with progress("starting the devnet (the first start deploys Aave, Uniswap, Morpho Blue and Synthetix)..."):
+        net = Devnet.start(
+            port=args.port,
+            time_mode="now",
+            block_time_s=args.block_time or None,
+            detach=True,
+            log_path=state_dir / "anvil.log",
+            rebuild=args.rebuild,
+        )
     info = net.info()
     info["block_time_s"] = args.block_time
     info_path.write_text(json.dumps(info, indent=2) + "\n")

@@ -70,6 +70,7 @@ TX_TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
 
 LAST_PROCESSED_BLOCK_KEY = "last_processed_block"
 DAILY_USAGE_PREFIX = "daily_usage"
+PAUSED_PREFIX = "paused"
 # A signed transaction is never shorter than this; a 32-byte value is what a private key looks like.
 MIN_SIGNED_TX_BYTES = 80
 
@@ -336,6 +337,22 @@ class Repository:
 
         return self._run(work)
 
+    def snapshot_near(self, position: str, block_number: int, *, after: bool) -> SnapshotRow | None:
+        """The last snapshot of ``position`` at or before ``block_number`` (``after=False``), or the first one
+        strictly after it (``after=True``): the health before and after an action at that block."""
+
+        def work(session: Session) -> SnapshotRow | None:
+            query = select(SnapshotRow).where(SnapshotRow.position == position)
+            if after:
+                query = query.where(SnapshotRow.block_number > block_number).order_by(col(SnapshotRow.block_number))
+            else:
+                query = query.where(SnapshotRow.block_number <= block_number).order_by(
+                    col(SnapshotRow.block_number).desc()
+                )
+            return session.exec(query.limit(1)).first()
+
+        return self._run(work)
+
     def latest_snapshot(self, position: str) -> SnapshotRow | None:
         """The most recent snapshot of ``position``, if any."""
         series = self.health_series(position, limit=1)
@@ -442,6 +459,16 @@ class Repository:
                 ).all()
             )
         )
+
+    def decisions_by_id(self, ids: Iterable[int]) -> dict[int, DecisionRow]:
+        """The stored decisions with these ids (a plan's ``decision_id``), by id."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self._run(
+            lambda s: list(s.exec(select(DecisionRow).where(col(DecisionRow.id).in_(wanted))).all())
+        )
+        return {r.id: r for r in rows if r.id is not None}
 
     # --- plans ---------------------------------------------------------------------------------
     def create_plan(
@@ -784,6 +811,43 @@ class Repository:
             )
         )
 
+    def alerts(
+        self, *, since_s: float | None = None, position: str | None = None, limit: int = 500
+    ) -> list[AlertRow]:
+        """Alert episodes (open and resolved) first seen at or after ``since_s`` or still open then, of
+        ``position`` when given, newest first."""
+        _check_int("limit", limit, minimum=1)
+
+        def work(session: Session) -> list[AlertRow]:
+            query = select(AlertRow)
+            if since_s is not None:
+                query = query.where(
+                    (col(AlertRow.first_seen_s) >= since_s)
+                    | col(AlertRow.resolved_at_s).is_(None)
+                    | (col(AlertRow.resolved_at_s) >= since_s)
+                )
+            if position is not None:
+                query = query.where(AlertRow.position == position)
+            query = query.order_by(col(AlertRow.first_seen_s).desc(), col(AlertRow.id).desc()).limit(limit)
+            return list(session.exec(query).all())
+
+        return self._run(work)
+
+    def alerts_between(self, position: str, start_s: float, end_s: float) -> list[AlertRow]:
+        """Episodes of ``position`` open at some time in ``[start_s, end_s]`` (the alerts of an action's episode),
+        oldest first."""
+
+        def work(session: Session) -> list[AlertRow]:
+            query = (
+                select(AlertRow)
+                .where(AlertRow.position == position, col(AlertRow.first_seen_s) <= end_s)
+                .where(col(AlertRow.resolved_at_s).is_(None) | (col(AlertRow.resolved_at_s) >= start_s))
+                .order_by(col(AlertRow.first_seen_s), col(AlertRow.id))
+            )
+            return list(session.exec(query).all())
+
+        return self._run(work)
+
     @staticmethod
     def _open_alert(session: Session, episode_key: str) -> AlertRow | None:
         return session.exec(
@@ -811,6 +875,42 @@ class Repository:
     def set_last_processed_block(self, block_number: int) -> None:
         """Record that the tick at ``block_number`` is done."""
         self.set_state(LAST_PROCESSED_BLOCK_KEY, _check_int("block_number", block_number))
+
+    # --- pause / resume (``posman pause NAME``; the runtime checks it per position per tick) -------
+    def pause_position(self, position: str, *, reason: str = "") -> dict[str, Any]:
+        """Mark ``position`` paused: a running manager still watches and alerts it but takes no action."""
+        _check_text("position", position)
+        value = {"since_s": self._clock(), "reason": reason}
+        self.set_state(f"{PAUSED_PREFIX}:{position}", value)
+        log.info("event=position_paused position=%s reason=%r", position, reason)
+        return value
+
+    def resume_position(self, position: str) -> bool:
+        """Clear the pause of ``position``; returns whether it was paused."""
+        key = f"{PAUSED_PREFIX}:{position}"
+
+        def work(session: Session) -> bool:
+            row = session.get(RuntimeStateRow, key, with_for_update=True)
+            if row is None:
+                return False
+            session.delete(row)
+            return True
+
+        was = self._run(work)
+        log.info("event=position_resumed position=%s was_paused=%s", position, was)
+        return was
+
+    def is_paused(self, position: str) -> bool:
+        """Whether ``posman pause`` holds ``position`` (read by the runtime every tick)."""
+        return self.get_state(f"{PAUSED_PREFIX}:{position}") is not None
+
+    def paused_positions(self) -> dict[str, dict[str, Any]]:
+        """Every paused position -> ``{"since_s", "reason"}``."""
+        prefix = f"{PAUSED_PREFIX}:"
+        rows = self._run(
+            lambda s: list(s.exec(select(RuntimeStateRow).where(col(RuntimeStateRow.key).startswith(prefix))).all())
+        )
+        return {r.key[len(prefix):]: dict(r.value_json or {}) for r in rows}
 
     def daily_usage(self, day: dt.date | str, *, counter: str = "notional_usd") -> float:
         """How much of a daily cap ``counter`` was used on ``day`` (UTC date; 0.0 when nothing)."""
@@ -856,6 +956,7 @@ class Repository:
 __all__ = [
     "DAILY_USAGE_PREFIX",
     "LAST_PROCESSED_BLOCK_KEY",
+    "PAUSED_PREFIX",
     "PLAN_TRANSITIONS",
     "TX_TRANSITIONS",
     "InvalidTransitionError",

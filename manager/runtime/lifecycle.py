@@ -198,7 +198,7 @@ def build_manager(
     dry = cfg.runtime.dry_run if dry_run is None else dry_run
     bound = bind_strategies(cfg)
     signers = load_signers(cfg, environ)
-    db = Database(cfg.storage.url)
+    db = Database(cfg.storage.url_for(dry))  # a dry run keeps its own database
     repo = Repository(db, clock=clock)
     channels = build_channels(cfg.alerts, env=environ) if cfg.alerts.enabled else []
     engine = engine_from_repository(repo, cfg.alerts.rules, now_s=clock())

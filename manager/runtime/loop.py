@@ -413,6 +413,11 @@ class Runtime:
             outcome.status = "none"
             return
         acting = pos.mode == "manage" and pos.executor is not None and pos.plan_context is not None
+        if acting and self.repo.is_paused(name):  # `posman pause NAME`: still watched and alerted, never acted on
+            outcome.status = "paused"
+            log.info("event=not_acting position=%s block=%d reason=paused action=%s", name, block, decision.action)
+            self.repo.record_decision(decision, block_number=block)
+            return
         if acting and self._chain_moved:
             outcome.status = "deferred"
             log.info("event=deferred position=%s block=%d action=%s reason=%r", name, block, decision.action,

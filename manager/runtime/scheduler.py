@@ -5,6 +5,7 @@ Jobs (one ``BackgroundScheduler``; each job has ``max_instances=1`` and ``coales
 - ``block``: every ``poll_interval_s`` read the head; when it moved past the last processed block, run
   one tick at the head (ticks never overlap: a poll that finds a tick running is skipped, and blocks
   that arrived meanwhile are coalesced into the next tick at the newest head);
+- ``digest``: with ``[alerts] daily_digest = true``, the daily digest alert at ``daily_digest_hour_utc``;
 - ``heartbeat``: the dead-man check of the alert engine (runs on its own thread, so a hung tick is still
   noticed) and a "still alive" log line every ``heartbeat_s``;
 - ``daily``: at 00:00 UTC, log the day's executed notional against the per-day cap (the cap's counter is
@@ -73,6 +74,9 @@ class ManagerScheduler:
         sched.add_job(self.heartbeat, "interval", seconds=self.dead_man_check_s, id="heartbeat")
         sched.add_job(self.daily_rollover, "cron", hour=0, minute=0, id="daily")
         sched.add_job(self.compact, "interval", hours=1, id="compaction")
+        alerts_cfg = getattr(getattr(self.runtime, "cfg", None), "alerts", None)
+        if getattr(alerts_cfg, "daily_digest", False):
+            sched.add_job(self.digest, "cron", hour=alerts_cfg.daily_digest_hour_utc, minute=0, id="digest")
         sched.start()
         self._scheduler = sched
         log.info("event=scheduler_started poll_interval_s=%g heartbeat_s=%g dead_man_check_s=%g",
@@ -134,6 +138,20 @@ class ManagerScheduler:
                      dt.datetime.now(dt.UTC).date().isoformat(), self.runtime.cfg.limits.per_day_usd, used)
         except Exception:
             log.exception("event=daily_rollover_failed")
+
+    def digest(self) -> None:
+        """The daily digest alert (``[alerts] daily_digest``; see ``manager.alerts.digest``)."""
+        from manager.alerts.digest import build_digest
+
+        try:
+            now = self.clock()
+            repo = self.runtime.repo
+            title, message, fields = build_digest(repo, list(self.runtime.positions), now)
+            if repo.alert_seen(f"daily_digest:{fields['day']}"):  # sent before a restart this hour
+                return
+            self.runtime.alerting.emit("daily_digest", fields["day"], title, message, fields, now)
+        except Exception:
+            log.exception("event=daily_digest_failed")
 
     def compact(self) -> None:
         last = self.runtime.last_processed_block

@@ -3,16 +3,18 @@ alerts, and every alert reaches the loopback webhook and SMTP server exactly onc
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
 
 from manager.demo.scenario import duplicate_alerts, run_demo
+from tests.cli_helpers import posman_here
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 
-def test_crash_is_survived_and_alerts_arrive_once(tmp_path):
+def test_crash_is_survived_and_alerts_arrive_once(tmp_path, capsys):
     result = run_demo(tmp_path, steps=6, out=lambda *a: None)
     assert result.ok, result.problems
     managed = ["cdp", "vault-a", "vault-b", "morpho", "perp"]
@@ -38,3 +40,16 @@ def test_crash_is_survived_and_alerts_arrive_once(tmp_path):
     assert any("LIQUIDATABLE" in s for s in result.emails)
     assert (result.report_dir / "health.png").stat().st_size > 10_000
     assert "every managed position survived" in (result.report_dir / "summary.txt").read_text()
+    # after the demo its database is kept: `posman alerts` lists every episode the webhook received, and
+    # `posman history` shows the transactions of each confirmed action
+    assert (tmp_path / "demo.sqlite").is_file()
+    listed = json.loads(posman_here(capsys, "alerts", "--config", str(result.config_path), "--json").stdout)
+    assert {a["episode_key"] for a in listed} == {a["episode_key"] for a in result.webhook_alerts}
+    assert {a["position"] for a in listed} >= {"watched", *managed}
+    (watched_episode,) = [a for a in listed if a["position"] == "watched"]
+    assert watched_episode["kind"] == "liquidatable" and watched_episode["open"]  # an episode shows its latest band
+    hist = json.loads(posman_here(capsys, "history", "cdp", "--config", str(result.config_path), "--json", "--offline").stdout)
+    done = [a for a in hist["actions"] if a["status"] == "confirmed"]
+    assert done and all(a["transactions"] and all(t["status"] == "included" and t["gas_used"] > 0
+                                                  for t in a["transactions"]) for a in done)
+    assert all(a["health_after"] > a["health_before"] for a in done)

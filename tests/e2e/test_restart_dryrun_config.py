@@ -115,8 +115,11 @@ def test_dry_run_sends_nothing_and_says_what_it_would_send(net, tmp_path):
     cfg = load_config(path)
     from manager.persistence import Database, Repository
 
-    (plan,) = Repository(Database(cfg.storage.url)).actions_for("cdp")
+    (plan,) = Repository(Database(cfg.storage.url_for(dry_run=True))).actions_for("cdp")
     assert plan.status == "dry_run"
+    # a dry run keeps its own database: the real history has no trace of it
+    assert cfg.storage.url_for(dry_run=True).endswith("-dryrun.sqlite")
+    assert not Path(cfg.storage.url.removeprefix("sqlite:///")).exists()
 
 
 def _assert_one_line_refusal(out, *fragments):
