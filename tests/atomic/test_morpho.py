@@ -1,0 +1,70 @@
+"""PosmanExecutor on the devnet's real Morpho Blue: deleverage funded by Morpho's fee-free flash loan and by
+Aave's flash loan; the on-chain health equals Morpho's own ``_isHealthy`` arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.atomic import helpers as H
+
+pytestmark = [pytest.mark.chain]
+WAD = 10**18
+KEY = "WETH/USDC"  # manager4: 10 WETH vs 23k USDC, LLTV 0.915, HF ~1.19
+
+
+def _planned(net, user, withdraw_wei, repaid_wei):
+    """Morpho._isHealthy's arithmetic on the planned post-state (oracle price at this block)."""
+    m = net.book["morpho"]["markets"][KEY]
+    oracle = net.w3.eth.contract(address=m["oracle"], abi=[{"type": "function", "name": "price", "inputs": [],
+                                                            "outputs": [{"type": "uint256"}],
+                                                            "stateMutability": "view"}])
+    price = oracle.functions.price().call()
+    _s, _b, coll = H.morpho_position(net, user, KEY)
+    borrowed = H.morpho_borrowed(net, user, KEY)
+    max_borrow = (coll - withdraw_wei) * price // 10**36 * int(m["lltv_wad"]) // WAD
+    return max_borrow * WAD // (borrowed - repaid_wei)
+
+
+@pytest.mark.parametrize("lender", ["morpho", "aave"])
+def test_morpho_deleverage_in_one_transaction(chain, lender):
+    net = chain
+    user = net.address("manager4")
+    executor = H.executor_of(net, "manager4")
+    flash = H.morpho_flash(net) if lender == "morpho" else H.aave_flash(net)
+    hf0 = H.morpho_health(net, user, KEY)
+    assert 1.15 * WAD < hf0 < 1.25 * WAD
+    withdraw = 2 * 10**18
+    step, out, _repay = H.morpho_deleverage(net, user, KEY, withdraw, flash, min_hf=int(1.25 * WAD))
+    planned = _planned(net, user, withdraw, out - flash.premium_wei(_repay))
+    nonce0 = net.w3.eth.get_transaction_count(user)
+    receipt = H.send(net, step, user)
+    assert receipt["status"] == 1 and net.w3.eth.get_transaction_count(user) == nonce0 + 1
+    hf1 = H.morpho_health(net, user, KEY)
+    assert abs(hf1 - planned) / planned < 1e-6, (hf1, planned)
+    assert hf1 > 1.25 * WAD
+    # the executor's event carries the same health the contract checked
+    ex = H.contract(net, "posman/PosmanExecutor", executor)
+    (ev,) = ex.events.Executed().process_receipt(receipt)
+    assert ev.args.healthWad == hf1 and ev.args.action == 0
+    H.assert_clean(net, executor)
+
+
+def test_morpho_flash_is_free_and_aave_charges_its_premium(chain):
+    """Same action, two lenders: with Morpho's flash loan the whole swap output repays debt; with Aave's, the
+    premium (FLASHLOAN_PREMIUM_TOTAL bps of the loan) is what is missing."""
+    net = chain
+    user = net.address("manager4")
+    withdraw = 2 * 10**18
+    repaid = {}
+    for lender in ("morpho", "aave"):
+        snap = net.snapshot()
+        flash = H.morpho_flash(net) if lender == "morpho" else H.aave_flash(net)
+        step, out, repay = H.morpho_deleverage(net, user, KEY, withdraw, flash, min_hf=WAD)
+        before = H.morpho_borrowed(net, user, KEY)
+        assert H.send(net, step, user)["status"] == 1
+        repaid[lender] = (before - H.morpho_borrowed(net, user, KEY), out, flash.premium_wei(repay))
+        net.revert(snap)
+    (m_rep, m_out, m_prem), (a_rep, a_out, a_prem) = repaid["morpho"], repaid["aave"]
+    # NOTE: abs=100: one second of interest on the 23k USDC debt accrues between the read and the flow's block
+    assert m_prem == 0 and m_rep == pytest.approx(m_out, abs=100)
+    assert a_prem > 1_000_000 and a_rep == pytest.approx(a_out - a_prem, abs=100)
