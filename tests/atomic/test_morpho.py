@@ -68,3 +68,41 @@ def test_morpho_flash_is_free_and_aave_charges_its_premium(chain):
     # NOTE: abs=100: one second of interest on the 23k USDC debt accrues between the read and the flow's block
     assert m_prem == 0 and m_rep == pytest.approx(m_out, abs=100)
     assert a_prem > 1_000_000 and a_rep == pytest.approx(a_out - a_prem, abs=100)
+
+
+def test_morpho_boost_and_close(chain):
+    from manager.atomic import encode as E
+
+    net = chain
+    user = net.address("manager4")
+    executor = H.executor_of(net, "manager4")
+    m = net.book["morpho"]["markets"][KEY]
+    router = net.book["uniswap"]["router"]
+    target = H.morpho_target(net, KEY)
+    flash = H.morpho_flash(net)
+    _s, shares0, coll0 = H.morpho_position(net, user, KEY)
+    # boost: 3,000 USDC more debt, bought WETH supplied as collateral
+    borrow = 3_000 * 10**6
+    p = H.path(net, "USDC", "WETH", 500)
+    out = H.quote(net, p, borrow)
+    hf0 = H.morpho_health(net, user, KEY)
+    step = E.boost_step(executor, target=target, debt_asset=m["loan_token"], collateral_asset=m["collateral_token"],
+                        borrow_wei=borrow, legs=[E.SwapLeg(router, p, borrow, out * 995 // 1000)], flash=flash,
+                        min_supply_wei=out * 995 // 1000, min_health_wad=int(1.05 * WAD))
+    assert H.send(net, step, user)["status"] == 1
+    _s, shares1, coll1 = H.morpho_position(net, user, KEY)
+    assert coll1 - coll0 == out and shares1 > shares0 and H.morpho_health(net, user, KEY) < hf0
+    H.assert_clean(net, executor)
+    # close: the whole debt repaid with a flash loan, all collateral withdrawn, the rest to the wallet in WETH
+    debt = H.morpho_borrowed(net, user, KEY)
+    p = H.path(net, "WETH", "USDC", 500)
+    sell = H.amount_in_for(net, p, debt * 1003 // 1000)
+    weth = H.erc20(net, m["collateral_token"])
+    w0 = weth.functions.balanceOf(user).call()
+    step = E.close_step(executor, target=target, debt_asset=m["loan_token"], collateral_asset=m["collateral_token"],
+                        legs=[E.SwapLeg(router, p, sell, debt + 1)], flash=flash, out_asset=m["collateral_token"],
+                        min_out_wei=coll1 - sell)
+    assert H.send(net, step, user)["status"] == 1
+    assert H.morpho_position(net, user, KEY)[1:] == (0, 0)
+    assert weth.functions.balanceOf(user).call() - w0 == coll1 - sell
+    H.assert_clean(net, executor)
