@@ -156,7 +156,7 @@ def _deploy(cfg: Any, targets: list[_Target], *, dry_run: bool) -> int:
                   "remove the key to deploy a new one")
             continue
         w3 = _w3(cfg, t.chain_name)
-        tx = {"to": None, "data": creation_data(t.signer_cfg.address), "label": f"deploy PosmanExecutor "
+        tx = {"data": creation_data(t.signer_cfg.address), "label": f"deploy PosmanExecutor "
               f"(owner {t.signer_cfg.address})"}
         receipts = _send(cfg, w3, _signer(cfg, t.signer_name), [tx], dry_run=dry_run)
         if receipts:
@@ -283,46 +283,57 @@ def _print_doc(d: dict[str, Any]) -> None:
 # ------------------------------------------------------------------------------------------------ sending
 def _send_steps(cfg: Any, w3: Any, signer_cfg: Any, steps: list[Any], *, dry_run: bool) -> None:
     name = next(n for n, s in cfg.signers.items() if s is signer_cfg)
-    txs = [{"to": s.to, "data": s.data, "label": s.label} for s in steps]
-    _send(cfg, w3, _signer(cfg, name), txs, dry_run=dry_run)
+    _send(cfg, w3, _signer(cfg, name), steps, dry_run=dry_run)
 
 
-def _send(cfg: Any, w3: Any, signer: Any, txs: list[dict[str, Any]], *, dry_run: bool) -> list[Any]:
-    """Simulate each transaction (refuse on a revert), then sign, send and wait for it (in order)."""
-    from manager.errors import ChainError, SimulationFailed
+def _simulate(w3: Any, sender: str, item: Any) -> tuple[str | None, str, str, int]:
+    """(to, data, label, gas estimate) of a ``TxStep`` (``simulate_step``) or a contract creation ``dict``;
+    raises ``SimulationFailed`` naming the revert."""
+    from manager.errors import SimulationFailed
+    from manager.execution.simulate import _revert_from, decode_revert, simulate_step
+
+    if not isinstance(item, dict):
+        sim = simulate_step(w3, item, sender, where=item.label)
+        return item.to, item.data, item.label, sim.gas_estimate
+    call = {"from": sender, "data": item["data"]}
+    try:
+        w3.eth.call(call, "latest")
+        gas = int(w3.eth.estimate_gas(call, "latest"))
+    except Exception as exc:
+        data, message = _revert_from(exc)
+        raise SimulationFailed(f"simulation: {item['label']} would revert: {decode_revert(data, message)}; "
+                               "nothing was sent") from None
+    return None, item["data"], item["label"], gas
+
+
+def _send(cfg: Any, w3: Any, signer: Any, items: list[Any], *, dry_run: bool) -> list[Any]:
+    """Simulate each transaction (refused on a revert), then sign, send and wait for it, in order."""
+    from manager.errors import ChainError
     from manager.execution.fees import FeePolicy, quote_fees
     from manager.execution.nonce import NonceManager
-    from manager.execution.simulate import _revert_from, decode_revert
     from manager.execution.submit import latest_base_fee_wei
 
     nonces = NonceManager(w3, signer.address)
     fee_policy = FeePolicy.from_limits(cfg.limits)
     receipts = []
-    for tx in txs:
-        call = {"from": signer.address, "data": tx["data"], **({"to": tx["to"]} if tx["to"] else {})}
-        try:
-            w3.eth.call(call, "latest")
-            gas = int(w3.eth.estimate_gas(call, "latest"))
-        except Exception as exc:
-            data, message = _revert_from(exc)
-            raise SimulationFailed(f"simulation: {tx['label']} would revert: {decode_revert(data, message)}; "
-                                   "nothing was sent") from None
+    for item in items:
+        to, data, label, gas = _simulate(w3, signer.address, item)
         if dry_run:
-            print(f"dry run: would send {tx['label']} (gas ~{gas:,}); simulated OK")
+            print(f"dry run: would send {label} (gas ~{gas:,}); simulated OK")
             continue
         fees = quote_fees(latest_base_fee_wei(w3), "normal", fee_policy)
         with nonces.lease() as lease:
-            body = {"type": 2, "chainId": int(w3.eth.chain_id), "nonce": lease.nonce, "value": 0, "data": tx["data"],
+            body = {"type": 2, "chainId": int(w3.eth.chain_id), "nonce": lease.nonce, "value": 0, "data": data,
                     "gas": gas * 12 // 10 + 10_000, "maxFeePerGas": fees.max_fee_per_gas_wei,
                     "maxPriorityFeePerGas": fees.max_priority_fee_per_gas_wei}
-            if tx["to"]:
-                body["to"] = tx["to"]
+            if to:
+                body["to"] = to
             raw, tx_hash = signer.sign_transaction(body)
             w3.eth.send_raw_transaction(raw)
             lease.commit()
         receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=300, poll_latency=0.2)
         if receipt["status"] != 1:
-            raise ChainError(f"{tx['label']} reverted on chain ({tx_hash}) although its simulation passed")
-        print(f"sent {tx['label']}: {tx_hash} (block {receipt['blockNumber']}, gas {receipt['gasUsed']:,})")
+            raise ChainError(f"{label} reverted on chain ({tx_hash}) although its simulation passed")
+        print(f"sent {label}: {tx_hash} (block {receipt['blockNumber']}, gas {receipt['gasUsed']:,})")
         receipts.append(receipt)
     return receipts
