@@ -173,3 +173,17 @@ def test_close_into_the_debt_asset_sells_everything(chain):
 def _usdc_left(out, debt, flash):
     """The USDC a close leaves: the sale output less the debt and the flash premium."""
     return out - debt - flash.premium_wei(debt)
+
+
+def test_deleverage_in_emode(chain):
+    """dave: a wstETH/WETH loop in the ETH e-mode category (LT 95 %), HF ~1.15 -> 1.3 through the 0.01 % pool."""
+    net = chain
+    dave = net.address("dave")
+    flash = H.aave_flash(net)
+    s = H.size_aave_deleverage(net, dave, "wstETH", "WETH", 100, 1.3, flash)
+    step = H.deleverage_aave(net, dave, "wstETH", "WETH", 100, s, flash, min_hf=int(1.3 * 0.995 * WAD),
+                             max_hf=int(1.3 * 1.005 * WAD))
+    assert H.send(net, step, dave)["status"] == 1
+    hf1 = H.hf_wad(net, dave)
+    assert abs(hf1 - s.planned_hf_wad) / s.planned_hf_wad < 1e-6
+    H.assert_clean(net, H.executor_of(net, "dave"))
