@@ -229,3 +229,8 @@ def morpho_deleverage(net: Any, user: str, key: str, withdraw_wei: int, flash: E
                              withdraw_wei=withdraw_wei, legs=[leg], flash=flash, min_health_wad=min_hf,
                              plan_id=b"morpho")
     return step, out, repay
+
+
+def hf_wad_of(w3: Any, pool: str, user: str) -> int:
+    """Aave health (WAD) read through any ``Web3`` (the fork replay's post-check)."""
+    return int(w3.eth.contract(address=pool, abi=load_abi("aave_v3/Pool")).functions.getUserAccountData(user).call()[5])
