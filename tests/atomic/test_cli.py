@@ -106,3 +106,17 @@ def test_grant_caps_and_a_bad_cap_is_one_line(chain, tmp_path):
     assert proc.returncode == 0, proc.stderr
     a_weth = H.erc20(net, H.reserves(net)["WETH"].a_token)
     assert a_weth.functions.allowance(user, executor).call() == 15 * 10**17
+
+
+def test_an_executor_that_is_not_the_signers_is_refused(chain, tmp_path):
+    net = chain
+    user, key = net.accounts["frank"]
+    env = {KEY_ENV: key}
+    # carol's executor: a PosmanExecutor, but not frank's
+    path = _config(net, tmp_path, user, H.executor_of(net, "carol"))
+    err = one_line_error(posman("executor", "show", "--config", path, env=env))
+    assert f"belongs to {net.address('carol')}, not to the signer {user}" in err
+    # an address without code
+    path = _config(net, tmp_path, user, net.address("spare2"))
+    err = one_line_error(posman("executor", "grant", "--config", path, env=env))
+    assert "no contract at that address" in err
