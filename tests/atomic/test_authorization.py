@@ -161,3 +161,35 @@ def test_morpho_revoke_makes_the_executor_unable_to_act(chain):
     assert "Error('unauthorized')" in H.revert_reason(net, step.to, step.data, user)
     assert H.send(net, step, user, gas=3_000_000)["status"] == 0
     assert H.morpho_position(net, user, "WETH/USDC") == before
+
+
+def test_a_callback_during_the_flow_is_refused(setup, attacker_art):
+    """The flow accepts exactly one callback: a contract the flow calls (here a router of the plan) that calls a
+    callback back mid-flow is refused, and the whole transaction reverts."""
+    net, carol, executor, s, _step = setup
+    art = compile_files({"posman/tests/Attacker.sol": Path(__file__).with_name("contracts") / "Attacker.sol"})[
+        "ReenteringRouter"]
+    router = _deploy_attacker(net, art, net.address("liquidator"))
+    t = net.book["tokens"]
+    leg = E.SwapLeg(router.address, H.path(net, "WETH", "USDC", 500), s.withdraw_wei, 1)
+    step = E.deleverage_step(executor, target=H.aave_target(net), debt_asset=t["USDC"], collateral_asset=t["WETH"],
+                             repay_wei=s.repay_wei, withdraw_wei=s.withdraw_wei, legs=[leg], flash=H.aave_flash(net),
+                             min_health_wad=WAD)
+    assert H.revert_reason(net, step.to, step.data, carol) == "PosmanExecutor.UnexpectedCallback()"
+    before = _state(net, carol, executor)
+    assert H.send(net, step, carol, gas=3_000_000)["status"] == 0
+    assert _state(net, carol, executor) == before
+
+
+def test_sweep_sends_stray_tokens_to_the_owner_only(setup):
+    net, carol, executor, _s, _step = setup
+    weth = H.contract(net, "erc20/WETH9", net.book["tokens"]["WETH"])
+    stranger = net.address("spare1")
+    net.w3.provider.make_request("anvil_setBalance", [stranger, hex(10**20)])
+    net.transact(weth.functions.deposit(), sender=stranger, value=10**18)
+    net.transact(weth.functions.transfer(executor, 10**18), sender=stranger)
+    ex = H.contract(net, "posman/PosmanExecutor", executor)
+    w0 = weth.functions.balanceOf(carol).call()
+    net.transact(ex.functions.sweep(weth.address), sender=carol)
+    assert weth.functions.balanceOf(carol).call() - w0 == 10**18
+    assert weth.functions.balanceOf(executor).call() == 0

@@ -39,3 +39,19 @@ contract Attacker {
         IExecutorCallbacks(receiver).executeOperation(asset, amount, 0, receiver, params);
     }
 }
+
+/// @notice Test-only router a plan may name: instead of swapping it calls the executor's callbacks back mid-flow.
+contract ReenteringRouter {
+    struct ExactInputParams {
+        bytes path;
+        address recipient;
+        uint256 deadline;
+        uint256 amountIn;
+        uint256 amountOutMinimum;
+    }
+
+    function exactInput(ExactInputParams calldata) external payable returns (uint256) {
+        IExecutorCallbacks(msg.sender).onMorphoFlashLoan(1, "");
+        return 0;
+    }
+}
