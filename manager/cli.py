@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "manager.commands.alerts",
     "manager.commands.pause",
     "manager.commands.multicall",
+    "manager.commands.executor",
     "manager.commands.demo",
 )
 

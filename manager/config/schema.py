@@ -295,12 +295,15 @@ class SignerConfig(Section):
 
     Either ``key_env`` (an environment variable holding the hex private key) or ``keystore`` (an
     encrypted JSON keystore file, relative to the config file) plus ``password_env``.
+    ``executor``: this signer's own ``PosmanExecutor`` contract (``posman executor deploy``), used for
+    one-transaction protective actions; unset = none.
     """
 
     address: Address
     key_env: EnvVarName | None = None
     keystore: Annotated[Path, Field(strict=False)] | None = None
     password_env: EnvVarName | None = None
+    executor: Address | None = None
 
     @field_validator("keystore")
     @classmethod
