@@ -69,7 +69,7 @@ def plan_boost(
         blocked = ("reserve_state", f"{k.symbol} does not accept supply")
     elif k.lt_bps == 0:
         blocked = ("ltv_gate", f"{k.symbol} has LT 0: supplying it adds no borrowing power")
-    elif snapshot.emode_category_id != 0 and not j.in_emode:
+    elif snapshot.emode_category_id != 0 and not j.emode_borrowable:
         blocked = ("emode", f"{j.symbol} not in e-mode category {snapshot.emode_category_id}")
     elif snapshot.isolated_asset is not None and not rj.borrowable_in_isolation:
         blocked = ("isolation", f"{j.symbol} not borrowable in isolation mode")
