@@ -13,6 +13,7 @@ from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
 from manager.protocols.aave_v3.reads import read_accounts, read_market
 from manager.sizing.aave import account_data
+from manager.sizing.vector import health_factor_aave_batch
 
 WAD = 10**18
 COLLATERALS = ("WETH", "WBTC", "USDC", "DAI", "wstETH")
@@ -89,6 +90,10 @@ def test_random_positions_exact(devnet, client, market_key, spec, salt):
         (snap,) = _read(devnet, client, [user], market_key)
         mine = account_data(snap)
         assert mine == snap.reported
+        # the vectorized float path follows the same version's rules
+        vec = float(health_factor_aave_batch([snap])[0])
+        want = mine.health_factor_wad / WAD if mine.total_debt_base else float("inf")
+        assert vec == want or abs(vec - want) <= 1e-9 * want
     finally:
         devnet.revert(snap_id)
 
