@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 
 from pydantic import Field
 
-from manager.domain import AccountData, Frozen, LendingPositionSnapshot
+from manager.domain import AccountData, EModeCategory, Frozen, LendingPositionSnapshot
 from manager.errors import SizingError
 from manager.sizing._checks import BadInputError, target_health
 from manager.sizing.aave_rules import V3_0, AaveRules, rules_for
@@ -539,3 +539,55 @@ def _largest(ok, guess: int) -> int:
         else:
             hi = mid
     return lo
+
+
+# ------------------------------------------------------------------------------------------------
+# E-mode entry / exit (ValidationLogic.validateSetUserEMode + the health check after it)
+# ------------------------------------------------------------------------------------------------
+class EModeSwitch(Frozen):
+    """Whether ``Pool.setUserEMode(category)`` would pass, and the position afterwards."""
+
+    category_id: int
+    ok: bool
+    reason: str = ""  # the contract's check that fails (v3.6 custom error name / v3.0 error name)
+    health_after: float | None = None
+    account_after: AccountData | None = None
+
+
+def emode_switch(snapshot: LendingPositionSnapshot, category: EModeCategory | None) -> EModeSwitch:
+    """Check entering ``category`` (``None`` = leave e-mode) the way the pool of the snapshot's version does.
+
+    v3.6: every borrowed asset must be in the target category's ``borrowableBitmap`` (leaving: the reserve's
+    ``borrowingEnabled``) and every enabled collateral must keep an LTV != 0 there (``InvalidDebtInEmode`` /
+    ``InvalidCollateralInEmode``); v3.0: every borrowed asset must belong to the category
+    (``INCONSISTENT_EMODE_CATEGORY``). Both: the category must be configured (LT != 0) and the health factor
+    after the switch must stay >= 1 (``HealthFactorLowerThanLiquidationThreshold``).
+    """
+    rules = _check_version(snapshot)
+    target = 0 if category is None else category.id
+    if category is not None and category.liquidation_threshold_bps == 0:
+        return EModeSwitch(category_id=target, ok=False, reason="InconsistentEModeCategory: category not configured")
+    after = snapshot.model_copy(update={"emode_category_id": target, "emode": category})
+    for pa in snapshot.assets:
+        r = snapshot.reserves[pa.asset]
+        borrowed = pa.borrowing or pa.variable_debt_wei or pa.stable_debt_wei
+        if rules.emode_bitmaps:
+            if borrowed and not (_bit(category.borrowable_bitmap, r.reserve_id) if category is not None
+                                 else r.borrowing_enabled):
+                return EModeSwitch(category_id=target, ok=False,
+                                   reason=f"InvalidDebtInEmode: {r.symbol} is not borrowable in category {target}")
+            if pa.collateral_enabled:
+                ltv = r.ltv_bps
+                if category is not None and _bit(category.collateral_bitmap, r.reserve_id):
+                    ltv = 0 if _bit(category.ltvzero_bitmap, r.reserve_id) else category.ltv_bps
+                if ltv == 0:
+                    return EModeSwitch(category_id=target, ok=False,
+                                       reason=f"InvalidCollateralInEmode: {r.symbol} has LTV 0 in category {target}")
+        elif borrowed and target != 0 and r.emode_category != target:
+            return EModeSwitch(category_id=target, ok=False,
+                               reason=f"INCONSISTENT_EMODE_CATEGORY: {r.symbol} debt is not in category {target}")
+    acc = account_data(after)
+    if acc.health_factor_wad < WAD:
+        return EModeSwitch(category_id=target, ok=False, account_after=acc, health_after=_health_float(
+            acc.health_factor_wad), reason="HealthFactorLowerThanLiquidationThreshold: health below 1 after the switch")
+    return EModeSwitch(category_id=target, ok=True, account_after=acc, health_after=_health_float(acc.health_factor_wad))
