@@ -39,7 +39,7 @@ from manager.errors import SizingError
 from manager.sizing._checks import BadInputError, target_health
 from manager.sizing.aave_rules import V3_0, AaveRules, rules_for
 from manager.sizing.caps import borrow_cap_room_wei
-from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD, percent_div, percent_mul, wad_div
+from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEBT_CEILING_DECIMALS = 2

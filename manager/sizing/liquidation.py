@@ -23,6 +23,8 @@ snapshot); the contract accrues interest to the block it runs in, so compare at 
 
 from __future__ import annotations
 
+from typing import Any
+
 from manager.domain import WAD, Frozen, LendingPositionSnapshot
 from manager.sizing._checks import BadInputError
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position
@@ -81,7 +83,7 @@ def liquidation_call(snapshot: LendingPositionSnapshot, collateral: str, debt: s
     hf = acc.health_factor_wad if health_factor_wad is None else health_factor_wad
     base = snapshot.base_unit
     res_c = snapshot.reserves[c.asset]
-    common = {"collateral_asset": c.asset, "collateral_symbol": c.symbol, "debt_asset": d.asset,
+    common: dict[str, Any] = {"collateral_asset": c.asset, "collateral_symbol": c.symbol, "debt_asset": d.asset,
               "debt_symbol": d.symbol, "health_factor_wad": hf, "bonus_bps": c.liquidation_bonus_bps}
     why = ""
     if hf >= WAD:
@@ -174,8 +176,8 @@ def worst_liquidation(snapshot: LendingPositionSnapshot) -> LiquidationQuote | N
         for d in pos.lines:
             if d.debt_wei == 0:
                 continue
-            q = max_liquidation(snapshot, c.asset, d.asset, health_factor_wad=hf)
-            if q.reverts_dust:
+            q: LiquidationQuote | None = max_liquidation(snapshot, c.asset, d.asset, health_factor_wad=hf)
+            if q is not None and q.reverts_dust:
                 q = _largest_passing(snapshot, c.asset, d.asset, hf, q.max_debt_to_cover_wei)
             if q is not None and q.liquidatable and (best is None or q.loss_base > best.loss_base):
                 best = q

@@ -175,5 +175,5 @@ def test_config_version_pin_must_match_the_pool(devnet, client):
 
     provider, block = devnet.book["aave"]["pool_addresses_provider"], devnet.w3.eth.block_number
     assert read_market(client, provider, block, version="3.6").version == "3.6"
-    with pytest.raises(ChainError, match="runs v3.6 .* pins version = '3.0'"):
+    with pytest.raises(ChainError, match=r"runs v3\.6 .* pins version = '3\.0'"):
         read_market(client, provider, block, version="3.0")

@@ -129,7 +129,7 @@ def test_set_user_emode_respects_the_v36_bitmaps(chain):
     from manager.sizing.aave import emode_switch
 
     user = chain.address(USER)
-    pool, weth, usdc = _open(chain, user)  # WETH + USDC collateral, USDC debt
+    pool, _weth, _usdc = _open(chain, user)  # WETH + USDC collateral, USDC debt
     market, snap = _market_snapshot(chain, user)
     eth, stables = market.emodes[1], market.emodes[2]
     # USDC debt is not borrowable in the ETH category: refused (InvalidDebtInEmode)
