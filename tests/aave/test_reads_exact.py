@@ -177,3 +177,20 @@ def test_config_version_pin_must_match_the_pool(devnet, client):
     assert read_market(client, provider, block, version="3.6").version == "3.6"
     with pytest.raises(ChainError, match=r"runs v3\.6 .* pins version = '3\.0'"):
         read_market(client, provider, block, version="3.0")
+
+
+def test_ltv_zero_inside_emode_is_exact(devnet, client):
+    """v3.6 ``ltvzeroBitmap``: DAI keeps the stablecoin category's LT but gives no LTV; a borrow is then refused
+    while the HF still counts it; the local math equals the pool's."""
+    spec = {"kind": "ltv0", "collateral": [("USDC", 10_000.0)], "debts": [("USDC", 0.5)], "disable": False}
+    snap_id = devnet.snapshot()
+    try:
+        user = _open(devnet, spec, 0xD00D)
+        (snap,) = _read(devnet, client, [user])
+        rep = snap.reported
+        assert snap.emode_category_id == 2 and account_data(snap) == rep
+        # USDC (LTV 90% in the category) and DAI (LTV 0, LT 93%): avg LTV 45%, avg LT 93%
+        assert rep.ltv_bps in (4499, 4500) and rep.current_liquidation_threshold_bps == 9300  # balances floored
+        assert rep.total_debt_base > 0
+    finally:
+        devnet.revert(snap_id)

@@ -74,7 +74,8 @@ def test_supply_borrow_repay_withdraw(market):
     a_weth = chain.contract("aave_v3/AToken", pool.functions.getReserveData(chain.book["tokens"]["WETH"]).call()[8])
     chain.mine(1)
     accrued = a_weth.functions.balanceOf(user).call()  # 5 WETH plus what WETH borrowers paid meanwhile
-    assert 5 * WAD <= accrued < 5 * WAD * 1_000_001 // 1_000_000
+    # (v3.6 reads the scaled balance rounding down: without a second of interest it is 1 wei under 5 WETH)
+    assert 5 * WAD - (key == "aave") <= accrued < 5 * WAD * 1_000_001 // 1_000_000
     chain.transact(pool.functions.withdraw(chain.book["tokens"]["WETH"], 2**256 - 1, user), sender=user)
     assert pool.functions.getUserAccountData(user).call()[0] == 0
     got = chain.contract("erc20/WETH9", chain.book["tokens"]["WETH"]).functions.balanceOf(user).call()
