@@ -81,7 +81,7 @@ class ReserveState(Frozen):
     total_supply_wei: int = 0  # aToken totalSupply (incl. accrued)
     total_variable_debt_wei: int = 0
     total_stable_debt_wei: int = 0
-    available_liquidity_wei: int = 0  # underlying balance held by the aToken
+    available_liquidity_wei: int = 0  # underlying held by the aToken (v3.6: Pool.getVirtualUnderlyingBalance)
     accrued_to_treasury_scaled: int = 0
     liquidity_index_ray: int = RAY
     variable_borrow_index_ray: int = RAY

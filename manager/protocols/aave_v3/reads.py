@@ -360,7 +360,10 @@ def read_market(
             # v3.2+: no stable debt token (address zero); v3.3+: the reserve's bad-debt deficit in its place
             Call.build(s_token, "totalSupply()", (), ("uint256",)) if rules.stable_debt else
             _fn("aave_v36/Pool", pool, "getReserveDeficit", x["asset"], label=f"getReserveDeficit({x['asset']})"),
-            Call.build(x["asset"], "balanceOf(address)", (a_token,), ("uint256",)),
+            # v3.1+ virtual accounting: what can be borrowed/withdrawn is the pool's own count, not a token balance
+            Call.build(x["asset"], "balanceOf(address)", (a_token,), ("uint256",)) if rules.stable_debt else
+            _fn("aave_v36/Pool", pool, "getVirtualUnderlyingBalance", x["asset"],
+                label=f"getVirtualUnderlyingBalance({x['asset']})"),
         ]
     emode_ids = sorted({x["cfg"]["emode_category"] for x in raw if x["cfg"]["emode_category"]})
     if not rules.emode_bitmaps:
