@@ -1,5 +1,9 @@
 """The devnet as an object: an owned anvil with the real Aave V3 + Uniswap V3 deployment loaded.
 
+Two Aave V3 markets share the tokens, feeds and Uniswap pools: ``book["aave"]`` is v3.6 (``POOL_REVISION`` 10,
+compiled from ``@aave-dao/aave-v3-origin`` 3.6.0 by ``aave36.py``; the seeded positions, the generated config and
+the demo use it) and ``book["aave_v30"]`` the v3.0 market of ``@aave/core-v3`` (``deploy.py``).
+
 The first start deploys everything (about a hundred transactions) and caches the chain state under
 ``.cache/devnet/<key>/`` where the key hashes the anvil version, ``package-lock.json`` and the deploy
 code. Later starts load that state into a fresh anvil in well under a second.

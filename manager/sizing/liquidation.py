@@ -51,6 +51,9 @@ class LiquidationQuote(Frozen):
     debt_to_cover_wei: int  # actual debt repaid (debtAmountNeeded)
     collateral_to_liquidator_wei: int  # after the protocol fee
     protocol_fee_wei: int  # to the treasury, out of the borrower's collateral
+    # False when the whole collateral balance is seized: v3.6 then caps the fee at the borrower's remaining *scaled*
+    # balance (``scaledBalanceOf``, not in the snapshot), which can make it 1 wei lower than ``protocol_fee_wei``
+    protocol_fee_exact: bool = True
     reverts_dust: bool = False  # v3.3+ MustNotLeaveDust(): the call reverts, nothing happens
     bad_debt: bool = False  # v3.3+: all collateral seized -> every remaining debt burned to the deficit
     deficit_base: int = 0  # remaining debt (base units) burned to deficits when ``bad_debt``
@@ -146,6 +149,7 @@ def liquidation_call(snapshot: LendingPositionSnapshot, collateral: str, debt: s
         if reverts else "",
         close_factor_bps=close, max_debt_to_cover_wei=max_debt, debt_to_cover_wei=debt_needed,
         collateral_to_liquidator_wei=coll_amount, protocol_fee_wei=fee, reverts_dust=reverts,
+        protocol_fee_exact=not (rules.pessimistic_rounding and fee and coll_amount + fee == coll_balance),
         bad_debt=bool(bad_debt), deficit_base=deficit, loss_base=max(0, removed_base - repaid_base),
     )
 

@@ -18,8 +18,24 @@ from manager.protocols.aave_v3.reads import read_accounts, read_market
 from manager.sizing.aave import account_data, liquidation_prices
 from manager.sizing.liquidation import liquidation_call, max_liquidation, worst_liquidation
 
-LIQ_TOPIC = "0x" + __import__("eth_hash.auto", fromlist=["keccak"]).keccak(
-    b"LiquidationCall(address,address,address,uint256,uint256,address,bool)").hex()
+_keccak = __import__("eth_hash.auto", fromlist=["keccak"]).keccak
+LIQ_TOPIC = _keccak(b"LiquidationCall(address,address,address,uint256,uint256,address,bool)").hex()
+TRANSFER_TOPIC = _keccak(b"Transfer(address,address,uint256)").hex()
+
+
+def _outcome(net, rcpt, coll, user):
+    """(debt repaid, collateral to the liquidator, protocol fee) from the receipt's events: ``LiquidationCall`` and
+    the collateral aToken's ``Transfer(borrower -> treasury, fee)`` (balances would show the fee +-1 wei: they
+    are scaled amounts read back rounding down)."""
+    (log,) = [lg for lg in rcpt["logs"] if lg["topics"][0].hex().removeprefix("0x") == LIQ_TOPIC]
+    data = bytes(log["data"])
+    a_token = _pool(net).functions.getReserveAToken(net.book["tokens"][coll]).call().lower()
+    treasury = net.book["aave"]["treasury"].lower()
+    fee = sum(int.from_bytes(bytes(lg["data"])[:32], "big") for lg in rcpt["logs"]
+              if lg["address"].lower() == a_token and lg["topics"][0].hex().removeprefix("0x") == TRANSFER_TOPIC
+              and "0x" + bytes(lg["topics"][1])[-20:].hex() == user.lower()
+              and "0x" + bytes(lg["topics"][2])[-20:].hex() == treasury)
+    return int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big"), fee
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +92,11 @@ def _fund_liquidator(net, sym):
 
 
 def _liquidate(net, coll, debt, user, amount):
-    """Run ``liquidationCall``; returns (debt repaid, collateral to the liquidator, treasury aToken gain)."""
+    """Run ``liquidationCall``; returns (debt repaid, collateral to the liquidator, protocol fee)."""
     liq = _fund_liquidator(net, debt)
-    pool = _pool(net)
-    a_token = net.contract("erc20/MintableERC20", pool.functions.getReserveAToken(net.book["tokens"][coll]).call())
-    treasury = net.book["aave"]["treasury"]
-    before = a_token.functions.balanceOf(treasury).call()
-    rcpt = net.transact(pool.functions.liquidationCall(net.book["tokens"][coll], net.book["tokens"][debt], user,
-                                                       amount, False), sender=liq)
-    (log,) = [lg for lg in rcpt["logs"] if lg["topics"][0].hex().removeprefix("0x") == LIQ_TOPIC.removeprefix("0x")]
-    data = bytes(log["data"])
-    repaid, seized = int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big")
-    return repaid, seized, a_token.functions.balanceOf(treasury).call() - before
+    rcpt = net.transact(_pool(net).functions.liquidationCall(net.book["tokens"][coll], net.book["tokens"][debt], user,
+                                                             amount, False), sender=liq)
+    return _outcome(net, rcpt, coll, user)
 
 
 def _set(net, sym, usd):
@@ -175,8 +184,10 @@ def test_bad_debt_is_burned_to_the_deficit(net, client):
     pool = _pool(net)
     usdc, dai = net.book["tokens"]["USDC"], net.book["tokens"]["DAI"]
     d0 = {a: pool.functions.getReserveDeficit(a).call() for a in (usdc, dai)}
-    assert _liquidate(net, "WETH", "USDC", user, UINT256_MAX) == (
-        q.debt_to_cover_wei, q.collateral_to_liquidator_wei, q.protocol_fee_wei)
+    repaid, seized, fee = _liquidate(net, "WETH", "USDC", user, UINT256_MAX)
+    assert (repaid, seized) == (q.debt_to_cover_wei, q.collateral_to_liquidator_wei)
+    # all collateral seized: the fee is capped at the borrower's remaining scaled balance (the quote says so)
+    assert not q.protocol_fee_exact and q.protocol_fee_wei - 1 <= fee <= q.protocol_fee_wei
     usdc_debt = next(a.variable_debt_wei for a in snap.assets if a.symbol == "USDC")
     dai_debt = next(a.variable_debt_wei for a in snap.assets if a.symbol == "DAI")
     assert pool.functions.getReserveDeficit(usdc).call() - d0[usdc] == usdc_debt - q.debt_to_cover_wei
@@ -198,13 +209,7 @@ def test_emode_bonus_and_worst_liquidation(net, client):
     net.node.call("anvil_setBalance", [liq, hex(10**26)])
     net.transact(weth.functions.deposit(), sender=liq, value=10**24)
     net.transact(weth.functions.approve(net.book["aave"]["pool"], 2**256 - 1), sender=liq)
-    pool = _pool(net)
-    a_token = net.contract("erc20/MintableERC20", pool.functions.getReserveAToken(net.book["tokens"]["wstETH"]).call())
-    before = a_token.functions.balanceOf(net.book["aave"]["treasury"]).call()
-    rcpt = net.transact(pool.functions.liquidationCall(net.book["tokens"]["wstETH"], net.book["tokens"]["WETH"], dave,
-                                                       UINT256_MAX, False), sender=liq)
-    (log,) = [lg for lg in rcpt["logs"] if lg["topics"][0].hex().removeprefix("0x") == LIQ_TOPIC.removeprefix("0x")]
-    data = bytes(log["data"])
-    got = (int.from_bytes(data[:32], "big"), int.from_bytes(data[32:64], "big"),
-           a_token.functions.balanceOf(net.book["aave"]["treasury"]).call() - before)
+    rcpt = net.transact(_pool(net).functions.liquidationCall(net.book["tokens"]["wstETH"], net.book["tokens"]["WETH"],
+                                                             dave, UINT256_MAX, False), sender=liq)
+    got = _outcome(net, rcpt, "wstETH", dave)
     assert got == (q.debt_to_cover_wei, q.collateral_to_liquidator_wei, q.protocol_fee_wei)
