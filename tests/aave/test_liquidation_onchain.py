@@ -1,4 +1,4 @@
-"""Liquidation rules of v3.3+ on the real v3.6 contracts: where ``liquidationCall`` flips, and exactly what it
+"""Liquidation rules of v3.3+ on the real v3.6 contracts (and v3.0 on the v3.0 market): where ``liquidationCall`` flips, and exactly what it
 repays, seizes and books as deficit (close factor 50%/100%, the $2,000 thresholds, the $1,000 leftover rule).
 
 Every comparison is made at the block the liquidation runs in: the devnet's block-time interval is set to 0 for
@@ -23,14 +23,14 @@ LIQ_TOPIC = _keccak(b"LiquidationCall(address,address,address,uint256,uint256,ad
 TRANSFER_TOPIC = _keccak(b"Transfer(address,address,uint256)").hex()
 
 
-def _outcome(net, rcpt, coll, user):
+def _outcome(net, rcpt, coll, user, key="aave"):
     """(debt repaid, collateral to the liquidator, protocol fee) from the receipt's events: ``LiquidationCall`` and
     the collateral aToken's ``Transfer(borrower -> treasury, fee)`` (balances would show the fee +-1 wei: they
     are scaled amounts read back rounding down)."""
     (log,) = [lg for lg in rcpt["logs"] if lg["topics"][0].hex().removeprefix("0x") == LIQ_TOPIC]
     data = bytes(log["data"])
-    a_token = _pool(net).functions.getReserveAToken(net.book["tokens"][coll]).call().lower()
-    treasury = net.book["aave"]["treasury"].lower()
+    a_token = _pool(net, key).functions.getReserveData(net.book["tokens"][coll]).call()[8].lower()
+    treasury = net.book[key]["treasury"].lower()
     fee = sum(int.from_bytes(bytes(lg["data"])[:32], "big") for lg in rcpt["logs"]
               if lg["address"].lower() == a_token and lg["topics"][0].hex().removeprefix("0x") == TRANSFER_TOPIC
               and "0x" + bytes(lg["topics"][1])[-20:].hex() == user.lower()
@@ -55,22 +55,23 @@ def net(chain):
         chain.node.call("anvil_removeBlockTimestampInterval")
 
 
-def _snap(net, client, user):
-    market = read_market(client, net.book["aave"]["pool_addresses_provider"], net.w3.eth.block_number)
+def _snap(net, client, user, key="aave"):
+    market = read_market(client, net.book[key]["pool_addresses_provider"], net.w3.eth.block_number)
     (snap,), errors = read_accounts(client, market, [user], with_reported=True)
     assert not errors and account_data(snap) == snap.reported
     return snap
 
 
-def _open(net, name, supplies, borrows, emode=0):
+def _open(net, name, supplies, borrows, emode=0, key="aave"):
     from manager.devnet.artifacts import Deployer
     from manager.devnet.deploy import fund_and_supply, token_units
 
     user = net.w3.to_checksum_address("0x" + (abs(hash(name)) % 2**150 + 2**152).to_bytes(20, "big").hex())
     net.node.call("anvil_impersonateAccount", [user])
     net.node.call("anvil_setBalance", [user, hex(10**24)])
-    fund_and_supply(Deployer(net.w3, net.address("deployer")), net.w3, net.book, user, supplies)
-    pool = _pool(net)
+    fund_and_supply(Deployer(net.w3, net.address("deployer")), net.w3, {**net.book, "aave": net.book[key]}, user,
+                    supplies)
+    pool = _pool(net, key)
     if emode:
         net.transact(pool.functions.setUserEMode(emode), sender=user)
     for sym, amount in borrows:
@@ -79,24 +80,25 @@ def _open(net, name, supplies, borrows, emode=0):
     return user
 
 
-def _pool(net):
-    return net.w3.eth.contract(address=net.book["aave"]["pool"], abi=load_abi("aave_v36/Pool"))
+def _pool(net, key="aave"):
+    abi = load_abi("aave_v36/Pool" if key == "aave" else "aave_v3/Pool")
+    return net.w3.eth.contract(address=net.book[key]["pool"], abi=abi)
 
 
-def _fund_liquidator(net, sym):
+def _fund_liquidator(net, sym, key="aave"):
     liq = net.address("liquidator")
     tok = net.contract("erc20/MintableERC20", net.book["tokens"][sym])
     net.transact(tok.functions.mint(10**30), sender=liq)
-    net.transact(tok.functions.approve(net.book["aave"]["pool"], 2**256 - 1), sender=liq)
+    net.transact(tok.functions.approve(net.book[key]["pool"], 2**256 - 1), sender=liq)
     return liq
 
 
-def _liquidate(net, coll, debt, user, amount):
+def _liquidate(net, coll, debt, user, amount, key="aave"):
     """Run ``liquidationCall``; returns (debt repaid, collateral to the liquidator, protocol fee)."""
-    liq = _fund_liquidator(net, debt)
-    rcpt = net.transact(_pool(net).functions.liquidationCall(net.book["tokens"][coll], net.book["tokens"][debt], user,
-                                                             amount, False), sender=liq)
-    return _outcome(net, rcpt, coll, user)
+    liq = _fund_liquidator(net, debt, key)
+    rcpt = net.transact(_pool(net, key).functions.liquidationCall(net.book["tokens"][coll], net.book["tokens"][debt],
+                                                                  user, amount, False), sender=liq)
+    return _outcome(net, rcpt, coll, user, key)
 
 
 def _set(net, sym, usd):
@@ -213,3 +215,23 @@ def test_emode_bonus_and_worst_liquidation(net, client):
                                                              dave, UINT256_MAX, False), sender=liq)
     got = _outcome(net, rcpt, "wstETH", dave)
     assert got == (q.debt_to_cover_wei, q.collateral_to_liquidator_wei, q.protocol_fee_wei)
+
+
+@pytest.mark.parametrize(("price", "close"), [(2_520, 5_000), (2_380, 10_000)])
+def test_v30_close_factor_and_no_leftover_rule(net, client, price, close):
+    """v3.0 (``aave_v30``): 50% of the *reserve* debt above HF 0.95, 100% at or below it; no leftover rule."""
+    user = _open(net, "old-carol", [("WETH", 20)], [("USDC", 42_000)], key="aave_v30")
+    _set(net, "WETH", price)
+    snap = _snap(net, client, user, "aave_v30")
+    assert snap.protocol_version == "3.0"
+    q = max_liquidation(snap, "WETH", "USDC")
+    debt = next(a.variable_debt_wei for a in snap.assets if a.symbol == "USDC")
+    assert q.close_factor_bps == close and q.max_debt_to_cover_wei == (debt * close + 5_000) // 10_000
+    if close == 10_000:  # leaving $500 of debt: allowed on v3.0 (v3.3+ reverts MustNotLeaveDust)
+        q = liquidation_call(snap, "WETH", "USDC", debt - 500 * 10**6)
+        assert not q.reverts_dust and q.liquidatable
+        amount = debt - 500 * 10**6
+    else:
+        amount = UINT256_MAX
+    assert _liquidate(net, "WETH", "USDC", user, amount, "aave_v30") == (
+        q.debt_to_cover_wei, q.collateral_to_liquidator_wei, q.protocol_fee_wei)
