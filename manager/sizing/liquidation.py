@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from manager.domain import WAD, Frozen, LendingPositionSnapshot
+from manager.domain import RAY, WAD, Frozen, LendingPositionSnapshot
 from manager.sizing._checks import BadInputError
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position
 from manager.sizing.fixed import UINT256_MAX, percent_div, percent_mul
@@ -70,11 +70,17 @@ def _line(pos: ExactPosition, asset: str) -> AssetLine:
 
 
 def liquidation_call(snapshot: LendingPositionSnapshot, collateral: str, debt: str, debt_to_cover_wei: int,
-                     *, health_factor_wad: int | None = None) -> LiquidationQuote:
+                     *, health_factor_wad: int | None = None, collateral_scaled_wei: int | None = None,
+                     liquidity_index_ray: int | None = None) -> LiquidationQuote:
     """Exact ``liquidationCall`` sizes for ``debt_to_cover_wei`` (``UINT256_MAX`` = as much as allowed).
 
     ``health_factor_wad`` overrides the position's health for the close-factor choice (used to ask "what would a
     liquidation just below HF 1 take"); by default the exact health of the snapshot.
+
+    ``collateral_scaled_wei`` (``aToken.scaledBalanceOf(user)``) and ``liquidity_index_ray``
+    (``Pool.getReserveNormalizedIncome(collateral)`` at the block) make the v3.6 protocol fee exact when it hits
+    the borrower's remaining scaled balance (whole collateral seized); without them it is flagged
+    ``protocol_fee_exact=False`` there.
     """
     if isinstance(debt_to_cover_wei, bool) or not isinstance(debt_to_cover_wei, int) or debt_to_cover_wei <= 0:
         raise BadInputError(f"debt_to_cover_wei={debt_to_cover_wei!r}: must be a positive integer",
@@ -131,6 +137,15 @@ def liquidation_call(snapshot: LendingPositionSnapshot, collateral: str, debt: s
         fee = percent_mul(bonus_coll, res_c.liquidation_protocol_fee_bps)
         coll_amount -= fee
 
+    fee_exact = not (rules.pessimistic_rounding and fee and coll_amount + fee == coll_balance)
+    if not fee_exact and collateral_scaled_wei is not None and liquidity_index_ray:
+        # LiquidationLogic v3.6: the liquidator's part is burned as rayDivCeil(amount, index) scaled units, then the
+        # fee's rayDivCeil(fee, index) is capped at what is left, and paid as rayMulFloor(left, index).
+        idx = liquidity_index_ray
+        left = collateral_scaled_wei - -(-coll_amount * RAY // idx)
+        if -(-fee * RAY // idx) > left:
+            fee = max(0, left) * idx // RAY
+        fee_exact = True
     reverts = False
     if rules.liquidation_v33 and debt_needed < reserve_debt and coll_amount + fee < coll_balance:
         left_debt = rules.debt_base(reserve_debt - debt_needed, d.price_base, d.unit)
@@ -149,7 +164,7 @@ def liquidation_call(snapshot: LendingPositionSnapshot, collateral: str, debt: s
         if reverts else "",
         close_factor_bps=close, max_debt_to_cover_wei=max_debt, debt_to_cover_wei=debt_needed,
         collateral_to_liquidator_wei=coll_amount, protocol_fee_wei=fee, reverts_dust=reverts,
-        protocol_fee_exact=not (rules.pessimistic_rounding and fee and coll_amount + fee == coll_balance),
+        protocol_fee_exact=fee_exact,
         bad_debt=bool(bad_debt), deficit_base=deficit, loss_base=max(0, removed_base - repaid_base),
     )
 

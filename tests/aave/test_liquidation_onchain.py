@@ -186,10 +186,17 @@ def test_bad_debt_is_burned_to_the_deficit(net, client):
     pool = _pool(net)
     usdc, dai = net.book["tokens"]["USDC"], net.book["tokens"]["DAI"]
     d0 = {a: pool.functions.getReserveDeficit(a).call() for a in (usdc, dai)}
-    repaid, seized, fee = _liquidate(net, "WETH", "USDC", user, UINT256_MAX)
-    assert (repaid, seized) == (q.debt_to_cover_wei, q.collateral_to_liquidator_wei)
-    # all collateral seized: the fee is capped at the borrower's remaining scaled balance (the quote says so)
-    assert not q.protocol_fee_exact and q.protocol_fee_wei - 1 <= fee <= q.protocol_fee_wei
+    # all collateral seized: the fee is capped at the borrower's remaining scaled balance; with the scaled balance
+    # and the index at the block the quote is exact, without them it says it is not
+    assert not q.protocol_fee_exact
+    weth = net.book["tokens"]["WETH"]
+    a_weth = net.w3.eth.contract(address=pool.functions.getReserveAToken(weth).call(), abi=load_abi("aave_v36/AToken"))
+    exact = liquidation_call(snap, "WETH", "USDC", UINT256_MAX,
+                             collateral_scaled_wei=a_weth.functions.scaledBalanceOf(user).call(),
+                             liquidity_index_ray=pool.functions.getReserveNormalizedIncome(weth).call())
+    assert exact.protocol_fee_exact and q.protocol_fee_wei - 1 <= exact.protocol_fee_wei <= q.protocol_fee_wei
+    assert _liquidate(net, "WETH", "USDC", user, UINT256_MAX) == (
+        exact.debt_to_cover_wei, exact.collateral_to_liquidator_wei, exact.protocol_fee_wei)
     usdc_debt = next(a.variable_debt_wei for a in snap.assets if a.symbol == "USDC")
     dai_debt = next(a.variable_debt_wei for a in snap.assets if a.symbol == "DAI")
     assert pool.functions.getReserveDeficit(usdc).call() - d0[usdc] == usdc_debt - q.debt_to_cover_wei
