@@ -63,7 +63,9 @@ def plan_boost(
     rj = snapshot.reserves[j.asset]
     rk = snapshot.reserves[k.asset]
     blocked = None
-    if not rj.active or rj.paused or rj.frozen or not rj.borrowing_enabled:
+    # NOTE: v3.6 in an e-mode: the category's borrowable bitmap (j.emode_borrowable) replaces borrowingEnabled
+    flag_off = not rj.borrowing_enabled and not (snapshot.emode_category_id != 0 and j.rules.emode_bitmaps)
+    if not rj.active or rj.paused or rj.frozen or flag_off:
         blocked = ("reserve_state", f"{j.symbol} not borrowable")
     elif not rk.active or rk.paused or rk.frozen:
         blocked = ("reserve_state", f"{k.symbol} does not accept supply")
