@@ -297,33 +297,12 @@ def project(client: Any, provider: str, accounts: list[str], block: int) -> tupl
 
 
 def vectorized(snaps: list) -> tuple[float, np.ndarray]:
-    """Aave v3.0 health (float64) over all snapshots: build (N, A) arrays, then one numpy pass."""
+    """Aave health (float64) over all snapshots under each pool version's rules (``vector.aave_arrays`` builds the
+    (N, A) arrays with the version's rounding and e-mode resolution, then one numpy pass per version)."""
     from manager.sizing import vector
 
     t0 = time.perf_counter()
-    assets = list(snaps[0].reserves)
-    col = {a: i for i, a in enumerate(assets)}
-    n, k = len(snaps), len(assets)
-    coll = np.zeros((n, k))
-    lt = np.zeros((n, k))
-    debt = np.zeros(n)
-    for i, s in enumerate(snaps):
-        em = s.emode
-        d = 0
-        for pa in s.assets:
-            r = s.reserves[pa.asset]
-            in_em = em is not None and r.emode_category == em.id
-            unit = 10**r.decimals
-            price = em.price_source_price_base if in_em and em.price_source_price_base else r.price_base
-            threshold = em.liquidation_threshold_bps if in_em else r.liquidation_threshold_bps
-            if pa.collateral_enabled and threshold:
-                j = col[pa.asset]
-                coll[i, j] = pa.collateral_wei * price // unit
-                lt[i, j] = threshold
-            if pa.borrowing or pa.variable_debt_wei or pa.stable_debt_wei:
-                d += (pa.variable_debt_wei + pa.stable_debt_wei) * price // unit
-        debt[i] = d
-    hf = vector.health_factor_aave_v30(coll, lt, debt)
+    hf = vector.health_factor_aave_batch(snaps)
     return time.perf_counter() - t0, hf
 
 

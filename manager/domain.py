@@ -40,6 +40,11 @@ class EModeCategory(Frozen):
     # AaveOracle.getAssetPrice(price_source) at the snapshot's block, when price_source is set (v3.0
     # lets a category's price source override its assets' prices).
     price_source_price_base: int | None = None
+    # v3.2+ liquid e-modes (``Pool.getEModeCategoryCollateralBitmap`` / ``BorrowableBitmap``, v3.6
+    # ``LtvzeroBitmap``): bit i = reserve id i. None on v3.0/v3.1 (membership is the reserve's category).
+    collateral_bitmap: int | None = None
+    borrowable_bitmap: int | None = None
+    ltvzero_bitmap: int | None = None
 
 
 class ReserveState(Frozen):
@@ -76,10 +81,12 @@ class ReserveState(Frozen):
     total_supply_wei: int = 0  # aToken totalSupply (incl. accrued)
     total_variable_debt_wei: int = 0
     total_stable_debt_wei: int = 0
-    available_liquidity_wei: int = 0  # underlying balance held by the aToken
+    available_liquidity_wei: int = 0  # underlying held by the aToken (v3.6: Pool.getVirtualUnderlyingBalance)
     accrued_to_treasury_scaled: int = 0
     liquidity_index_ray: int = RAY
     variable_borrow_index_ray: int = RAY
+    reserve_id: int = -1  # ``ReserveData.id``: the bit of the user configuration and of v3.2+ e-mode bitmaps
+    deficit_wei: int = 0  # v3.3+ ``Pool.getReserveDeficit``: bad debt burned by liquidations, not yet covered
 
 
 class PositionAsset(Frozen):
@@ -123,6 +130,8 @@ class LendingPositionSnapshot(Frozen):
     oracle_fresh: bool = True
     oracle_issues: tuple[str, ...] = ()
     reported: AccountData | None = None  # the protocol's own view at the same block, for checks
+    # ``Pool.FLASHLOAN_PREMIUM_TOTAL`` (bps) at the same block: what a flash-loan-funded plan pays
+    flash_loan_premium_bps: int | None = None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,7 +6,11 @@ The JSON field names are a stable contract (documented in README "posman status"
 liquidation_threshold, available_borrows_usd, liquidation_prices, distance_to_liquidation_pct,
 oracle_fresh`` plus extras: ``health_factor_wad`` (string, exact), ``total_collateral_base``,
 ``total_debt_base``, ``available_borrows_base`` (ints in the protocol's base unit), ``base_unit``,
-``current_ltv`` (debt / collateral), ``emode_category``, ``isolated_asset``, ``oracle_issues``.
+``current_ltv`` (debt / collateral), ``emode_category``, ``isolated_asset``, ``oracle_issues``,
+``protocol_version`` (the Aave release whose rules were applied, from ``POOL_REVISION``), ``flash_loan_premium_bps``
+and ``liquidation`` (the worst single ``liquidationCall``: ``collateral``, ``debt``, ``close_factor``,
+``max_repay``/``seized`` in tokens, ``bonus``, ``loss_usd``, ``bad_debt``, ``deficit_usd``, ``liquidatable_now``;
+null without debt), all under the version's v3.3+ (or v3.0) liquidation rules.
 
 Units: USD values are floats; ``ltv`` and ``liquidation_threshold`` are fractions (0.825 = 82.5%),
 the protocol's weighted maximum LTV and liquidation threshold (``getUserAccountData``'s ``ltv`` and
@@ -70,6 +74,29 @@ def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
         "emode_category": snap.emode_category_id,
         "isolated_asset": snap.isolated_asset,
         "oracle_issues": list(snap.oracle_issues),
+        "protocol_version": snap.protocol_version,
+        "flash_loan_premium_bps": snap.flash_loan_premium_bps,
+        "liquidation": _liquidation_view(snap),
+    }
+
+
+def _liquidation_view(snap: LendingPositionSnapshot) -> dict[str, Any] | None:
+    """The worst single ``liquidationCall`` on the position (``sizing.liquidation.worst_liquidation``: the
+    version's close factor, $2,000 thresholds, $1,000 leftover rule and deficit), valued just below HF 1 when the
+    position is above it. ``None`` without debt. Amounts in the assets' token units and USD."""
+    from manager.sizing.liquidation import worst_liquidation
+
+    q = worst_liquidation(snap)
+    if q is None:
+        return None
+    rc, rd = snap.reserves[q.collateral_asset], snap.reserves[q.debt_asset]
+    return {
+        "collateral": q.collateral_symbol, "debt": q.debt_symbol, "close_factor": q.close_factor_bps / 10_000,
+        "max_repay": q.debt_to_cover_wei / 10**rd.decimals,
+        "seized": q.collateral_removed_wei / 10**rc.decimals,
+        "bonus": q.bonus_bps / 10_000 - 1, "loss_usd": q.loss_base / snap.base_unit, "bad_debt": q.bad_debt,
+        "deficit_usd": q.deficit_base / snap.base_unit,
+        "liquidatable_now": account_data(snap).health_factor_wad < WAD,
     }
 
 

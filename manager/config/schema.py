@@ -187,7 +187,9 @@ class AaveV3Config(_ProtocolBase):
 
     kind: Literal["aave_v3"]
     pool_addresses_provider: Address
-    version: Literal["3.0", "3.1"] = "3.0"  # checked against the pool's POOL_REVISION on every read
+    # Optional pin of the Aave release (unset: taken from the pool's POOL_REVISION on every read; set: must agree
+    # with it, or the read is refused). The rules of each release live in manager.sizing.aave_rules.
+    version: Literal["3.0", "3.1", "3.6"] | None = None
 
 
 class UniswapV3Config(_ProtocolBase):

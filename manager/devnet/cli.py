@@ -197,7 +197,8 @@ def render_config(info: dict[str, Any], state_dir: Path) -> str:
         'kind = "aave_v3"',
         'chain = "devnet"',
         f'pool_addresses_provider = "{info["aave"]["pool_addresses_provider"]}"',
-        'version = "3.0"',
+        f'version = "{info["aave"].get("version", "3.6")}"  # Aave v3.6 (POOL_REVISION 10); the v3.0 market is '
+        '"aave_v30" in devnet.json',
         "",
         "[[protocols]]",
         'name = "uniswap"',

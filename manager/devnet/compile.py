@@ -32,7 +32,8 @@ def compile_sources(
 
 def compile_files(
     sources: dict[str, Path], *, optimize_runs: int | None = 200, evm_version: str | None = "paris",
-    solc_package: str = "solc",
+    solc_package: str = "solc", remappings: tuple[str, ...] = (), bytecode_hash: str | None = None,
+    with_links: bool = False, key_extra: str = "",
 ) -> dict[str, dict]:
     """Compile ``{unit_name: absolute path}`` (npm sources or project-local ``.sol`` files).
 
@@ -41,6 +42,9 @@ def compile_files(
 
     ``solc_package`` names the npm solcjs package (``"solc"`` = 0.8.19; ``"solc-0.5.16"`` for Synthetix);
     ``evm_version=None`` leaves the compiler's default (0.5.16 does not know "paris").
+    ``remappings`` / ``bytecode_hash`` go to solc's settings (``metadata.bytecodeHash``); ``with_links`` adds
+    each contract's ``linkReferences`` (libraries to link before deploying); ``key_extra`` joins the cache key
+    (e.g. the versions of the npm packages whose files the imports pull in).
     """
     node = shutil.which("node")
     if node is None:
@@ -58,9 +62,16 @@ def compile_files(
     }
     if evm_version is None:
         del std_input["settings"]["evmVersion"]
+    if remappings:
+        std_input["settings"]["remappings"] = list(remappings)
+    if bytecode_hash is not None:
+        std_input["settings"]["metadata"] = {"bytecodeHash": bytecode_hash}
+    if with_links:
+        std_input["settings"]["outputSelection"] = {
+            "*": {"*": ["abi", "evm.bytecode.object", "evm.bytecode.linkReferences"]}}
     blob = json.dumps(std_input, sort_keys=True).encode()
     solc_version = json.loads((NM / solc_package / "package.json").read_text())["version"]
-    key = hashlib.sha256(blob + solc_version.encode()).hexdigest()[:24]
+    key = hashlib.sha256(blob + solc_version.encode() + key_extra.encode()).hexdigest()[:24]
     cached = CACHE / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -77,9 +88,15 @@ def compile_files(
     if errors:
         raise SetupError(f"solc: {errors[0].get('formattedMessage', errors[0])}")
     result: dict[str, dict] = {}
-    for unit in out["contracts"].values():
+    for unit_name, unit in out["contracts"].items():
         for name, c in unit.items():
-            result[name] = {"abi": c["abi"], "bytecode": "0x" + c["evm"]["bytecode"]["object"]}
+            entry = {"abi": c["abi"], "bytecode": "0x" + c["evm"]["bytecode"]["object"]}
+            if with_links:
+                entry["linkReferences"] = c["evm"]["bytecode"].get("linkReferences", {})
+                result[f"{unit_name}:{name}"] = entry  # fully qualified: names repeat across packages
+                if name in result and (len(entry["bytecode"]) <= 2 or len(result[name]["bytecode"]) > 2):
+                    continue  # the bare name keeps the first deployable contract of that name
+            result[name] = entry
     CACHE.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result))
     return result

@@ -90,6 +90,7 @@ def main() -> None:
         pkg = "/".join(rel.split("/")[:2])
         version = json.loads((NM / pkg / "package.json").read_text())["version"]
         lines.append(f"| `{name}.json` | `{pkg}@{version}` | `{'/'.join(rel.split('/')[2:])}` |")
+    lines += _aave36()
     (OUT / "multicall").mkdir(parents=True, exist_ok=True)
     (OUT / "multicall/Multicall3.json").write_text(json.dumps(MULTICALL3_ABI, indent=1) + "\n")
     lines.append("| `multicall/Multicall3.json` | (interface of Multicall3, written by hand: aggregate3, getBlockNumber) | - |")
@@ -98,6 +99,44 @@ def main() -> None:
                  "`tests/atomic/test_encode.py` checks it equals the compiled ABI) | "
                  "`manager/atomic/contracts/PosmanExecutor.sol` |")
     (OUT / "SOURCES.md").write_text("\n".join(lines) + "\n")
+
+
+# contracts_abi/aave_v36/<file> -> contract compiled from @aave-dao/aave-v3-origin (manager.devnet.aave36)
+AAVE36: dict[str, str] = {
+    "Pool": "PoolInstance",
+    "PoolConfigurator": "PoolConfiguratorInstance",
+    "AToken": "ATokenInstance",
+    "VariableDebtToken": "VariableDebtTokenInstance",
+    "AaveProtocolDataProvider": "AaveProtocolDataProvider",
+    "DefaultReserveInterestRateStrategyV2": "DefaultReserveInterestRateStrategyV2",
+}
+
+
+def _aave36() -> list[str]:
+    """The v3.6 ABIs, and ``aave_v36/Errors.json``: every custom error of every compiled contract and library
+    (v3.4+ reverts with custom errors; those raised inside linked libraries are in no contract's ABI)."""
+    from manager.devnet.aave36 import ORIGIN, compile_aave36
+
+    arts = compile_aave36()
+    version = json.loads((NM / "@aave-dao/aave-v3-origin/package.json").read_text())["version"]
+    lines = []
+    for out, name in AAVE36.items():
+        dst = OUT / "aave_v36" / f"{out}.json"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_text(json.dumps(arts[name]["abi"], indent=1) + "\n")
+        lines.append(f"| `aave_v36/{out}.json` | `@aave-dao/aave-v3-origin@{version}` | `{name}` (compiled, solc 0.8.27) |")
+    errors: dict[str, dict] = {}
+    for key, art in sorted(arts.items()):
+        if ":" not in key:
+            continue
+        for entry in art["abi"]:
+            if entry.get("type") == "error":
+                sig = entry["name"] + "(" + ",".join(i["type"] for i in entry["inputs"]) + ")"
+                errors.setdefault(sig, entry)
+    (OUT / "aave_v36/Errors.json").write_text(json.dumps(list(errors.values()), indent=1) + "\n")
+    lines.append(f"| `aave_v36/Errors.json` | `@aave-dao/aave-v3-origin@{version}` | every `error` of every contract "
+                 f"compiled from `{ORIGIN}` (libraries included) |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -53,6 +53,37 @@ RATES = {
     "volatile": (int(0.80 * RAY), 0, int(0.038 * RAY), int(0.80 * RAY)),
     "stable": (int(0.90 * RAY), 0, int(0.04 * RAY), int(0.60 * RAY)),
 }
+# The same curves for v3.2+ ``DefaultReserveInterestRateStrategyV2`` (bps: optimal usage, base, slope1, slope2).
+RATES_BPS = {"volatile": (8000, 0, 380, 8000), "stable": (9000, 0, 400, 6000)}
+
+# ---- the v3.6 market (``manager/devnet/aave36.py``): same reserves, liquid e-modes with bitmaps ----------------
+# v3.2+ sets one total flash-loan premium (v3.4+ sends it all to the treasury); the origin default is 5 bps.
+FLASHLOAN_PREMIUM_V36_BPS = 5
+
+
+@dataclass(frozen=True)
+class EModeSpec:
+    """A v3.2+ e-mode category: its LTV/LT/bonus and which reserves are collateral, borrowable or LTV-0 in it."""
+
+    id: int
+    ltv_bps: int
+    lt_bps: int
+    bonus_bps: int
+    label: str
+    collateral: tuple[str, ...]
+    borrowable: tuple[str, ...]
+    ltvzero: tuple[str, ...] = ()
+
+
+EMODES_V36: tuple[EModeSpec, ...] = (
+    # WETH/wstETH get the category's LTV/LT; WBTC (not in the bitmap) still counts with its own LTV/LT inside it;
+    # USDC/DAI/WBTC/LINK are borrowable only outside it.
+    EModeSpec(1, 9300, 9500, 10100, "ETH correlated", collateral=("WETH", "wstETH"), borrowable=("WETH", "wstETH")),
+    # DAI is collateral in the category with LTV 0 (``ltvzeroBitmap``): it keeps the category's LT 93% but gives no
+    # borrowing power and blocks new borrows while enabled.
+    EModeSpec(2, 9000, 9300, 10200, "Stablecoins", collateral=("USDC", "DAI"), borrowable=("USDC", "DAI"),
+              ltvzero=("DAI",)),
+)
 
 
 @dataclass(frozen=True)

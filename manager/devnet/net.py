@@ -1,5 +1,9 @@
 """The devnet as an object: an owned anvil with the real Aave V3 + Uniswap V3 deployment loaded.
 
+Two Aave V3 markets share the tokens, feeds and Uniswap pools: ``book["aave"]`` is v3.6 (``POOL_REVISION`` 10,
+compiled from ``@aave-dao/aave-v3-origin`` 3.6.0 by ``aave36.py``; the seeded positions, the generated config and
+the demo use it) and ``book["aave_v30"]`` the v3.0 market of ``@aave/core-v3`` (``deploy.py``).
+
 The first start deploys everything (about a hundred transactions) and caches the chain state under
 ``.cache/devnet/<key>/`` where the key hashes the anvil version, ``package-lock.json`` and the deploy
 code. Later starts load that state into a fresh anvil in well under a second.
@@ -33,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "devnet"
 STATE_FORMAT = 1
 # The address-book sections that ``info()`` copies into ``devnet.json`` (what ``attach`` reads back).
-_BOOK_KEYS = ("aave", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho", "synthetix",
-             "executors")
+_BOOK_KEYS = ("aave", "aave_v30", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho",
+             "synthetix", "executors")
 
 
 def derive_accounts() -> dict[str, tuple[str, str]]:
@@ -66,7 +70,7 @@ def cache_key() -> str:
     lock = ROOT / "package-lock.json"
     if lock.is_file():
         h.update(lock.read_bytes())
-    for name in ("deploy.py", "market.py", "artifacts.py", "compile.py", "net.py"):
+    for name in ("deploy.py", "market.py", "artifacts.py", "compile.py", "net.py", "aave36.py"):
         h.update((Path(__file__).with_name(name)).read_bytes())
     # Morpho Blue (manager/devnet/morpho.py + its devnet contracts)
     from manager.devnet.morpho import SOURCE_FILES as MORPHO_FILES
@@ -250,6 +254,7 @@ class Devnet:
             "anvil": {"pid": self.node.process.pid if self.node.process else None, "port": self.node.port,
                       "binary": str(ANVIL_BIN)},
             "aave": self.book["aave"],
+            "aave_v30": self.book.get("aave_v30", {}),
             "tokens": self.book["tokens"],
             "decimals": self.book["decimals"],
             "feeds": self.book["feeds"],
@@ -280,6 +285,13 @@ def ensure_state(rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
         w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
         addr = {k: v[0] for k, v in accounts.items()}
         book = deploy_all(w3, addr)
+        # Two Aave markets on the same tokens, feeds and Uniswap pools: "aave" is v3.6 (what every live market
+        # runs; the default config, the demo and the seeded positions use it), "aave_v30" the v3.0 market of
+        # @aave/core-v3 (forks of older deployments still run it). See manager/devnet/aave36.py.
+        from manager.devnet.aave36 import deploy_aave36
+
+        book["aave_v30"] = {**book["aave"], "version": "3.0", "pool_revision": 1}
+        book["aave"] = deploy_aave36(w3, book, addr)
         seed_positions(w3, book, addr)
         # Morpho Blue (second lending protocol): deploy + seed, see manager/devnet/morpho.py
         from manager.devnet.morpho import deploy_morpho, seed_morpho

@@ -98,3 +98,36 @@ AAVE_ERRORS: dict[str, tuple[str, str]] = {
     "90": ("RESERVE_DEBT_NOT_ZERO", "the total debt of the reserve needs to be 0"),
     "91": ("FLASHLOAN_DISABLED", "FlashLoaning for this asset is disabled"),
 }
+
+
+# ------------------------------------------------------------------------------------------------
+# v3.4+ custom errors (``error MustNotLeaveDust();``): named by their 4-byte selector
+# ------------------------------------------------------------------------------------------------
+def _load_custom_errors() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """selector hex (8 chars) -> (name, input types), from ``contracts_abi/aave_v36/Errors.json``.
+
+    That file holds every ``error`` of every contract and library compiled from ``@aave-dao/aave-v3-origin``
+    3.6.0 (``manager.devnet.extract_abis``): the Pool's own ABI lacks those raised inside linked libraries
+    (``LiquidationLogic``, ``BorrowLogic``, ...), so a selector map from the Pool ABI alone would miss them.
+    """
+    from eth_hash.auto import keccak
+
+    from manager.chain.abi import abi_type, load_abi
+
+    out: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for entry in load_abi("aave_v36/Errors"):
+        types = tuple(abi_type(p) for p in entry.get("inputs", []))
+        sig = f"{entry['name']}({','.join(types)})"
+        out[keccak(sig.encode())[:4].hex()] = (entry["name"], types)
+    return out
+
+
+_CUSTOM: dict[str, tuple[str, tuple[str, ...]]] | None = None
+
+
+def custom_error(selector_hex: str) -> tuple[str, tuple[str, ...]] | None:
+    """(name, input types) of the Aave custom error with this 4-byte selector (hex, no 0x), or None."""
+    global _CUSTOM
+    if _CUSTOM is None:
+        _CUSTOM = _load_custom_errors()
+    return _CUSTOM.get(selector_hex.lower().removeprefix("0x"))

@@ -216,9 +216,12 @@ LIKELY_HEALTH_DROP = 0.10
 
 
 def expected_loss_avoided_usd(*, action: str, health_before: float | None, debt_usd: float,
-                              liquidation_bonus_bps: int) -> float | None:
+                              liquidation_bonus_bps: int, liquidation_loss_usd: float | None = None) -> float | None:
     """The USD loss a plan of ``action`` avoids: what a liquidation would cost, weighted by its likelihood.
 
+    With ``liquidation_loss_usd`` (Aave: ``lending_liquidation_loss_usd``, the exact cost of the worst single
+    ``liquidationCall`` under the pool version's rules - v3.3+ close factor, $2,000 thresholds, $1,000 leftover
+    rule, bad debt) the loss is ``liquidation_loss_usd * proximity``. Without it (other protocols):
     ``loss = debt_at_risk_usd * bonus_fraction * proximity`` where
 
     - ``debt_at_risk_usd = debt_usd * close_factor``: the debt one liquidation may close (50 %, all of it
@@ -234,13 +237,30 @@ def expected_loss_avoided_usd(*, action: str, health_before: float | None, debt_
     """
     if action not in RISK_REDUCING_ACTIONS or health_before is None or not debt_usd > 0:
         return None
+    margin = health_before - 1.0
+    proximity = 1.0 if margin <= LIKELY_HEALTH_DROP else LIKELY_HEALTH_DROP / margin
+    if liquidation_loss_usd is not None:
+        return liquidation_loss_usd * proximity if liquidation_loss_usd > 0 else None
     bonus = liquidation_bonus_bps / 10_000 - 1.0 if liquidation_bonus_bps >= 10_000 else liquidation_bonus_bps / 10_000
     if bonus <= 0:
         return None
     close_factor = 1.0 if health_before < FULL_CLOSE_HEALTH else CLOSE_FACTOR
-    margin = health_before - 1.0
-    proximity = 1.0 if margin <= LIKELY_HEALTH_DROP else LIKELY_HEALTH_DROP / margin
     return debt_usd * close_factor * bonus * proximity
+
+
+def lending_liquidation_loss_usd(snapshot: object) -> float | None:
+    """USD an Aave V3 position would lose to its worst single liquidation (``sizing.liquidation``, exact rules of
+    the snapshot's pool version; valued just below HF 1 when it is above); ``None`` for other snapshots or when
+    it cannot be evaluated."""
+    if getattr(snapshot, "protocol", None) != "aave_v3":
+        return None
+    from manager.sizing.liquidation import liquidation_loss_usd
+
+    try:
+        return liquidation_loss_usd(snapshot)  # type: ignore[arg-type]
+    except Exception as exc:  # a snapshot the exact math refuses: fall back to the bonus estimate
+        log.warning("event=liquidation_loss_unavailable reason=%r", str(exc)[:200])
+        return None
 
 
 def lending_debt_and_bonus(snapshot: object) -> tuple[float, int] | None:
@@ -260,6 +280,8 @@ def lending_debt_and_bonus(snapshot: object) -> tuple[float, int] | None:
         debt = a.variable_debt_wei + a.stable_debt_wei
         debt_usd += debt * r.price_base / 10**r.decimals / base_unit
         if a.collateral_enabled and a.collateral_wei > 0:
-            in_emode = emode is not None and r.emode_category == emode.id
+            in_emode = emode is not None and (
+                (emode.collateral_bitmap >> r.reserve_id) & 1 == 1 if emode.collateral_bitmap is not None and r.reserve_id >= 0
+                else r.emode_category == emode.id)
             bonus = max(bonus, emode.liquidation_bonus_bps if in_emode else r.liquidation_bonus_bps)
     return debt_usd, bonus

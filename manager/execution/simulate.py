@@ -3,8 +3,9 @@ and the whole plan is replayed on a local fork whose post-state must land in the
 
 - ``simulate_step``: ``eth_call`` then ``eth_estimateGas`` at the same block number; a revert raises
   ``SimulationFailed`` with the reason decoded by ``decode_revert``.
-- ``decode_revert``: ``Error(string)`` (Aave's numeric codes named from ``Errors.sol``, see
-  ``aave_errors``), ``Panic(uint256)`` (Solidity panic codes), other 4-byte custom errors by selector.
+- ``decode_revert``: ``Error(string)`` (Aave v3.0-v3.3 numeric codes named from ``Errors.sol``, see
+  ``aave_errors``), ``Panic(uint256)`` (Solidity panic codes), Aave v3.4+ custom errors by name (selector map
+  from every v3.6 ABI, libraries included), other 4-byte custom errors by selector.
 - ``fork_replay``: starts anvil with ``--fork-url <rpc> --fork-block-number <block>``, impersonates the
   sender, simulates and executes every step in order there, then evaluates the caller's post-state
   check (e.g. reads the health factor) and requires it within ``min_post_health`` / ``target_band``.
@@ -29,7 +30,7 @@ from manager.chain.multicall import (  # one table of Solidity panic codes
     PANIC_SELECTOR,
 )
 from manager.errors import RpcError, SimulationFailed
-from manager.execution.aave_errors import AAVE_ERRORS
+from manager.execution.aave_errors import AAVE_ERRORS, custom_error
 from manager.execution.types import Preconditions, TxStep
 
 log = logging.getLogger("posman.execution.simulate")
@@ -75,6 +76,14 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
     named = decode_executor_error(hexdata)
     if named is not None:
         return named
+    known = custom_error(selector)
+    if known is not None:  # Aave v3.4+: custom errors (Pool and every linked library)
+        name, types = known
+        try:
+            args = abi_decode(list(types), body) if types else ()
+        except Exception:
+            args = ()
+        return f"Aave error {name}({', '.join(str(a) for a in args)})"
     return f"custom error 0x{selector} (data 0x{hexdata[:72]}{'...' if len(hexdata) > 72 else ''})"
 
 

@@ -501,14 +501,19 @@ class Runtime:
     @staticmethod
     def _expected_loss_avoided_usd(decision: SizingDecision, snap: Any) -> float | None:
         """The loss the decision avoids (``fees.expected_loss_avoided_usd``; ``None``: no fee budget)."""
-        from manager.execution.fees import expected_loss_avoided_usd, lending_debt_and_bonus
+        from manager.execution.fees import (
+            expected_loss_avoided_usd,
+            lending_debt_and_bonus,
+            lending_liquidation_loss_usd,
+        )
 
         debt_bonus = lending_debt_and_bonus(snap)
         if debt_bonus is None:
             return None
         debt_usd, bonus_bps = debt_bonus
         return expected_loss_avoided_usd(action=decision.action, health_before=decision.health_before,
-                                         debt_usd=debt_usd, liquidation_bonus_bps=bonus_bps)
+                                         debt_usd=debt_usd, liquidation_bonus_bps=bonus_bps,
+                                         liquidation_loss_usd=lending_liquidation_loss_usd(snap))
 
     @staticmethod
     def _target_band(decision: SizingDecision) -> tuple[float, float] | None:

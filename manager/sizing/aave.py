@@ -1,6 +1,9 @@
-"""Aave V3.0 account math, exact to the unit, plus the float view the solvers use.
+"""Aave V3 account math (v3.0/v3.1 and v3.6), exact to the unit, plus the float view the solvers use.
 
-Mirrors aave-v3-core v3.0.x:
+The version differences (rounding, e-mode bitmaps, LT-0 collateral, borrow gates) come from ONE place,
+``manager.sizing.aave_rules`` (``rules_for(snapshot.protocol_version)``); this module applies them.
+
+Mirrors aave-v3-core v3.0.x (and aave-v3-origin v3.6.0 where ``aave_rules`` says so):
 - ``GenericLogic.calculateUserAccountData`` / ``calculateAvailableBorrows`` and
   ``PoolLogic.executeGetUserAccountData`` (``account_data``);
 - ``EModeLogic.getEModeConfiguration`` / ``isInEModeCategory`` (e-mode LTV, LT and price source);
@@ -16,6 +19,10 @@ Rules reproduced exactly (v3.0):
   and when the category has a price source its price replaces the asset's oracle price.
 - ``availableBorrows = max(0, percentMul(coll, avgLtv) - debt)``.
 
+v3.6 (``aave_rules.V3_6``): collateral counts whenever enabled; debt values round up; ``HF = wadDiv(Σ c·LT,
+debt) / 1e4``; e-mode LTV/LT come from the category's collateral bitmap (LTV 0 for the ``ltvzeroBitmap``), the
+category's ``borrowableBitmap`` decides what may be borrowed; no stable debt, no e-mode price source.
+
 The debt counts when the "borrowing" bit is set or the balance is non-zero (on chain the bit is set
 whenever there is debt; a watcher that forgot the bit must not make debt disappear).
 """
@@ -27,11 +34,12 @@ from dataclasses import dataclass, replace
 
 from pydantic import Field
 
-from manager.domain import AccountData, Frozen, LendingPositionSnapshot
+from manager.domain import AccountData, EModeCategory, Frozen, LendingPositionSnapshot
 from manager.errors import SizingError
 from manager.sizing._checks import BadInputError, target_health
+from manager.sizing.aave_rules import V3_0, AaveRules, rules_for
 from manager.sizing.caps import borrow_cap_room_wei
-from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD, percent_div, percent_mul, wad_div
+from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 DEBT_CEILING_DECIMALS = 2
@@ -55,7 +63,11 @@ class AssetLine:
     stable_debt_wei: int
     collateral_enabled: bool
     borrowing: bool
-    in_emode: bool
+    in_emode: bool  # collateral of the user's e-mode category (its LTV/LT/bonus apply)
+    emode_borrowable: bool = True  # may be borrowed in the user's e-mode (always True outside e-mode)
+    liquidation_bonus_bps: int = 0  # effective (e-mode) liquidation bonus, 10_500 = 5%
+    reserve_id: int = -1
+    rules: AaveRules = V3_0
 
     @property
     def unit(self) -> int:
@@ -63,8 +75,8 @@ class AssetLine:
 
     @property
     def counts_as_collateral(self) -> bool:
-        # GenericLogic v3.0: `liquidationThreshold != 0 && isUsingAsCollateral(i)`
-        return self.collateral_enabled and self.lt_bps != 0
+        # GenericLogic v3.0: `liquidationThreshold != 0 && isUsingAsCollateral(i)`; v3.6: `isUsingAsCollateral(i)`
+        return self.rules.counts_as_collateral(self.collateral_enabled, self.lt_bps)
 
     @property
     def debt_wei(self) -> int:
@@ -75,11 +87,11 @@ class AssetLine:
         return self.borrowing or self.debt_wei != 0
 
     def collateral_base(self) -> int:
-        return self.collateral_wei * self.price_base // self.unit if self.counts_as_collateral else 0
+        return self.rules.collateral_base(self.collateral_wei, self.price_base, self.unit) if self.counts_as_collateral else 0
 
     def debt_base(self) -> int:
-        # NOTE: v3.0 adds variable + stable first, then multiplies by the price, then floors once.
-        return self.price_base * self.debt_wei // self.unit if self.counts_as_debt else 0
+        # NOTE: v3.0 adds variable + stable first, then multiplies by the price, then floors once (v3.6: ceil).
+        return self.rules.debt_base(self.debt_wei, self.price_base, self.unit) if self.counts_as_debt else 0
 
     @property
     def price_float(self) -> float:
@@ -88,10 +100,11 @@ class AssetLine:
 
 @dataclass(frozen=True, slots=True)
 class ExactPosition:
-    """An Aave V3.0 position as integers, cheap to modify and re-evaluate exactly."""
+    """An Aave V3 position as integers, cheap to modify and re-evaluate exactly (rules of ``rules.version``)."""
 
     lines: tuple[AssetLine, ...]
     base_unit: int
+    rules: AaveRules = V3_0
 
     def line(self, asset: str) -> AssetLine:
         for ln in self.lines:
@@ -125,10 +138,10 @@ class ExactPosition:
             out.append(replace(ln, collateral_wei=coll, variable_debt_wei=var, stable_debt_wei=stab,
                                collateral_enabled=ln.collateral_enabled or (dc > 0 and ln.collateral_wei == 0 and ln.lt_bps != 0)))
         # NOTE: v3.0 `executeSupply` turns collateral on only for a first supply (balance was 0).
-        return ExactPosition(tuple(out), self.base_unit)
+        return ExactPosition(tuple(out), self.base_unit, self.rules)
 
     def account(self) -> AccountData:
-        return _account(self.lines)
+        return _account(self.lines, self.rules)
 
     def health_factor_wad(self) -> int:
         return self.account().health_factor_wad
@@ -138,7 +151,7 @@ class ExactPosition:
         return _health_float(self.health_factor_wad())
 
 
-def _account(lines: Iterable[AssetLine]) -> AccountData:
+def _account(lines: Iterable[AssetLine], rules: AaveRules = V3_0) -> AccountData:
     total_coll = total_debt = ltv_num = lt_num = 0
     for ln in lines:
         if ln.counts_as_collateral:
@@ -149,15 +162,15 @@ def _account(lines: Iterable[AssetLine]) -> AccountData:
             lt_num += cb * ln.lt_bps
         if ln.counts_as_debt:
             total_debt += ln.debt_base()
-    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num)
+    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num, rules)
 
 
-def _account_from_sums(total_coll: int, total_debt: int, ltv_num: int, lt_num: int) -> AccountData:
+def _account_from_sums(total_coll: int, total_debt: int, ltv_num: int, lt_num: int,
+                       rules: AaveRules = V3_0) -> AccountData:
     avg_ltv = ltv_num // total_coll if total_coll else 0
     avg_lt = lt_num // total_coll if total_coll else 0
-    hf = UINT256_MAX if total_debt == 0 else wad_div(percent_mul(total_coll, avg_lt), total_debt)
-    avail = percent_mul(total_coll, avg_ltv)
-    avail = avail - total_debt if avail >= total_debt else 0
+    hf = rules.health_factor_wad(total_coll, total_debt, lt_num)
+    avail = rules.available_borrows_base(total_coll, total_debt, avg_ltv)
     return AccountData(
         total_collateral_base=total_coll,
         total_debt_base=total_debt,
@@ -168,16 +181,16 @@ def _account_from_sums(total_coll: int, total_debt: int, ltv_num: int, lt_num: i
     )
 
 
-def _check_version(snapshot: LendingPositionSnapshot) -> None:
+def _check_version(snapshot: LendingPositionSnapshot) -> AaveRules:
     if snapshot.protocol != "aave_v3":
         raise BadInputError(f"protocol={snapshot.protocol!r}: aave math needs an aave_v3 snapshot",
                             field="protocol", value=snapshot.protocol)
-    major_minor = snapshot.protocol_version.split(".")[:2]
-    if major_minor not in (["3", "0"], ["3", "1"], ["3"]):
-        raise BadInputError(
-            f"protocol_version={snapshot.protocol_version!r}: only Aave v3.0/v3.1 rounding is implemented",
-            field="protocol_version", value=snapshot.protocol_version,
-        )
+    return rules_for(snapshot.protocol_version)
+
+
+def rules_of(snapshot: LendingPositionSnapshot) -> AaveRules:
+    """The ``AaveRules`` of the snapshot's pool version (``BadInputError`` naming the supported ones)."""
+    return _check_version(snapshot)
 
 
 def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int | None = None) -> ExactPosition:
@@ -186,22 +199,30 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
     ``emode_price_base`` is ``AaveOracle.getAssetPrice(emode.price_source)``; it is required when the
     user's e-mode category has a non-zero price source (v3.0 lets it override the assets' prices).
     """
+    rules = _check_version(snapshot)
     rows = _resolved_rows(snapshot, emode_price_base)
-    return ExactPosition(tuple(AssetLine(*row) for row in rows), snapshot.base_unit)
+    return ExactPosition(tuple(AssetLine(*row) for row in rows), snapshot.base_unit, rules)
 
 
 def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | None) -> list[tuple]:
     """Validated, e-mode-resolved ``AssetLine`` fields (as tuples, in field order) of a snapshot."""
-    _check_version(snapshot)
+    rules = _check_version(snapshot)
     user_cat = snapshot.emode_category_id
     emode = snapshot.emode
     if user_cat != 0 and (emode is None or emode.id != user_cat):
         raise BadInputError(f"emode_category_id={user_cat}: snapshot.emode must be that category",
                             field="emode", value=None if emode is None else emode.id)
+    if rules.emode_bitmaps and user_cat != 0 and emode is not None and (
+            emode.collateral_bitmap is None or emode.borrowable_bitmap is None):
+        raise BadInputError(f"emode={user_cat}: Aave v{rules.version} e-mode needs the category's collateral and "
+                            "borrowable bitmaps (getEModeCategoryCollateralBitmap/BorrowableBitmap)",
+                            field="emode", value=user_cat)
     emode_price = 0
-    if emode_price_base is None and emode is not None:
+    if rules.emode_bitmaps:  # v3.2+: no e-mode price source
+        emode_price_base = None
+    elif emode_price_base is None and emode is not None:
         emode_price_base = emode.price_source_price_base
-    if user_cat != 0 and emode is not None and emode.price_source.lower() != ZERO_ADDRESS:
+    if not rules.emode_bitmaps and user_cat != 0 and emode is not None and emode.price_source.lower() != ZERO_ADDRESS:
         if emode_price_base is None or emode_price_base <= 0:
             raise BadInputError(
                 f"emode_price_base={emode_price_base!r}: e-mode category {user_cat} has price source "
@@ -227,17 +248,38 @@ def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | No
             v = getattr(r, fname)
             if not 0 <= v <= PERCENTAGE_FACTOR:
                 raise BadInputError(f"{fname}={v} for {r.symbol}: must be in [0, 10000]", field=fname, value=v)
-        in_emode = user_cat != 0 and r.emode_category == user_cat
-        ltv, lt = r.ltv_bps, r.liquidation_threshold_bps
-        if in_emode and emode is not None:
-            # NOTE: the reserve's own LTV still decides "LTV-0" (v3.0 tests `vars.ltv != 0` before
-            # choosing the e-mode LTV); keep 0 in that case.
-            ltv = emode.ltv_bps if r.ltv_bps != 0 else 0
-            lt = emode.liquidation_threshold_bps
+        ltv, lt, bonus = r.ltv_bps, r.liquidation_threshold_bps, r.liquidation_bonus_bps
+        if rules.emode_bitmaps:
+            # v3.2+ ``ValidationLogic.getUserReserveLtv`` / ``GenericLogic``: membership by bitmap bit = reserve id;
+            # v3.6 ``ltvzeroBitmap`` gives LTV 0 (the LT stays the category's).
+            in_emode = user_cat != 0 and emode is not None and _bit(emode.collateral_bitmap, r.reserve_id)
+            borrowable = user_cat == 0 or (emode is not None and _bit(emode.borrowable_bitmap, r.reserve_id))
+            if in_emode and emode is not None:
+                ltv = 0 if rules.emode_ltvzero and _bit(emode.ltvzero_bitmap, r.reserve_id) else emode.ltv_bps
+                lt, bonus = emode.liquidation_threshold_bps, emode.liquidation_bonus_bps
+        else:
+            in_emode = user_cat != 0 and r.emode_category == user_cat
+            borrowable = user_cat == 0 or in_emode
+            if in_emode and emode is not None:
+                # NOTE: the reserve's own LTV still decides "LTV-0" (v3.0 tests `vars.ltv != 0` before
+                # choosing the e-mode LTV); keep 0 in that case.
+                ltv = emode.ltv_bps if r.ltv_bps != 0 else 0
+                lt, bonus = emode.liquidation_threshold_bps, emode.liquidation_bonus_bps
+        if not rules.stable_debt and pa.stable_debt_wei:
+            raise BadInputError(f"stable_debt_wei={pa.stable_debt_wei} for {pa.symbol}: Aave v{rules.version} has no "
+                                "stable debt", field="stable_debt_wei", value=pa.stable_debt_wei)
         price = emode_price if (emode_price != 0 and in_emode) else r.price_base
         rows.append((pa.asset, pa.symbol or r.symbol, r.decimals, price, ltv, lt, pa.collateral_wei,
-                     pa.variable_debt_wei, pa.stable_debt_wei, pa.collateral_enabled, pa.borrowing, in_emode))
+                     pa.variable_debt_wei, pa.stable_debt_wei, pa.collateral_enabled, pa.borrowing, in_emode,
+                     borrowable, bonus, r.reserve_id, rules))
     return rows
+
+
+def _bit(bitmap: int | None, reserve_id: int) -> bool:
+    """``EModeConfiguration.isReserveEnabledOnBitmap``: bit ``reserve_id`` of a 128-bit bitmap."""
+    if bitmap is None or reserve_id < 0:
+        return False
+    return bool((bitmap >> reserve_id) & 1)
 
 
 def account_data(snapshot: LendingPositionSnapshot, *, emode_price_base: int | None = None) -> AccountData:
@@ -247,10 +289,11 @@ def account_data(snapshot: LendingPositionSnapshot, *, emode_price_base: int | N
     ``AssetLine`` objects (the watcher evaluates every position of every tick).
     """
     total_coll = total_debt = ltv_num = lt_num = 0
-    for (_a, _s, decimals, price, ltv, lt, coll, var, stable, enabled, borrowing, _e) in _resolved_rows(
-            snapshot, emode_price_base):
+    rules = V3_0
+    for (_a, _s, decimals, price, ltv, lt, coll, var, stable, enabled, borrowing, _e, _b, _bonus, _id,
+         rules) in _resolved_rows(snapshot, emode_price_base):
         unit = _POW10[decimals]
-        if enabled and lt != 0:  # AssetLine.counts_as_collateral
+        if rules.counts_as_collateral(enabled, lt):  # AssetLine.counts_as_collateral
             cb = coll * price // unit
             total_coll += cb
             if ltv != 0:
@@ -258,8 +301,10 @@ def account_data(snapshot: LendingPositionSnapshot, *, emode_price_base: int | N
             lt_num += cb * lt
         debt = var + stable
         if borrowing or debt != 0:  # AssetLine.counts_as_debt; v3.0 adds var + stable, then prices once
-            total_debt += price * debt // unit
-    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num)
+            total_debt += rules.debt_base(debt, price, unit)
+    if not snapshot.assets:
+        rules = _check_version(snapshot)
+    return _account_from_sums(total_coll, total_debt, ltv_num, lt_num, rules)
 
 
 _POW10 = tuple(10**k for k in range(78))  # decimals are validated to 0..77
@@ -384,15 +429,26 @@ class BorrowSize(Frozen):
     reason: str = ""
 
 
-def _borrow_ok_v30(pos: ExactPosition, ln: AssetLine, amount_wei: int) -> bool:
-    """``COLLATERAL_CANNOT_COVER_NEW_BORROW`` and HF > 1 checks of v3.0 for ``amount_wei`` of ``ln``."""
+def borrow_ok(pos: ExactPosition, ln: AssetLine, amount_wei: int) -> bool:
+    """The LTV / health gates of ``ValidationLogic`` for borrowing ``amount_wei`` of ``ln`` (rules of ``pos.rules``).
+
+    v3.0: before the borrow, ``HF > 1`` and ``percentDiv(debt + amountBase, ltv) <= coll`` (``amountBase``
+    floored); v3.6: after the borrow, ``ltv != 0``, ``HF >= 1`` and ``coll >= percentDivCeil(debt, ltv)``.
+    """
     acc = pos.account()
-    if acc.ltv_bps == 0 or acc.total_collateral_base == 0:
-        return False
-    if acc.health_factor_wad <= WAD:
-        return False
-    amount_base = ln.price_base * amount_wei // ln.unit
-    return percent_div(acc.total_debt_base + amount_base, acc.ltv_bps) <= acc.total_collateral_base
+    if pos.rules.pessimistic_rounding:
+        # NOTE: v3.6 mints rayDivCeil(amount, index) scaled debt and reads it back rounding up: the new debt can be
+        # one wei above the amount borrowed. Checked with that wei, so a size found here never fails on chain.
+        after = pos.with_deltas({ln.asset: (0, amount_wei + (1 if amount_wei else 0))}).account()
+    else:
+        after = acc.model_copy(update={"total_debt_base": acc.total_debt_base
+                                       + ln.price_base * amount_wei // ln.unit})
+    return pos.rules.borrow_ok(
+        before=(acc.total_collateral_base, acc.total_debt_base, acc.ltv_bps, acc.health_factor_wad),
+        after=(after.total_collateral_base, after.total_debt_base, after.ltv_bps, after.health_factor_wad))
+
+
+_borrow_ok_v30 = borrow_ok  # the name the solvers imported before v3.6 (same gate, now per version)
 
 
 def max_safe_borrow(
@@ -406,7 +462,7 @@ def max_safe_borrow(
 ) -> BorrowSize:
     """Largest borrow of ``asset`` (token units, floor) keeping exact HF >= ``target_hf``.
 
-    Bounded by the LTV gate (v3.0 ``percentDiv(debt + amount, avgLtv) <= coll``), the borrow cap
+    Bounded by the LTV gate (``borrow_ok``: per version), the borrow cap
     (``totalStable + totalVariable + amount <= cap * 10^dec``), the reserve's available liquidity and,
     for an isolated user, the debt-ceiling room (``floor(amount / 10^(dec-2))`` cents).
     """
@@ -417,12 +473,14 @@ def max_safe_borrow(
     reserve = snapshot.reserves[ln.asset]
     bounds: dict[str, int] = {}
     why: list[str] = []
-    if not reserve.active or reserve.paused or reserve.frozen or not reserve.borrowing_enabled:
+    # NOTE: v3.6 in an e-mode: the category's borrowable bitmap replaces the reserve's borrowingEnabled flag.
+    flag_applies = snapshot.emode_category_id == 0 or not pos.rules.emode_bitmaps
+    if not reserve.active or reserve.paused or reserve.frozen or (flag_applies and not reserve.borrowing_enabled):
         return BorrowSize(asset=ln.asset, symbol=ln.symbol, amount_wei=0, binding_constraint="reserve_state",
                           reason=f"{ln.symbol}: reserve not borrowable (active/paused/frozen/borrowingEnabled)")
-    if snapshot.emode_category_id != 0 and not ln.in_emode:
+    if snapshot.emode_category_id != 0 and not ln.emode_borrowable:
         return BorrowSize(asset=ln.asset, symbol=ln.symbol, amount_wei=0, binding_constraint="emode",
-                          reason=f"{ln.symbol}: not in the user's e-mode category {snapshot.emode_category_id}")
+                          reason=f"{ln.symbol}: not borrowable in the user's e-mode category {snapshot.emode_category_id}")
     # Borrow cap room.
     room = borrow_cap_room_wei(reserve)
     if room is not None:
@@ -445,7 +503,7 @@ def max_safe_borrow(
     acc = pos.account()
     ltv_base = acc.available_borrows_base
     ltv_guess = base_to_tokens_ceil(ltv_base + 1, ln.price_base, ln.decimals)
-    bounds["ltv"] = _largest(lambda a: _borrow_ok_v30(pos, ln, a), ltv_guess)
+    bounds["ltv"] = _largest(lambda a: borrow_ok(pos, ln, a), ltv_guess)
     # Health-factor target, exactly (HF falls with the borrow, so the predicate is monotone).
     if acc.health_factor_wad < target_wad:
         bounds["target_health"] = 0
@@ -483,3 +541,55 @@ def _largest(ok, guess: int) -> int:
         else:
             hi = mid
     return lo
+
+
+# ------------------------------------------------------------------------------------------------
+# E-mode entry / exit (ValidationLogic.validateSetUserEMode + the health check after it)
+# ------------------------------------------------------------------------------------------------
+class EModeSwitch(Frozen):
+    """Whether ``Pool.setUserEMode(category)`` would pass, and the position afterwards."""
+
+    category_id: int
+    ok: bool
+    reason: str = ""  # the contract's check that fails (v3.6 custom error name / v3.0 error name)
+    health_after: float | None = None
+    account_after: AccountData | None = None
+
+
+def emode_switch(snapshot: LendingPositionSnapshot, category: EModeCategory | None) -> EModeSwitch:
+    """Check entering ``category`` (``None`` = leave e-mode) the way the pool of the snapshot's version does.
+
+    v3.6: every borrowed asset must be in the target category's ``borrowableBitmap`` (leaving: the reserve's
+    ``borrowingEnabled``) and every enabled collateral must keep an LTV != 0 there (``InvalidDebtInEmode`` /
+    ``InvalidCollateralInEmode``); v3.0: every borrowed asset must belong to the category
+    (``INCONSISTENT_EMODE_CATEGORY``). Both: the category must be configured (LT != 0) and the health factor
+    after the switch must stay >= 1 (``HealthFactorLowerThanLiquidationThreshold``).
+    """
+    rules = _check_version(snapshot)
+    target = 0 if category is None else category.id
+    if category is not None and category.liquidation_threshold_bps == 0:
+        return EModeSwitch(category_id=target, ok=False, reason="InconsistentEModeCategory: category not configured")
+    after = snapshot.model_copy(update={"emode_category_id": target, "emode": category})
+    for pa in snapshot.assets:
+        r = snapshot.reserves[pa.asset]
+        borrowed = pa.borrowing or pa.variable_debt_wei or pa.stable_debt_wei
+        if rules.emode_bitmaps:
+            if borrowed and not (_bit(category.borrowable_bitmap, r.reserve_id) if category is not None
+                                 else r.borrowing_enabled):
+                return EModeSwitch(category_id=target, ok=False,
+                                   reason=f"InvalidDebtInEmode: {r.symbol} is not borrowable in category {target}")
+            if pa.collateral_enabled:
+                ltv = r.ltv_bps
+                if category is not None and _bit(category.collateral_bitmap, r.reserve_id):
+                    ltv = 0 if _bit(category.ltvzero_bitmap, r.reserve_id) else category.ltv_bps
+                if ltv == 0:
+                    return EModeSwitch(category_id=target, ok=False,
+                                       reason=f"InvalidCollateralInEmode: {r.symbol} has LTV 0 in category {target}")
+        elif borrowed and target != 0 and r.emode_category != target:
+            return EModeSwitch(category_id=target, ok=False,
+                               reason=f"INCONSISTENT_EMODE_CATEGORY: {r.symbol} debt is not in category {target}")
+    acc = account_data(after)
+    if acc.health_factor_wad < WAD:
+        return EModeSwitch(category_id=target, ok=False, account_after=acc, health_after=_health_float(
+            acc.health_factor_wad), reason="HealthFactorLowerThanLiquidationThreshold: health below 1 after the switch")
+    return EModeSwitch(category_id=target, ok=True, account_after=acc, health_after=_health_float(acc.health_factor_wad))

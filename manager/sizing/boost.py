@@ -63,13 +63,15 @@ def plan_boost(
     rj = snapshot.reserves[j.asset]
     rk = snapshot.reserves[k.asset]
     blocked = None
-    if not rj.active or rj.paused or rj.frozen or not rj.borrowing_enabled:
+    # NOTE: v3.6 in an e-mode: the category's borrowable bitmap (j.emode_borrowable) replaces borrowingEnabled
+    flag_off = not rj.borrowing_enabled and not (snapshot.emode_category_id != 0 and j.rules.emode_bitmaps)
+    if not rj.active or rj.paused or rj.frozen or flag_off:
         blocked = ("reserve_state", f"{j.symbol} not borrowable")
     elif not rk.active or rk.paused or rk.frozen:
         blocked = ("reserve_state", f"{k.symbol} does not accept supply")
     elif k.lt_bps == 0:
         blocked = ("ltv_gate", f"{k.symbol} has LT 0: supplying it adds no borrowing power")
-    elif snapshot.emode_category_id != 0 and not j.in_emode:
+    elif snapshot.emode_category_id != 0 and not j.emode_borrowable:
         blocked = ("emode", f"{j.symbol} not in e-mode category {snapshot.emode_category_id}")
     elif snapshot.isolated_asset is not None and not rj.borrowable_in_isolation:
         blocked = ("isolation", f"{j.symbol} not borrowable in isolation mode")

@@ -35,6 +35,43 @@ def test_status_json_equals_get_user_account_data(live):
         assert r["oracle_fresh"] is True
     carol = next(r for r in rows if r["name"] == "carol")
     assert carol["health_factor"] < 1.25 and carol["liquidation_prices"]["WETH"] == pytest.approx(2530.12, abs=0.01)
+    # v3.6 rules, the pool's flash-loan premium, and the worst liquidation under the v3.3+ rules
+    assert {r["protocol_version"] for r in aave} == {"3.6"} and {r["flash_loan_premium_bps"] for r in aave} == {5}
+    liq = carol["liquidation"]
+    assert (liq["collateral"], liq["debt"], liq["close_factor"], liq["liquidatable_now"]) == ("WETH", "USDC", 0.5,
+                                                                                               False)
+    assert liq["max_repay"] == pytest.approx(21_000, rel=1e-3) and liq["loss_usd"] > 0
+
+
+def test_status_json_equals_get_user_account_data_on_v30(live, tmp_path):
+    """The same exactness on the v3.0 market (``aave_v30``), for a position opened there."""
+    from manager.devnet.artifacts import Deployer
+    from manager.devnet.deploy import fund_and_supply
+
+    net, d, info = live
+    snap = net.snapshot()
+    try:
+        user = net.address("spare3")
+        book = {**net.book, "aave": net.book["aave_v30"]}
+        fund_and_supply(Deployer(net.w3, net.address("deployer")), net.w3, book, user, [("WETH", 4), ("WBTC", 0.1)])
+        pool = net.contract("aave_v3/Pool", info["aave_v30"]["pool"])
+        net.transact(pool.functions.borrow(net.book["tokens"]["USDC"], 9_000 * 10**6, 2, 0, user), sender=user)
+        cfg = (d / "devnet.toml").read_text().replace(info["aave"]["pool_addresses_provider"],
+                                                      info["aave_v30"]["pool_addresses_provider"])
+        cfg = cfg.replace('version = "3.6"', 'version = "3.0"')
+        cfg = cfg[: cfg.index("[[positions]]")]  # the seeded positions live on the v3.6 market
+        cfg += f'\n[[positions]]\nname = "old"\nprotocol = "aave"\naccount = "{user}"\nmode = "watch"\n' \
+               'strategy = "alert_only"\n'
+        (tmp_path / "v30.toml").write_text(cfg)
+        proc = posman("status", "--config", str(tmp_path / "v30.toml"), "--json")
+        assert proc.returncode == 0, proc.stderr
+        (row,) = [r for r in json.loads(proc.stdout) if r["name"] == "old"]
+        onchain = pool.functions.getUserAccountData(user).call(block_identifier=row["block_number"])
+        assert (row["total_collateral_base"], row["total_debt_base"], row["available_borrows_base"],
+                int(row["health_factor_wad"])) == (onchain[0], onchain[1], onchain[2], onchain[5])
+        assert row["protocol_version"] == "3.0" and row["flash_loan_premium_bps"] == 9
+    finally:
+        net.revert(snap)
 
 
 def test_status_table(live):

@@ -25,13 +25,18 @@ def test_up_writes_info_and_config(running):
     info = json.loads((running / "devnet.json").read_text())
     for key in ("rpc_url", "chain_id", "multicall"):
         assert info[key]
-    for key in ("pool", "pool_addresses_provider", "oracle", "data_provider"):
-        assert info["aave"][key].startswith("0x")
+    for key in ("pool", "pool_addresses_provider", "oracle", "data_provider", "pool_configurator"):
+        assert info["aave"][key].startswith("0x") and info["aave_v30"][key].startswith("0x")
+        assert info["aave"][key] != info["aave_v30"][key]
+    assert (info["aave"]["version"], info["aave"]["pool_revision"]) == ("3.6", 10)  # the default market
+    assert (info["aave_v30"]["version"], info["aave_v30"]["pool_revision"]) == ("3.0", 1)
     for key in ("factory", "router", "quoter"):
         assert info["uniswap"][key].startswith("0x")
     assert set(info["tokens"]) >= {"WETH", "WBTC", "USDC", "DAI", "wstETH"} and set(info["feeds"]) == set(info["tokens"])
     assert info["accounts"]["alice"]["address"].startswith("0x") and info["accounts"]["alice"]["private_key"]
     cfg = tomllib.loads((running / "devnet.toml").read_text())
+    (aave,) = [p for p in cfg["protocols"] if p["kind"] == "aave_v3"]
+    assert aave["pool_addresses_provider"] == info["aave"]["pool_addresses_provider"] and aave["version"] == "3.6"
     assert {p["name"] for p in cfg["positions"]} >= {"alice", "bob", "carol"}
     from manager.config import load_config
 

@@ -101,3 +101,59 @@ def test_exact_output_receives_exactly_the_amount_for_at_most_max_in(chain):
     assert erc20.functions.balanceOf(user).call() - usdc_before == amount_out
     assert 0 < spent <= max_in
     assert spent >= step.swap.oracle_amount_in_wei  # the pool fee is paid on top of the oracle price
+
+
+def _market_snapshot(net, user):
+    from manager.chain.client import ChainClient
+    from manager.config.schema import ChainConfig
+    from manager.protocols.aave_v3.reads import read_accounts, read_market
+
+    client = ChainClient("devnet", ChainConfig(chain_id=31337, rpc_urls=[net.url], multicall=net.book["multicall"],
+                                               multicall_kind="uniswap_interface")).connect()
+    market = read_market(client, net.book["aave"]["pool_addresses_provider"], net.w3.eth.block_number)
+    (snap,), _ = read_accounts(client, market, [user], with_reported=True)
+    return market, snap
+
+
+def _try(net, step: TxStep, sender: str) -> bool:
+    try:
+        net.w3.eth.call({"from": sender, "to": step.to, "data": step.data})
+    except Exception:
+        return False
+    _send(net, step, sender)
+    return True
+
+
+def test_set_user_emode_respects_the_v36_bitmaps(chain):
+    """``set_user_emode`` on the v3.6 pool; ``emode_switch`` predicts every accept/refuse of the contract."""
+    from manager.sizing.aave import emode_switch
+
+    user = chain.address(USER)
+    pool, _weth, _usdc = _open(chain, user)  # WETH + USDC collateral, USDC debt
+    market, snap = _market_snapshot(chain, user)
+    eth, stables = market.emodes[1], market.emodes[2]
+    # USDC debt is not borrowable in the ETH category: refused (InvalidDebtInEmode)
+    verdict = emode_switch(snap, eth)
+    assert not verdict.ok and verdict.reason.startswith("InvalidDebtInEmode")
+    assert not _try(chain, aave.set_user_emode(pool, 1), user)
+    # the stablecoin category: USDC borrowable, WETH collateral out of the category keeps its own LTV/LT
+    verdict = emode_switch(snap, stables)
+    assert verdict.ok
+    assert _try(chain, aave.set_user_emode(pool, 2), user)
+    market, snap = _market_snapshot(chain, user)
+    got, want = verdict.account_after, snap.reported  # one block of interest apart
+    assert snap.emode_category_id == 2 and (got.ltv_bps, got.current_liquidation_threshold_bps) == (
+        want.ltv_bps, want.current_liquidation_threshold_bps)
+    assert abs(got.health_factor_wad - want.health_factor_wad) <= want.health_factor_wad // 10**8
+    # leaving e-mode again: USDC has borrowingEnabled
+    assert emode_switch(snap, None).ok and _try(chain, aave.set_user_emode(pool, 0), user)
+    # with DAI collateral (LTV 0 in the stablecoin category) entering it is refused (InvalidCollateralInEmode)
+    dai = chain.book["tokens"]["DAI"]
+    units = _units(chain, "DAI", 1_000)
+    _fund(chain, user, "DAI", units)
+    _send(chain, aave.approve_for_pool(pool, dai, units), user)
+    _send(chain, aave.supply(pool, dai, units, user), user)
+    market, snap = _market_snapshot(chain, user)
+    verdict = emode_switch(snap, market.emodes[2])
+    assert not verdict.ok and verdict.reason.startswith("InvalidCollateralInEmode")
+    assert not _try(chain, aave.set_user_emode(pool, 2), user)

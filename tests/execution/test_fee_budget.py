@@ -91,3 +91,25 @@ def test_plan_whose_gas_exceeds_the_budget_is_refused(w3, anvil, token, account,
     ok = transfer_plan(account.address, token.address, w3.eth.block_number, 10**18,
                        expected_loss_avoided_usd=1_000.0, health_before=1.4)
     assert executor.execute(ok, native_price_usd=3000.0).status == "confirmed"
+
+
+def test_loss_avoided_follows_the_exact_liquidation_rules():
+    """Aave: the loss weighed is the worst single liquidationCall of the pool version (sizing.liquidation)."""
+    from manager.execution.fees import lending_liquidation_loss_usd
+    from manager.sizing.liquidation import worst_liquidation
+    from tests.sizing.test_liquidation import v36
+
+    for snap in (a1(weth_price_base=1500 * 10**8), v36(a1(weth_price_base=1500 * 10**8))):
+        loss = lending_liquidation_loss_usd(snap)
+        w = worst_liquidation(snap)
+        assert loss == w.loss_base / snap.base_unit and loss > 0
+        # HF 1.2375: 50% of the $10,000 debt at a 5% bonus -> about $250 taken beyond the debt repaid
+        assert loss == pytest.approx(10_000 * 0.5 * 0.05, rel=1e-3)
+        got = expected_loss_avoided_usd(action="deleverage", health_before=1.2375, debt_usd=10_000.0,
+                                        liquidation_bonus_bps=10_500, liquidation_loss_usd=loss)
+        assert got == pytest.approx(loss * 0.10 / 0.2375)
+    # below the $2,000 thresholds v3.6 closes 100% where the old estimate assumed 50%
+    small = v36(a1(weth_price_base=150 * 10**8, debt_usdc=1_000))
+    assert worst_liquidation(small).close_factor_bps == 10_000
+    assert lending_liquidation_loss_usd(small) == pytest.approx(1_000 * 0.05, rel=1e-3)
+    assert lending_liquidation_loss_usd(object()) is None

@@ -183,9 +183,10 @@ def test_bad_target_raises(target):
         aave.max_safe_borrow(a1(), USDC, target)
 
 
-def test_unsupported_version_is_refused():
-    with pytest.raises(BadInputError, match="protocol_version"):
-        aave.account_data(a1().model_copy(update={"protocol_version": "3.6"}))
+@pytest.mark.parametrize("version", ["3.2", "3.5", "3.7", "4.0"])
+def test_unsupported_version_is_refused_naming_the_supported_ones(version):
+    with pytest.raises(BadInputError, match=r"protocol_version.*supported: Aave v3\.0, v3\.1, v3\.6"):
+        aave.account_data(a1().model_copy(update={"protocol_version": version}))
 
 
 # --- exact vs vectorized --------------------------------------------------------------------------

@@ -39,3 +39,30 @@ def test_regression_equal_lts_above_2_pow_53():
     got = health_factor_aave_v30(np.array([coll], dtype=np.float64), np.array([lts], dtype=np.float64),
                                  np.array([10**15], dtype=np.float64))[0]
     assert abs(got - exact_hf(coll, lts, 10**15)) <= 1e-12 * got
+
+
+@settings(max_examples=200, deadline=None)
+@given(pw=st.integers(10**6, 10**13), pu=st.integers(9 * 10**7, 11 * 10**7), cw=st.integers(1, 10**24),
+       cu=st.integers(0, 10**14), dw=st.integers(0, 10**23), du=st.integers(0, 10**13),
+       version=st.sampled_from(["3.0", "3.6"]), in_emode=st.booleans())
+def test_vector_per_version_matches_the_exact_rules(pw, pu, cw, cu, dw, du, version, in_emode):
+    """``aave_arrays`` + ``health_factor_aave`` follow the snapshot's version: v3.6 debt rounded up, HF from the
+    un-floored sum, e-mode by bitmap (WETH in the category, USDC not)."""
+    from manager.domain import EModeCategory
+    from manager.sizing.aave import account_data
+    from manager.sizing.vector import health_factor_aave_batch
+    from tests.sizing.builders import reserve, snapshot
+
+    rs = [reserve("WETH", pw, reserve_id=0, emode_category=1 if version == "3.0" else 0),
+          reserve("USDC", pu, reserve_id=1)]
+    em = EModeCategory(id=1, ltv_bps=9300, liquidation_threshold_bps=9500, liquidation_bonus_bps=10100,
+                       collateral_bitmap=1, borrowable_bitmap=3, ltvzero_bitmap=0)
+    kw = {"emode_category_id": 1, "emode": em} if in_emode else {}
+    snap = snapshot(rs, {"WETH": (cw, dw), "USDC": (cu, du)}, protocol_version=version, **kw)
+    acc = account_data(snap)
+    got = float(health_factor_aave_batch([snap])[0])
+    if acc.total_debt_base == 0:
+        assert got == float("inf")
+    else:
+        want = acc.health_factor_wad / 1e18
+        assert abs(got - want) <= 1e-9 * want + 1e-18

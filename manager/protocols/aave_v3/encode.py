@@ -4,7 +4,9 @@ Mirrors ``aave-v3-core`` v1.19 ``contracts/interfaces/IPool.sol``:
 ``supply(asset, amount, onBehalfOf, referralCode)``, ``withdraw(asset, amount, to)``,
 ``borrow(asset, amount, interestRateMode, referralCode, onBehalfOf)``,
 ``repay(asset, amount, interestRateMode, onBehalfOf)``, ``repayWithATokens(asset, amount, interestRateMode)``,
-``setUserUseReserveAsCollateral(asset, useAsCollateral)``.
+``setUserUseReserveAsCollateral(asset, useAsCollateral)``, ``setUserEMode(categoryId)``. The same signatures hold on
+aave-v3-origin v3.6.0 (``interestRateMode`` must be 2 there: stable debt was removed in v3.2); every encoder is
+executed on the devnet's v3.6 market (``tests/execution/test_encoders_onchain.py``).
 
 Approvals are exact amounts (``approve_for_pool``), never unlimited. ``amount_wei`` is in the asset's
 smallest unit; ``type(uint256).max`` (``MAX_AMOUNT``) means "all" for withdraw/repay, as in the Pool.
@@ -37,7 +39,7 @@ def approve_for_pool(pool: str, asset: str, amount_wei: int, *, usd_value: float
     return erc20_approve(asset, pool, amount_wei, usd_value=usd_value, label=f"approve pool {amount_wei}")
 
 
-def _pool_step(pool: str, fn: str, args: list, *, kind: str, asset: str, amount_wei: int | None,
+def _pool_step(pool: str, fn: str, args: list, *, kind: str, asset: str | None, amount_wei: int | None,
                gas_hint: int, usd_value: float = 0.0, label: str | None = None) -> TxStep:
     """One ``Pool.<fn>(args)`` call as an unsigned step."""
     return TxStep(
@@ -112,3 +114,15 @@ __all__ = [
     "supply",
     "withdraw",
 ]
+
+
+def set_user_emode(pool: str, category_id: int) -> TxStep:
+    """``Pool.setUserEMode(categoryId)`` (0 = leave e-mode). Check it first with ``sizing.aave.emode_switch``:
+    v3.6 refuses a category where a borrowed asset is not borrowable or an enabled collateral has LTV 0."""
+    if isinstance(category_id, bool) or not isinstance(category_id, int) or not 0 <= category_id <= 255:
+        raise ValueError(f"category_id must be an integer in 0..255, got {category_id!r}")
+    return _pool_step(pool, "setUserEMode", [category_id], kind="call", asset=None, amount_wei=None,
+                      gas_hint=200_000, label=f"set e-mode {category_id}")
+
+
+__all__ += ["set_user_emode"]

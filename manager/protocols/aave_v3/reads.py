@@ -1,5 +1,13 @@
 """Aave V3 read adapter: build the calls, decode the results, at ONE block.
 
+The pool's ``POOL_REVISION`` picks the rules (``manager.sizing.aave_rules``: v3.0/v3.1 and v3.6); a revision
+posman does not implement is refused, naming the supported ones. v3.6 (npm ``@aave-dao/aave-v3-origin`` 3.6.0,
+``POOL_REVISION`` 10) differs in what is read: e-mode categories are not named by the reserves (bits 168-175
+are unused) but carry collateral / borrowable / LTV-zero bitmaps (``getEModeCategoryCollateralConfig``,
+``getEModeCategory{Collateral,Borrowable,Ltvzero}Bitmap``, ``getEModeCategoryLabel``; ids 1..255 are scanned),
+there is no stable debt token (its address is zero) and each reserve has a ``getReserveDeficit``. Both versions
+give ``FLASHLOAN_PREMIUM_TOTAL`` (bps), carried on the market and every snapshot.
+
 Mirrors aave-v3-core v3.0.x (npm ``@aave/core-v3`` 1.19.3):
 - ``ReserveConfiguration.sol``: the reserve bitmap (LTV bits 0-15, LT 16-31, bonus 32-47, decimals
   48-55, active 56, frozen 57, borrowing 58, stable borrowing 59, paused 60, borrowable in isolation
@@ -41,6 +49,7 @@ from manager.domain import (
     ReserveState,
 )
 from manager.errors import ChainError, DataQualityError
+from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -163,8 +172,10 @@ def _bits(value: int, start: int, length: int) -> int:
     return (value >> start) & ((1 << length) - 1)
 
 
-def decode_configuration(bitmap: int) -> dict[str, Any]:
-    """``ReserveConfigurationMap.data`` -> named fields (v3.0 layout, see module docstring)."""
+def decode_configuration(bitmap: int, version: str = "3.0") -> dict[str, Any]:
+    """``ReserveConfigurationMap.data`` -> named fields of ``version``'s layout (``AaveRules.decode_configuration``)."""
+    if version != "3.0":
+        return rules_for(version).decode_configuration(bitmap)
     return {
         "ltv_bps": _bits(bitmap, 0, 16),
         "liquidation_threshold_bps": _bits(bitmap, 16, 16),
@@ -206,6 +217,8 @@ class AaveMarket:
     feeds: dict[str, str]  # symbol -> price source (Chainlink aggregator)
     version: str = "3.0"
     by_symbol: dict[str, str] = field(default_factory=dict)
+    pool_revision: int = 1
+    flash_loan_premium_bps: int | None = None  # Pool.FLASHLOAN_PREMIUM_TOTAL
 
     def asset(self, symbol_or_address: str) -> str:
         """Resolve a symbol (case-sensitive, then insensitive) or address to the reserve's asset."""
@@ -229,10 +242,10 @@ class AaveMarket:
         )
 
 
-# Pool.POOL_REVISION -> Aave release whose rules posman's exact math and bitmap decoding mirror.
-# 1 and 2: v3.0.x (aave-v3-core), 3: v3.1 (same account-data rounding, same configuration bitmap).
-# 4 and later (v3.2+): stable debt removed, e-mode bitmaps, different rounding: not supported yet.
-SUPPORTED_POOL_REVISIONS = {1: "3.0", 2: "3.0", 3: "3.1"}
+# Pool.POOL_REVISION -> Aave release whose rules posman's exact math and bitmap decoding mirror: the one table
+# lives in manager.sizing.aave_rules (1/2: v3.0.x, 3: v3.1, 10: v3.6); anything else is refused.
+SUPPORTED_POOL_REVISIONS = POOL_REVISIONS
+EMODE_IDS = range(1, 256)  # uint8 category ids (0 = no e-mode)
 
 
 def check_revision(pool: str, revision: int | None, block_number: int) -> str:
@@ -240,20 +253,23 @@ def check_revision(pool: str, revision: int | None, block_number: int) -> str:
     if revision is None:
         raise ChainError(f"Aave pool {pool} has no readable POOL_REVISION at block {block_number}: "
                          "cannot tell which Aave version's rules apply", address=pool)
-    version = SUPPORTED_POOL_REVISIONS.get(int(revision))
+    version = version_for_revision(int(revision))
     if version is None:
         raise ChainError(
-            f"Aave pool {pool} reports POOL_REVISION {revision} (Aave v3.2 or later); posman's exact health "
-            f"math and reserve decoding cover v3.0/v3.1 (revisions {sorted(SUPPORTED_POOL_REVISIONS)}) only",
+            f"Aave pool {pool} reports POOL_REVISION {revision}, whose rules posman does not implement; "
+            f"supported: {supported()}",
             address=pool, revision=revision,
         )
     return version
 
 
 def read_market(
-    client: ChainClient, provider: str, block_number: int, *, block_timestamp: int = 0, version: str = "3.0"
+    client: ChainClient, provider: str, block_number: int, *, block_timestamp: int = 0, version: str | None = None
 ) -> AaveMarket:
-    """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block."""
+    """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block.
+
+    The rules come from the pool's ``POOL_REVISION``; ``version`` (the config's pin, optional) must agree with it.
+    """
     provider = to_checksum_address(provider)
     if not block_timestamp:  # every value carries its block's time (swap deadlines, oracle ages)
         block_timestamp = client.block_timestamp(block_number)
@@ -283,11 +299,20 @@ def read_market(
             _fn("aave_v3/Pool", pool, "getReservesList"),
             _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
             _fn("aave_v3/Pool", pool, "POOL_REVISION"),
+            _fn("aave_v3/Pool", pool, "FLASHLOAN_PREMIUM_TOTAL"),
         ]
     )
-    check_revision(pool, r[2].value if r[2].success else None, block_number)
+    revision = r[2].value if r[2].success else None
+    actual = check_revision(pool, revision, block_number)
+    if version is not None and version != actual:
+        raise ChainError(f"Aave pool {pool} runs v{actual} (POOL_REVISION {revision}) but the config pins "
+                         f"version = {version!r}; fix the [[protocols]] entry's version (or remove it)",
+                         address=pool, revision=revision)
+    version = actual
+    rules = rules_for(version)
     assets = [to_checksum_address(a) for a in r[0].unwrap()]
     base_unit = int(r[1].unwrap())
+    premium_bps = int(r[3].value) if r[3].success else None
 
     per = 4
     calls: list[Call] = []
@@ -314,7 +339,7 @@ def read_market(
                 "data": data,
                 "symbol": symbol,
                 "source": source,
-                "cfg": decode_configuration(int(cfg_bitmap)),
+                "cfg": decode_configuration(int(cfg_bitmap), version),
                 "price": int(prices[i]),
             }
         )
@@ -332,14 +357,20 @@ def read_market(
         calls += [
             Call.build(a_token, "totalSupply()", (), ("uint256",)),
             Call.build(v_token, "totalSupply()", (), ("uint256",)),
-            Call.build(s_token, "totalSupply()", (), ("uint256",)),
-            Call.build(x["asset"], "balanceOf(address)", (a_token,), ("uint256",)),
+            # v3.2+: no stable debt token (address zero); v3.3+: the reserve's bad-debt deficit in its place
+            Call.build(s_token, "totalSupply()", (), ("uint256",)) if rules.stable_debt else
+            _fn("aave_v36/Pool", pool, "getReserveDeficit", x["asset"], label=f"getReserveDeficit({x['asset']})"),
+            # v3.1+ virtual accounting: what can be borrowed/withdrawn is the pool's own count, not a token balance
+            Call.build(x["asset"], "balanceOf(address)", (a_token,), ("uint256",)) if rules.stable_debt else
+            _fn("aave_v36/Pool", pool, "getVirtualUnderlyingBalance", x["asset"],
+                label=f"getVirtualUnderlyingBalance({x['asset']})"),
         ]
     emode_ids = sorted({x["cfg"]["emode_category"] for x in raw if x["cfg"]["emode_category"]})
-    for eid in emode_ids:
-        calls.append(
-            _fn("aave_v3/Pool", pool, "getEModeCategoryData", eid, label=f"getEModeCategoryData({eid})")
-        )
+    if not rules.emode_bitmaps:
+        for eid in emode_ids:
+            calls.append(
+                _fn("aave_v3/Pool", pool, "getEModeCategoryData", eid, label=f"getEModeCategoryData({eid})")
+            )
     r = run(calls)
     reserves: dict[str, ReserveState] = {}
     by_id: dict[int, str] = {}
@@ -357,12 +388,14 @@ def read_market(
             variable_debt_token=x["v_token"],
             total_supply_wei=totals[0],
             total_variable_debt_wei=totals[1],
-            total_stable_debt_wei=totals[2],
+            total_stable_debt_wei=totals[2] if rules.stable_debt else 0,
+            deficit_wei=0 if rules.stable_debt else totals[2],
             available_liquidity_wei=totals[3],
             accrued_to_treasury_scaled=int(d[12]),
             isolation_mode_total_debt_cents=int(d[14]),
             liquidity_index_ray=int(d[1]),
             variable_borrow_index_ray=int(d[3]) or RAY,
+            reserve_id=int(d[7]),
             **c,
         )
         reserves[x["asset"]] = state
@@ -370,10 +403,13 @@ def read_market(
         by_symbol[x["symbol"]] = x["asset"]
         feeds[x["symbol"]] = x["source"]
     emodes: dict[int, EModeCategory] = {}
-    off = len(raw) * 4
-    for j, eid in enumerate(emode_ids):
-        emodes[eid] = _decode_emode(eid, r[off + j].unwrap())
-    emodes = _emode_prices(client, oracle, emodes, block_number)
+    if rules.emode_bitmaps:
+        emodes = _read_emodes_v32(client, pool, EMODE_IDS, block_number)
+    else:
+        off = len(raw) * 4
+        for j, eid in enumerate(emode_ids):
+            emodes[eid] = _decode_emode(eid, r[off + j].unwrap())
+        emodes = _emode_prices(client, oracle, emodes, block_number)
     return AaveMarket(
         block_number=block_number,
         block_timestamp=block_timestamp,
@@ -388,7 +424,39 @@ def read_market(
         feeds=feeds,
         version=version,
         by_symbol=by_symbol,
+        pool_revision=int(revision or 0),
+        flash_loan_premium_bps=premium_bps,
     )
+
+
+def _read_emodes_v32(client: ChainClient, pool: str, ids: Sequence[int], block_number: int) -> dict[int, EModeCategory]:
+    """v3.2+ liquid e-modes: ``getEModeCategoryCollateralConfig`` of every id, then for the configured ones
+    (LT != 0, as ``validateSetUserEMode`` requires) the label and the collateral / borrowable / LTV-zero bitmaps."""
+    ids = list(ids)
+    r = execute(client, [_fn("aave_v36/Pool", pool, "getEModeCategoryCollateralConfig", i,
+                             label=f"getEModeCategoryCollateralConfig({i})") for i in ids], block_number)
+    configs = {}
+    for i, res in zip(ids, r, strict=True):
+        cfg = res.unwrap()
+        cfg = cfg[0] if isinstance(cfg, tuple) and len(cfg) == 1 else cfg
+        if int(cfg[1]) != 0:
+            configs[i] = cfg
+    calls: list[Call] = []
+    for i in configs:
+        calls += [
+            _fn("aave_v36/Pool", pool, "getEModeCategoryLabel", i, label=f"getEModeCategoryLabel({i})"),
+            _fn("aave_v36/Pool", pool, "getEModeCategoryCollateralBitmap", i, label=f"collateralBitmap({i})"),
+            _fn("aave_v36/Pool", pool, "getEModeCategoryBorrowableBitmap", i, label=f"borrowableBitmap({i})"),
+            _fn("aave_v36/Pool", pool, "getEModeCategoryLtvzeroBitmap", i, label=f"ltvzeroBitmap({i})"),
+        ]
+    r = execute(client, calls, block_number) if calls else []
+    out: dict[int, EModeCategory] = {}
+    for k, (i, cfg) in enumerate(configs.items()):
+        label, coll, borr, ltvzero = (r[4 * k + j].unwrap() for j in range(4))
+        out[i] = EModeCategory(id=i, ltv_bps=int(cfg[0]), liquidation_threshold_bps=int(cfg[1]),
+                               liquidation_bonus_bps=int(cfg[2]), label=str(label), collateral_bitmap=int(coll),
+                               borrowable_bitmap=int(borr), ltvzero_bitmap=int(ltvzero))
+    return out
 
 
 def _decode_emode(eid: int, e: Sequence[Any]) -> EModeCategory:
@@ -426,6 +494,9 @@ def read_emode(client: ChainClient, market: AaveMarket, ids: Sequence[int], bloc
     missing = [i for i in ids if i and i not in market.emodes]
     if not missing:
         return market
+    if rules_for(market.version).emode_bitmaps:  # every configured category is already read; these are not set
+        raise DataQualityError(f"e-mode categories {missing} are not configured in the Aave pool {market.pool} "
+                               f"at block {block_number}", pool=market.pool)
     r = execute(
         client, [_fn("aave_v3/Pool", market.pool, "getEModeCategoryData", i) for i in missing], block_number
     )
@@ -633,6 +704,7 @@ def _snapshot(
         "oracle_fresh": oracle_fresh,
         "oracle_issues": (),
         "reported": reported,
+        "flash_loan_premium_bps": market.flash_loan_premium_bps,
     })
 
 
