@@ -234,3 +234,13 @@ def morpho_deleverage(net: Any, user: str, key: str, withdraw_wei: int, flash: E
 def hf_wad_of(w3: Any, pool: str, user: str) -> int:
     """Aave health (WAD) read through any ``Web3`` (the fork replay's post-check)."""
     return int(w3.eth.contract(address=pool, abi=load_abi("aave_v3/Pool")).functions.getUserAccountData(user).call()[5])
+
+
+def scaled_position(net: Any, user: str) -> dict[tuple[str, str], int]:
+    """The user's scaled aToken and variable-debt balances per reserve: unlike ``getUserAccountData`` they do not
+    move with interest accrual between blocks, so "nothing changed" can be asserted across a mined block."""
+    scaled = {}
+    for sym, r in reserves(net).items():
+        for kind, token in (("a", r.a_token), ("debt", r.variable_debt_token)):
+            scaled[(kind, sym)] = contract(net, "aave_v3/AToken", token).functions.scaledBalanceOf(user).call()
+    return scaled

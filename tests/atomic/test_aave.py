@@ -1,4 +1,4 @@
-"""PosmanExecutor on the devnet's real Aave V3 (v3.0) + Uniswap V3: one-transaction deleverage, boost and close;
+"""PosmanExecutor on the devnet's real Aave V3 (v3.6, the default market) + Uniswap V3: one-transaction deleverage, boost and close;
 the final-health check; no funds or approvals left behind."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from manager.atomic import encode as E
+from manager.devnet import market as M
 from tests.atomic import helpers as H
 
 pytestmark = [pytest.mark.chain]
@@ -17,7 +18,7 @@ def test_deleverage_in_one_transaction_lands_at_the_planned_health(chain):
     carol = net.address("carol")
     executor = H.executor_of(net, "carol")
     flash = H.aave_flash(net)
-    assert flash.premium_bps == 9  # read from the pool, the devnet's FLASHLOAN_PREMIUM_TOTAL
+    assert flash.premium_bps == M.FLASHLOAN_PREMIUM_V36_BPS  # read from the pool (v3.6 market's FLASHLOAN_PREMIUM_TOTAL)
     hf0 = H.hf_wad(net, carol)
     debt0 = H.debt_of(net, carol, "USDC")
     s = H.size_aave_deleverage(net, carol, "WETH", "USDC", 500, 1.5, flash)
@@ -47,10 +48,10 @@ def test_deleverage_below_min_health_reverts_and_changes_nothing(chain):
     step = H.deleverage_aave(net, carol, "WETH", "USDC", 500, s, flash, min_hf=int(1.4 * WAD))
     reason = H.revert_reason(net, step.to, step.data, carol)
     assert reason.startswith("PosmanExecutor.HealthTooLow(healthWad=") and f"minHealthWad={int(1.4 * WAD)}" in reason
-    before = H.account_data(net, carol)
+    before = H.scaled_position(net, carol), H.token_balances(net, carol)
     receipt = H.send(net, step, carol, gas=3_000_000)
     assert receipt["status"] == 0
-    assert H.account_data(net, carol) == before
+    assert (H.scaled_position(net, carol), H.token_balances(net, carol)) == before
     # above the band's upper bound reverts too
     step = H.deleverage_aave(net, carol, "WETH", "USDC", 500, s, flash, min_hf=WAD, max_hf=int(1.25 * WAD))
     assert H.revert_reason(net, step.to, step.data, carol).startswith("PosmanExecutor.HealthTooHigh(")

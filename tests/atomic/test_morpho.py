@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from manager.devnet import market as M
 from tests.atomic import helpers as H
 
 pytestmark = [pytest.mark.chain]
@@ -115,7 +116,7 @@ def test_flash_sources_and_the_cheapest(chain):
     usdc = net.book["tokens"]["USDC"]
     aave = aave_flash_option(net.w3, net.book["aave"]["pool"], usdc)
     morpho = morpho_flash_option(net.w3, net.book["morpho"]["morpho"], usdc)
-    assert aave.usable and aave.source.premium_bps == 9 and aave.liquidity_wei > 10**12
+    assert aave.usable and aave.source.premium_bps == M.FLASHLOAN_PREMIUM_V36_BPS and aave.liquidity_wei > 10**12
     assert morpho.source.premium_bps == 0 and morpho.liquidity_wei == H.erc20(net, usdc).functions.balanceOf(
         net.book["morpho"]["morpho"]).call()
     assert cheapest([aave, morpho], 10**9) == morpho.source  # free and deep enough
