@@ -108,7 +108,9 @@ class Tracker:
         if not pending_rows:
             self._sent.clear()
             return report
+        by_hash = {r.tx_hash: r for r in pending_rows}
         report.reconcile = reconcile_transactions(w3, store, sender=address, rebroadcast=True)
+        lost = [by_hash[h] for h in report.reconcile.dropped if h in by_hash]
         head = int(w3.eth.block_number)
         groups: dict[tuple[str, int, int], list[TransactionRow]] = defaultdict(list)
         for row in store.pending_transactions(address):
@@ -127,7 +129,7 @@ class Tracker:
                 new_hash = self._bump(key, rows, sent, head)
                 if new_hash:
                     report.replaced.append(new_hash)
-        report.gap_filled = self._fill_gaps(head)
+        report.gap_filled = self._fill_gaps(head, lost)
         for key in [k for k in self._sent if k not in groups]:
             del self._sent[key]
         plans = reconcile_plans(store, ReconcileReport(), plan_ids=plan_ids)
@@ -209,7 +211,10 @@ class Tracker:
             sent.sent_block = head
             return False
         digest = hashlib.sha256(plan_id.encode()).hexdigest()[:16]
-        made = self._self_transfer_plan(f"cancel-{nonce}-{digest}-{step_index}", self._position_of(plan_id), head,
+        cancel_id = f"cancel-{nonce}-{digest}-{step_index}"
+        if ex.store.get_plan(cancel_id) is not None:
+            return False  # cancelled already: the cancel is tracked (and bumped) as its own group
+        made = self._self_transfer_plan(cancel_id, self._position_of(plan_id), head,
                                         f"cancel expired step {step_index} of {plan_id}")
         if made is None:
             return False
@@ -227,19 +232,38 @@ class Tracker:
         row = self.ex.store.get_plan(plan_id)
         return row.position if row is not None else "unknown"
 
-    def _fill_gaps(self, head: int) -> list[int]:
+    def _fill_gaps(self, head: int, lost: list[TransactionRow]) -> list[int]:
+        """Self-transfers for every nonce from the mined one up to our lowest pending transaction, and over
+        every transaction of ours dropped in this pass (lost, not re-broadcast): a copy of it that another
+        node still holds can then never be mined, and our later nonces are not stuck behind the gap."""
         ex = self.ex
         address = ex.signer.address
-        ours = sorted({r.nonce for r in ex.store.pending_transactions(address)})
-        if not ours:
-            return []
+        ours = {r.nonce for r in ex.store.pending_transactions(address)}
         mined = int(ex.w3.eth.get_transaction_count(address, "latest"))
-        node_next = int(ex.w3.eth.get_transaction_count(address, "pending"))
-        if ours[0] <= mined or node_next > mined:
-            return []  # no gap: our lowest nonce is next (or the node holds a transaction at the mined nonce)
+        lost_by_nonce: dict[int, TransactionRow] = {}
+        for row in lost:
+            if row.nonce >= mined and (row.nonce not in lost_by_nonce or (row.max_fee_per_gas_wei or 0)
+                                       > (lost_by_nonce[row.nonce].max_fee_per_gas_wei or 0)):
+                lost_by_nonce[row.nonce] = row
+        upper = max([min(ours)] if ours else [mined]) if ours else mined
+        if lost_by_nonce:
+            upper = max(upper, max(lost_by_nonce) + 1)
+        targets = [n for n in range(mined, upper) if n not in ours]
+        if not targets:
+            return []
         filled: list[int] = []
-        quote = quote_fees(latest_base_fee_wei(ex.w3), "high", ex.fee_policy)
-        for nonce in range(mined, ours[0]):
+        base_fee = latest_base_fee_wei(ex.w3)
+        fresh = quote_fees(base_fee, "high", ex.fee_policy)
+        for nonce in targets:
+            quote = fresh
+            row = lost_by_nonce.get(nonce)
+            if row is not None:  # outbid any copy of the lost transaction still out there
+                previous = FeeQuote(max_fee_per_gas_wei=row.max_fee_per_gas_wei or 0,
+                                    max_priority_fee_per_gas_wei=row.max_priority_fee_per_gas_wei or 0,
+                                    base_fee_wei=base_fee, urgency="high")
+                bumped = bump_fees(previous, base_fee, "high", ex.fee_policy)
+                if bumped is not None and bumped.max_fee_per_gas_wei > quote.max_fee_per_gas_wei:
+                    quote = bumped
             made = self._self_transfer_plan(f"nonce-gap-{address.lower()[2:14]}-{nonce}-{head}", "(nonce gap)", head,
                                             f"fill nonce gap {nonce}")
             if made is None:
@@ -250,9 +274,9 @@ class Tracker:
                 break
             self._sent[(plan.plan_id, 0, nonce)] = _Sent(step, quote, "high", head)
             filled.append(nonce)
-            log.warning("event=nonce_gap_filled sender=%s nonce=%d tx_hash=%s lowest_pending=%d", address, nonce,
-                        prepared.tx_hash, ours[0])
-        if filled:
+            log.warning("event=nonce_gap_filled sender=%s nonce=%d tx_hash=%s mined_nonce=%d lost=%s", address,
+                        nonce, prepared.tx_hash, mined, row is not None)
+        if filled or lost_by_nonce:
             ex.nonces.resync()
         return filled
 
