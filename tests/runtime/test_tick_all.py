@@ -13,15 +13,21 @@ import pytest
 
 from manager.alerts import AlertDispatcher, AlertRules, HealthAlertRules, engine_from_repository
 from manager.alerts.channels import WebhookChannel
+from manager.persistence import Database, Repository
 from manager.runtime.loop import Alerting, ManagedPosition, Runtime
 from strategies import cdp_health
 from strategies.api import LoadedStrategy
 from tests.sizing.builders import a1
 
 from .fakes import FakeExecutor, FakeReader
-from .test_loop import Recorder, _cfg, make_runtime, managed, repo, tick_of  # noqa: F401 (repo: fixture)
+from .test_loop import Recorder, _cfg, make_runtime, managed, tick_of
 
 T0 = 1_700_000_000.0
+
+
+@pytest.fixture
+def repo(tmp_path):
+    return Repository(Database(f"sqlite:///{tmp_path / 'db.sqlite'}"), clock=lambda: T0)
 
 
 def eager(name: str, executor) -> ManagedPosition:
