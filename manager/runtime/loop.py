@@ -692,6 +692,11 @@ class Runtime:
         if not trackers:
             self._settle_pending()
             return 0
+        try:
+            if not self._pending_transactions():  # NOTE: one query; nothing sent is waiting: nothing to do
+                return 0
+        except Exception as exc:
+            log.warning("event=pending_query_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
         reports: list[Any] = []
 
         def one(ex: Any) -> Any:
