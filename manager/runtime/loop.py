@@ -610,6 +610,7 @@ class Runtime:
     def _send(self, item: _Work, plan: Any, data: Any, outcome: PositionOutcome, now_s: float) -> None:
         pos, decision = item.pos, item.decision
         name, block = pos.name, int(data.block_number)
+        assert pos.executor is not None  # only acting positions become work
         try:
             result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=item.native_price,
                                           wait=False)
@@ -726,7 +727,7 @@ class Runtime:
         row = self.repo.get_plan(plan_id)
         name = row.position if row is not None else None
         pos = self.positions.get(name) if name else None
-        if pos is None:  # a cancel / nonce-gap fill: no position of ours to alert for
+        if pos is None or name is None:  # a cancel / nonce-gap fill: no position of ours to alert for
             return
         txs = self.repo.transactions_for(plan_id)
         block = max((t.block_included or 0 for t in txs), default=0) or None
