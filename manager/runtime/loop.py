@@ -353,8 +353,11 @@ class Runtime:
     def _finish(self, report: TickReport) -> None:
         self.last_tick = report
         self.ticks += 1
-        for observe in self.observers:  # NOTE: observers must not raise nor block (the web view only copies)
-            observe(report)
+        for observe in self.observers:  # NOTE: observers must not block (the web view only copies)
+            try:
+                observe(report)
+            except Exception:  # a failing observer (e.g. the dashboard) never breaks the manager's tick
+                log.exception("event=observer_failed observer=%r", observe)
 
     def _update_block_time(self, block: int, timestamp: int) -> None:
         if self._last_block is not None and block > self._last_block[0] and timestamp > self._last_block[1]:
