@@ -78,11 +78,15 @@ class TrackReport:
                 f"cancelled={len(self.cancelled)} gap_filled={self.gap_filled or '-'}")
 
 
-def plan_expired(plan_block: int | None, pre: Preconditions, head: int) -> str | None:
-    """Why a plan decided at ``plan_block`` must not be mined any more at ``head`` (``None``: still valid)."""
+def plan_expired(plan_block: int | None, pre: Preconditions, head: int, step_index: int = 0) -> str | None:
+    """Why a plan decided at ``plan_block`` must not be mined any more at ``head`` (``None``: still valid).
+
+    ``max_block_age_blocks`` bounds when a plan may *start* (its first step); the later steps of a plan that
+    has started only need ``valid_until_block`` (sized by the planner to finish): cancelling them half-way
+    would leave the position between two states (see ``manager.execution.planner``)."""
     if pre.valid_until_block is not None and head > pre.valid_until_block:
         return f"head {head} is past valid_until_block {pre.valid_until_block}"
-    if plan_block is not None and head - plan_block > pre.max_block_age_blocks:
+    if step_index == 0 and plan_block is not None and head - plan_block > pre.max_block_age_blocks:
         return f"decided at block {plan_block}, head is {head} (max age {pre.max_block_age_blocks} blocks)"
     return None
 
@@ -121,7 +125,7 @@ class Tracker:
                 continue
             plan_row = store.get_plan(key[0])
             why = plan_expired(plan_row.block_number if plan_row else None,
-                               store.preconditions_for(key[0]) or Preconditions(), head)
+                               store.preconditions_for(key[0]) or Preconditions(), head, key[1])
             if why is not None and not key[0].startswith(("cancel-", "nonce-gap-")):
                 if self._cancel(key, rows, sent, head, why):
                     report.cancelled.append(key[0])
