@@ -8,7 +8,8 @@ Start-up order (everything that can be wrong is found before the first tick, eac
    variable or keystore is missing, or the key is not the configured address);
 3. database (SQLite file or PostgreSQL URL), alert channels (a secret named by ``*_env`` must be set);
 4. chain: connect, check the chain id, find the Aave Pool and its reserves (Aave positions), the Morpho
-   market's tokens (Morpho Blue positions) or the market proxy (Synthetix PerpsV2 positions), and build
+   market's tokens (Morpho Blue positions) or the market proxy (Synthetix PerpsV2 positions), the Uniswap
+   router's kind (SwapRouter or SwapRouter02, detected and checked against ``router_kind``), and build
    one ``Executor`` per signer (the single nonce owner of that account) whose policy allow-list is the
    union of the (contract, selector) pairs of every protocol its managed positions are on; each
    position gets its plan context and a post-state health check (``post_check``) for its protocol;
