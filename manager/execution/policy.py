@@ -42,8 +42,8 @@ def _swap_selectors() -> dict[str, str]:
 
 
 def _calldata_matches_bounds(step: TxStep, data: str | None = None, deadline_unix_s: int | None = None) -> bool:
-    """The encoded amount and bound (of ``data``, default the step's own) equal the ones policy checked
-    (exactInput/exactOutput of either router kind only); the deadline too when the call carries one."""
+    """The encoded tokens (path ends), amount and bound (of ``data``, default the step's own) equal the ones policy
+    checked (exactInput/exactOutput of either router kind only); the deadline too when the call carries one."""
     bounds = step.swap
     data = step.data if data is None else data
     decoded = R.decode_path_swap(data[:10], data)
@@ -53,6 +53,13 @@ def _calldata_matches_bounds(step: TxStep, data: str | None = None, deadline_uni
     deadline = call["deadline_unix_s"] if call["deadline_unix_s"] is not None else deadline_unix_s
     if deadline is not None and deadline != bounds.deadline_unix_s and \
             not (deadline >= 2**63 - 1 and bounds.deadline_unix_s == 2**63 - 1):
+        return False
+    path = bytes(call["path"])
+    if len(path) < 43:
+        return False
+    first, last = to_checksum_address("0x" + path[:20].hex()), to_checksum_address("0x" + path[-20:].hex())
+    sells, buys = (first, last) if function == "exactInput" else (last, first)  # exactOutput paths are reversed
+    if (sells, buys) != (to_checksum_address(bounds.token_in), to_checksum_address(bounds.token_out)):
         return False
     amount, limit = call["amount_wei"], call["limit_wei"]
     if function == "exactInput":

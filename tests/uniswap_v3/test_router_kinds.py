@@ -102,6 +102,16 @@ def test_policy_checks_both_kinds_and_unwraps_only_one_swap_per_deadline_multica
                                 recipient=ME, deadline_unix_s=0, amount_wei=10**18, limit_wei=1)
     with pytest.raises(PolicyViolation, match="differs from its oracle-derived bounds"):
         check_plan(_plan(v2.model_copy(update={"data": R.wrap_deadline(1_700_000_600, [worse])})), ok2)
+    other_way = R.encode_inner_swap("swap_router02", "exactInput", path=uni.encode_path([USDC, WETH], [500]),
+                                    recipient=ME, deadline_unix_s=0, amount_wei=10**18,
+                                    limit_wei=v2.swap.min_amount_out_wei)
+    with pytest.raises(PolicyViolation, match="differs from its oracle-derived bounds"):  # sells another token
+        check_plan(_plan(v2.model_copy(update={"data": R.wrap_deadline(1_700_000_600, [other_way])})), ok2)
+    v1_other_way = R.encode_path_swap("swap_router", "exactInput", path=uni.encode_path([USDC, WETH], [500]),
+                                      recipient=ME, deadline_unix_s=1_700_000_600, amount_wei=10**18,
+                                      limit_wei=v1.swap.min_amount_out_wei)
+    with pytest.raises(PolicyViolation, match="differs from its oracle-derived bounds"):
+        check_plan(_plan(v1.model_copy(update={"data": v1_other_way})), ok1)
     bare = v2.model_copy(update={"data": "0xac9650d8" + "00" * 64})  # multicall(bytes[])
     with pytest.raises(PolicyViolation, match="router batch call"):
         check_plan(_plan(bare), PolicyLimits(allowed_calls={ROUTER: {"0xac9650d8"}}, **limits))
