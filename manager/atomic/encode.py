@@ -10,7 +10,7 @@ slippage and allow-list like a direct swap; without it, the planner must check s
 Each leg names its router's kind (``SwapLeg.router_kind``: ``"swap_router"``, the original SwapRouter, or
 ``"swap_router02"``, SwapRouter02; ``manager.protocols.uniswap_v3.router``): the contract calls that router's own
 ``exactInput`` (``Leg.routerKind``), and the leg's inner step is that call, so the allow-list needs the router's
-``exactInput`` of that kind (``EXACT_INPUT`` / ``EXACT_INPUT_02``; ``allowed_calls(executor, legs)`` adds them).
+``exactInput`` of that kind (``EXACT_INPUT`` / ``EXACT_INPUT_02``; ``leg_allowed_calls(legs)`` lists them).
 
 Amounts are integers in token units (wei); health values are WAD (1e18 = health 1.0), the contract's units.
 """
@@ -37,10 +37,7 @@ _PLAN = ("(uint8,address,uint8,address,(address,address,address,address,uint256)
          "(address,bytes,uint256,uint256,uint8)[],uint256,uint256,address,uint256,uint256,bytes32)")
 # The executor's owner-only entry points the runtime may call (``sweep`` is a CLI action, not in here).
 ENTRY_POINTS = {name: selector_of(f"{name}({_PLAN})") for name in ("deleverage", "boost", "close")}
-EXACT_INPUT = selector_of("exactInput((bytes,address,uint256,uint256,uint256))")  # SwapRouter (deadline)
-EXACT_INPUT_02 = selector_of("exactInput((bytes,address,uint256,uint256))")  # SwapRouter02 (IV3SwapRouter)
-ROUTER_KINDS = {"swap_router": 0, "swap_router02": 1}  # the contract's ROUTER_V1 / ROUTER_02
-LEG_SELECTOR = {"swap_router": EXACT_INPUT, "swap_router02": EXACT_INPUT_02}
+EXACT_INPUT = selector_of("exactInput((bytes,address,uint256,uint256,uint256))")
 
 
 @dataclass(frozen=True)
@@ -154,14 +151,24 @@ def close_step(executor: str, *, target: LendingTarget, debt_asset: str, collate
     return _step(executor, "close", plan, legs, debt_asset, None, deadline_unix_s)
 
 
-def allowed_calls(executor: str, legs: Sequence[SwapLeg] = ()) -> set[tuple[str, str]]:
-    """(contract, selector) pairs the policy must allow for the atomic path: the executor's three entry points,
-    and for each of ``legs`` its router's ``exactInput`` of the leg's kind (the inner steps policy checks)."""
+def allowed_calls(executor: str) -> set[tuple[str, str]]:
+    """(contract, selector) pairs the policy must allow for the atomic path: the executor's three entry points."""
     address = _address("executor", executor)
-    out = {(address, sel) for sel in ENTRY_POINTS.values()}
-    for leg in legs:
-        out.add((_address("router", leg.router), LEG_SELECTOR[_kind(leg)]))
-    return out
+    return {(address, sel) for sel in ENTRY_POINTS.values()}
+
+
+# ------------------------------------------------------------------------------------------------ router kinds
+# Leg router kinds (manager.protocols.uniswap_v3.router) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
+# the router selector each kind's leg calls (what the allow-list needs on that router for the legs' inner steps).
+EXACT_INPUT_02 = selector_of("exactInput((bytes,address,uint256,uint256))")  # SwapRouter02 (IV3SwapRouter)
+ROUTER_KINDS = {"swap_router": 0, "swap_router02": 1}
+LEG_SELECTOR = {"swap_router": EXACT_INPUT, "swap_router02": EXACT_INPUT_02}
+
+
+def leg_allowed_calls(legs: Sequence[SwapLeg]) -> set[tuple[str, str]]:
+    """(router, selector) pairs the policy must allow for ``legs``: each leg's router's ``exactInput`` of its kind
+    (``allowed_calls(executor) | leg_allowed_calls(legs)`` is the whole atomic allow-list)."""
+    return {(_address("router", leg.router), LEG_SELECTOR[_kind(leg)]) for leg in legs}
 
 
 # ------------------------------------------------------------------------------------------------ internals
@@ -268,7 +275,7 @@ def _address(name: str, value: str) -> str:
     return to_checksum_address(value)
 
 
-__all__ = ["ENTRY_POINTS", "EXACT_INPUT", "EXACT_INPUT_02", "ROUTER_KINDS", "FlashSource", "LendingTarget", "SwapLeg", "allowed_calls", "boost_step", "close_step",
+__all__ = ["ENTRY_POINTS", "FlashSource", "LendingTarget", "SwapLeg", "allowed_calls", "boost_step", "close_step",
            "deleverage_step", "pack_path"]
 
 

@@ -68,7 +68,7 @@ def test_atomic_deleverage_with_swap_router02_legs_lands_at_the_planned_health(c
                 steps=(step,), preconditions=Preconditions(valid_until_block=block + 50, min_post_health=1.02,
                                                            target_band=(1.5 * 0.995, 1.5 * 1.005)))
     allowed: dict[str, set[str]] = {}
-    for address, selector in E.allowed_calls(executor, [leg]):
+    for address, selector in E.allowed_calls(executor) | E.leg_allowed_calls([leg]):
         allowed.setdefault(address, set()).add(selector)
     assert allowed[router02] == {E.EXACT_INPUT_02}
     monkeypatch.setenv(KEY_ENV, key)
