@@ -5,6 +5,11 @@ neither kind, stops the start with one line naming the file, line and key."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from manager.config import load_config
@@ -23,6 +28,7 @@ from manager.runtime.lifecycle import build_manager
 pytestmark = pytest.mark.chain
 
 CDP = next(p for p in POSITIONS if p.name == "cdp")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _config(net, tmp_path, router: str, router_kind: str | None = None):
@@ -73,3 +79,11 @@ def test_a_router_kind_that_disagrees_or_a_router_that_is_neither_stops_the_star
     with pytest.raises(ConfigError) as err:
         build_manager(load_config(eoa), environ=env)
     assert ".swap_router:" in str(err.value) and "no contract at this address" in str(err.value)
+    quoter = _config(net, tmp_path, net.book["uniswap"]["quoter"])  # another contract: posman run says so, once
+    out = subprocess.run([sys.executable, "-m", "manager", "run", "--config", str(quoter), "--once"],
+                         capture_output=True, text=True, env={**os.environ, **env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                         timeout=120)
+    errors = [ln for ln in out.stderr.splitlines() if ln.startswith("error:")]  # (after the db_ready log line)
+    assert out.returncode != 0 and len(errors) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert errors[0].startswith(f"error: {quoter}:") and "is neither a SwapRouter nor a SwapRouter02" in errors[0]
+    assert out.stderr.strip().splitlines()[-1] == errors[0]
