@@ -8,8 +8,9 @@
   ``exactInput``/``exactOutput`` and SwapRouter02's (no deadline field) are decoded and must equal their bounds;
   SwapRouter02's ``multicall(uint256 deadline, bytes[] data)`` is unwrapped: exactly one inner call, itself an
   allow-listed swap on the same router, checked like a direct one, with the wrapper's deadline equal to the
-  bounds' deadline; the router's other batch calls (``multicall(bytes[])``, ``multicall(bytes32,bytes[])``) are
-  refused;
+  bounds' deadline; a SwapRouter02 swap sent as a transaction of its own without that wrapper (no deadline) is
+  refused (inside an atomic step, where the executor contract calls the router in the same transaction, it is
+  allowed); the router's other batch calls (``multicall(bytes[])``, ``multicall(bytes32,bytes[])``) are refused;
 - plain ETH value is refused unless allowed.
 
 ``check_plan`` raises ``PolicyViolation`` with a one-line reason naming the rule, step and numbers.
@@ -189,6 +190,10 @@ def check_plan(plan: Plan, limits: PolicyLimits, *, used_today_usd: float = 0.0)
                 raise _refuse(plan, "slippage",
                               f"{name}: the encoded swap amount/limit differs from its oracle-derived bounds",
                               step=where)
+            if "." not in where and R.SWAP_SELECTORS.get(step.selector, ("",))[0] == "swap_router02":
+                # NOTE: SwapRouter02's params have no deadline: a transaction sent bare could land any time later.
+                raise _refuse(plan, "deadline", f"{name}: a SwapRouter02 swap sent as a transaction must be wrapped "
+                              "in multicall(uint256 deadline, bytes[])", step=where)
             if not step.swap.within_slippage(limits.max_slippage_bps):
                 worst = max(step.swap.implied_slippage_bps(), float(step.swap.slippage_bps))
                 raise _refuse(plan, "slippage",

@@ -112,6 +112,9 @@ def test_policy_checks_both_kinds_and_unwraps_only_one_swap_per_deadline_multica
                                       limit_wei=v1.swap.min_amount_out_wei)
     with pytest.raises(PolicyViolation, match="differs from its oracle-derived bounds"):
         check_plan(_plan(v1.model_copy(update={"data": v1_other_way})), ok1)
+    unwrapped = v2.model_copy(update={"data": inner})  # SwapRouter02's own exactInput has no deadline
+    with pytest.raises(PolicyViolation, match="must be wrapped in multicall"):
+        check_plan(_plan(unwrapped), ok2)
     bare = v2.model_copy(update={"data": "0xac9650d8" + "00" * 64})  # multicall(bytes[])
     with pytest.raises(PolicyViolation, match="router batch call"):
         check_plan(_plan(bare), PolicyLimits(allowed_calls={ROUTER: {"0xac9650d8"}}, **limits))
