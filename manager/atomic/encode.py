@@ -7,6 +7,11 @@ planner to fill. When every leg carries ``oracle_out_wei``, the step's ``inner``
 (router ``exactInput`` with its oracle-derived ``SwapBounds``) so that the executor's policy checks each leg's
 slippage and allow-list like a direct swap; without it, the planner must check slippage itself.
 
+Each leg names its router's kind (``SwapLeg.router_kind``: ``"swap_router"``, the original SwapRouter, or
+``"swap_router02"``, SwapRouter02; ``manager.protocols.uniswap_v3.router``): the contract calls that router's own
+``exactInput`` (``Leg.routerKind``), and the leg's inner step is that call, so the allow-list needs the router's
+``exactInput`` of that kind (``EXACT_INPUT`` / ``EXACT_INPUT_02``; ``leg_allowed_calls(legs)`` lists them).
+
 Amounts are integers in token units (wei); health values are WAD (1e18 = health 1.0), the contract's units.
 """
 
@@ -21,6 +26,7 @@ from eth_utils import is_hex_address, to_checksum_address
 from manager.domain import UINT256_MAX
 from manager.execution.calls import encode_call, selector_of
 from manager.execution.types import ZERO_ADDRESS, SwapBounds, TxStep
+from manager.protocols.uniswap_v3.router import encode_inner_swap
 
 ABI = "posman/PosmanExecutor"
 WAD = 10**18
@@ -28,7 +34,7 @@ ACTIONS = {"deleverage": 0, "boost": 1, "close": 2}
 FLASH_KINDS = {"aave": 0, "morpho": 1}
 PROTOCOLS = {"aave_v3": 0, "morpho_blue": 1}
 _PLAN = ("(uint8,address,uint8,address,(address,address,address,address,uint256),address,address,uint256,uint256,"
-         "(address,bytes,uint256,uint256)[],uint256,uint256,address,uint256,uint256,bytes32)")
+         "(address,bytes,uint256,uint256,uint8)[],uint256,uint256,address,uint256,uint256,bytes32)")
 # The executor's owner-only entry points the runtime may call (``sweep`` is a CLI action, not in here).
 ENTRY_POINTS = {name: selector_of(f"{name}({_PLAN})") for name in ("deleverage", "boost", "close")}
 EXACT_INPUT = selector_of("exactInput((bytes,address,uint256,uint256,uint256))")
@@ -36,7 +42,8 @@ EXACT_INPUT = selector_of("exactInput((bytes,address,uint256,uint256,uint256))")
 
 @dataclass(frozen=True)
 class SwapLeg:
-    """One Uniswap V3 ``SwapRouter.exactInput`` run by the executor (``recipient`` = the executor).
+    """One Uniswap V3 ``exactInput`` run by the executor (``recipient`` = the executor) on ``router``, a router of
+    ``router_kind`` (``"swap_router"``: SwapRouter; ``"swap_router02"``: SwapRouter02).
 
     ``amount_in_wei = UINT256_MAX`` spends the executor's whole balance of the path's first token (for a
     close: the whole withdrawn collateral). ``oracle_out_wei`` (optional): the output at the oracle price,
@@ -49,6 +56,7 @@ class SwapLeg:
     min_out_wei: int
     oracle_out_wei: int | None = None
     slippage_bps: int = 0
+    router_kind: str = "swap_router"
 
     @property
     def token_in(self) -> str:
@@ -149,6 +157,20 @@ def allowed_calls(executor: str) -> set[tuple[str, str]]:
     return {(address, sel) for sel in ENTRY_POINTS.values()}
 
 
+# ------------------------------------------------------------------------------------------------ router kinds
+# Leg router kinds (manager.protocols.uniswap_v3.router) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
+# the router selector each kind's leg calls (what the allow-list needs on that router for the legs' inner steps).
+EXACT_INPUT_02 = selector_of("exactInput((bytes,address,uint256,uint256))")  # SwapRouter02 (IV3SwapRouter)
+ROUTER_KINDS = {"swap_router": 0, "swap_router02": 1}
+LEG_SELECTOR = {"swap_router": EXACT_INPUT, "swap_router02": EXACT_INPUT_02}
+
+
+def leg_allowed_calls(legs: Sequence[SwapLeg]) -> set[tuple[str, str]]:
+    """(router, selector) pairs the policy must allow for ``legs``: each leg's router's ``exactInput`` of its kind
+    (``allowed_calls(executor) | leg_allowed_calls(legs)`` is the whole atomic allow-list)."""
+    return {(_address("router", leg.router), LEG_SELECTOR[_kind(leg)]) for leg in legs}
+
+
 # ------------------------------------------------------------------------------------------------ internals
 def _plan_tuple(flash: FlashSource, target: LendingTarget, debt_asset: str, collateral_asset: str,
                 flash_amount_wei: int, collateral_amount_wei: int, legs: Sequence[SwapLeg], min_health_wad: int,
@@ -176,8 +198,8 @@ def _plan_tuple(flash: FlashSource, target: LendingTarget, debt_asset: str, coll
         raise ValueError(f"plan_id is at most 32 bytes, got {len(plan_id)}")
     if not isinstance(deadline_unix_s, int) or deadline_unix_s < 0:
         raise ValueError(f"deadline_unix_s must be a non-negative integer, got {deadline_unix_s!r}")
-    leg_tuples = [(_address("router", leg.router), bytes(leg.path), leg.amount_in_wei, leg.min_out_wei)
-                  for leg in legs]
+    leg_tuples = [(_address("router", leg.router), bytes(leg.path), leg.amount_in_wei, leg.min_out_wei,
+                   ROUTER_KINDS[_kind(leg)]) for leg in legs]
     return (FLASH_KINDS[flash.kind], _address("lender", flash.lender), PROTOCOLS[target.protocol],
             _address("pool", target.pool), market, debt, coll, flash_amount_wei, collateral_amount_wei, leg_tuples,
             min_health_wad, max_health_wad, _address("out_asset", out_asset), min_out_wei, deadline_unix_s,
@@ -198,10 +220,11 @@ def _inner_swaps(executor: str, legs: Sequence[SwapLeg], deadline_unix_s: int) -
         return ()
     out = []
     for i, leg in enumerate(legs):
-        # NOTE: the executor passes block.timestamp as the router deadline; the plan deadline bounds it.
+        # NOTE: the executor passes block.timestamp as the router deadline (SwapRouter; SwapRouter02 has none);
+        # the plan deadline bounds it.
         deadline = deadline_unix_s or UINT256_MAX
-        data = encode_call("uniswap_v3/SwapRouter", "exactInput",
-                           [(bytes(leg.path), executor, deadline, leg.amount_in_wei, leg.min_out_wei)])
+        data = encode_inner_swap(_kind(leg), "exactInput", path=bytes(leg.path), recipient=executor,
+                                 deadline_unix_s=deadline, amount_wei=leg.amount_in_wei, limit_wei=leg.min_out_wei)
         bounds = SwapBounds(mode="exact_in", token_in=leg.token_in, token_out=leg.token_out,
                             amount_in_wei=leg.amount_in_wei, min_amount_out_wei=leg.min_out_wei,
                             oracle_amount_out_wei=leg.oracle_out_wei, slippage_bps=leg.slippage_bps,
@@ -211,11 +234,18 @@ def _inner_swaps(executor: str, legs: Sequence[SwapLeg], deadline_unix_s: int) -
     return tuple(out)
 
 
+def _kind(leg: SwapLeg) -> str:
+    if leg.router_kind not in ROUTER_KINDS:
+        raise ValueError(f"leg router_kind must be one of {', '.join(ROUTER_KINDS)}, got {leg.router_kind!r}")
+    return leg.router_kind
+
+
 def _check_legs(legs: Sequence[SwapLeg], token_in: str, token_out: str) -> None:
     if not legs:
         raise ValueError("an atomic action needs at least one swap leg")
     tin, tout = _address("token_in", token_in), _address("token_out", token_out)
     for i, leg in enumerate(legs):
+        _kind(leg)
         path = bytes(leg.path)
         if len(path) < 43 or (len(path) - 20) % 23:
             raise ValueError(f"leg {i}: path of {len(path)} bytes is not a packed v3 path (20 + 23k bytes)")

@@ -7,10 +7,14 @@ The known addresses of the chain (Aave V3 markets, Morpho Blue, Uniswap V3, Mult
 ``manager/data/addresses.json`` (generated from pinned npm packages, see ``manager.data.gen_addresses``)
 or from ``--addresses`` (a file of the same format, or a devnet's ``devnet.json``). Every account is
 written as a watched position (``mode = "watch"``, ``alert_only``) on the chosen Aave market(s); what it
-takes to manage one (a signer, a strategy) is written next to it as comments.
+takes to manage one (a signer, a strategy) is written next to it as comments. The Uniswap router is written with
+its ``router_kind``: ``"swap_router02"`` for the table's SwapRouter02 (sdk-core lists no other router),
+``"swap_router"`` for an original SwapRouter (a devnet's ``devnet.json``).
 
 With an RPC URL, init then checks what ``posman status`` checks (the node's chain id, code at every
-configured contract, every position read at one block), adds a ``[[pools]]`` entry for the deepest
+configured contract, which router kind ``swap_router`` is (``manager.protocols.uniswap_v3.router``: it must be a
+SwapRouter or SwapRouter02 of the configured factory, and agree with ``router_kind``), every position read at one
+block), adds a ``[[pools]]`` entry for the deepest
 Uniswap V3 pool of every collateral/debt pair the positions hold, and says what is missing (no signer,
 no pool for a collateral, no multicall, a contract that does not answer). The written file is loaded
 with the config loader before init returns, so it is accepted unchanged.
@@ -198,12 +202,17 @@ def render_config(
         L += ["[[protocols]]", "# Uniswap V3 (from @uniswap/sdk-core): oracle-vs-DEX checks, pool depth and swaps.",
               'name = "uniswap"', 'kind = "uniswap_v3"', f'chain = "{chain}"', f'factory = "{uni["factory"]}"']
         if uni.get("swap_router"):
-            L.append(f'swap_router = "{router}"')
+            L += ["# The original SwapRouter (v3-periphery): swaps are exactInput(path, recipient, deadline, ...).",
+                  f'swap_router = "{router}"', 'router_kind = "swap_router"']
+            if uni.get("swap_router_02"):
+                L.append(f'# SwapRouter02 is deployed too: swap_router = "{uni["swap_router_02"]}" with '
+                         'router_kind = "swap_router02".')
         else:
-            L += ["# SwapRouter02 (sdk-core's SWAP_ROUTER_02_ADDRESSES). NOTE: posman's swap encoder speaks the",
-                  "# original SwapRouter (exactInput with a deadline); with SwapRouter02 a managed position's swap",
-                  "# fails in simulation and is never sent. Watching does not swap.",
-                  f'swap_router = "{router}"']
+            L += ["# SwapRouter02 (sdk-core's SWAP_ROUTER_02_ADDRESSES): posman sends each swap as",
+                  "# multicall(deadline, [exactInput(path, recipient, amountIn, amountOutMinimum)]) and the atomic",
+                  "# executor's legs call its exactInput. router_kind is checked against the chain at start-up",
+                  "# (remove it to let posman detect the kind).",
+                  f'swap_router = "{router}"', 'router_kind = "swap_router02"']
         L += ["# Quoter (sdk-core's quoterAddress); posman does not call it at run time.", f'quoter = "{uni["quoter"]}"']
         if uni.get("tick_lens"):
             L += ["# TickLens: reads a pool's initialized ticks in one call per bitmap word; it is what lets a",
@@ -324,6 +333,15 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
             dead.append(what)
             hint = (" - a private chain needs a multicall: 'posman multicall deploy'" if what == "multicall" else "")
             report.missing.append(f"{what} {addr}: no code at block {block}{hint}")
+    uni = next((p for p in cfg.protocols if p.kind == "uniswap_v3"), None)
+    if uni is not None and f"{uni.name}.swap_router" not in dead:  # which router kind it is (posman run checks too)
+        from manager.protocols.uniswap_v3.router import TITLE_OF, resolve_router_kind
+
+        try:
+            kind = resolve_router_kind(client, uni.swap_router, uni.router_kind, factory=uni.factory, block=block)
+            report.ok.append(f"{uni.name}.swap_router {uni.swap_router} is a {kind}: {TITLE_OF[kind]}")
+        except PosmanError as exc:
+            report.missing.append(f"{uni.name}.swap_router: {exc} - managed positions cannot swap")
     if any(d == "multicall" or d.endswith("pool_addresses_provider") for d in dead):
         return None, {}
     try:
@@ -338,7 +356,6 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
         report.ok.append(f"position {row['name']}: read at block {row['block_number']}")
         if not row["collateral_usd"] and not row["debt_usd"]:
             report.missing.append(f"position {row['name']}: the account has no collateral and no debt in this market")
-    uni = next((p for p in cfg.protocols if p.kind == "uniswap_v3"), None)
     pairs: set[tuple[str, str, str, str]] = set()
     for snap in tick.positions.values():
         colls = [a for a in snap.assets if a.collateral_wei > 0 and a.collateral_enabled]

@@ -53,7 +53,7 @@ def table_from_devnet(info: dict[str, Any]) -> dict[str, Any]:
                      "pool": aave.get("pool"), "oracle": aave.get("oracle"), "data_provider": aave.get("data_provider")}],
         "morpho_blue": ({"morpho": info["morpho"]["morpho"], "adaptive_curve_irm": None}
                         if (info.get("morpho") or {}).get("morpho") else None),
-        "uniswap_v3": {"factory": uni.get("factory"), "swap_router_02": None, "swap_router": uni.get("router"),
+        "uniswap_v3": {"factory": uni.get("factory"), "swap_router_02": uni.get("router02"), "swap_router": uni.get("router"),
                        "quoter": uni.get("quoter"), "tick_lens": uni.get("tick_lens"),
                        "interface_multicall": multicall if kind == "uniswap_interface" else None} if uni else None,
     }

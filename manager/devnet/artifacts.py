@@ -19,6 +19,7 @@ NM = ROOT / "node_modules"
 AAVE = "@aave/core-v3/artifacts/contracts"
 UNI_CORE = "@uniswap/v3-core/artifacts/contracts"
 UNI_PERI = "@uniswap/v3-periphery/artifacts/contracts"
+UNI_ROUTER02 = "@uniswap/swap-router-contracts/artifacts/contracts"
 
 ARTIFACTS: dict[str, str] = {
     # Aave V3 (core-v3 1.19.3 = v3.0.x)
@@ -50,6 +51,7 @@ ARTIFACTS: dict[str, str] = {
     "TickLens": f"{UNI_PERI}/lens/TickLens.sol/TickLens.json",
     "NonfungiblePositionManager": f"{UNI_PERI}/NonfungiblePositionManager.sol/NonfungiblePositionManager.json",
     "UniswapInterfaceMulticall": f"{UNI_PERI}/lens/UniswapInterfaceMulticall.sol/UniswapInterfaceMulticall.json",
+    "SwapRouter02": f"{UNI_ROUTER02}/SwapRouter02.sol/SwapRouter02.json",  # swap-router-contracts (router02.py)
 }
 
 

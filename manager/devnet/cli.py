@@ -206,6 +206,8 @@ def render_config(info: dict[str, Any], state_dir: Path) -> str:
         'chain = "devnet"',
         f'factory = "{info["uniswap"]["factory"]}"',
         f'swap_router = "{info["uniswap"]["router"]}"',
+        *([f'# SwapRouter02 on this devnet: swap_router = "{info["uniswap"]["router02"]}" (router_kind detected).']
+          if info["uniswap"].get("router02") else []),
         f'quoter = "{info["uniswap"]["quoter"]}"',
         f'tick_lens = "{info["uniswap"]["tick_lens"]}"',
         "",

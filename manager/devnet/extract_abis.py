@@ -29,6 +29,7 @@ FROM_ARTIFACTS: dict[str, str] = {
     "uniswap_v3/UniswapV3Factory": "UniswapV3Factory",
     "uniswap_v3/UniswapV3Pool": "UniswapV3Pool",
     "uniswap_v3/SwapRouter": "SwapRouter",
+    "uniswap_v3/SwapRouter02": "SwapRouter02",
     "uniswap_v3/QuoterV2": "QuoterV2",
     "uniswap_v3/TickLens": "TickLens",
     "uniswap_v3/NonfungiblePositionManager": "NonfungiblePositionManager",

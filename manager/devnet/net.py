@@ -82,6 +82,10 @@ def cache_key() -> str:
 
     for name in EXECUTOR_FILES:
         h.update((Path(__file__).parent / name).read_bytes())
+    from manager.devnet.router02 import SOURCE_FILES as ROUTER02_FILES  # SwapRouter02 next to SwapRouter
+
+    for name in ROUTER02_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -306,6 +310,9 @@ def ensure_state(rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
         from manager.devnet.executor import deploy_executors  # one PosmanExecutor per managed signer, granted
 
         book["executors"] = deploy_executors(w3, book, addr)
+        from manager.devnet.router02 import deploy_router02  # SwapRouter02 (last: no other address moves)
+
+        book["uniswap"]["router02"] = deploy_router02(w3, book, addr)
         node.call("anvil_mine", ["0x1"])
         state_hex = str(node.call("anvil_dumpState"))
     d.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,8 @@ One sizing step becomes one or two calls (Aave V3 Pool and Uniswap V3 SwapRouter
 ``manager.protocols.aave_v3.encode`` / ``manager.protocols.uniswap_v3.encode``):
 
 - ``withdraw`` -> ``Pool.withdraw(asset, amount, account)``
-- ``swap``     -> ``token.approve(router, amount)`` (exact) + ``SwapRouter.exactInput`` single hop; the
+- ``swap``     -> ``token.approve(router, amount)`` (exact) + ``exactInput`` single hop on the context's router
+                  (SwapRouter, or SwapRouter02 wrapped in ``multicall(deadline, ...)``: ``router_kind``); the
                   minimum output is oracle-derived (policy checks it against the oracle) and never below
                   the sizing core's guaranteed output (what the next repay/supply spends)
 - ``repay``    -> ``token.approve(pool, amount)`` + ``Pool.repay(asset, amount, 2, account)``
@@ -34,6 +35,7 @@ from manager.execution.types import Plan, Preconditions, TxStep
 from manager.persistence import derive_plan_id
 from manager.protocols.aave_v3 import encode as aave
 from manager.protocols.uniswap_v3 import encode as uni
+from manager.protocols.uniswap_v3.router import router_selectors
 
 DEFAULT_FEE_PIPS = 3000
 DEFAULT_DEADLINE_S = 600
@@ -48,12 +50,13 @@ class PlanContext:
     """Addresses and bounds the planner needs besides the decision and the snapshot."""
 
     pool: str  # Aave V3 Pool
-    router: str  # Uniswap V3 SwapRouter
+    router: str  # Uniswap V3 SwapRouter or SwapRouter02 (``router_kind``)
     account: str
     max_slippage_bps: int
     fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
     deadline_s: int = DEFAULT_DEADLINE_S
     max_block_age_blocks: int = 5
+    router_kind: str = "swap_router"  # "swap_router" | "swap_router02" (manager.protocols.uniswap_v3.router)
 
 
 @dataclass(frozen=True)
@@ -68,12 +71,13 @@ class PerpPlanContext:
 PERP_FUNCTIONS = ("transferMargin(int256)", "modifyPosition(int256,uint256)", "closePosition(uint256)")
 
 
-def morpho_allowed_calls(morpho: str, router: str, tokens: Iterable[str]) -> dict[str, set[str]]:
+def morpho_allowed_calls(morpho: str, router: str, tokens: Iterable[str],
+                         router_kind: str = "swap_router") -> dict[str, set[str]]:
     """The allow-list of Morpho Blue plans: Morpho's write selectors, the router's swap, exact approvals."""
     from manager.protocols.morpho_blue.encode import allowed_selectors
 
     calls: dict[str, set[str]] = {morpho: {s.lower() for s in allowed_selectors()},
-                                  router: {selector_of("exactInput((bytes,address,uint256,uint256,uint256))")}}
+                                  router: router_selectors(router_kind)}
     for token in tokens:
         calls.setdefault(token, set()).add(selector_of("approve(address,uint256)"))
     return calls
@@ -93,8 +97,8 @@ def merge_calls(*lists: dict[str, set[str]]) -> dict[str, set[str]]:
     return out
 
 
-def allowed_calls(pool: str, router: str, tokens: Iterable[str]) -> dict[str, set[str]]:
-    """The (contract -> selectors) allow-list that plans built here need."""
+def allowed_calls(pool: str, router: str, tokens: Iterable[str], router_kind: str = "swap_router") -> dict[str, set[str]]:
+    """The (contract -> selectors) allow-list that plans built here need (the router's: ``router_selectors``)."""
     calls: dict[str, set[str]] = {
         pool: {
             selector_of("supply(address,uint256,address,uint16)"),
@@ -102,7 +106,7 @@ def allowed_calls(pool: str, router: str, tokens: Iterable[str]) -> dict[str, se
             selector_of("borrow(address,uint256,uint256,uint16,address)"),
             selector_of("repay(address,uint256,uint256,address)"),
         },
-        router: {selector_of("exactInput((bytes,address,uint256,uint256,uint256))")},
+        router: router_selectors(router_kind),
     }
     for token in tokens:
         calls.setdefault(token, set()).add(selector_of("approve(address,uint256)"))
@@ -138,7 +142,8 @@ def _swap(step: SizingStep, snapshot: LendingPositionSnapshot, ctx: PlanContext)
                                recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=r_in.price_base,
                                price_out_base=r_out.price_base, decimals_in=r_in.decimals,
                                decimals_out=r_out.decimals, slippage_bps=slippage,
-                               deadline_unix_s=snapshot.block_timestamp + ctx.deadline_s, usd_value=usd)
+                               deadline_unix_s=snapshot.block_timestamp + ctx.deadline_s, usd_value=usd,
+                               router_kind=ctx.router_kind)
         assert call.swap is not None
         if (call.swap.min_amount_out_wei is not None and call.swap.min_amount_out_wei >= need) or slippage == 0:
             break

@@ -4,6 +4,13 @@
 - approvals are exact: an ``approve`` of 2**255 or more ("unlimited") is refused;
 - per-transaction USD cap on each step, per-day USD cap on the plan's notional plus today's usage;
 - max slippage: each swap's bounds are re-derived against the oracle amounts (not trusted labels);
+- swaps on either Uniswap V3 router kind (``manager.protocols.uniswap_v3.router``): the original SwapRouter's
+  ``exactInput``/``exactOutput`` and SwapRouter02's (no deadline field) are decoded and must equal their bounds;
+  SwapRouter02's ``multicall(uint256 deadline, bytes[] data)`` is unwrapped: exactly one inner call, itself an
+  allow-listed swap on the same router, checked like a direct one, with the wrapper's deadline equal to the
+  bounds' deadline; a SwapRouter02 swap sent as a transaction of its own without that wrapper (no deadline) is
+  refused (inside an atomic step, where the executor contract calls the router in the same transaction, it is
+  allowed); the router's other batch calls (``multicall(bytes[])``, ``multicall(bytes32,bytes[])``) are refused;
 - plain ETH value is refused unless allowed.
 
 ``check_plan`` raises ``PolicyViolation`` with a one-line reason naming the rule, step and numbers.
@@ -22,37 +29,70 @@ from manager.domain import Frozen
 from manager.errors import PolicyViolation
 from manager.execution.calls import UNLIMITED_APPROVAL_WEI, selector_of
 from manager.execution.types import Plan, TxStep
+from manager.protocols.uniswap_v3 import router as R
 
 log = logging.getLogger("posman.execution.policy")
 
 APPROVE_SELECTOR = "0x095ea7b3"
-# SwapRouter (v3-periphery) swap functions: any call with one of these is a swap, whatever its label.
-_SWAP_FUNCTIONS = ("exactInput", "exactOutput", "exactInputSingle", "exactOutputSingle")
-_PATH_SWAP_TYPES = ["(bytes,address,uint256,uint256,uint256)"]
 
 
 def _swap_selectors() -> dict[str, str]:
-    out = {}
-    for item in load_abi("uniswap_v3/SwapRouter"):
-        if item.get("type") == "function" and item["name"] in _SWAP_FUNCTIONS:
-            out[selector_of(f"{item['name']}({','.join(abi_type(i) for i in item['inputs'])})")] = item["name"]
-    return out
+    """Selector -> function name of every swap function of both router kinds (SwapRouter and SwapRouter02): any
+    call with one of these is a swap, whatever its label."""
+    return {sel: function for sel, (_kind, function) in R.SWAP_SELECTORS.items()}
 
 
-def _calldata_matches_bounds(step: TxStep, function: str) -> bool:
-    """The encoded amount and bound equal the ones policy checked (exactInput/exactOutput only)."""
-    from eth_abi import decode
-
+def _calldata_matches_bounds(step: TxStep, data: str | None = None, deadline_unix_s: int | None = None) -> bool:
+    """The encoded tokens (path ends), amount and bound (of ``data``, default the step's own) equal the ones policy
+    checked (exactInput/exactOutput of either router kind only); the deadline too when the call carries one."""
     bounds = step.swap
-    if bounds is None or function not in ("exactInput", "exactOutput"):
+    data = step.data if data is None else data
+    decoded = R.decode_path_swap(data[:10], data)
+    if bounds is None or decoded is None:
         return False
-    try:
-        ((_path, _recipient, _deadline, amount, limit),) = decode(_PATH_SWAP_TYPES, bytes.fromhex(step.data[10:]))
-    except Exception:
+    _kind, function, call = decoded
+    deadline = call["deadline_unix_s"] if call["deadline_unix_s"] is not None else deadline_unix_s
+    if deadline is not None and deadline != bounds.deadline_unix_s and \
+            not (deadline >= 2**63 - 1 and bounds.deadline_unix_s == 2**63 - 1):
         return False
+    path = bytes(call["path"])
+    if len(path) < 43:
+        return False
+    first, last = to_checksum_address("0x" + path[:20].hex()), to_checksum_address("0x" + path[-20:].hex())
+    sells, buys = (first, last) if function == "exactInput" else (last, first)  # exactOutput paths are reversed
+    if (sells, buys) != (to_checksum_address(bounds.token_in), to_checksum_address(bounds.token_out)):
+        return False
+    amount, limit = call["amount_wei"], call["limit_wei"]
     if function == "exactInput":
         return bounds.mode == "exact_in" and (amount, limit) == (bounds.amount_in_wei, bounds.min_amount_out_wei)
     return bounds.mode == "exact_out" and (amount, limit) == (bounds.amount_out_wei, bounds.max_amount_in_wei)
+
+
+def _check_router_batch(plan: Plan, step: TxStep, name: str, where: str, allowed: frozenset[str]) -> bool:
+    """SwapRouter02's deadline wrapper: unwrap, require one allow-listed path swap inside that matches the bounds.
+    Returns True when ``step`` was such a wrapper (and passed); raises when it is a refused batch."""
+    if step.selector in R.OTHER_MULTICALLS:
+        raise _refuse(plan, "router_batch", f"{name}: router batch call {step.selector} is never sent (only "
+                      "multicall(uint256 deadline, bytes[] [one swap]) is)", step=where, selector=step.selector)
+    if step.selector != R.MULTICALL_DEADLINE:
+        return False
+    unwrapped = R.unwrap_deadline(step.data)
+    if unwrapped is None or len(unwrapped[1]) != 1:
+        raise _refuse(plan, "router_batch", f"{name}: a deadline multicall must carry exactly one swap call",
+                      step=where)
+    deadline, (inner,) = unwrapped
+    inner_selector = inner[:10].lower()
+    if inner_selector not in allowed:
+        raise _refuse(plan, "allow_list_selector",
+                      f"{name}: function {inner_selector} inside multicall is not allow-listed on {step.to}",
+                      step=where, selector=inner_selector)
+    if step.swap is None:
+        raise _refuse(plan, "slippage", f"{name}: swap without oracle-derived bounds", step=where)
+    if R.decode_path_swap(inner_selector, inner) is None or not _calldata_matches_bounds(step, inner, deadline):
+        raise _refuse(plan, "slippage",
+                      f"{name}: the swap inside multicall differs from its oracle-derived bounds (amount, limit "
+                      "or deadline)", step=where)
+    return True
 
 
 def selectors_from_abi(abi_name: str, functions: Iterable[str]) -> frozenset[str]:
@@ -142,13 +182,18 @@ def check_plan(plan: Plan, limits: PolicyLimits, *, used_today_usd: float = 0.0)
                           f"{name}: ${step.usd_value:,.2f} exceeds the per-transaction cap ${limits.per_tx_usd:,.2f}",
                           step=where, usd_value=step.usd_value)
         swap_function = swaps.get(step.selector)
-        if step.kind == "swap" or swap_function is not None:
+        wrapped = _check_router_batch(plan, step, name, where, allowed)
+        if step.kind == "swap" or swap_function is not None or wrapped:
             if step.swap is None:
                 raise _refuse(plan, "slippage", f"{name}: swap without oracle-derived bounds", step=where)
-            if swap_function is not None and not _calldata_matches_bounds(step, swap_function):
+            if swap_function is not None and not _calldata_matches_bounds(step):
                 raise _refuse(plan, "slippage",
                               f"{name}: the encoded swap amount/limit differs from its oracle-derived bounds",
                               step=where)
+            if "." not in where and R.SWAP_SELECTORS.get(step.selector, ("",))[0] == "swap_router02":
+                # NOTE: SwapRouter02's params have no deadline: a transaction sent bare could land any time later.
+                raise _refuse(plan, "deadline", f"{name}: a SwapRouter02 swap sent as a transaction must be wrapped "
+                              "in multicall(uint256 deadline, bytes[])", step=where)
             if not step.swap.within_slippage(limits.max_slippage_bps):
                 worst = max(step.swap.implied_slippage_bps(), float(step.swap.slippage_bps))
                 raise _refuse(plan, "slippage",

@@ -8,7 +8,8 @@ Start-up order (everything that can be wrong is found before the first tick, eac
    variable or keystore is missing, or the key is not the configured address);
 3. database (SQLite file or PostgreSQL URL), alert channels (a secret named by ``*_env`` must be set);
 4. chain: connect, check the chain id, find the Aave Pool and its reserves (Aave positions), the Morpho
-   market's tokens (Morpho Blue positions) or the market proxy (Synthetix PerpsV2 positions), and build
+   market's tokens (Morpho Blue positions) or the market proxy (Synthetix PerpsV2 positions), the Uniswap
+   router's kind (SwapRouter or SwapRouter02, detected and checked against ``router_kind``), and build
    one ``Executor`` per signer (the single nonce owner of that account) whose policy allow-list is the
    union of the (contract, selector) pairs of every protocol its managed positions are on; each
    position gets its plan context and a post-state health check (``post_check``) for its protocol;
@@ -201,6 +202,7 @@ def build_manager(
     from manager.execution.policy import PolicyLimits
     from manager.execution.store import ExecutionStore
     from manager.persistence import Database, Repository
+    from manager.protocols.uniswap_v3.router import configured_router_kind
 
     dry = cfg.runtime.dry_run if dry_run is None else dry_run
     bound = bind_strategies(cfg)
@@ -222,6 +224,7 @@ def build_manager(
     fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
     signer_calls: dict[str, list[dict[str, set[str]]]] = {}
     signer_chain: dict[str, str] = {}
+    router_kinds: dict[str, str] = {}  # uniswap_v3 protocol name -> router kind
     wiring: list[tuple[ManagedPosition, Any, Any]] = []  # (position, plan context, post check)
     for i, pos in enumerate(cfg.positions):
         mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
@@ -249,22 +252,27 @@ def build_manager(
         if router_cfg is None:
             raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
                                                       f"'{proto.chain}' to swap collateral")
+        if router_cfg.name not in router_kinds:  # SwapRouter or SwapRouter02: detected (and checked) on chain
+            router_kinds[router_cfg.name] = configured_router_kind(cfg, router_cfg, clients[proto.chain])
+        router_kind = router_kinds[router_cfg.name]
         if proto.kind == "morpho_blue":
             from manager.protocols.morpho_blue.plan import MorphoPlanContext
 
             params = _morpho_params(clients[proto.chain], proto)
             ctx = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
-                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees,
+                                    router_kind=router_kind)
             signer_calls.setdefault(pos.signer, []).append(morpho_allowed_calls(
-                proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token]))
+                proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token], router_kind))
             wiring.append((mp, ctx, morpho_health_reader(chain_cfg, proto, pos.account)))
             continue
         if proto.name not in pools:
             pools[proto.name] = _aave_pool(w3, proto.pool_addresses_provider)
         pool_address, reserves = pools[proto.name]
-        signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves))
+        signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves,
+                                                                     router_kind))
         ctx = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
-                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, router_kind=router_kind)
         wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
     # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.

@@ -143,10 +143,11 @@ def size_aave_deleverage(net: Any, user: str, coll: str, debt: str, fee: int, ta
 
 
 def deleverage_aave(net: Any, user: str, coll: str, debt: str, fee: int, s: Sized, flash: E.FlashSource,
-                    min_hf: int, max_hf: int = 0, slippage_bps: int = 50) -> Any:
+                    min_hf: int, max_hf: int = 0, slippage_bps: int = 50, router_kind: str = "swap_router") -> Any:
     t = net.book["tokens"]
     min_out = s.out_wei * (10_000 - slippage_bps) // 10_000
-    leg = E.SwapLeg(net.book["uniswap"]["router"], path(net, coll, debt, fee), s.withdraw_wei, min_out)
+    router = net.book["uniswap"]["router02" if router_kind == "swap_router02" else "router"]
+    leg = E.SwapLeg(router, path(net, coll, debt, fee), s.withdraw_wei, min_out, router_kind=router_kind)
     return E.deleverage_step(executor_of_address(net, user), target=aave_target(net), debt_asset=t[debt],
                              collateral_asset=t[coll], repay_wei=s.repay_wei, withdraw_wei=s.withdraw_wei, legs=[leg],
                              flash=flash, min_health_wad=min_hf, max_health_wad=max_hf, plan_id=b"test-deleverage")

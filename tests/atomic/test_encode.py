@@ -52,9 +52,31 @@ def test_deleverage_calldata_decodes_to_the_plan():
     assert (lender.lower(), pool.lower(), debt.lower(), coll.lower()) == (POOL, POOL, USDC, WETH)
     assert market[4] == 0 and out == E.ZERO_ADDRESS.lower() and min_out == 0 and deadline == 0
     assert plan_id == b"p1".ljust(32, b"\0")
-    ((router, path, amount_in, leg_min),) = legs
+    ((router, path, amount_in, leg_min, router_kind),) = legs
     assert router.lower() == ROUTER and path == E.pack_path([WETH, USDC], [500]) and (amount_in, leg_min) == (
         10**18, 2_985 * 10**6)
+    assert router_kind == 0  # ROUTER_V1: the original SwapRouter (the default)
+
+
+def test_swap_router02_leg_encodes_its_kind_and_its_own_exact_input():
+    leg = E.SwapLeg(ROUTER, E.pack_path([WETH, USDC], [500]), 10**18, 2_985 * 10**6, oracle_out_wei=3_000 * 10**6,
+                    slippage_bps=50, router_kind="swap_router02")
+    step = _deleverage(legs=[leg])
+    (plan,) = decode([E._PLAN], bytes.fromhex(step.data[10:]))
+    assert plan[9][0][4] == 1  # ROUTER_02
+    (inner,) = step.inner
+    assert inner.selector == E.EXACT_INPUT_02 == "0xb858183f"
+    ((path, recipient, amount_in, min_out),) = decode(["(bytes,address,uint256,uint256)"], bytes.fromhex(inner.data[10:]))
+    assert (path, recipient.lower(), amount_in, min_out) == (leg.path, EXECUTOR, 10**18, 2_985 * 10**6)
+    assert (ROUTER.lower(), E.EXACT_INPUT_02) in {(a.lower(), s) for a, s in E.allowed_calls(EXECUTOR) | E.leg_allowed_calls([leg])}
+    allowed = {EXECUTOR: set(E.ENTRY_POINTS.values()), ROUTER: {E.EXACT_INPUT}}  # the other kind's selector
+    plan_ = Plan(plan_id="x", position="p", account=OWNER, block_number=1, steps=(step,))
+    with pytest.raises(Exception, match="not allow-listed"):
+        check_plan(plan_, PolicyLimits(allowed_calls=allowed, per_tx_usd=1e9, per_day_usd=1e9, max_slippage_bps=50))
+    allowed[ROUTER] = {E.EXACT_INPUT_02}
+    check_plan(plan_, PolicyLimits(allowed_calls=allowed, per_tx_usd=1e9, per_day_usd=1e9, max_slippage_bps=50))
+    with pytest.raises(ValueError, match="router_kind"):
+        _deleverage(legs=[E.SwapLeg(ROUTER, leg.path, 10**18, 1, router_kind="universal_router")])
 
 
 def test_bad_inputs_are_refused_with_the_field_named():

@@ -19,7 +19,7 @@ WAD = 10**18
 TARGET = 1.5
 
 
-def _direct(net, carol):
+def _direct(net, carol, router_kind="swap_router"):
     client = ChainClient("devnet", ChainConfig(chain_id=31337, rpc_urls=[net.url], multicall=net.book["multicall"],
                                                multicall_kind="uniswap_interface")).connect()
     market = read_market(client, net.book["aave"]["pool_addresses_provider"], net.w3.eth.block_number)
@@ -27,8 +27,9 @@ def _direct(net, carol):
     assert not errors
     decision = plan_deleverage(snap, TARGET)
     assert decision.feasible, decision.reason
-    ctx = PlanContext(pool=net.book["aave"]["pool"], router=net.book["uniswap"]["router"], account=carol,
-                      max_slippage_bps=100, fees_pips={("WETH", "USDC"): 500})
+    router = net.book["uniswap"]["router02" if router_kind == "swap_router02" else "router"]
+    ctx = PlanContext(pool=net.book["aave"]["pool"], router=router, account=carol, max_slippage_bps=100,
+                      fees_pips={("WETH", "USDC"): 500}, router_kind=router_kind)
     plan = build_plan(decision, snap, ctx, min_post_health=1.02)
     gas, lowest = 0, H.hf_wad(net, carol)
     for step in plan.steps:
@@ -49,24 +50,32 @@ def test_atomic_deleverage_gas_vs_direct_loop(chain):
     n_direct, gas_direct, lowest_direct = _direct(net, carol)
     hf_direct = H.hf_wad(net, carol)
     net.revert(snap)
+    snap = net.snapshot()
+    n_direct02, gas_direct02, _lowest02 = _direct(net, carol, "swap_router02")
+    hf_direct02 = H.hf_wad(net, carol)
+    net.revert(snap)
 
     rows = []
-    for lender in ("aave", "morpho"):
+    for lender, kind in (("aave", "swap_router"), ("morpho", "swap_router"), ("aave", "swap_router02")):
         snap = net.snapshot()
         flash = H.aave_flash(net) if lender == "aave" else H.morpho_flash(net)
         s = H.size_aave_deleverage(net, carol, "WETH", "USDC", 500, TARGET, flash)
         step = H.deleverage_aave(net, carol, "WETH", "USDC", 500, s, flash, min_hf=int(TARGET * 0.995 * WAD),
-                                 max_hf=int(TARGET * 1.005 * WAD))
+                                 max_hf=int(TARGET * 1.005 * WAD), router_kind=kind)
         r = H.send(net, step, carol)
         assert r["status"] == 1
-        rows.append((f"atomic, {lender} flash loan", 1, r["gasUsed"], H.hf_wad(net, carol)))
+        via = " (SwapRouter02 leg)" if kind == "swap_router02" else ""
+        rows.append((f"atomic, {lender} flash loan{via}", 1, r["gasUsed"], H.hf_wad(net, carol)))
         net.revert(snap)
     rows.insert(0, ("direct loop (planner.py)", n_direct, gas_direct, hf_direct))
+    rows.insert(1, ("direct loop via SwapRouter02 (multicall(deadline, [exactInput]))", n_direct02, gas_direct02,
+                    hf_direct02))
     print(f"\nstart HF {start / WAD:.4f}, target {TARGET}; lowest HF during the direct loop {lowest_direct / WAD:.4f}")
     print("| path | transactions | gas | final HF |")
     for name, n, gas, hf in rows:
         print(f"| {name} | {n} | {gas:,} | {hf / WAD:.4f} |")
-    for _name, _n, gas_atomic, hf_atomic in rows[1:]:
+    assert abs(hf_direct02 / WAD / TARGET - 1) < 0.005
+    for _name, _n, gas_atomic, hf_atomic in rows[2:]:
         assert gas_atomic < gas_direct
         assert abs(hf_atomic / WAD / TARGET - 1) < 0.005
     assert lowest_direct < start  # the direct loop withdraws first: health dips before the repay lands

@@ -52,6 +52,7 @@ def test_every_known_chain_gives_a_config_the_loader_accepts_with_the_table_addr
             t = entry["uniswap_v3"]
             assert (u.factory, u.swap_router, u.quoter, u.tick_lens) == (t["factory"], t["swap_router_02"], t["quoter"],
                                                                          t["tick_lens"])
+            assert u.router_kind == "swap_router02"  # sdk-core's router is SwapRouter02; posman speaks it
         assert len(cfg.positions) == len(markets) and all(p.mode == "watch" for p in cfg.positions)
 
 
@@ -66,6 +67,9 @@ def test_init_known_chain_offline(tmp_path, capsys):
     assert aave.pool_addresses_provider == base["aave_v3"][0]["pool_addresses_provider"]
     assert cfg.chains["base"].multicall == base["multicall3"]
     assert sorted(p.account for p in cfg.positions) == [ALICE, BOB]
+    (u,) = [p for p in cfg.protocols if p.kind == "uniswap_v3"]
+    assert (u.swap_router, u.router_kind) == (base["uniswap_v3"]["swap_router_02"], "swap_router02")
+    assert 'router_kind = "swap_router02"' in out.read_text()
     # never overwrites without --force; bad input is one line
     again = posman_here(capsys, "init", "--chain-id", "8453", "--account", ALICE, "--out", str(out))
     assert one_line_error(again) == f"error: {out} exists; pass --force to overwrite it"
@@ -95,6 +99,9 @@ def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path, capsys):
     assert not [m for m in report["missing"] if "no code" in m or "read failed" in m], report["missing"]
     cfg = load_config(out)
     assert cfg.chains["devnet"].multicall == info["multicall"]
+    (u,) = [p for p in cfg.protocols if p.kind == "uniswap_v3"]
+    assert (u.swap_router, u.router_kind) == (info["uniswap"]["router"], "swap_router")  # the devnet's v1 router
+    assert f"uniswap.swap_router {u.swap_router} is a swap_router:" in " ".join(report["ok"])
     assert cfg.pools, "the pools of the positions' collateral/debt pairs are watched"
     mine = json.loads(posman_here(capsys, "status", "--config", str(out), "--json").stdout)
     theirs = {r["name"]: r for r in json.loads(posman_here(capsys, "status", "--config", str(d / "devnet.toml"), "--json").stdout)}
@@ -102,6 +109,27 @@ def test_init_on_the_devnet_is_accepted_by_status(live, tmp_path, capsys):
         seed = row["name"].removesuffix("-devnet")
         assert row["account"] == theirs[seed]["account"] and row["block_number"] == theirs[seed]["block_number"]
         assert row["health_factor_wad"] == theirs[seed]["health_factor_wad"]
+
+
+@pytest.mark.chain
+def test_init_writes_and_checks_swap_router02_and_names_a_router_that_is_neither(live, tmp_path, capsys):
+    _net, _d, info = live
+    alice = info["accounts"]["alice"]["address"]
+    outcomes = {}
+    for name, router02 in (("real", info["uniswap"]["router02"]), ("quoter", info["uniswap"]["quoter"])):
+        table = {**info, "uniswap": {**info["uniswap"], "router": None, "router02": router02}}  # like sdk-core's
+        (tmp_path / f"{name}.json").write_text(json.dumps(table))
+        out = tmp_path / f"{name}.toml"
+        proc = posman_here(capsys, "init", "--rpc-url", info["rpc_url"], "--addresses", str(tmp_path / f"{name}.json"),
+                           "--account", f"alice={alice}", "--out", str(out), "--json")
+        assert proc.returncode == 0, proc.stderr
+        (u,) = [p for p in load_config(out).protocols if p.kind == "uniswap_v3"]
+        assert (u.swap_router, u.router_kind) == (router02, "swap_router02")
+        outcomes[name] = json.loads(proc.stdout)
+    assert f"uniswap.swap_router {info['uniswap']['router02']} is a swap_router02:" in " ".join(outcomes["real"]["ok"])
+    assert not [m for m in outcomes["real"]["missing"] if "swap_router" in m]
+    (bad,) = [m for m in outcomes["quoter"]["missing"] if "swap_router" in m]
+    assert "is neither a SwapRouter nor a SwapRouter02" in bad and "managed positions cannot swap" in bad
 
 
 @pytest.mark.chain

@@ -16,7 +16,7 @@ pragma solidity 0.8.19;
 ///         - Every approval is exact and is reset to zero before the flow ends; every token left is sent to OWNER.
 ///         Mirrors: Aave V3 IPool / IFlashLoanSimpleReceiver (aave-v3-origin src/contracts/interfaces), Morpho Blue
 ///         IMorpho / IMorphoFlashLoanCallback and `_isHealthy` (morpho-blue src/Morpho.sol), Uniswap V3
-///         ISwapRouter.exactInput (v3-periphery).
+///         ISwapRouter.exactInput (v3-periphery) and IV3SwapRouter.exactInput (swap-router-contracts, SwapRouter02).
 contract PosmanExecutor {
     // ---------------------------------------------------------------- types
 
@@ -30,13 +30,22 @@ contract PosmanExecutor {
     }
 
     /// @notice One Uniswap V3 `exactInput` through `router`; `amountIn == type(uint256).max` spends this
-    ///         contract's whole balance of the path's first token.
+    ///         contract's whole balance of the path's first token. `routerKind`: ROUTER_V1 (the original
+    ///         SwapRouter, deadline in the params) or ROUTER_02 (SwapRouter02 / IV3SwapRouter, no deadline field).
     struct Leg {
         address router;
         bytes path;
         uint256 amountIn;
         uint256 minOut;
+        uint8 routerKind;
     }
+
+    /// @notice Leg router kinds (manager/protocols/uniswap_v3/router.py: "swap_router", "swap_router02").
+    uint8 public constant ROUTER_V1 = 0;
+    uint8 public constant ROUTER_02 = 1;
+
+    /// @notice A leg delivered less than its `minOut` (measured here, whatever the router says).
+    error LegOutTooLow(uint256 index, uint256 out, uint256 minOut);
 
     /// @notice A whole protective action. Amount fields by action:
     ///         DELEVERAGE: flash+repay `flashAmount` of `debtAsset`, withdraw `collateralAmount` of `collateralAsset`.
@@ -239,26 +248,44 @@ contract PosmanExecutor {
         if (balance > owed && action != BOOST) _repayUpTo(plan, balance - owed);
     }
 
-    /// @dev Run every leg (tokenIn -> tokenOut), each approved exactly and reset afterwards.
+    /// @dev Run every leg (tokenIn -> tokenOut), each approved exactly and reset afterwards, each delivering at
+    ///      least its `minOut` (the router's `amountOutMinimum`, and this contract's own balance check).
+    ///      ROUTER_V1 gets `deadline = block.timestamp` (the plan's own `deadline` was checked at the start);
+    ///      ROUTER_02 has no deadline field. `amountIn` is never 0 here (SwapRouter02 reads 0 as its own balance).
     function _swapAll(Plan memory plan, address tokenIn, address tokenOut) private {
         for (uint256 i = 0; i < plan.legs.length; ++i) {
             Leg memory leg = plan.legs[i];
             bytes memory path = leg.path;
             if (path.length < 43 || (path.length - 20) % 23 != 0) revert BadLeg(i);
             if (_firstToken(path) != tokenIn || _lastToken(path) != tokenOut) revert BadLeg(i);
+            if (leg.routerKind != ROUTER_V1 && leg.routerKind != ROUTER_02) revert BadLeg(i);
             uint256 amountIn = leg.amountIn == type(uint256).max ? IERC20(tokenIn).balanceOf(address(this)) : leg.amountIn;
             if (amountIn == 0) continue;
+            uint256 before = IERC20(tokenOut).balanceOf(address(this));
             _approve(tokenIn, leg.router, amountIn);
-            ISwapRouter(leg.router).exactInput(
-                ISwapRouter.ExactInputParams({
-                    path: path,
-                    recipient: address(this),
-                    deadline: block.timestamp,
-                    amountIn: amountIn,
-                    amountOutMinimum: leg.minOut
-                })
-            );
+            if (leg.routerKind == ROUTER_V1) {
+                ISwapRouter(leg.router).exactInput(
+                    ISwapRouter.ExactInputParams({
+                        path: path,
+                        recipient: address(this),
+                        deadline: block.timestamp,
+                        amountIn: amountIn,
+                        amountOutMinimum: leg.minOut
+                    })
+                );
+            } else {
+                IV3SwapRouter(leg.router).exactInput(
+                    IV3SwapRouter.ExactInputParams({
+                        path: path,
+                        recipient: address(this),
+                        amountIn: amountIn,
+                        amountOutMinimum: leg.minOut
+                    })
+                );
+            }
             _resetAllowance(tokenIn, leg.router);
+            uint256 got = IERC20(tokenOut).balanceOf(address(this)) - before;
+            if (got < leg.minOut) revert LegOutTooLow(i, got, leg.minOut);
         }
     }
 
@@ -478,6 +505,18 @@ interface ISwapRouter {
         bytes path;
         address recipient;
         uint256 deadline;
+        uint256 amountIn;
+        uint256 amountOutMinimum;
+    }
+
+    function exactInput(ExactInputParams calldata params) external payable returns (uint256 amountOut);
+}
+
+/// @dev Uniswap SwapRouter02's V3 part (swap-router-contracts 1.x IV3SwapRouter: no deadline field).
+interface IV3SwapRouter {
+    struct ExactInputParams {
+        bytes path;
+        address recipient;
         uint256 amountIn;
         uint256 amountOutMinimum;
     }

@@ -47,11 +47,12 @@ class UnplannableMorphoDecision(NeverSubmitError):
 @dataclass(frozen=True)
 class MorphoPlanContext:
     morpho: str
-    router: str  # Uniswap V3 SwapRouter
+    router: str  # Uniswap V3 SwapRouter or SwapRouter02 (``router_kind``)
     account: str
     max_slippage_bps: int
     fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
     deadline_s: int = DEFAULT_DEADLINE_S
+    router_kind: str = "swap_router"  # "swap_router" | "swap_router02" (manager.protocols.uniswap_v3.router)
 
 
 def _curve_for(snap: MorphoPositionSnapshot,
@@ -164,7 +165,8 @@ def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext
                                recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=price_in,
                                price_out_base=price_out, decimals_in=snap.collateral_decimals,
                                decimals_out=snap.loan_decimals, slippage_bps=slippage,
-                               deadline_unix_s=snap.block_timestamp + ctx.deadline_s, usd_value=usd)
+                               deadline_unix_s=snap.block_timestamp + ctx.deadline_s, usd_value=usd,
+                               router_kind=ctx.router_kind)
         assert call.swap is not None
         if (call.swap.min_amount_out_wei or 0) >= need or slippage == 0:
             break

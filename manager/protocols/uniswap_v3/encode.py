@@ -1,8 +1,16 @@
-"""Uniswap V3 swap encoders: unsigned ``exactInput``/``exactOutput`` steps on the SwapRouter.
+"""Uniswap V3 swap encoders: unsigned ``exactInput``/``exactOutput`` steps on either router kind.
 
-Mirrors ``v3-periphery`` ``contracts/SwapRouter.sol`` (``ExactInputParams{path, recipient, deadline,
-amountIn, amountOutMinimum}``, ``ExactOutputParams{path, recipient, deadline, amountOut, amountInMaximum}``)
-and ``libraries/Path.sol`` (path = token (20 bytes) | fee (3 bytes) | token ...; reversed for exactOutput).
+``router_kind`` (see ``manager.protocols.uniswap_v3.router``) picks the calldata:
+
+- ``"swap_router"`` (default): ``v3-periphery`` ``contracts/SwapRouter.sol`` (``ExactInputParams{path, recipient,
+  deadline, amountIn, amountOutMinimum}``, ``ExactOutputParams{path, recipient, deadline, amountOut,
+  amountInMaximum}``), the deadline in the params;
+- ``"swap_router02"``: ``swap-router-contracts`` ``SwapRouter02`` / ``IV3SwapRouter`` (the same params without
+  ``deadline``), sent as ``multicall(uint256 deadline, bytes[] [that one call])`` so the router still reverts
+  after the deadline (``MulticallExtended``).
+
+Paths follow ``libraries/Path.sol`` (token (20 bytes) | fee (3 bytes) | token ...; reversed for exactOutput).
+The step's ``SwapBounds`` are the same for both kinds; policy decodes either calldata against them.
 
 The bounds come from the **oracle** price and the max slippage, never from the pool's own spot price
 (a manipulated pool would otherwise set its own limit):
@@ -22,10 +30,10 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from manager.execution.calls import encode_call
 from manager.execution.types import SwapBounds, TxStep
+from manager.protocols.uniswap_v3.router import check_kind, encode_path_swap
 
-ROUTER_ABI = "uniswap_v3/SwapRouter"
+ROUTER_ABI = "uniswap_v3/SwapRouter"  # router_kind "swap_router"; "swap_router02": uniswap_v3/SwapRouter02
 BPS = 10_000
 FEE_TIERS_PIPS = (100, 500, 3000, 10000)
 
@@ -118,15 +126,17 @@ def _swap_step(
     label: str,
     spend_wei: int,
     usd_value: float,
+    router_kind: str,
     **bounds: Any,
 ) -> TxStep:
-    """The router step for ``fn(path, recipient, deadline, amount, limit)``; ``spend_wei`` of ``tokens[0]``
-    at most leaves the sender; ``bounds`` are the mode-specific ``SwapBounds`` fields."""
+    """The router step for ``fn(path, recipient, [deadline,] amount, limit)`` on a router of ``router_kind``;
+    ``spend_wei`` of ``tokens[0]`` at most leaves the sender; ``bounds`` are the mode-specific ``SwapBounds``."""
     token_in, token_out = to_checksum_address(tokens[0]), to_checksum_address(tokens[-1])
-    params = (path, to_checksum_address(recipient), deadline_unix_s, amount_wei, limit_wei)
+    data = encode_path_swap(check_kind(router_kind), fn, path=path, recipient=recipient,
+                            deadline_unix_s=deadline_unix_s, amount_wei=amount_wei, limit_wei=limit_wei)
     return TxStep(
         to=router,
-        data=encode_call(ROUTER_ABI, fn, [params]),
+        data=data,
         label=label,
         kind="swap",
         usd_value=usd_value,
@@ -151,8 +161,10 @@ def exact_input(
     slippage_bps: int,
     deadline_unix_s: int,
     usd_value: float = 0.0,
+    router_kind: str = "swap_router",
 ) -> TxStep:
-    """``SwapRouter.exactInput``: sell exactly ``amount_in_wei`` of ``tokens[0]`` for ``tokens[-1]``.
+    """``exactInput`` (on a router of ``router_kind``): sell exactly ``amount_in_wei`` of ``tokens[0]`` for
+    ``tokens[-1]``.
 
     ``amountOutMinimum`` is the oracle-derived ``min_amount_out_wei`` (see the module docstring).
     The sender must have approved the router for ``amount_in_wei`` of ``tokens[0]``.
@@ -180,8 +192,8 @@ def exact_input(
         router, "exactInput", path=encode_path(tokens, fees_pips), tokens=tokens, recipient=recipient,
         deadline_unix_s=deadline_unix_s, amount_wei=amount_in_wei, limit_wei=min_out,
         label=f"swap exactInput {amount_in_wei} -> min {min_out}", spend_wei=amount_in_wei, usd_value=usd_value,
-        mode="exact_in", amount_in_wei=amount_in_wei, min_amount_out_wei=min_out, oracle_amount_out_wei=oracle_out,
-        slippage_bps=slippage_bps,
+        router_kind=router_kind, mode="exact_in", amount_in_wei=amount_in_wei, min_amount_out_wei=min_out,
+        oracle_amount_out_wei=oracle_out, slippage_bps=slippage_bps,
     )
 
 
@@ -199,8 +211,9 @@ def exact_output(
     slippage_bps: int,
     deadline_unix_s: int,
     usd_value: float = 0.0,
+    router_kind: str = "swap_router",
 ) -> TxStep:
-    """``SwapRouter.exactOutput``: buy exactly ``amount_out_wei`` of ``tokens[-1]`` paying ``tokens[0]``.
+    """``exactOutput`` (on a router of ``router_kind``): buy exactly ``amount_out_wei`` of ``tokens[-1]`` paying ``tokens[0]``.
 
     ``tokens``/``fees_pips`` are given in trade order (in -> out); the encoded path is reversed as
     the router expects. ``amountInMaximum`` is the oracle-derived ``max_amount_in_wei``; the sender must
@@ -227,8 +240,8 @@ def exact_output(
         router, "exactOutput", path=encode_path(list(reversed(tokens)), list(reversed(fees_pips))), tokens=tokens,
         recipient=recipient, deadline_unix_s=deadline_unix_s, amount_wei=amount_out_wei, limit_wei=max_in,
         label=f"swap exactOutput {amount_out_wei} <- max {max_in}", spend_wei=max_in, usd_value=usd_value,
-        mode="exact_out", amount_out_wei=amount_out_wei, max_amount_in_wei=max_in, oracle_amount_in_wei=oracle_in,
-        slippage_bps=slippage_bps,
+        router_kind=router_kind, mode="exact_out", amount_out_wei=amount_out_wei, max_amount_in_wei=max_in,
+        oracle_amount_in_wei=oracle_in, slippage_bps=slippage_bps,
     )
 
 
