@@ -51,7 +51,7 @@ class StrategyError(SkipTickError):
 class StrategyConfig(BaseModel):
     """Base of every strategy's ``Config``: strict, frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ oscillate between deleverage and boost).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -61,12 +61,12 @@ class Config(StrategyConfig):
                                        description="Boost when HF > this; unset = never boost.")
     emergency_health: float = Field(default=1.05, ge=1.0, le=100,
                                     description="Below this the cooldown is ignored.")
-    cooldown_s: float = Field(default=60.0, ge=0, description="Chain seconds between two actions.")
+    cooldown_s: float = Field(default=60.0, ge=0, le=30 * 86_400, description="Chain seconds between two actions.")
     risk_trigger: RiskTrigger | None = None
     boost_borrow: str | None = Field(default=None, description="Debt asset to borrow on boost (default: largest debt).")
     boost_supply: str | None = Field(default=None,
                                      description="Collateral to buy on boost (default: largest collateral).")
-    collateral_order: tuple[str, ...] | None = Field(default=None,
+    collateral_order: Annotated[tuple[str, ...], Field(strict=False)] | None = Field(default=None,
                                                      description="Collateral to sell first (symbols); default: cheapest.")
     use_wallet_funds: Literal["none", "collateral", "supply", "all"] = Field(
         default="collateral",

@@ -36,7 +36,7 @@ class Config(StrategyConfig):
     max_add_margin_usd: float = Field(default=math.inf, ge=0)
     max_cut_fraction: float = Field(default=1.0, gt=0, le=1)
     fee_buffer_ratio: float = Field(default=0.001, ge=0, lt=0.1)
-    cooldown_s: float = Field(default=0.0, ge=0, description="chain seconds between two actions")
+    cooldown_s: float = Field(default=0.0, ge=0, le=30 * 86_400, description="chain seconds between two actions")
     emergency_health: float = Field(default=1.2, gt=1, description="below this perp health the cooldown is ignored")
 
     @model_validator(mode="after")

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_block_arg(args.block)
     config = load_config(args.config)
+    from manager.runtime.strategies import bind_strategies
+
+    bind_strategies(config)  # an unknown strategy or refused params: one located error, as for 'run'
     reader = TickReader(config)
     check_block_at_head(config, reader, args.block)
     tick = reader.read(time.time(), block_number=args.block)

@@ -266,7 +266,9 @@ class TickReader:
 
 def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
     issues = []
-    if r.stale:
+    if r.stale and r.issue:
+        issues.append(r.issue)
+    elif r.stale:
         issues.append(f"{symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
     if r.deviating:
         issues.append(f"{symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
