@@ -81,10 +81,16 @@ class StorageConfig(Section):
             if not rest.startswith("/") and rest != "":
                 raise ValueError("a sqlite URL is 'sqlite:///<relative file>' or 'sqlite:////<absolute file>'")
             path = rest[1:]
-            if path in ("", ":memory:") or path.startswith("/"):
+            if path in ("", ":memory:"):
                 return value
             base = _base_dir(info)
-            return f"sqlite:///{(base / path).resolve()}" if base is not None else value
+            if path.startswith("/"):
+                _check_sqlite_file(Path(path))
+                return value
+            if base is None:
+                return value
+            _check_sqlite_file((base / path).resolve())
+            return f"sqlite:///{(base / path).resolve()}"
         netloc = rest.split("/", 1)[0]
         userinfo = netloc.rpartition("@")[0]
         if ":" in userinfo:
@@ -93,6 +99,14 @@ class StorageConfig(Section):
                 "(use the PGPASSWORD environment variable or ~/.pgpass)"
             )
         return value
+
+
+def _check_sqlite_file(file: Path) -> None:
+    """The sqlite file's folder must exist (a typo in the path must not silently create a new folder)."""
+    if file.is_dir():
+        raise ValueError(f"the sqlite path {file} is a folder, not a file")
+    if not file.parent.is_dir():
+        raise ValueError(f"the folder {file.parent} of the sqlite file does not exist (create it, or fix the path)")
 
 
 # ------------------------------------------------------------------------------------------------
