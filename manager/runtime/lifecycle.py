@@ -230,7 +230,10 @@ def build_manager(
             raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
                                                         f"'{signer_chain[pos.signer]}'; one signer per chain")
         if proto.chain not in clients:
+            from manager.chain.verify import verify_chain
+
             clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
+            verify_chain(cfg, proto.chain, clients[proto.chain])  # contracts are what the config says
         w3 = clients[proto.chain].w3
         chain_cfg = cfg.chains[proto.chain]
         if proto.kind == "synthetix_perps":

@@ -61,7 +61,11 @@ class TickReader:
 
     def client(self, chain: str) -> ChainClient:
         if chain not in self.clients:
-            self.clients[chain] = ChainClient.from_config(self.config, chain).connect()
+            from manager.chain.verify import verify_chain
+
+            client = ChainClient.from_config(self.config, chain).connect()
+            verify_chain(self.config, chain, client)  # every configured contract is what the config says
+            self.clients[chain] = client
         return self.clients[chain]
 
     def _aave_protocols(self) -> list[AaveV3Config]:
