@@ -266,7 +266,10 @@ def build_manager(
     # every protocol its managed positions are on.
     for signer_name, calls in signer_calls.items():
         chain_cfg = cfg.chains[signer_chain[signer_name]]
-        limits = PolicyLimits.from_limits(cfg.limits, merge_calls(*calls))
+        from manager.execution.allowlist import with_allowed_contracts
+
+        limits = PolicyLimits.from_limits(cfg.limits, with_allowed_contracts(merge_calls(*calls),
+                                                                            cfg.limits.allowed_contracts))
         ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
                       fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
                       chain_id=chain_cfg.chain_id)
