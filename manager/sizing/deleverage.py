@@ -28,7 +28,7 @@ from typing import Any
 from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
-from manager.sizing.caps import SizingLimits, supply_cap_room_wei, usd_cap_wei
+from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.depth import SwapModel, curve_sale
 from manager.sizing.fixed import WAD, percent_mul
 
@@ -291,7 +291,8 @@ def plan_deleverage(
             break
         x_usd = x_wei * usd_per_wei_k
         if x_usd < limits.min_action_usd and not steps and not hit:
-            final_binding = "min_action_usd"
+            # NOTE: an action cut below the dust size by the user's own cap is bound by that cap
+            final_binding = binding if binding in ("per_action_cap", "per_day_cap") else "min_action_usd"
             break
         new_pos = pos.with_deltas({k.asset: (-x_wei, 0)}).with_deltas({j.asset: (0, -repay_wei)})
         h_new = new_pos.health()
@@ -343,7 +344,8 @@ def plan_deleverage(
     if not steps:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,
                               feasible=False, best_reachable_health=hf_before,
-                              reason=f"cannot deleverage toward HF {target:g}: bound by {final_binding}", **base)
+                              reason=f"cannot deleverage toward HF {target:g}: bound by "
+                                     f"{describe_binding(final_binding, limits)}", **base)
     feasible = h_final >= target - limits.tolerance_hf
     binding_out = (first_binding if first_binding not in (None, "target_health") else "target_health") if feasible else final_binding
     rounds = rnd
@@ -354,7 +356,8 @@ def plan_deleverage(
         parts.append(f"no depth curve for some swaps: valued at oracle less {limits.fallback_fee_bps:g} bps fee "
                      f"and {limits.max_slippage_bps:g} bps slippage haircut")
     if not feasible:
-        parts.append(f"target not reachable: stopped by {final_binding}; best reachable HF {h_final:.4f}")
+        parts.append(f"target not reachable: stopped by {describe_binding(final_binding, limits)}; "
+                     f"best reachable HF {h_final:.4f}")
     deltas: dict[str, int] = {}
     for sym, v in coll_delta.items():
         deltas[sym] = deltas.get(sym, 0) + v

@@ -39,3 +39,19 @@ def test_plan_with_collapsed_quotes_decides():
     curve_sale(curve, lim)
     d = plan_deleverage(a1(weth_price_base=1300 * 10**8), 1.5, depth={(WETH, USDC): curve}, limits=lim)
     assert d.action == "deleverage" and d.steps
+
+
+# --- regression (issue 15): a refused or bound action names the user's own cap when that is what binds
+def test_per_tx_cap_below_dust_names_per_tx_usd():
+    lim = SizingLimits(per_action_usd=1.0, max_slippage_bps=100, safety_floor_hf=1.0)  # min_action_usd 10
+    d = plan_deleverage(a1(weth_price_base=1300 * 10**8), 1.5, limits=lim)
+    assert d.action == "none" and d.binding_constraint == "per_action_cap"
+    assert "per_tx_usd" in d.reason and "$1.00" in d.reason and "min_action_usd" not in d.reason
+
+
+def test_zero_slippage_names_max_slippage_bps():
+    base = cpmm_curve(WETH, USDC, 2_000e18, 2_600_000e6)
+    lim = SizingLimits(max_slippage_bps=0, safety_floor_hf=1.0, min_action_usd=0)
+    d = plan_deleverage(a1(weth_price_base=1300 * 10**8), 1.5, depth={(WETH, USDC): base}, limits=lim)
+    assert not d.feasible and d.binding_constraint in ("pool_depth", "price_impact")
+    assert "max_slippage_bps" in d.reason and "0 bps" in d.reason
