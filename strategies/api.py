@@ -98,6 +98,8 @@ class StrategyContext:
     block_time_s: float = 12.0
     flash_premium_bps: int | None = None
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
+    # (token_in symbol, token_out symbol) pairs with no pool to swap on (their depth read found none)
+    no_route: frozenset[tuple[str, str]] = frozenset()
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.

@@ -192,6 +192,7 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if low:
         decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
                                    flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order,
+                                   no_route=ctx.no_route,
                                    wallet_wei=_spendable_wallet(config, snapshot, ctx),
                                    wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"

@@ -147,12 +147,21 @@ def decide_with_depth(strategy: LoadedStrategy, snap: Any, ctx: StrategyContext,
     decision = call_decide(strategy, snap, ctx)
     if decision is None or read_depth is None:
         return decision
-    pairs = sorted({(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
-                   - set(ctx.depth))  # type: ignore[operator]
-    got = read_depth(pairs) if pairs else {}
-    if not got:
-        return decision
-    return call_decide(strategy, snap, dataclasses.replace(ctx, depth={**ctx.depth, **got}))
+    # NOTE: a pair whose depth read finds no pool is passed back as ``no_route`` so the strategy picks another
+    # collateral (issue 15: the default order kept choosing a collateral with no pool to the debt).
+    for _ in range(3):
+        pairs = sorted({(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
+                       - set(ctx.depth) - set(ctx.no_route))  # type: ignore[operator]
+        got = read_depth(pairs) if pairs else {}
+        missing = frozenset(p for p in pairs if p not in got)
+        if not got and not missing:
+            return decision
+        ctx = dataclasses.replace(ctx, depth={**ctx.depth, **got}, no_route=ctx.no_route | missing)
+        previous, decision = decision, call_decide(strategy, snap, ctx)
+        if decision is None or (missing and previous.steps and not decision.steps):
+            # no other collateral can be sold: keep the plan valued at the oracle (its reason says so)
+            return previous
+    return decision
 
 
 def inputs_digest(snapshot: Any) -> str:

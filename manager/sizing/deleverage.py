@@ -21,7 +21,7 @@ and the target is solved exactly per segment), or from the oracle less fee and a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,6 +146,7 @@ def plan_deleverage(
     collateral_order: tuple[str, ...] | None = None,
     wallet_wei: Mapping[str, int] | None = None,
     wallet_mode: str = "repay",
+    no_route: Iterable[tuple[str, str]] = (),
 ) -> SizingDecision:
     """Plan the rounds that bring ``snapshot`` to ``target_hf`` (or as close as the constraints allow).
 
@@ -156,7 +157,8 @@ def plan_deleverage(
     ``wallet_mode="supply"`` instead adds wallet tokens of the position's collateral assets as collateral
     (no swap, no slippage; bounded by the reserve's supply-cap room), before any withdraw.
 
-    ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted).
+    ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted). ``no_route``: (symbol or
+    address in, out) pairs that have no pool: their collateral is never sold for that debt.
     ``flash_premium_bps`` (Aave ``FLASHLOAN_PREMIUM_TOTAL``) switches to flash-loan-funded rounds.
     ``collateral_order`` (assets or symbols) overrides the efficiency order.
     """
@@ -223,6 +225,7 @@ def plan_deleverage(
     pos, steps, coll_delta, debt_delta = prog.pos, prog.steps, prog.coll_delta, prog.debt_delta
     notional_usd, day_left_usd, first_binding, rnd = prog.notional_usd, prog.day_left_usd, prog.first_binding, prog.rnd
     wallet_steps = rnd
+    blocked = set(no_route)
     while rnd < limits.max_rounds:
         view = float_view(pos)
         if pos.health() >= target:
@@ -234,7 +237,8 @@ def plan_deleverage(
             final_binding = "debt_repaid"
             break
         j = debts[0]
-        cands = [k for k in collateral_candidates(pos, j) if not pair_for(k, j).exhausted]
+        cands = [k for k in collateral_candidates(pos, j) if not pair_for(k, j).exhausted
+                 and (k.asset == j.asset or not ({(k.symbol, j.symbol), (k.asset, j.asset)} & blocked))]
         if collateral_order:
             rank = {a: i for i, a in enumerate(collateral_order)}
             cands = [k for k in cands if k.asset in rank or k.symbol in rank]
