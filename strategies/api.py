@@ -100,6 +100,8 @@ class StrategyContext:
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
     # (token_in symbol, token_out symbol) pairs with no pool to swap on (their depth read found none)
     no_route: frozenset[tuple[str, str]] = frozenset()
+    # debt-token proceeds an interrupted plan of this position left in the wallet (token address lower -> wei)
+    interrupted_proceeds_wei: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.

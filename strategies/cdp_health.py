@@ -74,7 +74,8 @@ class Config(StrategyConfig):
                     "position's collateral assets that are not also borrowed (e.g. collateral an interrupted "
                     "plan withdrew but did not sell) and repay, 'supply' = add those tokens as collateral "
                     "instead (no swap), 'all' = also the debt tokens (repay from the wallet), "
-                    "'none' = never touch the wallet.")
+                    "'none' = never touch the wallet. Except with 'none', debt-token proceeds of an interrupted "
+                    "plan's swaps (swap mined, repay not) are spent to finish it.")
 
     @field_validator("target_health")
     @classmethod
@@ -217,4 +218,11 @@ def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: St
         allowed = debt | collateral
     else:
         allowed = collateral - debt
-    return {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    out = {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    # NOTE: what an interrupted plan of this position swapped into the debt token (and never repaid) is the
+    # plan's own money, not the user's: it is always spent to finish the plan (capped by the wallet balance).
+    left = {a.lower(): w for a, w in ctx.interrupted_proceeds_wei.items()}
+    for a, v in ctx.wallet_wei.items():
+        if a in debt and a not in out and left.get(a.lower(), 0) > 0 and v > 0:
+            out[a] = min(int(v), int(left[a.lower()]))
+    return out

@@ -75,3 +75,60 @@ def test_supply_mode_adds_the_withdrawn_collateral_back(net, tmp_path):
     assert after[5] / WAD == pytest.approx(1.15, rel=0.005)
     assert after[1] >= debt_before  # nothing repaid, nothing sold: collateral was added
     assert usdc.functions.balanceOf(carol).call() == usdc_wallet
+
+
+class Killed(BaseException):
+    """Stands for kill -9 right after a step was broadcast (and mined)."""
+
+
+def test_kill_between_swap_and_repay_then_restart_repays_the_proceeds(net, tmp_path):
+    """Regression (issue 15): killed between a round's swap and its repay, the restarted manager left the
+    position below its trigger with the swap proceeds (the debt token) idle in the wallet, because the
+    default ``use_wallet_funds`` never spends the debt token. The proceeds of the interrupted plan are spent;
+    the USDC the account held before (its own borrowed money) is still not touched."""
+    from manager.execution.executor import ExecutorHooks
+
+    spec = DemoPosition("carol-cdp", "carol", "manage", "cdp_health",
+                        {"trigger_health": 1.25, "target_health": 1.4, "cooldown_s": 0}, (), (), "managed CDP")
+    path = tmp_path / "posman.toml"
+    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 positions=(spec,))
+    cfg = load_config(path)
+    carol = net.address("carol")
+    usdc = net.contract("erc20/MintableERC20", net.book["tokens"]["USDC"])
+    health = health_reader(net.book["aave"]["pool"], carol)
+    usdc_before, hf_before = usdc.functions.balanceOf(carol).call(), health(net.w3)
+    assert hf_before < 1.25
+
+    def kill_after_swap(ex):
+        def hook(prepared):
+            if "swap" in next(s.label for i, s in enumerate(ex_plan["steps"]) if i == prepared.step_index):
+                raise Killed(prepared.tx_hash)
+        ex_plan: dict = {}
+        original = ex.execute
+
+        def execute(plan, *a, **k):
+            ex_plan["steps"] = plan.steps
+            return original(plan, *a, **k)
+        ex.execute = execute
+        ex.hooks = ExecutorHooks(after_broadcast=hook)
+
+    first = build_manager(cfg, environ=environ_for(net, (spec,)), executor_tweaks=kill_after_swap)
+    try:
+        with pytest.raises(Killed):
+            first.runtime.tick()
+    finally:
+        first.close()
+    proceeds = usdc.functions.balanceOf(carol).call() - usdc_before
+    assert proceeds > 0 and health(net.w3) < 1.25  # swapped, not repaid: below the trigger
+    second = build_manager(cfg, environ=environ_for(net, (spec,)))
+    try:
+        outcome = second.runtime.tick().positions["carol-cdp"]
+        interrupted = [p for p in second.repo.actions_for("carol-cdp") if p.status == "failed"]
+    finally:
+        second.close()
+    assert interrupted and interrupted[0].error.startswith("interrupted")
+    assert outcome.status == "confirmed", (outcome.action, outcome.reason)
+    assert health(net.w3) >= 1.4 * 0.995
+    # the interrupted plan's proceeds were repaid; the USDC carol held before was not spent
+    assert usdc_before <= usdc.functions.balanceOf(carol).call() < usdc_before + proceeds

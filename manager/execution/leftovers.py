@@ -1,0 +1,40 @@
+"""What an interrupted plan left in the wallet: the output of its swaps that were mined but whose repay was not.
+
+A process killed between a round's swap and its repay leaves the swap's proceeds (the debt token) in the
+wallet. ``use_wallet_funds = "collateral"`` (the default) never spends the debt token the user holds, so
+without this the position stayed below its trigger with the proceeds idle (issue 15). The amounts here come
+from the manager's own records (plans ``failed`` as interrupted, newer than the position's last confirmed
+plan; their included swap steps' guaranteed minimum output, less the included repays of that token after
+them); the caller caps them by the wallet balance read at the tick's block.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+INTERRUPTED_LOOKBACK = 20  # newest plans of a position looked at
+
+
+def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
+    """``{token address (lower case): wei}`` left by interrupted plans of ``position`` (see the module docstring)."""
+    out: dict[str, int] = defaultdict(int)
+    for plan in repo.actions_for(position, limit=INTERRUPTED_LOOKBACK, include_refused=False):
+        if plan.status == "confirmed":
+            break  # a later plan finished: what is older was either spent or is the user's own money now
+        if plan.status != "failed" or not (plan.error or "").startswith(("interrupted", "step ")):
+            continue
+        included = {t.step_index for t in repo.transactions_for(plan.plan_id) if t.status == "included"}
+        left: dict[str, int] = defaultdict(int)
+        for i, step in enumerate(plan.steps_json or []):
+            if i not in included or not isinstance(step, dict):
+                continue
+            swap = step.get("swap") or {}
+            if swap.get("mode") == "exact_in" and swap.get("min_amount_out_wei") and swap.get("token_out"):
+                left[str(swap["token_out"]).lower()] += int(swap["min_amount_out_wei"])
+            token = str(step.get("token") or "").lower()
+            if token in left and "repay" in str(step.get("label", "")).lower() and step.get("amount_wei"):
+                left[token] = max(0, left[token] - int(step["amount_wei"]))
+        for token, wei in left.items():
+            out[token] += wei
+    return {t: w for t, w in out.items() if w > 0}
