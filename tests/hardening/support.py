@@ -51,7 +51,7 @@ def one_line(rc: int, err: str) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
     assert rc != 0, err
     assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "Traceback" not in err and "internal error" not in err
+    assert "Traceback" not in err and not any(x.startswith("internal error:") for x in lines)
     return lines[0]
 
 
