@@ -205,6 +205,10 @@ class ChainClient:
         rest.sort(key=lambda i: (i in self._lagging, self._failures.get(i, 0.0), self._latency_s.get(i, 0.0)))
         return [i for i in [self._active, *rest] if i not in self._wrong_chain]
 
+    def urls_by_health(self) -> list[str]:
+        """The URLs in the order requests try them (the healthy active one first; wrong-chain ones never)."""
+        return [self.urls[i] for i in self._order()]
+
     def note_bad_answer(self) -> None:
         """The active URL answered something inconsistent (another block than asked): prefer the next URL."""
         self._failures[self._active] = self._failures.get(self._active, 0.0) + 1.0

@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.errors import ConfigError
+from manager.errors import ConfigError, DataQualityError
 from manager.runtime.loop import Alerting, ManagedPosition, Runtime
 from manager.runtime.strategies import bind_strategies, groups_of
 
@@ -123,7 +123,7 @@ def morpho_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[
                                        [PositionRef(name="post_check", account=account, market_id=proto.market_id)],
                                        block, block_timestamp=_block_ts(w3, block))
         if errors or not snaps:
-            raise ConfigError(f"post-state read of Morpho position {account} failed: {errors}")
+            raise DataQualityError(f"post-state read of Morpho position {account} failed: {errors}")
         return snaps[0].health_factor()
 
     return read
@@ -271,7 +271,8 @@ def build_manager(
         limits = PolicyLimits.from_limits(cfg.limits, with_allowed_contracts(merge_calls(*calls),
                                                                             cfg.limits.allowed_contracts))
         ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
-                      fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
+                      fee_policy=FeePolicy.from_limits(cfg.limits),
+                      fork_rpc_url=clients[signer_chain[signer_name]].urls_by_health, dry_run=dry,
                       chain_id=chain_cfg.chain_id)
         ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
         if executor_tweaks is not None:

@@ -228,15 +228,32 @@ class Runtime:
         self.repo.set_state(f"last_action:{name}", {"block": block, "timestamp_s": timestamp_s})
 
     # --- the tick ------------------------------------------------------------------------------
+    def _is_fault_after_start(self, exc: StopError) -> bool:
+        """A ``ChainError`` once a tick has succeeded is a faulty node answering, not a wrong config.
+
+        NOTE: every configured contract was verified at start (``chain.verify``) and the first tick read them;
+        a later "not a contract" / "no pool set" / "multicall returned no data" is garbage from an RPC URL
+        (issue 15: such answers stopped the process). It fails this tick or this position, never the process.
+        """
+        from manager.errors import ChainError
+
+        return isinstance(exc, ChainError) and self.repo.last_processed_block() is not None
+
     def tick(self, block_number: int | None = None) -> TickReport:
         """One tick at ``block_number`` (default: the latest block)."""
         started = time.monotonic()
         now_s = self.clock()
+        failure: Exception | None = None
         try:
             data = self.reader.read(now_s, block_number)
-        except StopError:
-            raise
-        except Exception as exc:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
+        except StopError as exc:
+            if not self._is_fault_after_start(exc):
+                raise
+            failure = exc
+        except Exception as exc:
+            failure = exc
+        if failure is not None:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
+            exc = failure
             reason = " ".join(str(exc).split())[:300]
             log.warning("event=tick_failed block=%s stage=read error_type=%s error=%r",
                         block_number, type(exc).__name__, reason)
@@ -258,8 +275,13 @@ class Runtime:
             pos = self.positions[name]
             try:
                 self._decide_and_act(pos, views, health_views[name], data, bad_symbols, report, now_s)
-            except StopError:
-                raise
+            except StopError as exc:
+                if not self._is_fault_after_start(exc):
+                    raise
+                outcome = report.positions.setdefault(name, PositionOutcome(name))
+                outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
+                log.error("event=position_failed position=%s block=%d error_type=%s error=%r",
+                          name, block, type(exc).__name__, outcome.reason)
             except Exception as exc:  # NOTE: one position's failure never stops the others
                 outcome = report.positions.setdefault(name, PositionOutcome(name))
                 outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
