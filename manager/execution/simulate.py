@@ -166,6 +166,9 @@ class ForkReplay:
 
 
 FALLBACK_GAS_PER_STEP = 600_000  # a step without a gas hint, when no fork estimates it
+FORK_START_TIMEOUT_S = 10.0  # a fork that is not ready by then is not waited for (the fallback is used)
+FORK_RETRY_AFTER_S = 30.0  # an upstream a fork could not start from is not tried again for this long
+_fork_down: dict[str, tuple[float, str]] = {}  # url -> (monotonic time it failed, why)
 
 
 def fork_replay(
@@ -193,18 +196,27 @@ def fork_replay(
     if preconditions.needs_post_check and post_check is None:
         raise SimulationFailed("fork replay: the plan sets a health band but no post-state check was given")
     if anvil_factory is None:
+        from functools import partial
+
         from manager.devnet.anvil import Anvil
 
-        anvil_factory = Anvil.start
+        anvil_factory = partial(Anvil.start, timeout_s=FORK_START_TIMEOUT_S)
     started = time.monotonic()
     urls = list(rpc_url()) if callable(rpc_url) else [rpc_url]
     node, errors = None, []
     for url in urls:
+        down = _fork_down.get(url)
+        if down is not None and time.monotonic() - down[0] < FORK_RETRY_AFTER_S:
+            errors.append(f"skipped for {FORK_RETRY_AFTER_S:g} s after: {down[1]}")
+            continue
         try:
             node = anvil_factory(extra_args=["--fork-url", url, "--fork-block-number", str(block_number)])
+            _fork_down.pop(url, None)
             break
         except Exception as exc:  # a faulty upstream or a failing anvil: try the next URL
-            errors.append(" ".join(str(exc).split())[:160])
+            why = " ".join(str(exc).split())[:160]
+            _fork_down[url] = (time.monotonic(), why)
+            errors.append(why)
     if node is None:
         return _fallback(block_number, steps, "the fork could not start (" + "; ".join(errors) + ")")
     try:

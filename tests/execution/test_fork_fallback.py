@@ -22,6 +22,15 @@ def _broken_anvil(**_kw):
     raise DevnetError("anvil exited with code 1 while starting on port 40000")
 
 
+@pytest.fixture(autouse=True)
+def _no_remembered_fork_failures():
+    from manager.execution import simulate
+
+    simulate._fork_down.clear()
+    yield
+    simulate._fork_down.clear()  # never leak "upstream down" into other tests
+
+
 @pytest.fixture
 def signer(account, monkeypatch):
     monkeypatch.setenv(KEY_ENV, account.key.hex())
@@ -74,3 +83,8 @@ def test_fork_uses_the_next_url_when_the_first_cannot_serve(w3, anvil, account, 
                       preconditions=Preconditions(max_block_age_blocks=5), anvil_factory=factory)
     assert tried == ["http://127.0.0.1:9", anvil.url]
     assert out.fallback_reason is None and len(out.simulations) == 1
+    # the URL that could not serve is not tried again for a while (a faulty upstream costs one start, not each)
+    tried.clear()
+    fork_replay(lambda: ["http://127.0.0.1:9", anvil.url], w3.eth.block_number, plan.steps, account.address,
+                preconditions=Preconditions(max_block_age_blocks=5), anvil_factory=factory)
+    assert tried == [anvil.url]
