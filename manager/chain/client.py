@@ -57,6 +57,7 @@ _NOT_TRANSIENT_WORDS = ("revert", "nonce too low", "already known", "insufficien
                         "intrinsic gas", "out of gas", "gas required exceeds", "exceeds block gas limit", "invalid",
                         "execution", "stack", "opcode", "evm error", "outofgas")
 HEAD_LAG_BLOCKS = 2  # a URL whose latest block is this far behind another URL's is not trusted for the head
+HEAD_CROSSCHECK_EVERY = 10  # head() asks the other URLs on its first call and every this many calls
 
 
 class _MaskUrls(logging.Filter):
@@ -151,6 +152,7 @@ class ChainClient:
         self._latency_s: dict[int, float] = {}  # EWMA of each URL's answer time
         self._lagging: set[int] = set()  # URLs whose head was behind another URL's at the last head()
         self._best_head = -1  # the head the last head() trusted
+        self._head_calls = 0
         self._providers: dict[int, HTTPProvider] = {}
         self._w3: Web3 | None = None
 
@@ -453,7 +455,11 @@ class ChainClient:
         """
         block = self.get_block("latest")
         number, timestamp_s = self._head_fields(block)
-        if len(self.urls) > 1 and number + HEAD_LAG_BLOCKS <= self._best_head:
+        self._head_calls += 1
+        # NOTE: the other URLs are asked when the active one went backwards, and on the first and every
+        # HEAD_CROSSCHECK_EVERY-th head: a URL that lags steadily is found without a request per URL per tick.
+        if len(self.urls) > 1 and (number + HEAD_LAG_BLOCKS <= self._best_head
+                                   or self._head_calls % HEAD_CROSSCHECK_EVERY == 1):
             number, timestamp_s = self._head_from_others(number, timestamp_s)
         self._best_head = number
         age_s = now_s - timestamp_s
@@ -486,7 +492,11 @@ class ChainClient:
                 continue
             if n > best[0]:
                 best = (n, ts, idx)
-        self._lagging = {i for i in range(len(self.urls)) if i != best[2]} if best[0] > number else set()
+        if best[0] < number + HEAD_LAG_BLOCKS:  # within the tolerated lag: keep the active URL
+            self._lagging.discard(self._active)
+            return number, timestamp_s
+        self._lagging.add(self._active)
+        self._lagging.discard(best[2])
         if best[2] != self._active:
             log.warning("chain %s: %s lags (head %d, %s at %d); failing over", self.name,
                         mask_url(self.urls[self._active]), number, mask_url(self.urls[best[2]]), best[0])
