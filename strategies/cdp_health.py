@@ -166,7 +166,7 @@ def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: Strate
                          target=config.target_health)
     slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
     decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
-                                 depth=ctx.depth, limits=ctx.limits)
+                                 depth=ctx.depth, limits=ctx.limits, wallet_wei=_spendable_morpho(config, snapshot, ctx))
     return decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
 
 
@@ -206,6 +206,24 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
                               depth=ctx.depth, limits=ctx.limits, flash_premium_bps=ctx.flash_premium_bps)
         why = f"HF {health:.4f} > upper {config.upper_health:g}"
     return decision.model_copy(update={"reason": f"{why}: {decision.reason}"})
+
+
+def _spendable_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
+    """Morpho: the wallet's collateral token (modes collateral/supply/all), its loan token with 'all', and the
+    loan-token proceeds of an interrupted plan's mined swaps whatever the mode (except 'none')."""
+    if config.use_wallet_funds == "none" or not ctx.wallet_wei:
+        return {}
+    coll, loan = snapshot.params.collateral_token.lower(), snapshot.params.loan_token.lower()
+    held = {a.lower(): int(v) for a, v in ctx.wallet_wei.items() if v > 0}
+    left = {a.lower(): int(w) for a, w in ctx.interrupted_proceeds_wei.items()}
+    out: dict[str, int] = {}
+    if held.get(coll):
+        out[coll] = held[coll]
+    if held.get(loan):
+        out_loan = held[loan] if config.use_wallet_funds == "all" else min(held[loan], left.get(loan, 0))
+        if out_loan > 0:
+            out[loan] = out_loan
+    return out
 
 
 def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:

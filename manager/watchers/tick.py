@@ -154,6 +154,17 @@ class TickReader:
                     morpho[sm.name] = sm
                 for name, err in errs_m.items():
                     errors[name] = err
+                managed_m = [sm for sm in snaps_m if self.config.position(sm.name).mode == "manage"]
+                if managed_m:  # what an interrupted plan may have left: the market's two tokens in the wallet
+                    from manager.chain.multicall import Call, execute
+
+                    calls = [Call.build(t, "balanceOf(address)", (sm.account,), ("uint256",), label=f"wallet {sm.name}")
+                             for sm in managed_m for t in (sm.params.collateral_token, sm.params.loan_token)]
+                    res = execute(client, calls, int(head_block or 0))
+                    for k, sm in enumerate(managed_m):
+                        wallets[sm.name] = {t: int(r.value) for t, r in zip(
+                            (sm.params.collateral_token, sm.params.loan_token), res[2 * k: 2 * k + 2], strict=True)
+                            if r.success and int(r.value) > 0}
             for proto in self._perp_protocols():
                 if proto.chain != chain:
                     continue

@@ -132,3 +132,50 @@ def test_kill_between_swap_and_repay_then_restart_repays_the_proceeds(net, tmp_p
     assert health(net.w3) >= 1.4 * 0.995
     # the interrupted plan's proceeds were repaid; the USDC carol held before was not spent
     assert usdc_before <= usdc.functions.balanceOf(carol).call() < usdc_before + proceeds
+
+
+def test_morpho_plan_stopped_at_the_floor_is_finished_from_the_wallet(net, tmp_path):
+    """Regression (issue 15: "on Morpho it stays stuck even with 'all'"): collateral withdrawn by an
+    interrupted plan leaves a Morpho position at the withdraw safety floor, below its trigger; the next ticks
+    sell the withdrawn collateral from the wallet and repay: back above its trigger (in band) and above where it
+    was before the interrupted plan withdrew."""
+    from manager.chain.client import ChainClient
+    from manager.chain.multicall import execute
+    from manager.protocols.morpho_blue.encode import withdraw_collateral
+    from manager.protocols.morpho_blue.reads import decode_params, params_calls
+    from manager.runtime.lifecycle import morpho_health_reader
+
+    spec = DemoPosition("morpho-weth", "manager4", "manage", "cdp_health",
+                        {"trigger_health": 1.15, "target_health": 1.4, "cooldown_s": 0}, (), (), "managed Morpho",
+                        protocol="morpho-WETH-USDC")
+    path = tmp_path / "posman.toml"
+    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 positions=(spec,))
+    cfg = load_config(path)
+    proto = cfg.protocol("morpho-WETH-USDC")
+    account = net.address("manager4")
+    client = ChainClient.from_config(cfg, proto.chain).connect()
+    params = decode_params(execute(client, params_calls(proto.morpho, [proto.market_id]), net.w3.eth.block_number)[0],
+                           proto.market_id)
+    health = morpho_health_reader(cfg.chains[proto.chain], proto, account)
+    weth = net.contract("erc20/WETH9", net.book["tokens"]["WETH"])
+    hf0 = health(net.w3)
+    # what an interrupted round leaves: collateral withdrawn down to HF ~1.02, still in the wallet
+    coll_wei = 10 * WAD  # manager4 holds 10 WETH in the market (devnet seed)
+    withdraw = int(coll_wei * (1 - 1.02 / hf0))
+    step = withdraw_collateral(proto.morpho, params, withdraw, account, account)
+    tx = net.w3.eth.send_transaction({"from": account, "to": step.to, "data": step.data, "gas": 500_000})
+    assert net.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    before = health(net.w3)
+    assert 1.0 < before < 1.03 and weth.functions.balanceOf(account).call() >= withdraw
+    manager = build_manager(cfg, environ=environ_for(net, (spec,)))
+    try:
+        first = manager.runtime.tick().positions["morpho-weth"]
+        second = manager.runtime.tick().positions["morpho-weth"]
+    finally:
+        manager.close()
+    assert first.action == "repay_from_wallet" and first.status == "confirmed", (first.action, first.reason)
+    after = health(net.w3)
+    assert after >= 1.15 and after > hf0, (before, after)
+    assert second.action == "none"  # in band: nothing more to do
+    assert weth.functions.balanceOf(account).call() < withdraw  # the withdrawn WETH was sold
