@@ -43,7 +43,7 @@ def describe_binding(binding: str, limits: SizingLimits) -> str:
         return f"per_tx_usd (your per-transaction cap, ${limits.per_action_usd:,.2f})"
     if binding == "per_day_cap" and limits.per_day_remaining_usd is not None:
         return f"per_day_usd (your daily cap; ${limits.per_day_remaining_usd:,.2f} left today)"
-    if binding in ("pool_depth", "price_impact"):
+    if binding in ("pool_depth", "price_impact", "slippage_vs_oracle"):
         return f"{binding} within max_slippage_bps (your slippage cap, {limits.max_slippage_bps:g} bps)"
     return binding
 

@@ -55,3 +55,16 @@ def test_zero_slippage_names_max_slippage_bps():
     d = plan_deleverage(a1(weth_price_base=1300 * 10**8), 1.5, depth={(WETH, USDC): base}, limits=lim)
     assert not d.feasible and d.binding_constraint in ("pool_depth", "price_impact")
     assert "max_slippage_bps" in d.reason and "0 bps" in d.reason
+
+
+def test_morpho_per_tx_cap_below_dust_names_per_tx_usd():
+    from manager.sizing import morpho
+
+    m = morpho.MorphoMarket(loan_decimals=6, collateral_decimals=18, lltv_wad=86 * 10**16,
+                            total_supply_assets=2_000_000 * 10**6, total_borrow_assets=1_020_000 * 10**6,
+                            total_borrow_shares=10**18, oracle_price=3000 * 10**24)
+    pos = morpho.MorphoPosition(borrow_shares=24500 * 10**12, collateral_wei=10 * 10**18)  # HF ~1.03
+    lim = SizingLimits(per_action_usd=1.0, max_slippage_bps=100, safety_floor_hf=1.0)
+    plan = morpho.plan_deleverage(m, pos, 1.3, limits=lim, collateral_usd_per_wei=3000 / 1e18)
+    assert not plan.rounds and plan.binding_constraint == "per_action_cap"
+    assert "per_tx_usd" in plan.reason and "min_action_usd" not in plan.reason
