@@ -3,8 +3,8 @@
 A process killed between a round's swap and its repay leaves the swap's proceeds (the debt token) in the
 wallet. ``use_wallet_funds = "collateral"`` (the default) never spends the debt token the user holds, so
 without this the position stayed below its trigger with the proceeds idle (issue 15). The amounts here come
-from the manager's own records (plans ``failed`` as interrupted, newer than the position's last confirmed
-plan; their included swap steps' guaranteed minimum output, less the included repays of that token after
+from the manager's own records (plans that stopped part-way - ``failed`` as interrupted or at a step,
+``reverted`` at a later step - newer than the position's last confirmed plan; their included swap steps' guaranteed minimum output, less the included repays of that token after
 them); the caller caps them by the wallet balance read at the tick's block.
 """
 
@@ -22,7 +22,9 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
     for plan in repo.actions_for(position, limit=INTERRUPTED_LOOKBACK, include_refused=False):
         if plan.status == "confirmed":
             break  # a later plan finished: what is older was either spent or is the user's own money now
-        if plan.status != "failed" or not (plan.error or "").startswith(("interrupted", "step ")):
+        # a plan that stopped part-way: killed (failed, "interrupted"), a later step refused or failing
+        # ("step N ..."), or a later step reverted on chain (reverted): its earlier swaps' proceeds are left over
+        if plan.status not in ("failed", "reverted") or not (plan.error or "").startswith(("interrupted", "step ")):
             continue
         included = {t.step_index for t in repo.transactions_for(plan.plan_id) if t.status == "included"}
         left: dict[str, int] = defaultdict(int)
