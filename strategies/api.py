@@ -102,6 +102,8 @@ class StrategyContext:
     no_route: frozenset[tuple[str, str]] = frozenset()
     # debt-token proceeds an interrupted plan of this position left in the wallet (token address lower -> wei)
     interrupted_proceeds_wei: Mapping[str, int] = field(default_factory=dict)
+    # the health an interrupted plan of this position was to reach (None: nothing to finish)
+    finish_to_health: float | None = None
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.

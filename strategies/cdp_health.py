@@ -177,6 +177,10 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         return no_action(ctx, "no debt: nothing to manage", binding="no_debt")
     trigger, source = effective_trigger(config, ctx)
     low = health < trigger
+    finishing = (not low and ctx.finish_to_health is not None and health < min(ctx.finish_to_health,
+                                                                                config.target_health))
+    if finishing:  # a plan that stopped part-way (a kill, a failed step) is finished toward its target
+        low, trigger, source = True, min(ctx.finish_to_health, config.target_health), "finishing an interrupted plan"
     high = config.upper_health is not None and health > config.upper_health
     if not (low or high):
         return no_action(ctx, f"HF {health:.4f} inside band [{trigger:.4f} ({source}), "

@@ -24,7 +24,7 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
             break  # a later plan finished: what is older was either spent or is the user's own money now
         # a plan that stopped part-way: killed (failed, "interrupted"), a later step refused or failing
         # ("step N ..."), or a later step reverted on chain (reverted): its earlier swaps' proceeds are left over
-        if plan.status not in ("failed", "reverted") or not (plan.error or "").startswith(("interrupted", "step ")):
+        if not _stopped(plan):
             continue
         included = {t.step_index for t in repo.transactions_for(plan.plan_id) if t.status == "included"}
         left: dict[str, int] = defaultdict(int)
@@ -40,3 +40,24 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
         for token, wei in left.items():
             out[token] += wei
     return {t: w for t, w in out.items() if w > 0}
+
+
+def _stopped(plan: Any) -> bool:
+    return plan.status in ("failed", "reverted") and (plan.error or "").startswith(("interrupted", "step "))
+
+
+def interrupted_target_health(repo: Any, position: str) -> float | None:
+    """The health the newest plan of ``position`` that stopped part-way was to reach (the lower end of its
+    target band), when no plan has been confirmed since; ``None`` otherwise. A restart finishes that plan:
+    the strategy acts until this health is reached even above its trigger (issue 15)."""
+    from manager.execution.store import _PRECONDITIONS_PREFIX
+
+    for plan in repo.actions_for(position, limit=INTERRUPTED_LOOKBACK, include_refused=False):
+        if plan.status == "confirmed":
+            return None
+        if _stopped(plan) and plan.action in ("deleverage", "repay_from_wallet", "add_collateral"):
+            value = repo.get_state(_PRECONDITIONS_PREFIX + plan.plan_id)
+            band = value.get("target_band") if isinstance(value, dict) else None
+            return float(band[0]) if band else None
+    return None
+

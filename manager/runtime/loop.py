@@ -376,16 +376,19 @@ class Runtime:
     def context_for(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, now_s: float) -> StrategyContext:
         last_block, last_ts = self._last_action(pos.name)
         leftovers: dict[str, int] = {}
+        finish_to: float | None = None
         if pos.mode == "manage":
-            from manager.execution.leftovers import interrupted_proceeds
+            from manager.execution.leftovers import interrupted_proceeds, interrupted_target_health
 
             try:
                 leftovers = interrupted_proceeds(self.repo, pos.name)
+                finish_to = interrupted_target_health(self.repo, pos.name)
             except Exception as exc:  # a record that cannot be read only means nothing to finish
                 log.warning("event=leftovers_unreadable position=%s error=%r", pos.name, str(exc)[:200])
         return strategy_context(
             pos.name, pos.mode, pos.peers, views, data, now_s, self.sizing_limits(),
             last_action_block=last_block, last_action_s=last_ts, interrupted_proceeds_wei=leftovers,
+            finish_to_health=finish_to,
             health_history=tuple(self.health_history[pos.name]),
             price_history={s: tuple(v) for s, v in self.price_history.items()}, block_time_s=self._block_time_s,
         )
