@@ -88,6 +88,10 @@ def test_manager_protects_positions_under_rpc_faults(net, tmp_path, seed, monkey
 
     monkeypatch.setattr(simulate, "FORK_START_TIMEOUT_S", 3.0)  # the devnet forks in < 1 s when healthy
     simulate._fork_down.clear()
+    # NOTE: the module's devnet reverts to its first head for every seed; bring its clock to now (a chain
+    # whose head is older than max_head_age_s is refused, rightly)
+    net.node.call("anvil_setTime", [int(time.time())])
+    net.mine(1)
     proxies = [FaultProxy(net.url, seed=seed * 2 + k, rate=0.2, hang_s=0.4) for k in (0, 1)]
     path = tmp_path / "posman.toml"
     write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
