@@ -26,16 +26,22 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
         # ("step N ..."), or a later step reverted on chain (reverted): its earlier swaps' proceeds are left over
         if not _stopped(plan):
             continue
-        included = {t.step_index for t in repo.transactions_for(plan.plan_id) if t.status == "included"}
+        txs = repo.transactions_for(plan.plan_id)
+        included = {t.step_index for t in txs if t.status == "included"}
+        # NOTE: a repay still pending (or whose fate is unknown: released) may yet be mined: count it as spent,
+        # so that the account's own debt tokens are never taken for proceeds a repay already used.
+        maybe_sent = included | {t.step_index for t in txs if t.status in ("pending", "released")}
         left: dict[str, int] = defaultdict(int)
         for i, step in enumerate(plan.steps_json or []):
-            if i not in included or not isinstance(step, dict):
+            if not isinstance(step, dict):
                 continue
             swap = step.get("swap") or {}
-            if swap.get("mode") == "exact_in" and swap.get("min_amount_out_wei") and swap.get("token_out"):
+            if i in included and swap.get("mode") == "exact_in" and swap.get("min_amount_out_wei") \
+                    and swap.get("token_out"):
                 left[str(swap["token_out"]).lower()] += int(swap["min_amount_out_wei"])
             token = str(step.get("token") or "").lower()
-            if token in left and "repay" in str(step.get("label", "")).lower() and step.get("amount_wei"):
+            if i in maybe_sent and token in left and "repay" in str(step.get("label", "")).lower() \
+                    and step.get("amount_wei"):
                 left[token] = max(0, left[token] - int(step["amount_wei"]))
         for token, wei in left.items():
             out[token] += wei
