@@ -432,6 +432,15 @@ class Runtime:
             log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return
+        waiting = self._pending_of(name, block) if pos.mode == "manage" else []
+        if waiting:
+            # NOTE: a step of an earlier plan is still pending (a lost answer, a slow inclusion): deciding again
+            # now would act twice once it is mined (issue 15: positions over-deleveraged under RPC faults)
+            why = f"waiting for pending transaction {waiting[0]} of an earlier plan"
+            outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
+            log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
+                        name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
+            return
         ctx = self.context_for(pos, views, data, now_s)
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
@@ -574,6 +583,24 @@ class Runtime:
         return None
 
     # --- stuck transactions ----------------------------------------------------------------------
+    PENDING_WAIT_BLOCKS = 5  # a pending step older than this (seen pending this many blocks) no longer blocks
+
+    def _pending_of(self, name: str, block: int) -> list[str]:
+        """Hashes of stored pending transactions of ``name``'s plans seen pending for fewer than
+        ``PENDING_WAIT_BLOCKS`` blocks (after this tick's reconcile): the position waits for them."""
+        out = []
+        try:
+            for row in self._pending_transactions():
+                first = self._pending_first_seen.get(row.tx_hash, block)
+                if block - first >= self.PENDING_WAIT_BLOCKS:
+                    continue
+                plan = self.repo.get_plan(row.plan_id)
+                if plan is not None and plan.position == name:
+                    out.append(row.tx_hash)
+        except Exception as exc:  # a record that cannot be read must not block protection
+            log.warning("event=pending_unreadable position=%s error=%r", name, str(exc)[:200])
+        return out
+
     def _settle_pending(self) -> None:
         """Stored transactions still pending (a restart, a slow inclusion): reconcile them with the chain
         before deciding, so an interrupted plan is settled and never resent."""
