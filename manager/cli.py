@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "manager.commands.pause",
     "manager.commands.multicall",
     "manager.commands.executor",
+    "manager.commands.allowlist",
     "manager.commands.demo",
 )
 
@@ -49,7 +50,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _accept_log_level_anywhere(sub)
     return parser
+
+
+def _accept_log_level_anywhere(sub: argparse._SubParsersAction) -> None:
+    """``posman status --log-level debug ...`` works like ``posman --log-level debug status ...``.
+
+    NOTE: the sub-command's copy defaults to SUPPRESS so that it never overwrites a value given before
+    the sub-command (or taken from POSMAN_LOG_LEVEL).
+    """
+    for parser in dict.fromkeys(sub.choices.values()):
+        if not any("--log-level" in a.option_strings for a in parser._actions):
+            parser.add_argument("--log-level", choices=LOG_LEVELS, default=argparse.SUPPRESS,
+                                help="log level on stderr (also accepted before the sub-command)")
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_log_level_anywhere(action)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

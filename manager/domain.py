@@ -155,6 +155,7 @@ class OracleReading(Frozen):
     dex_twap_price: float | None = None
     deviation_bps: float | None = None
     deviating: bool = False
+    issue: str | None = None  # why the source cannot be trusted, when not simply old (no latestRoundData...)
 
 
 class QuotePoint(Frozen):

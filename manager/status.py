@@ -130,7 +130,8 @@ def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str,
                                   if open_ and notional else None),
         "available_borrows_usd": None,
         "liquidation_prices": {snap.market.market: liq},
-        "distance_to_liquidation_pct": (abs(px - liq) / px * 100 if liq is not None and px else None),
+        "distance_to_liquidation_pct": perp_distance_pct(snap.position.size_wad, px, liq,
+                                                         met["health"] if open_ else None),
         "oracle_fresh": not snap.market.price_invalid and not oracle_issues,
         # extras
         "market": snap.market.market_key or snap.market.market,
@@ -145,6 +146,20 @@ def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str,
         "wallet_susd": snap.wallet_susd_wad / SNX_UNIT,
         "oracle_issues": (["market price invalid"] if snap.market.price_invalid else []) + list(oracle_issues),
     }
+
+
+def perp_distance_pct(size_wad: int, price_usd: float, liq_usd: float | None, health: float | None) -> float | None:
+    """% move of the price *against* the position to its liquidation price; 0 once liquidatable.
+
+    A long is liquidated by a fall (``(px - liq) / px``), a short by a rise (``(liq - px) / px``); a
+    liquidation price on the wrong side of the price (or health <= 1) means it is liquidatable now.
+    """
+    if liq_usd is None or not price_usd or size_wad == 0:
+        return None
+    if health is not None and health <= 1:
+        return 0.0
+    move = (price_usd - liq_usd) if size_wad > 0 else (liq_usd - price_usd)
+    return max(0.0, move / price_usd * 100)
 
 
 def status_rows(tick: Any) -> list[dict[str, Any]]:

@@ -51,7 +51,7 @@ class StrategyError(SkipTickError):
 class StrategyConfig(BaseModel):
     """Base of every strategy's ``Config``: strict, frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ class StrategyContext:
     block_time_s: float = 12.0
     flash_premium_bps: int | None = None
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
+    # (token_in symbol, token_out symbol) pairs with no pool to swap on (their depth read found none)
+    no_route: frozenset[tuple[str, str]] = frozenset()
+    # debt-token proceeds an interrupted plan of this position left in the wallet (token address lower -> wei)
+    interrupted_proceeds_wei: Mapping[str, int] = field(default_factory=dict)
+    # the health an interrupted plan of this position was to reach (None: nothing to finish)
+    finish_to_health: float | None = None
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.

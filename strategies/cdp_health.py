@@ -24,7 +24,7 @@ oscillate between deleverage and boost).
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
@@ -61,12 +61,12 @@ class Config(StrategyConfig):
                                        description="Boost when HF > this; unset = never boost.")
     emergency_health: float = Field(default=1.05, ge=1.0, le=100,
                                     description="Below this the cooldown is ignored.")
-    cooldown_s: float = Field(default=60.0, ge=0, description="Chain seconds between two actions.")
+    cooldown_s: float = Field(default=60.0, ge=0, le=30 * 86_400, description="Chain seconds between two actions.")
     risk_trigger: RiskTrigger | None = None
     boost_borrow: str | None = Field(default=None, description="Debt asset to borrow on boost (default: largest debt).")
     boost_supply: str | None = Field(default=None,
                                      description="Collateral to buy on boost (default: largest collateral).")
-    collateral_order: tuple[str, ...] | None = Field(default=None,
+    collateral_order: Annotated[tuple[str, ...], Field(strict=False)] | None = Field(default=None,
                                                      description="Collateral to sell first (symbols); default: cheapest.")
     use_wallet_funds: Literal["none", "collateral", "supply", "all"] = Field(
         default="collateral",
@@ -74,7 +74,8 @@ class Config(StrategyConfig):
                     "position's collateral assets that are not also borrowed (e.g. collateral an interrupted "
                     "plan withdrew but did not sell) and repay, 'supply' = add those tokens as collateral "
                     "instead (no swap), 'all' = also the debt tokens (repay from the wallet), "
-                    "'none' = never touch the wallet.")
+                    "'none' = never touch the wallet. Except with 'none', debt-token proceeds of an interrupted "
+                    "plan's swaps (swap mined, repay not) are spent to finish it.")
 
     @field_validator("target_health")
     @classmethod
@@ -165,7 +166,7 @@ def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: Strate
                          target=config.target_health)
     slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
     decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
-                                 depth=ctx.depth, limits=ctx.limits)
+                                 depth=ctx.depth, limits=ctx.limits, wallet_wei=_spendable_morpho(config, snapshot, ctx))
     return decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
 
 
@@ -176,6 +177,10 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         return no_action(ctx, "no debt: nothing to manage", binding="no_debt")
     trigger, source = effective_trigger(config, ctx)
     low = health < trigger
+    finishing = (not low and ctx.finish_to_health is not None and health < min(ctx.finish_to_health,
+                                                                                config.target_health))
+    if finishing:  # a plan that stopped part-way (a kill, a failed step) is finished toward its target
+        low, trigger, source = True, min(ctx.finish_to_health, config.target_health), "finishing an interrupted plan"
     high = config.upper_health is not None and health > config.upper_health
     if not (low or high):
         return no_action(ctx, f"HF {health:.4f} inside band [{trigger:.4f} ({source}), "
@@ -192,6 +197,7 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if low:
         decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
                                    flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order,
+                                   no_route=ctx.no_route,
                                    wallet_wei=_spendable_wallet(config, snapshot, ctx),
                                    wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
@@ -206,6 +212,24 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     return decision.model_copy(update={"reason": f"{why}: {decision.reason}"})
 
 
+def _spendable_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
+    """Morpho: the wallet's collateral token (modes collateral/supply/all), its loan token with 'all', and the
+    loan-token proceeds of an interrupted plan's mined swaps whatever the mode (except 'none')."""
+    if config.use_wallet_funds == "none" or not ctx.wallet_wei:
+        return {}
+    coll, loan = snapshot.params.collateral_token.lower(), snapshot.params.loan_token.lower()
+    held = {a.lower(): int(v) for a, v in ctx.wallet_wei.items() if v > 0}
+    left = {a.lower(): int(w) for a, w in ctx.interrupted_proceeds_wei.items()}
+    out: dict[str, int] = {}
+    if held.get(coll):
+        out[coll] = held[coll]
+    if held.get(loan):
+        out_loan = held[loan] if config.use_wallet_funds == "all" else min(held[loan], left.get(loan, 0))
+        if out_loan > 0:
+            out[loan] = out_loan
+    return out
+
+
 def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
     """The wallet balances ``use_wallet_funds`` lets a deleverage spend (asset -> wei)."""
     if config.use_wallet_funds == "none" or not ctx.wallet_wei:
@@ -216,4 +240,11 @@ def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: St
         allowed = debt | collateral
     else:
         allowed = collateral - debt
-    return {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    out = {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    # NOTE: what an interrupted plan of this position swapped into the debt token (and never repaid) is the
+    # plan's own money, not the user's: it is always spent to finish the plan (capped by the wallet balance).
+    left = {a.lower(): w for a, w in ctx.interrupted_proceeds_wei.items()}
+    for a, v in ctx.wallet_wei.items():
+        if a in debt and a not in out and left.get(a.lower(), 0) > 0 and v > 0:
+            out[a] = min(int(v), int(left[a.lower()]))
+    return out

@@ -23,7 +23,7 @@ _TOKEN_URL_MARKERS = ("hooks.slack.com", "/api/webhooks/", "/bot")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class HealthAlertRules(_Strict):

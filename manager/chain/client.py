@@ -47,6 +47,17 @@ BACKOFF_MAX_S = 5.0
 _RATE_LIMIT_CODES = {-32005, -32029, 429}
 _RATE_LIMIT_WORDS = ("rate limit", "too many requests", "limit exceeded", "capacity exceeded")
 _TRANSIENT_HTTP = {408, 425, 429}
+# JSON-RPC errors that say "this node could not serve it now" (retry, fail over), not "the request is wrong".
+# NOTE: -32603 "internal error" is what a struggling node or a load balancer answers for anything; anvil also
+# uses it for EVM failures ("evm error outofgas"), which the words below keep out (those are answers, not faults).
+_TRANSIENT_RPC_CODES = {-32603, -32002, -32001}
+_TRANSIENT_RPC_WORDS = ("internal error", "header not found", "timeout", "timed out", "temporarily", "unavailable",
+                        "busy", "try again", "overloaded", "upstream", "unknown block", "backend", "not synced")
+_NOT_TRANSIENT_WORDS = ("revert", "nonce too low", "already known", "insufficient funds", "underpriced",
+                        "intrinsic gas", "out of gas", "gas required exceeds", "exceeds block gas limit", "invalid",
+                        "execution", "stack", "opcode", "evm error", "outofgas")
+HEAD_LAG_BLOCKS = 2  # a URL whose latest block is this far behind another URL's is not trusted for the head
+HEAD_CROSSCHECK_EVERY = 10  # head() asks the other URLs on its first call and every this many calls
 
 
 class _MaskUrls(logging.Filter):
@@ -135,6 +146,13 @@ class ChainClient:
         self.backoff_max_s = backoff_max_s
         self._active = 0  # index of the last URL that answered
         self._verified: set[int] = set()  # URLs whose chain id matched
+        self._wrong_chain: set[int] = set()  # URLs found on another chain after start: never used again
+        self._connected = False
+        self._failures: dict[int, float] = {}  # decaying failure score per URL (orders the failover)
+        self._latency_s: dict[int, float] = {}  # EWMA of each URL's answer time
+        self._lagging: set[int] = set()  # URLs whose head was behind another URL's at the last head()
+        self._best_head = -1  # the head the last head() trusted
+        self._head_calls = 0
         self._providers: dict[int, HTTPProvider] = {}
         self._w3: Web3 | None = None
 
@@ -183,8 +201,60 @@ class ChainClient:
         return delay * (0.5 + 0.5 * self._rng())
 
     def _order(self) -> list[int]:
+        """The active URL first, then the others by score (failures, head lag, latency); bad chains never."""
         n = len(self.urls)
-        return [(self._active + k) % n for k in range(n)]
+        rest = [(self._active + k) % n for k in range(1, n)]
+        rest.sort(key=lambda i: (i in self._lagging, self._failures.get(i, 0.0), self._latency_s.get(i, 0.0)))
+        return [i for i in [self._active, *rest] if i not in self._wrong_chain]
+
+    def urls_by_health(self) -> list[str]:
+        """The URLs in the order requests try them (the healthy active one first; wrong-chain ones never)."""
+        return [self.urls[i] for i in self._order()]
+
+    def note_bad_answer(self) -> None:
+        """The active URL answered something inconsistent (another block than asked): prefer the next URL."""
+        self._failures[self._active] = self._failures.get(self._active, 0.0) + 1.0
+        order = self._order()
+        if len(order) > 1:
+            self._active = order[1]
+
+    def scores(self) -> list[dict[str, Any]]:
+        """Per URL (masked): failure score, latency EWMA, lagging / wrong-chain flags (for logs and tests)."""
+        return [{"url": mask_url(u), "failures": round(self._failures.get(i, 0.0), 3),
+                 "latency_s": round(self._latency_s.get(i, 0.0), 4), "lagging": i in self._lagging,
+                 "wrong_chain": i in self._wrong_chain, "active": i == self._active} for i, u in enumerate(self.urls)]
+
+    def _record(self, idx: int, ok: bool, elapsed_s: float) -> None:
+        for i in list(self._failures):
+            self._failures[i] *= 0.9
+        if not ok:
+            self._failures[idx] = self._failures.get(idx, 0.0) + 1.0
+        prev = self._latency_s.get(idx)
+        self._latency_s[idx] = elapsed_s if prev is None else 0.8 * prev + 0.2 * elapsed_s
+
+    @staticmethod
+    def _transient_rpc_error(response: Any) -> str | None:
+        """Why a JSON-RPC error answer is transient (retry / fail over), or None."""
+        items = response if isinstance(response, list) else [response]
+        for item in items:
+            err = item.get("error") if isinstance(item, dict) else None
+            if not isinstance(err, dict):
+                continue
+            msg = str(err.get("message", "")).lower()
+            if any(w in msg for w in _NOT_TRANSIENT_WORDS) or err.get("code") == 3:
+                continue
+            if err.get("code") in _TRANSIENT_RPC_CODES or any(w in msg for w in _TRANSIENT_RPC_WORDS):
+                return f"JSON-RPC error {err.get('code')}: {' '.join(msg.split())[:120]}"
+        return None
+
+    @staticmethod
+    def _well_formed(response: Any) -> bool:
+        """A JSON-RPC answer: an object with ``result`` or ``error`` (or a list of them, for a batch)."""
+        def one(item: Any) -> bool:
+            return isinstance(item, dict) and ("result" in item or isinstance(item.get("error"), dict))
+        if isinstance(response, list):
+            return bool(response) and all(one(x) for x in response)
+        return one(response)
 
     def _classify(self, exc: BaseException, url: str) -> Exception:
         """A transport exception as ``_Transient`` (retry), ``_Unusable`` (fail over) or ``ChainError`` (stop)."""
@@ -219,26 +289,51 @@ class ChainClient:
         """One request on URL ``idx``: raises ``_Transient``, ``_Unusable`` or ``ChainError``, else the raw response."""
         url = self.urls[idx]
         provider = self._provider(idx)
+        started = time.monotonic()
         try:
             if idx not in self._verified:
                 got = provider.make_request("eth_chainId", [])  # type: ignore[arg-type]
+                if not self._well_formed(got) or isinstance(got, list):
+                    raise _Transient("malformed eth_chainId response")
                 if "error" in got:
                     raise _Transient(f"eth_chainId error {got['error']}")
-                chain_id = int(got["result"], 16)
+                try:
+                    chain_id = int(got["result"], 16)
+                except (TypeError, ValueError):
+                    raise _Transient("malformed eth_chainId result") from None
                 if chain_id != self.chain_id:
-                    raise ChainError(
+                    err = ChainError(
                         f"chain '{self.name}' at {mask_url(url)} has chain id {chain_id}, "
                         f"config expects {self.chain_id}",
                         chain=self.name, url=mask_url(url), chain_id=chain_id, expected=self.chain_id,
                     )
+                    if not self._connected:
+                        raise err
+                    # NOTE: after start a URL that turns out to serve another chain is dropped, never trusted
+                    # (and never a reason to stop: the other URLs still serve the configured chain).
+                    self._wrong_chain.add(idx)
+                    log.error("chain %s: %s; this URL is no longer used", self.name, err)
+                    raise _Unusable(str(err))
                 self._verified.add(idx)
             response = op(provider)
         except (_Transient, _Unusable, ChainError):
+            self._record(idx, False, time.monotonic() - started)
             raise
         except Exception as exc:
+            self._record(idx, False, time.monotonic() - started)
             raise self._classify(exc, url) from exc
+        elapsed = time.monotonic() - started
+        if not self._well_formed(response):
+            self._record(idx, False, elapsed)
+            raise _Transient(f"malformed JSON-RPC response ({type(response).__name__})")
         if self._rate_limited(response):
+            self._record(idx, False, elapsed)
             raise _Transient("rate limited (JSON-RPC error)")
+        why = self._transient_rpc_error(response)
+        if why is not None:
+            self._record(idx, False, elapsed)
+            raise _Transient(why)
+        self._record(idx, True, elapsed)
         return response
 
     def _send(self, op: Callable[[HTTPProvider], Any], what: str) -> Any:
@@ -279,7 +374,11 @@ class ChainClient:
 
     # ------------------------------------------------------------------ JSON-RPC
     def connect(self) -> ChainClient:
-        """Reach the chain and check its chain id. ``ChainError`` (every URL and its error) if no URL answers."""
+        """Reach the chain and check the chain id of every URL that answers.
+
+        ``ChainError`` (every URL and its error) if no URL answers; ``ChainError`` if any URL (a backup too)
+        answers with another chain id: a configuration error, found at start rather than at failover.
+        """
         try:
             self._send(lambda p: p.make_request("eth_chainId", []), "eth_chainId")  # type: ignore[arg-type]
         except RpcError as exc:
@@ -288,6 +387,14 @@ class ChainClient:
                 f"{exc.context['detail']}",
                 chain=self.name, urls=[mask_url(u) for u in self.urls],
             ) from None
+        for idx in range(len(self.urls)):
+            if idx in self._verified or idx in self._latency_s:  # checked, or already tried (and failed) above
+                continue
+            try:  # a backup that does not answer now is checked when first used
+                self._attempt(idx, lambda p: p.make_request("eth_chainId", []))  # type: ignore[arg-type]
+            except (_Transient, _Unusable):
+                continue
+        self._connected = True
         return self
 
     def request(self, method: str, params: Sequence[Any] = ()) -> Any:
@@ -295,7 +402,7 @@ class ChainClient:
         response = self._send(lambda p: p.make_request(method, list(params)), method)  # type: ignore[arg-type]
         if "error" in response:
             raise self._response_error(method, response["error"])
-        return response["result"]
+        return response.get("result")
 
     def batch(self, requests: Sequence[tuple[str, Sequence[Any]]]) -> list[dict[str, Any]]:
         """A JSON-RPC batch: one raw response (``result`` or ``error``) per request, in order."""
@@ -347,7 +454,14 @@ class ChainClient:
         ``now_s`` is the caller's clock (unix seconds), passed in so tests can move time.
         """
         block = self.get_block("latest")
-        number, timestamp_s = int(block["number"], 16), int(block["timestamp"], 16)
+        number, timestamp_s = self._head_fields(block)
+        self._head_calls += 1
+        # NOTE: the other URLs are asked when the active one went backwards, and on the first and every
+        # HEAD_CROSSCHECK_EVERY-th head: a URL that lags steadily is found without a request per URL per tick.
+        if len(self.urls) > 1 and (number + HEAD_LAG_BLOCKS <= self._best_head
+                                   or self._head_calls % HEAD_CROSSCHECK_EVERY == 1):
+            number, timestamp_s = self._head_from_others(number, timestamp_s)
+        self._best_head = number
         age_s = now_s - timestamp_s
         if age_s > self.config.max_head_age_s:
             raise StaleHeadError(
@@ -356,6 +470,38 @@ class ChainClient:
                 chain=self.name, block_number=number, timestamp_s=timestamp_s, age_s=age_s,
             )
         return number, timestamp_s
+
+    def _head_fields(self, block: Any) -> tuple[int, int]:
+        try:
+            return int(block["number"], 16), int(block["timestamp"], 16)
+        except (KeyError, TypeError, ValueError):
+            raise RpcError(f"chain '{self.name}': the latest block answer is malformed", chain=self.name) from None
+
+    def _head_from_others(self, number: int, timestamp_s: int) -> tuple[int, int]:
+        """The active URL's head is behind the last head seen: ask the other URLs, trust the highest answer.
+
+        NOTE: the last head seen is replaced by the best current answer (not kept as a high-water mark), so a
+        chain that really went back (a reorg, a devnet revert) is followed once every URL agrees.
+        """
+        best = (number, timestamp_s, self._active)
+        for idx in self._order()[1:]:
+            try:
+                got = self._attempt(idx, lambda p: p.make_request("eth_getBlockByNumber", ["latest", False]))
+                n, ts = self._head_fields(got.get("result") or {})
+            except (_Transient, _Unusable, ChainError, RpcError):
+                continue
+            if n > best[0]:
+                best = (n, ts, idx)
+        if best[0] < number + HEAD_LAG_BLOCKS:  # within the tolerated lag: keep the active URL
+            self._lagging.discard(self._active)
+            return number, timestamp_s
+        self._lagging.add(self._active)
+        self._lagging.discard(best[2])
+        if best[2] != self._active:
+            log.warning("chain %s: %s lags (head %d, %s at %d); failing over", self.name,
+                        mask_url(self.urls[self._active]), number, mask_url(self.urls[best[2]]), best[0])
+            self._active = best[2]
+        return best[0], best[1]
 
     def get_code(self, address: str, block: BlockId = "latest") -> bytes:
         return _hex_to_bytes(self.request("eth_getCode", [address, _block_param(block)]))

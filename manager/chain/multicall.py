@@ -26,6 +26,7 @@ the generic codec cost more than the node's execution of the calls.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from typing import Any, Literal
 
 from manager.chain.client import ChainClient, RpcResponseError
 from manager.errors import ChainError, DataQualityError
+
+log = logging.getLogger("posman.chain.multicall")
 
 Transport = Literal["multicall3", "uniswap_interface", "rpc_batch"]
 
@@ -460,8 +463,26 @@ def _chunk_pool() -> Any:
         return _POOL
 
 
+BLOCK_MISMATCH_RETRIES = 2
+
+
 def _run_chunk(client: ChainClient, chunk: list[Call], block_number: int, kind: Transport,
                gas: int | None) -> list[CallResult]:
+    # NOTE: a load-balanced endpoint may serve one request from a node a block ahead ("answered at block N+1,
+    # asked for N"): ask again (the client may fail over) before refusing the chunk.
+    for attempt in range(BLOCK_MISMATCH_RETRIES + 1):
+        try:
+            return _run_chunk_once(client, chunk, block_number, kind, gas)
+        except DataQualityError as exc:
+            if "got_block_number" not in exc.context or attempt == BLOCK_MISMATCH_RETRIES:
+                raise
+            log.warning("chain %s: %s; asking again", client.name, exc)
+            client.note_bad_answer()
+    raise AssertionError("unreachable")
+
+
+def _run_chunk_once(client: ChainClient, chunk: list[Call], block_number: int, kind: Transport,
+                    gas: int | None) -> list[CallResult]:
     try:
         if kind == "rpc_batch":
             return _via_rpc_batch(client, chunk, block_number)

@@ -51,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_block_arg(args.block)
     config = load_config(args.config)
+    from manager.runtime.strategies import bind_strategies
+
+    bind_strategies(config)  # an unknown strategy or refused params: one located error, as for 'run'
     reader = TickReader(config)
     check_block_at_head(config, reader, args.block)
     from manager.commands._render import progress, use_rich

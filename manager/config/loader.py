@@ -29,6 +29,8 @@ from manager.config.report import MISSING, format_loc, located_error, where
 from manager.config.schema import PROTOCOL_KINDS, Config, CrossCheckFailed, mask_url
 from manager.errors import ConfigError
 
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_NESTING = 32  # tables/arrays deeper than this are refused before parsing (tomllib recurses)
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 _TOML_EOF = re.compile(r"\s*\(at end of document\)\s*$")
 
@@ -43,6 +45,20 @@ def load_config(path: str | Path) -> Config:
     Raises ``ConfigError`` (one line: file, line, field, value, what is allowed).
     """
     path = Path(path)
+    import stat
+
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist", file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}", file=str(path)) from None
+    # NOTE: a FIFO or a device would block the read forever (or stream without end): only regular files
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
+        raise ConfigError(f"config file {path} is {kind}", file=str(path))
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024 // 1024} MiB", file=str(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -54,10 +70,13 @@ def load_config(path: str | Path) -> Config:
 
 def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None = None) -> Config:
     """Validate TOML ``text`` as a config; ``source`` names it in errors (usually the file path)."""
+    _check_nesting(text, source)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _toml_error(exc, source) from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid TOML: nested deeper than {MAX_NESTING} levels", file=source) from None
     locator = TomlLocator(text)
     try:
         cfg = Config.model_validate(data, context={"base_dir": base_dir} if base_dir is not None else None)
@@ -66,6 +85,35 @@ def parse_config(text: str, *, source: str = "<config>", base_dir: Path | None =
     cfg._source = source
     cfg._locator = locator
     return cfg
+
+
+def _check_nesting(text: str, source: str) -> None:
+    """Refuse inline arrays/tables nested deeper than ``MAX_NESTING`` (outside strings and comments), with the line."""
+    depth, line, quote, i, n = 0, 1, "", 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch == "\n":
+            line += 1
+        if quote:
+            if ch == "\\" and quote == '"':
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+            continue
+        elif ch in "[{" and depth >= 0:
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ConfigError(f"{where(source, line)}: invalid TOML: nested deeper than {MAX_NESTING} levels",
+                                  file=source, line=line)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+        i += 1
 
 
 def params_error(

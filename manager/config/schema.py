@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 class Section(BaseModel):
     """Base of every config model: strict, frozen, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _base_dir(info: ValidationInfo) -> Path | None:
@@ -88,10 +88,16 @@ class StorageConfig(Section):
             if not rest.startswith("/") and rest != "":
                 raise ValueError("a sqlite URL is 'sqlite:///<relative file>' or 'sqlite:////<absolute file>'")
             path = rest[1:]
-            if path in ("", ":memory:") or path.startswith("/"):
+            if path in ("", ":memory:"):
                 return value
             base = _base_dir(info)
-            return f"sqlite:///{(base / path).resolve()}" if base is not None else value
+            if path.startswith("/"):
+                _check_sqlite_file(Path(path))
+                return value
+            if base is None:
+                return value
+            _check_sqlite_file((base / path).resolve())
+            return f"sqlite:///{(base / path).resolve()}"
         netloc = rest.split("/", 1)[0]
         userinfo = netloc.rpartition("@")[0]
         if ":" in userinfo:
@@ -126,6 +132,14 @@ class StorageConfig(Section):
         return f"sqlite:///{p.with_name(p.stem + '-dryrun' + p.suffix)}"
 
 
+def _check_sqlite_file(file: Path) -> None:
+    """The sqlite file's folder must exist (a typo in the path must not silently create a new folder)."""
+    if file.is_dir():
+        raise ValueError(f"the sqlite path {file} is a folder, not a file")
+    if not file.parent.is_dir():
+        raise ValueError(f"the folder {file.parent} of the sqlite file does not exist (create it, or fix the path)")
+
+
 # ------------------------------------------------------------------------------------------------
 # [chains.<name>]
 # ------------------------------------------------------------------------------------------------
@@ -136,7 +150,7 @@ class ChainConfig(Section):
     rpc_urls: list[str] = Field(min_length=1, repr=False)  # NOTE: may embed API keys: never in repr/logs
     request_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_retries: int = Field(default=3, ge=0, le=20)
-    max_head_age_s: float = Field(default=120.0, gt=0)
+    max_head_age_s: float = Field(default=120.0, gt=0, le=7 * 86_400)
     multicall: Address = MULTICALL3_ADDRESS
     multicall_kind: Literal["multicall3", "uniswap_interface"] = "multicall3"
     multicall_chunk_size: int = Field(default=500, ge=1, le=10_000)
@@ -256,10 +270,10 @@ PROTOCOL_KINDS = ("aave_v3", "uniswap_v3", "morpho_blue", "synthetix_perps")
 class OraclesConfig(Section):
     """Oracle freshness and sanity bounds."""
 
-    default_heartbeat_s: int = Field(default=86_400, gt=0)
+    default_heartbeat_s: int = Field(default=86_400, gt=0, le=30 * 86_400)
     max_deviation_bps: Bps = 300
     twap_window_s: int = Field(default=300, ge=0, le=86_400)
-    heartbeats_s: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
+    heartbeats_s: dict[str, Annotated[int, Field(gt=0, le=30 * 86_400)]] = Field(default_factory=dict)
 
     def heartbeat_s(self, symbol: str) -> int:
         """Maximum age of an oracle answer for ``symbol``, in seconds."""
@@ -328,11 +342,13 @@ class SignerConfig(Section):
 class LimitsConfig(Section):
     """Hard limits the executor's policy enforces on every plan."""
 
-    per_tx_usd: float = Field(default=100_000.0, gt=0)
-    per_day_usd: float = Field(default=500_000.0, gt=0)
-    max_slippage_bps: Bps = 100
-    max_fee_gwei: float = Field(default=300.0, gt=0)
-    max_priority_fee_gwei: float = Field(default=5.0, ge=0)
+    per_tx_usd: float = Field(default=100_000.0, gt=0, le=1e12)
+    per_day_usd: float = Field(default=500_000.0, gt=0, le=1e12)
+    # NOTE: a sale may lose at most half its value; 10000 bps (accept any price) would make every swap model
+    # degenerate (no output is guaranteed) and fail every tick.
+    max_slippage_bps: Annotated[int, Field(ge=0, le=5_000)] = 100
+    max_fee_gwei: float = Field(default=300.0, gt=0, le=1e6)
+    max_priority_fee_gwei: float = Field(default=5.0, ge=0, le=1e6)
     emergency_health: float = Field(default=1.05, ge=1.0, le=10.0)
     allowed_contracts: list[Address] = Field(default_factory=list)
 
@@ -340,9 +356,9 @@ class LimitsConfig(Section):
 class RuntimeConfig(Section):
     """The main loop."""
 
-    poll_interval_s: float = Field(default=1.0, gt=0, le=3_600)
+    poll_interval_s: float = Field(default=1.0, ge=0.01, le=3_600)
     dry_run: bool = False
-    heartbeat_s: float = Field(default=60.0, gt=0)
+    heartbeat_s: float = Field(default=60.0, gt=0, le=86_400)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -28,8 +28,9 @@ def register(sub: Any) -> None:
 
     up = dsub.add_parser("up", help="start the devnet in the background and write DIR/devnet.{json,toml}")
     up.add_argument("--state-dir", required=True, type=Path, help="directory for devnet.json, devnet.toml, logs")
-    up.add_argument("--port", type=int, default=None, help="loopback port (default: a free one)")
-    up.add_argument("--block-time", type=int, default=1,
+    up.add_argument("--port", type=_int_in(1024, 65535, "--port"), default=None,
+                    help="loopback port 1024-65535 (default: a free one)")
+    up.add_argument("--block-time", type=_int_in(0, 3600, "--block-time"), default=1,
                     help="seconds between blocks (interval mining); 0 = mine only on transactions")
     up.add_argument("--rebuild", action="store_true", help="redeploy instead of loading the cached state")
     up.set_defaults(func=cmd_up)
@@ -44,6 +45,18 @@ def register(sub: Any) -> None:
     price.add_argument("usd", type=_positive_float)
     price.add_argument("--no-arbitrage", action="store_true", help="leave the Uniswap pools where they are")
     price.set_defaults(func=cmd_price)
+
+
+def _int_in(low: int, high: int, flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be a whole number {low}..{high}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{flag} must be {low}..{high}, got {value}")
+        return value
+    return parse
 
 
 def _positive_float(text: str) -> float:

@@ -199,7 +199,11 @@ class Devnet:
             for key in self.book["uniswap"]["pools"]:
                 a, b, _fee = key.split("/")
                 if symbol in (a, b):
-                    moved[key] = self.align_pool(key)
+                    try:
+                        moved[key] = self.align_pool(key)
+                    except Exception as exc:  # a revert of the arbitrage swap, named
+                        raise DevnetError(f"{symbol} feed moved to {usd:g} USD but pool {key} could not be "
+                                          f"aligned to it: {' '.join(str(exc).split())[:200]}") from None
         return {"symbol": symbol, "answer": answer, "pools": moved}
 
     def oracle_price(self, symbol: str) -> int:
@@ -218,6 +222,8 @@ class Devnet:
         current = pool.functions.slot0().call()[0]
         if current == target:
             return current
+        if pool.functions.liquidity().call() == 0:
+            self._seed_liquidity_at_price(pool, s0, s1, int(fee))
         router = self.contract("uniswap_v3/SwapRouter", self.book["uniswap"]["router"])
         zero_for_one = target < current  # selling token0 lowers the price
         tin, tout = (s0, s1) if zero_for_one else (s1, s0)
@@ -225,6 +231,23 @@ class Devnet:
                   10**40, 0, target)
         self.transact(router.functions.exactInputSingle(params))
         return int(pool.functions.slot0().call()[0])
+
+    def _seed_liquidity_at_price(self, pool: Any, s0: str, s1: str, fee: int) -> None:
+        """Add a one-spacing sliver of liquidity around a pool's current tick.
+
+        NOTE: a large move can push a pool's price past all of its liquidity; a swap that moves only
+        through a zero-liquidity region reverts in ``SwapRouter.uniswapV3SwapCallback`` ("swaps entirely
+        within 0-liquidity regions are not supported", no reason string). A sliver at the current tick
+        makes the next alignment trade a few wei there first.
+        """
+        spacing = int(pool.functions.tickSpacing().call())
+        tick = int(pool.functions.slot0().call()[1])
+        lower = (tick // spacing) * spacing
+        npm = self.contract("uniswap_v3/NonfungiblePositionManager", self.book["uniswap"]["position_manager"])
+        amt0 = 10 ** self.book["decimals"][s0] // 1000
+        amt1 = 10 ** self.book["decimals"][s1] // 1000
+        self.transact(npm.functions.mint((self.book["tokens"][s0], self.book["tokens"][s1], fee, lower,
+                                          lower + spacing, amt0, amt1, 0, 0, self.address("deployer"), 2**40)))
 
     def mine(self, n: int = 1) -> None:
         self.node.call("anvil_mine", [hex(n)])

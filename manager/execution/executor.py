@@ -37,7 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from manager.errors import NeverSubmitError, PolicyViolation, SimulationFailed, SkipTickError
+from manager.errors import NeverSubmitError, PolicyViolation, RetryableError, SimulationFailed, SkipTickError
 from manager.execution.fees import FeePolicy, Urgency, check_fee_budget, quote_fees, urgency_for_health
 from manager.execution.nonce import NonceManager
 from manager.execution.policy import PolicyLimits, check_plan
@@ -93,6 +93,7 @@ class Executor:
         self.limits = limits
         self.fee_policy = fee_policy
         self.fork_rpc_url = fork_rpc_url
+        self._replay_note: str | None = None
         self.dry_run = dry_run
         self.chain_id = int(chain_id if chain_id is not None else w3.eth.chain_id)
         self.submitter = submitter or Submitter(w3, signer, store, fee_policy, chain_id=self.chain_id)
@@ -135,12 +136,17 @@ class Executor:
                     return known
             try:
                 quote, level, replay = self._prepare_plan(plan, post_check, native_price_usd, urgency)
-            except (NeverSubmitError, SkipTickError) as exc:
+            except (NeverSubmitError, SkipTickError, RetryableError) as exc:  # RPC faults fail this plan only
                 return self._refuse(plan, exc)
             if not wait and not self.dry_run:
-                return self._send_all(plan, quote, level, replay)  # "simulated" is stored with the sends
-            self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
-            return self._run_steps(plan, quote, level, replay.post_health, post_check=post_check)
+                result = self._send_all(plan, quote, level, replay)  # "simulated" is stored with the sends
+            else:
+                self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
+                result = self._run_steps(plan, quote, level, replay.post_health, post_check=post_check)
+            if self._replay_note:  # the fork could not run: say how the plan was checked instead
+                result = result.model_copy(update={"reason": "; ".join(x for x in (result.reason, self._replay_note)
+                                                                        if x)})
+            return result
 
     # --- stages -------------------------------------------------------------------------------
     def _known_plan(self, plan: Plan) -> ExecutionResult | None:
@@ -194,6 +200,7 @@ class Executor:
         replay = fork_replay(self.fork_rpc_url, head, plan.steps, self.signer.address,
                              preconditions=plan.preconditions, post_check=post_check,
                              **({"anvil_factory": self._fork_factory} if self._fork_factory else {}))
+        self._replay_note = replay.fallback_reason
         level = urgency or urgency_for_health(plan.health_before, self.fee_policy)
         quote = quote_fees(latest_base_fee_wei(self.w3), level, self.fee_policy)
         if not quote.includable:

@@ -11,10 +11,14 @@ For every stored ``pending`` transaction group (one plan step: all its replaceme
   decision's block, against the head now) and a fresh simulation of the decoded stored transaction
   (``eth_call`` + gas estimate of its to/data/value from its sender at the latest block, which must fit
   its gas limit). If all hold, re-broadcast the *stored signed bytes* (same hash, same nonce: at most one
-  of them can ever be mined) and keep tracking; otherwise the step's transactions are ``dropped`` and the
-  plan ``failed`` with the reason (``expired: ...`` / ``re-simulation: ...``), one log line
+  of them can ever be mined) and keep tracking; otherwise the step's transactions are ``released`` (never
+  ``dropped``: a broadcast still in flight may yet be mined) and the plan ``failed`` with the reason (``expired: ...`` / ``re-simulation: ...``), one log line
   ``event=rebroadcast_refused``. Their nonce is then free for the next plan, whose transaction takes it
   and so guarantees the stored bytes can never be mined later.
+
+A transaction is ``dropped`` only when its nonce is used by another transaction (``submit.settle``):
+``released`` ones are re-checked on every reconcile (included if mined after all, dropped once the nonce is
+taken by another transaction).
 
 Nothing is ever re-signed here, and no new nonce is ever used for a step that has a stored transaction.
 Then every open plan is settled from its transactions: all steps included -> ``confirmed``; a revert
@@ -50,6 +54,7 @@ class ReconcileReport:
     included: list[str] = field(default_factory=list)
     reverted: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # not re-broadcast; nonce free; re-checked
     still_pending: list[str] = field(default_factory=list)
     rebroadcast: list[str] = field(default_factory=list)
     not_rebroadcast: dict[str, str] = field(default_factory=dict)  # plan_id -> why its stored tx was not sent
@@ -58,6 +63,7 @@ class ReconcileReport:
     def summary(self) -> str:
         return (
             f"included={len(self.included)} reverted={len(self.reverted)} dropped={len(self.dropped)} "
+            f"released={len(self.released)} "
             f"pending={len(self.still_pending)} rebroadcast={len(self.rebroadcast)} "
             f"not_rebroadcast={len(self.not_rebroadcast)} plans={len(self.plans)}"
         )
@@ -187,9 +193,11 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
                     report.still_pending.extend(r.tx_hash for r in rows)
                 else:
                     blocked[key] = min(nonce, blocked.get(key, nonce))
+                    # NOTE: not "dropped": a broadcast still in flight may yet be mined. Released: the nonce is
+                    # free for the next plan, and the row is re-checked until that nonce is used.
                     for r in rows:
-                        store.mark_tx(r.tx_hash, TxStatus.DROPPED)
-                    report.dropped.extend(r.tx_hash for r in rows)
+                        store.mark_tx(r.tx_hash, TxStatus.RELEASED)
+                    report.released.extend(r.tx_hash for r in rows)
                     report.not_rebroadcast[plan_id] = f"step {step_index} not re-broadcast: {refusal}"
                     status = "not_rebroadcast"
                     log.warning("event=rebroadcast_refused plan_id=%s step=%d nonce=%d head=%d hashes=%s reason=%r",
@@ -197,7 +205,24 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
             else:
                 report.still_pending.extend(r.tx_hash for r in rows)
         log.info("event=reconcile_tx plan_id=%s step=%d nonce=%d status=%s", plan_id, step_index, nonce, status)
+    _settle_released(w3, store, sender, report)
     return report
+
+
+def _settle_released(w3: Any, store: ExecutionStore, sender: str | None, report: ReconcileReport) -> None:
+    """Re-check released transactions: mined after all -> included/reverted; nonce taken by another -> dropped."""
+    groups: dict[tuple[str, int, int], list[TransactionRow]] = defaultdict(list)
+    for row in store.released_transactions(sender):
+        groups[(row.plan_id, row.step_index, row.nonce)].append(row)
+    for (plan_id, step_index, nonce), rows in groups.items():
+        hashes = [r.tx_hash for r in sorted(rows, key=lambda t: t.id or 0)]
+        status, _receipt, mined = settle(w3, store, rows[0].sender or sender, hashes, nonce)
+        if status in ("included", "reverted"):
+            (report.included if status == "included" else report.reverted).append(mined)  # type: ignore[arg-type]
+            log.warning("event=released_tx_mined plan_id=%s step=%d nonce=%d tx_hash=%s status=%s",
+                        plan_id, step_index, nonce, mined, status)
+        elif status == "dropped":
+            report.dropped.extend(hashes)
 
 
 def reconcile_plans(store: ExecutionStore, report: ReconcileReport | None = None, *,

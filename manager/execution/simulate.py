@@ -170,14 +170,23 @@ class ForkReplay:
     gas_used: list[int] = field(default_factory=list)
     post_health: float | None = None
     elapsed_s: float = 0.0
+    # set when no fork could be started: why, and the gas the steps' hints budget instead of fork estimates
+    fallback_reason: str | None = None
+    fallback_gas: int = 0
 
     @property
     def total_gas(self) -> int:
-        return sum(s.gas_limit for s in self.simulations)
+        return sum(s.gas_limit for s in self.simulations) or self.fallback_gas
+
+
+FALLBACK_GAS_PER_STEP = 600_000  # a step without a gas hint, when no fork estimates it
+FORK_START_TIMEOUT_S = 10.0  # a fork that is not ready by then is not waited for (the fallback is used)
+FORK_RETRY_AFTER_S = 30.0  # an upstream a fork could not start from is not tried again for this long
+_fork_down: dict[str, tuple[float, str]] = {}  # url -> (monotonic time it failed, why)
 
 
 def fork_replay(
-    rpc_url: str,
+    rpc_url: str | Callable[[], list[str]],
     block_number: int,
     steps: tuple[TxStep, ...] | list[TxStep],
     sender: str,
@@ -190,17 +199,40 @@ def fork_replay(
 
     Raises ``SimulationFailed`` when a step reverts there (reason decoded) or the post-state misses the
     band; a plan whose preconditions need a post-state check but got no ``post_check`` is refused too.
+
+    ``rpc_url`` may be a callable giving the URLs to fork from in order (the client's healthy one first).
+    NOTE: when no fork can be started (every upstream faulty, anvil failing), that is not fatal and not a
+    refusal: the result carries ``fallback_reason``; the executor then simulates each step by ``eth_call``
+    against the chain just before sending it and checks the on-chain post-state after the last one.
     """
     from web3 import Web3
 
     if preconditions.needs_post_check and post_check is None:
         raise SimulationFailed("fork replay: the plan sets a health band but no post-state check was given")
     if anvil_factory is None:
+        from functools import partial
+
         from manager.devnet.anvil import Anvil
 
-        anvil_factory = Anvil.start
+        anvil_factory = partial(Anvil.start, timeout_s=FORK_START_TIMEOUT_S)
     started = time.monotonic()
-    node = anvil_factory(extra_args=["--fork-url", rpc_url, "--fork-block-number", str(block_number)])
+    urls = list(rpc_url()) if callable(rpc_url) else [rpc_url]
+    node, errors = None, []
+    for url in urls:
+        down = _fork_down.get(url)
+        if down is not None and time.monotonic() - down[0] < FORK_RETRY_AFTER_S:
+            errors.append(f"skipped for {FORK_RETRY_AFTER_S:g} s after: {down[1]}")
+            continue
+        try:
+            node = anvil_factory(extra_args=["--fork-url", url, "--fork-block-number", str(block_number)])
+            _fork_down.pop(url, None)
+            break
+        except Exception as exc:  # a faulty upstream or a failing anvil: try the next URL
+            why = " ".join(str(exc).split())[:160]
+            _fork_down[url] = (time.monotonic(), why)
+            errors.append(why)
+    if node is None:
+        return _fallback(block_number, steps, "the fork could not start (" + "; ".join(errors) + ")")
     try:
         fw3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
         fw3.provider.make_request("anvil_impersonateAccount", [sender])
@@ -226,5 +258,22 @@ def fork_replay(
             block_number, len(steps), sum(result.gas_used), result.post_health, result.elapsed_s,
         )
         return result
+    except SimulationFailed:
+        raise
+    except Exception as exc:  # the fork's upstream failed mid-replay (not a revert: those are SimulationFailed)
+        from manager.errors import PosmanError
+
+        if isinstance(exc, PosmanError) and not isinstance(exc, RpcError):
+            raise
+        return _fallback(block_number, steps, f"the fork failed mid-replay ({type(exc).__name__}: "
+                                              f"{' '.join(str(exc).split())[:160]})")
     finally:
         node.stop()
+
+
+def _fallback(block_number: int, steps: tuple[TxStep, ...] | list[TxStep], why: str) -> ForkReplay:
+    reason = (f"fork replay unavailable: {why}; the plan is simulated by eth_call step by step against the chain "
+              "and guarded by the on-chain post-condition")
+    log.warning("event=fork_replay_fallback block=%d steps=%d reason=%r", block_number, len(steps), reason)
+    gas = sum(s.gas_hint or FALLBACK_GAS_PER_STEP for s in steps)
+    return ForkReplay(fork_block=block_number, fallback_reason=reason, fallback_gas=gas)

@@ -85,6 +85,10 @@ class ExecutionStore:
     def pending_transactions(self, sender: str | None = None) -> list[TransactionRow]:
         return self.repo.pending_transactions(sender=sender)
 
+    def released_transactions(self, sender: str | None = None) -> list[TransactionRow]:
+        """Transactions not re-broadcast whose nonce was released (``TxStatus.RELEASED``): still re-checked."""
+        return self.repo.pending_transactions(sender=sender, status=TxStatus.RELEASED)
+
     def pending_nonces(self, sender: str) -> list[int]:
         return [t.nonce for t in self.repo.pending_transactions(sender=sender)]
 

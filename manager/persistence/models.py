@@ -66,6 +66,10 @@ class TxStatus(StrEnum):
     REPLACED = "replaced"
     REVERTED = "reverted"
     DROPPED = "dropped"
+    # not re-broadcast after a restart (its plan expired or failed re-simulation): its nonce is free for the
+    # next plan; re-checked until that nonce is used - included if it was mined after all (a late broadcast),
+    # dropped once another transaction took the nonce.
+    RELEASED = "released"
 
 
 class _Table(SQLModel, registry=_registry):

@@ -63,7 +63,9 @@ PLAN_TRANSITIONS: dict[PlanStatus, frozenset[PlanStatus]] = {
 # NOTE: included/reverted -> pending is a reorg; dropped -> pending/included is a transaction that was
 # evicted from our node's mempool and then seen again (or mined anyway).
 TX_TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
-    TxStatus.PENDING: frozenset({TxStatus.INCLUDED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED}),
+    TxStatus.PENDING: frozenset({TxStatus.INCLUDED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED,
+                                 TxStatus.RELEASED}),
+    TxStatus.RELEASED: frozenset({TxStatus.INCLUDED, TxStatus.REVERTED, TxStatus.REPLACED, TxStatus.DROPPED}),
     TxStatus.INCLUDED: frozenset({TxStatus.PENDING}),
     TxStatus.REVERTED: frozenset({TxStatus.PENDING}),
     TxStatus.DROPPED: frozenset({TxStatus.PENDING, TxStatus.INCLUDED, TxStatus.REVERTED, TxStatus.REPLACED}),
@@ -708,11 +710,12 @@ class Repository:
         log.info("event=tx_status tx_hash=%s status=%s block=%s", tx_hash, tx.status, tx.block_included)
         return tx
 
-    def pending_transactions(self, *, sender: str | None = None) -> list[TransactionRow]:
-        """Transactions still ``pending`` (optionally of one sender), by nonce then age."""
+    def pending_transactions(self, *, sender: str | None = None,
+                             status: TxStatus = TxStatus.PENDING) -> list[TransactionRow]:
+        """Transactions still ``pending`` (or ``status``; optionally of one sender), by nonce then age."""
 
         def work(session: Session) -> list[TransactionRow]:
-            query = select(TransactionRow).where(TransactionRow.status == TxStatus.PENDING.value)
+            query = select(TransactionRow).where(TransactionRow.status == status.value)
             if sender is not None:
                 query = query.where(TransactionRow.sender == sender)
             return list(session.exec(query.order_by(col(TransactionRow.nonce), col(TransactionRow.id))).all())

@@ -17,3 +17,12 @@ def feed_calls(feed: str) -> list[Call]:
         Call.build(feed, "latestRoundData()", (), ROUND_DATA_TYPES, label=f"latestRoundData({feed})"),
         Call.build(feed, "decimals()", (), ("uint8",), label=f"decimals({feed})"),
     ]
+
+
+def legacy_feed_calls(feed: str) -> list[Call]:
+    """``[latestAnswer(), latestTimestamp()]`` (Chainlink's older ``AggregatorInterface``), for sources
+    without ``latestRoundData`` (e.g. Aave's own price adapters and test mocks)."""
+    return [
+        Call.build(feed, "latestAnswer()", (), ("int256",), label=f"latestAnswer({feed})"),
+        Call.build(feed, "latestTimestamp()", (), ("uint256",), label=f"latestTimestamp({feed})"),
+    ]

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.errors import ConfigError
+from manager.errors import ConfigError, DataQualityError
 from manager.runtime.loop import Alerting, ManagedPosition, Runtime
 from manager.runtime.strategies import bind_strategies, groups_of
 
@@ -131,7 +131,7 @@ def morpho_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[
                                        [PositionRef(name="post_check", account=account, market_id=proto.market_id)],
                                        block, block_timestamp=_block_ts(w3, block))
         if errors or not snaps:
-            raise ConfigError(f"post-state read of Morpho position {account} failed: {errors}")
+            raise DataQualityError(f"post-state read of Morpho position {account} failed: {errors}")
         return snaps[0].health_factor()
 
     return read
@@ -240,7 +240,10 @@ def build_manager(
             raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
                                                         f"'{signer_chain[pos.signer]}'; one signer per chain")
         if proto.chain not in clients:
+            from manager.chain.verify import verify_chain
+
             clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
+            verify_chain(cfg, proto.chain, clients[proto.chain])  # contracts are what the config says
         w3 = clients[proto.chain].w3
         chain_cfg = cfg.chains[proto.chain]
         if proto.kind == "synthetix_perps":
@@ -281,9 +284,13 @@ def build_manager(
     forks = ForkPool(max(1, min(DEFAULT_POOL_SIZE, len(signer_calls)))) if signer_calls else None
     for signer_name, calls in signer_calls.items():
         chain_cfg = cfg.chains[signer_chain[signer_name]]
-        limits = PolicyLimits.from_limits(cfg.limits, merge_calls(*calls))
+        from manager.execution.allowlist import with_allowed_contracts
+
+        limits = PolicyLimits.from_limits(cfg.limits, with_allowed_contracts(merge_calls(*calls),
+                                                                            cfg.limits.allowed_contracts))
         ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
-                      fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
+                      fee_policy=FeePolicy.from_limits(cfg.limits),
+                      fork_rpc_url=clients[signer_chain[signer_name]].urls_by_health, dry_run=dry,
                       chain_id=chain_cfg.chain_id, fork_factory=forks)
         ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
         if executor_tweaks is not None:

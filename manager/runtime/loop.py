@@ -207,12 +207,21 @@ def decide_with_depth(strategy: LoadedStrategy, snap: Any, ctx: StrategyContext,
     decision = call_decide(strategy, snap, ctx)
     if decision is None or read_depth is None:
         return decision
-    pairs = sorted({(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
-                   - set(ctx.depth))  # type: ignore[operator]
-    got = read_depth(pairs) if pairs else {}
-    if not got:
-        return decision
-    return call_decide(strategy, snap, dataclasses.replace(ctx, depth={**ctx.depth, **got}))
+    # NOTE: a pair whose depth read finds no pool is passed back as ``no_route`` so the strategy picks another
+    # collateral (issue 15: the default order kept choosing a collateral with no pool to the debt).
+    for _ in range(3):
+        pairs = sorted({(s.symbol, s.symbol_out) for s in decision.steps if s.kind == "swap" and s.symbol_out}
+                       - set(ctx.depth) - set(ctx.no_route))  # type: ignore[operator]
+        got = read_depth(pairs) if pairs else {}
+        missing = frozenset(p for p in pairs if p not in got)
+        if not got and not missing:
+            return decision
+        ctx = dataclasses.replace(ctx, depth={**ctx.depth, **got}, no_route=ctx.no_route | missing)
+        previous, decision = decision, call_decide(strategy, snap, ctx)
+        if decision is None or (missing and previous.steps and not decision.steps):
+            # no other collateral can be sold: keep the plan valued at the oracle (its reason says so)
+            return previous
+    return decision
 
 
 def inputs_digest(snapshot: Any) -> str:
@@ -291,6 +300,17 @@ class Runtime:
         self.repo.set_state(f"last_action:{name}", {"block": block, "timestamp_s": timestamp_s})
 
     # --- the tick ------------------------------------------------------------------------------
+    def _is_fault_after_start(self, exc: StopError) -> bool:
+        """A ``ChainError`` once a tick has succeeded is a faulty node answering, not a wrong config.
+
+        NOTE: every configured contract was verified at start (``chain.verify``) and the first tick read them;
+        a later "not a contract" / "no pool set" / "multicall returned no data" is garbage from an RPC URL
+        (issue 15: such answers stopped the process). It fails this tick or this position, never the process.
+        """
+        from manager.errors import ChainError
+
+        return isinstance(exc, ChainError) and self.repo.last_processed_block() is not None
+
     def tick(self, block_number: int | None = None) -> TickReport:
         """One tick at ``block_number`` (default: the latest block)."""
         with self._act_lock:
@@ -302,11 +322,17 @@ class Runtime:
         # NOTE: settle what earlier ticks sent *before* the read: a plan seen still pending here keeps its
         # position out of this tick (in flight), so nothing is sent twice for one need.
         self._track(now_s)
+        failure: Exception | None = None
         try:
             data = self.reader.read(now_s, block_number)
-        except StopError:
-            raise
-        except Exception as exc:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
+        except StopError as exc:
+            if not self._is_fault_after_start(exc):
+                raise
+            failure = exc
+        except Exception as exc:
+            failure = exc
+        if failure is not None:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
+            exc = failure
             reason = " ".join(str(exc).split())[:300]
             log.warning("event=tick_failed block=%s stage=read error_type=%s error=%r",
                         block_number, type(exc).__name__, reason)
@@ -329,8 +355,14 @@ class Runtime:
             pos = self.positions[name]
             try:
                 item = self._decide(pos, views, health_views[name], data, bad_symbols, report, now_s, in_flight)
-            except StopError:
-                raise
+            except StopError as exc:
+                if not self._is_fault_after_start(exc):
+                    raise
+                outcome = report.positions.setdefault(name, PositionOutcome(name))
+                outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
+                log.error("event=position_failed position=%s block=%d error_type=%s error=%r",
+                          name, block, type(exc).__name__, outcome.reason)
+                continue
             except Exception as exc:  # NOTE: one position's failure never stops the others
                 self._position_failed(report, name, block, exc)
                 continue
@@ -430,9 +462,20 @@ class Runtime:
 
     def context_for(self, pos: ManagedPosition, views: dict[str, PeerView], data: Any, now_s: float) -> StrategyContext:
         last_block, last_ts = self._last_action(pos.name)
+        leftovers: dict[str, int] = {}
+        finish_to: float | None = None
+        if pos.mode == "manage":
+            from manager.execution.leftovers import interrupted_proceeds, interrupted_target_health
+
+            try:
+                leftovers = interrupted_proceeds(self.repo, pos.name)
+                finish_to = interrupted_target_health(self.repo, pos.name)
+            except Exception as exc:  # a record that cannot be read only means nothing to finish
+                log.warning("event=leftovers_unreadable position=%s error=%r", pos.name, str(exc)[:200])
         return strategy_context(
             pos.name, pos.mode, pos.peers, views, data, now_s, self.sizing_limits(),
-            last_action_block=last_block, last_action_s=last_ts,
+            last_action_block=last_block, last_action_s=last_ts, interrupted_proceeds_wei=leftovers,
+            finish_to_health=finish_to,
             health_history=tuple(self.health_history[pos.name]),
             price_history={s: tuple(v) for s, v in self.price_history.items()}, block_time_s=self._block_time_s,
         )
@@ -490,6 +533,15 @@ class Runtime:
         if untrusted or not hv.oracle_fresh or extra:
             why = ("oracle data not trusted: "
                    f"{', '.join(untrusted) or ', '.join(hv.oracle_issues + extra) or 'stale'}")
+            outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
+            log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
+                        name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
+            return None
+        waiting = self._pending_of(name, block) if pos.mode == "manage" else []
+        if waiting:
+            # NOTE: a step of an earlier plan is still pending (a lost answer, a slow inclusion): deciding again
+            # now would act twice once it is mined (issue 15: positions over-deleveraged under RPC faults)
+            why = f"waiting for pending transaction {waiting[0]} of an earlier plan"
             outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
             log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
@@ -820,6 +872,24 @@ class Runtime:
         return None
 
     # --- stuck transactions ----------------------------------------------------------------------
+    PENDING_WAIT_BLOCKS = 5  # a pending step older than this (seen pending this many blocks) no longer blocks
+
+    def _pending_of(self, name: str, block: int) -> list[str]:
+        """Hashes of stored pending transactions of ``name``'s plans seen pending for fewer than
+        ``PENDING_WAIT_BLOCKS`` blocks (after this tick's reconcile): the position waits for them."""
+        out = []
+        try:
+            for row in self._pending_transactions():
+                first = self._pending_first_seen.get(row.tx_hash, block)
+                if block - first >= self.PENDING_WAIT_BLOCKS:
+                    continue
+                plan = self.repo.get_plan(row.plan_id)
+                if plan is not None and plan.position == name:
+                    out.append(row.tx_hash)
+        except Exception as exc:  # a record that cannot be read must not block protection
+            log.warning("event=pending_unreadable position=%s error=%r", name, str(exc)[:200])
+        return out
+
     def _settle_pending(self) -> None:
         """Stored transactions still pending (a restart, a slow inclusion): reconcile them with the chain
         before deciding, so an interrupted plan is settled and never resent."""

@@ -33,6 +33,21 @@ class SizingLimits(Frozen):
     max_rounds: int = Field(default=12, ge=1, le=100)
 
 
+def describe_binding(binding: str, limits: SizingLimits) -> str:
+    """A binding constraint as the user reads it: the user's own cap (config key and value) when that is it.
+
+    ``per_action_cap`` is ``[limits] per_tx_usd``, ``per_day_cap`` is ``per_day_usd`` (what is left today),
+    ``pool_depth`` / ``price_impact`` are measured at ``max_slippage_bps``; other names are returned as they are.
+    """
+    if binding == "per_action_cap" and limits.per_action_usd is not None:
+        return f"per_tx_usd (your per-transaction cap, ${limits.per_action_usd:,.2f})"
+    if binding == "per_day_cap" and limits.per_day_remaining_usd is not None:
+        return f"per_day_usd (your daily cap; ${limits.per_day_remaining_usd:,.2f} left today)"
+    if binding in ("pool_depth", "price_impact", "slippage_vs_oracle"):
+        return f"{binding} within max_slippage_bps (your slippage cap, {limits.max_slippage_bps:g} bps)"
+    return binding
+
+
 def tightest(bounds: Mapping[str, float]) -> tuple[str, float]:
     """The smallest bound and its name (ties go to the first one given)."""
     if not bounds:

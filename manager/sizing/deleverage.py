@@ -21,14 +21,14 @@ and the target is solved exactly per segment), or from the oracle less fee and a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
-from manager.sizing.caps import SizingLimits, supply_cap_room_wei, usd_cap_wei
+from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.depth import SwapModel, curve_sale
 from manager.sizing.fixed import WAD, percent_mul
 
@@ -146,6 +146,7 @@ def plan_deleverage(
     collateral_order: tuple[str, ...] | None = None,
     wallet_wei: Mapping[str, int] | None = None,
     wallet_mode: str = "repay",
+    no_route: Iterable[tuple[str, str]] = (),
 ) -> SizingDecision:
     """Plan the rounds that bring ``snapshot`` to ``target_hf`` (or as close as the constraints allow).
 
@@ -156,7 +157,8 @@ def plan_deleverage(
     ``wallet_mode="supply"`` instead adds wallet tokens of the position's collateral assets as collateral
     (no swap, no slippage; bounded by the reserve's supply-cap room), before any withdraw.
 
-    ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted).
+    ``depth`` is keyed by (token_in, token_out) addresses (symbols also accepted). ``no_route``: (symbol or
+    address in, out) pairs that have no pool: their collateral is never sold for that debt.
     ``flash_premium_bps`` (Aave ``FLASHLOAN_PREMIUM_TOTAL``) switches to flash-loan-funded rounds.
     ``collateral_order`` (assets or symbols) overrides the efficiency order.
     """
@@ -223,6 +225,7 @@ def plan_deleverage(
     pos, steps, coll_delta, debt_delta = prog.pos, prog.steps, prog.coll_delta, prog.debt_delta
     notional_usd, day_left_usd, first_binding, rnd = prog.notional_usd, prog.day_left_usd, prog.first_binding, prog.rnd
     wallet_steps = rnd
+    blocked = set(no_route)
     while rnd < limits.max_rounds:
         view = float_view(pos)
         if pos.health() >= target:
@@ -234,7 +237,8 @@ def plan_deleverage(
             final_binding = "debt_repaid"
             break
         j = debts[0]
-        cands = [k for k in collateral_candidates(pos, j) if not pair_for(k, j).exhausted]
+        cands = [k for k in collateral_candidates(pos, j) if not pair_for(k, j).exhausted
+                 and (k.asset == j.asset or not ({(k.symbol, j.symbol), (k.asset, j.asset)} & blocked))]
         if collateral_order:
             rank = {a: i for i, a in enumerate(collateral_order)}
             cands = [k for k in cands if k.asset in rank or k.symbol in rank]
@@ -291,7 +295,8 @@ def plan_deleverage(
             break
         x_usd = x_wei * usd_per_wei_k
         if x_usd < limits.min_action_usd and not steps and not hit:
-            final_binding = "min_action_usd"
+            # NOTE: an action cut below the dust size by the user's own cap is bound by that cap
+            final_binding = binding if binding in ("per_action_cap", "per_day_cap") else "min_action_usd"
             break
         new_pos = pos.with_deltas({k.asset: (-x_wei, 0)}).with_deltas({j.asset: (0, -repay_wei)})
         h_new = new_pos.health()
@@ -343,7 +348,8 @@ def plan_deleverage(
     if not steps:
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,
                               feasible=False, best_reachable_health=hf_before,
-                              reason=f"cannot deleverage toward HF {target:g}: bound by {final_binding}", **base)
+                              reason=f"cannot deleverage toward HF {target:g}: bound by "
+                                     f"{describe_binding(final_binding, limits)}", **base)
     feasible = h_final >= target - limits.tolerance_hf
     binding_out = (first_binding if first_binding not in (None, "target_health") else "target_health") if feasible else final_binding
     rounds = rnd
@@ -354,7 +360,8 @@ def plan_deleverage(
         parts.append(f"no depth curve for some swaps: valued at oracle less {limits.fallback_fee_bps:g} bps fee "
                      f"and {limits.max_slippage_bps:g} bps slippage haircut")
     if not feasible:
-        parts.append(f"target not reachable: stopped by {final_binding}; best reachable HF {h_final:.4f}")
+        parts.append(f"target not reachable: stopped by {describe_binding(final_binding, limits)}; "
+                     f"best reachable HF {h_final:.4f}")
     deltas: dict[str, int] = {}
     for sym, v in coll_delta.items():
         deltas[sym] = deltas.get(sym, 0) + v

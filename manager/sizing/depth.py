@@ -54,7 +54,12 @@ class SwapModel:
                     f"points[{i}]=({p.amount_in_wei}, {p.amount_out_wei}): inputs must increase and outputs be >= 0",
                     field="points", value=i,
                 )
-            xs.append(float(p.amount_in_wei))
+            x = float(p.amount_in_wei)
+            if x <= xs[-1]:
+                # NOTE: two integer inputs can round to one float (e.g. 2**60 and 2**60 + 1); keep the
+                # earlier (smaller, lower-output) quote: a zero-width segment has no slope.
+                continue
+            xs.append(x)
             ys.append(max(float(p.amount_out_wei), ys[-1]))
         factor = 1.0 - tol / 10_000
         rate = curve.mid_price * 10.0 ** (curve.decimals_out - curve.decimals_in)
@@ -123,7 +128,7 @@ class SwapModel:
             return
         for i in range(len(self.xs) - 1):
             x0, x1 = float(self.xs[i]), float(self.xs[i + 1])
-            if x1 <= start_wei:
+            if x1 <= start_wei or x1 <= x0:
                 continue
             slope = (float(self.ys[i + 1]) - float(self.ys[i])) / (x1 - x0)
             a = max(x0, start_wei)

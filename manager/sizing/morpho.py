@@ -15,7 +15,7 @@ from pydantic import Field
 
 from manager.domain import Frozen
 from manager.sizing._checks import BadInputError, NoDebtError, finite, target_health
-from manager.sizing.caps import SizingLimits
+from manager.sizing.caps import SizingLimits, describe_binding
 from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, mul_div_down, mul_div_up, w_div_down, w_div_up, w_mul_down
 
@@ -536,7 +536,8 @@ def plan_deleverage(
             break
         x_usd = x * usd if usd is not None else None
         if x_usd is not None and x_usd < min_action and not rounds and not hit:
-            binding = "min_action_usd"
+            # NOTE: a sale cut below the dust size by the user's own cap is bound by that cap
+            binding = bound_name if bound_name in ("per_action_cap", "per_day_cap") else "min_action_usd"
             break
         if repay >= b:  # the sale covers the whole debt: repay every share
             shares = p.borrow_shares
@@ -574,7 +575,8 @@ def plan_deleverage(
     if usd is None and (per_action is not None or day_left is not None):
         parts.append("USD caps not applied: no USD price for the collateral")
     if not feasible:
-        parts.append(f"target not reachable: stopped by {binding}; best reachable HF {hf_end:.6f}")
+        shown = describe_binding(binding, limits) if limits is not None else binding
+        parts.append(f"target not reachable: stopped by {shown}; best reachable HF {hf_end:.6f}")
     return MorphoDeleveragePlan(rounds=tuple(rounds), health_before=hf0, projected_health=hf_end, target_health=t,
                                 feasible=feasible, binding_constraint=sized_by if feasible else binding,
                                 reason="; ".join(parts), swap_source=source)

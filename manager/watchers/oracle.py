@@ -22,7 +22,7 @@ from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, execute
 from manager.domain import OracleReading
 from manager.protocols.aave_v3.reads import AaveMarket
-from manager.protocols.chainlink import feed_calls
+from manager.protocols.chainlink import feed_calls, legacy_feed_calls
 from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header, pool_calls
 
 
@@ -59,22 +59,39 @@ def read_oracles(
                 pairs.append((a, b, fee))
         calls += pool_price_calls(factory, [(market.by_symbol[a], market.by_symbol[b], f) for a, b, f in pairs])
     r = execute(client, calls, block)
+    # NOTE: a source without latestRoundData (Aave's adapters and mocks) may still answer Chainlink's older
+    # latestAnswer()/latestTimestamp(); ask those of the feeds that failed, in one more batch.
+    failed = [sym for i, sym in enumerate(symbols) if not r[2 * i].success]
+    legacy = execute(client, [c for sym in failed for c in legacy_feed_calls(market.feeds[sym])], block) if failed else []
+    legacy_of = {sym: (legacy[2 * j], legacy[2 * j + 1]) for j, sym in enumerate(failed)}
     out: dict[str, dict[str, Any]] = {}
     for i, sym in enumerate(symbols):
         rd, dec = r[2 * i], r[2 * i + 1]
         feed = market.feeds[sym]
-        if not (rd.success and dec.success):
-            out[sym] = {"symbol": sym, "feed": feed, "answer": 0, "decimals": 8, "round_id": 0, "updated_at": 0,
-                        "age_s": 10**12, "stale": True, "issue": f"feed {feed} read failed: {rd.error or dec.error}"}
+        hb = int(heartbeat_s(sym))
+        if rd.success:
+            round_id, answer, _started, updated_at, _answered = rd.value
+        elif sym in legacy_of and legacy_of[sym][0].success and legacy_of[sym][1].success:
+            round_id, answer, updated_at = 0, legacy_of[sym][0].value, legacy_of[sym][1].value
+        else:
+            la = legacy_of.get(sym, (None, None))[0]
+            why = ("answers latestAnswer() but neither latestRoundData() nor latestTimestamp(): its freshness "
+                   "cannot be checked" if la is not None and la.success else f"cannot be read ({rd.error})")
+            out[sym] = {"symbol": sym, "feed": feed, "answer": int(la.value) if la is not None and la.success else 0,
+                        "decimals": int(dec.value) if dec.success else 8, "round_id": 0, "updated_at": 0,
+                        "age_s": 0, "heartbeat_s": hb, "stale": True,
+                        "issue": f"{sym} price source {feed} {why}"}
             continue
-        round_id, answer, _started, updated_at, _answered = rd.value
         # NOTE: the later of the caller's clock and the block's timestamp: a chain running ahead of
         # the wall clock (or a wall clock ahead of an idle chain) can only make a feed look older.
         age = max(int(now_s), market.block_timestamp) - int(updated_at)
-        hb = int(heartbeat_s(sym))
-        out[sym] = {"symbol": sym, "feed": feed, "answer": int(answer), "decimals": int(dec.value),
+        decimals = int(dec.value) if dec.success else None
+        issue = None
+        if decimals is None:
+            issue = f"{sym} price source {feed} has no decimals() ({dec.error})"
+        out[sym] = {"symbol": sym, "feed": feed, "answer": int(answer), "decimals": decimals or 8,
                     "round_id": int(round_id), "updated_at": int(updated_at), "age_s": age, "heartbeat_s": hb,
-                    "stale": age > hb or int(answer) <= 0}
+                    "stale": age > hb or int(answer) <= 0 or issue is not None, "issue": issue}
 
     # oracle vs DEX
     if pairs:
@@ -107,7 +124,7 @@ def read_oracles(
         readings[sym] = OracleReading(
             symbol=sym, feed=d["feed"], answer=d["answer"], decimals=d["decimals"], round_id=d["round_id"],
             updated_at=d["updated_at"], block_number=block, block_timestamp=market.block_timestamp,
-            heartbeat_s=d.get("heartbeat_s", 0), age_s=d["age_s"], stale=d["stale"],
+            heartbeat_s=d.get("heartbeat_s", 0), age_s=d["age_s"], stale=d["stale"], issue=d.get("issue"),
             dex_spot_price=d.get("dex_spot_price"), dex_twap_price=d.get("dex_twap_price"),
             deviation_bps=dev, deviating=dev is not None and dev > max_deviation_bps,
         )

@@ -61,7 +61,11 @@ class TickReader:
 
     def client(self, chain: str) -> ChainClient:
         if chain not in self.clients:
-            self.clients[chain] = ChainClient.from_config(self.config, chain).connect()
+            from manager.chain.verify import verify_chain
+
+            client = ChainClient.from_config(self.config, chain).connect()
+            verify_chain(self.config, chain, client)  # every configured contract is what the config says
+            self.clients[chain] = client
         return self.clients[chain]
 
     def _aave_protocols(self) -> list[AaveV3Config]:
@@ -150,6 +154,17 @@ class TickReader:
                     morpho[sm.name] = sm
                 for name, err in errs_m.items():
                     errors[name] = err
+                managed_m = [sm for sm in snaps_m if self.config.position(sm.name).mode == "manage"]
+                if managed_m:  # what an interrupted plan may have left: the market's two tokens in the wallet
+                    from manager.chain.multicall import Call, execute
+
+                    calls = [Call.build(t, "balanceOf(address)", (sm.account,), ("uint256",), label=f"wallet {sm.name}")
+                             for sm in managed_m for t in (sm.params.collateral_token, sm.params.loan_token)]
+                    res = execute(client, calls, int(head_block or 0))
+                    for k, sm in enumerate(managed_m):
+                        wallets[sm.name] = {t: int(r.value) for t, r in zip(
+                            (sm.params.collateral_token, sm.params.loan_token), res[2 * k: 2 * k + 2], strict=True)
+                            if r.success and int(r.value) > 0}
             for proto in self._perp_protocols():
                 if proto.chain != chain:
                     continue
@@ -266,7 +281,9 @@ class TickReader:
 
 def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
     issues = []
-    if r.stale:
+    if r.stale and r.issue:
+        issues.append(r.issue)
+    elif r.stale:
         issues.append(f"{symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
     if r.deviating:
         issues.append(f"{symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")

@@ -259,3 +259,25 @@ def test_parallel_chunks_respect_max_parallel_requests(monkeypatch, limit):
     out = mc.execute(client, calls, 7)
     assert [r.value for r in out] == [str(i) for i in range(20)]  # call order kept
     assert state["peak"] == limit
+
+
+def test_multicall_answering_the_next_block_once_is_asked_again(devnet: Devnet, proxy: Proxy):
+    """Regression (issue 15): "multicall answered at block 695, asked for block 694" failed two ticks; a
+    load-balanced node serving one request a block ahead is asked again (failing over when it can)."""
+    client = client_for(devnet, "uniswap_interface", url=proxy.url).connect()
+    devnet.mint(ALICE, 7)
+    old_block = devnet.block_number()
+    devnet.mine(1)
+    calls_seen = {"n": 0}
+
+    def first_to_latest(payload):
+        if isinstance(payload, dict) and payload.get("method") == "eth_call":
+            calls_seen["n"] += 1
+            if calls_seen["n"] == 1:
+                payload["params"][1] = "latest"
+        return payload
+
+    proxy.rewrite = first_to_latest
+    (result,) = execute(client, [balance_call(devnet, ALICE)], old_block)
+    assert result.success and result.value >= 7 and result.block_number == old_block
+    assert calls_seen["n"] == 2

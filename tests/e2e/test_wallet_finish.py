@@ -79,3 +79,117 @@ def test_supply_mode_adds_the_withdrawn_collateral_back(net, tmp_path):
     assert after[5] / WAD == pytest.approx(1.15, rel=0.005)
     assert after[1] >= debt_before  # nothing repaid, nothing sold: collateral was added
     assert usdc.functions.balanceOf(carol).call() == usdc_wallet
+
+
+class Killed(BaseException):
+    """Stands for kill -9 right after a step was broadcast (and mined)."""
+
+
+@pytest.mark.parametrize("stage", ["withdraw", "approve router", "swap", "approve pool", "repay"])
+def test_kill_at_every_stage_then_restart_reaches_the_target(net, tmp_path, stage):
+    """Regression (issue 15): killed between a round's swap and its repay, the restarted manager left the
+    position below its trigger with the swap proceeds (the debt token) idle in the wallet, because the
+    default ``use_wallet_funds`` never spends the debt token. Killed right after each step of the first
+    round is broadcast (and mined), the restarted manager reaches the target from the wallet and the chain
+    as they are; nothing is sent twice; the USDC the account held before (its own borrowed money) is not
+    touched."""
+    from manager.execution.executor import ExecutorHooks
+
+    spec = DemoPosition("carol-cdp", "carol", "manage", "cdp_health",
+                        {"trigger_health": 1.25, "target_health": 1.4, "cooldown_s": 0}, (), (), "managed CDP")
+    path = tmp_path / "posman.toml"
+    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 positions=(spec,))
+    cfg = load_config(path)
+    carol = net.address("carol")
+    usdc = net.contract("erc20/MintableERC20", net.book["tokens"]["USDC"])
+    health = health_reader(net.book["aave"]["pool"], carol)
+    usdc_before, hf_before = usdc.functions.balanceOf(carol).call(), health(net.w3)
+    assert hf_before < 1.25
+
+    def kill_after_swap(ex):
+        def hook(prepared):
+            if ex_plan["steps"][prepared.step_index].label.startswith(stage):
+                raise Killed(prepared.tx_hash)
+        ex_plan: dict = {}
+        original = ex.execute
+
+        def execute(plan, *a, **k):
+            ex_plan["steps"] = plan.steps
+            return original(plan, *a, **k)
+        ex.execute = execute
+        ex.hooks = ExecutorHooks(after_broadcast=hook)
+
+    first = build_manager(cfg, environ=environ_for(net, (spec,)), executor_tweaks=kill_after_swap)
+    try:
+        with pytest.raises(Killed):
+            first.runtime.tick()
+    finally:
+        first.close()
+    proceeds = usdc.functions.balanceOf(carol).call() - usdc_before
+    assert health(net.w3) < 1.25 or stage == "repay"  # interrupted: below the trigger
+    start = net.w3.eth.block_number
+    second = build_manager(cfg, environ=environ_for(net, (spec,)))
+    try:
+        outcomes = []
+        for _ in range(3):
+            outcomes.append(second.runtime.tick().positions["carol-cdp"])
+            if health(net.w3) >= 1.4 * 0.995:
+                break
+        interrupted = [p for p in second.repo.actions_for("carol-cdp") if p.status == "failed"]
+    finally:
+        second.close()
+    assert interrupted and interrupted[-1].error.startswith("interrupted")
+    assert health(net.w3) >= 1.4 * 0.995, (stage, [(o.action, o.status, o.reason) for o in outcomes])
+    nonces = [tx["nonce"] for n in range(start + 1, net.w3.eth.block_number + 1)
+              for tx in net.w3.eth.get_block(n, full_transactions=True)["transactions"] if tx["from"] == carol]
+    assert len(nonces) == len(set(nonces))
+    # the interrupted plan's proceeds were repaid; the USDC carol held before was not spent
+    assert usdc_before <= usdc.functions.balanceOf(carol).call() < usdc_before + max(proceeds, 0) + 100 * 10**6
+
+
+def test_morpho_plan_stopped_at_the_floor_is_finished_from_the_wallet(net, tmp_path):
+    """Regression (issue 15: "on Morpho it stays stuck even with 'all'"): collateral withdrawn by an
+    interrupted plan leaves a Morpho position at the withdraw safety floor, below its trigger; the next ticks
+    sell the withdrawn collateral from the wallet and repay: back above its trigger (in band) and above where it
+    was before the interrupted plan withdrew."""
+    from manager.chain.client import ChainClient
+    from manager.chain.multicall import execute
+    from manager.protocols.morpho_blue.encode import withdraw_collateral
+    from manager.protocols.morpho_blue.reads import decode_params, params_calls
+    from manager.runtime.lifecycle import morpho_health_reader
+
+    spec = DemoPosition("morpho-weth", "manager4", "manage", "cdp_health",
+                        {"trigger_health": 1.15, "target_health": 1.4, "cooldown_s": 0}, (), (), "managed Morpho",
+                        protocol="morpho-WETH-USDC")
+    path = tmp_path / "posman.toml"
+    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
+                 positions=(spec,))
+    cfg = load_config(path)
+    proto = cfg.protocol("morpho-WETH-USDC")
+    account = net.address("manager4")
+    client = ChainClient.from_config(cfg, proto.chain).connect()
+    params = decode_params(execute(client, params_calls(proto.morpho, [proto.market_id]), net.w3.eth.block_number)[0],
+                           proto.market_id)
+    health = morpho_health_reader(cfg.chains[proto.chain], proto, account)
+    weth = net.contract("erc20/WETH9", net.book["tokens"]["WETH"])
+    hf0 = health(net.w3)
+    # what an interrupted round leaves: collateral withdrawn down to HF ~1.02, still in the wallet
+    coll_wei = 10 * WAD  # manager4 holds 10 WETH in the market (devnet seed)
+    withdraw = int(coll_wei * (1 - 1.02 / hf0))
+    step = withdraw_collateral(proto.morpho, params, withdraw, account, account)
+    tx = net.w3.eth.send_transaction({"from": account, "to": step.to, "data": step.data, "gas": 500_000})
+    assert net.w3.eth.wait_for_transaction_receipt(tx)["status"] == 1
+    before = health(net.w3)
+    assert 1.0 < before < 1.03 and weth.functions.balanceOf(account).call() >= withdraw
+    manager = build_manager(cfg, environ=environ_for(net, (spec,)))
+    try:
+        first = manager.runtime.tick().positions["morpho-weth"]
+        second = manager.runtime.tick().positions["morpho-weth"]
+    finally:
+        manager.close()
+    assert first.action == "repay_from_wallet" and first.status == "confirmed", (first.action, first.reason)
+    after = health(net.w3)
+    assert after >= 1.15 and after > hf0, (before, after)
+    assert second.action == "none"  # in band: nothing more to do
+    assert weth.functions.balanceOf(account).call() < withdraw  # the withdrawn WETH was sold

@@ -1,6 +1,7 @@
 """Restart re-broadcast on a real anvil: a stored signed transaction that was never broadcast is sent again
 only if its plan is still valid and a fresh simulation of the decoded transaction passes; otherwise its
-step is dropped, the plan fails with the reason, and the next plan takes the nonce."""
+step is released (not dropped: a broadcast in flight may yet be mined), the plan fails with the reason, and the
+next plan takes the nonce; the released transaction is dropped only once another transaction used its nonce."""
 
 from __future__ import annotations
 
@@ -71,11 +72,11 @@ def test_stored_tx_that_would_now_revert_is_not_rebroadcast(w3, signer, repo, to
     _zero_balance(anvil, token, account.address)  # the state changed while the process was down
 
     report = _restart(w3, signer, repo, token, anvil).recover()
-    assert report.rebroadcast == [] and report.dropped == [row.tx_hash]
+    assert report.rebroadcast == [] and report.released == [row.tx_hash] and report.dropped == []
     assert "re-simulation" in report.not_rebroadcast[plan.plan_id]
     assert w3.eth.get_transaction_count(account.address, "pending") == nonce0  # nothing was sent
     (row,) = repo.transactions_for(plan.plan_id)
-    assert row.status == "dropped"
+    assert row.status == "released"
     stored = repo.get_plan(plan.plan_id)
     assert stored.status == "failed" and "not re-broadcast: re-simulation" in stored.error
     assert "exceeds balance" in stored.error
@@ -96,7 +97,7 @@ def test_expired_plan_is_not_rebroadcast_and_the_nonce_goes_to_the_next_plan(w3,
 
     executor = _restart(w3, signer, repo, token, anvil)
     report = executor.recover()
-    assert report.rebroadcast == [] and report.dropped == [row.tx_hash]
+    assert report.rebroadcast == [] and report.released == [row.tx_hash] and report.dropped == []
     assert report.not_rebroadcast[plan.plan_id].startswith("step 0 not re-broadcast: expired")
     assert w3.eth.get_transaction_count(account.address, "pending") == nonce0
     stored = repo.get_plan(plan.plan_id)
@@ -108,6 +109,30 @@ def test_expired_plan_is_not_rebroadcast_and_the_nonce_goes_to_the_next_plan(w3,
     assert fresh.status == "confirmed", fresh.reason
     assert fresh.steps[0].nonce == nonce0 and fresh.steps[0].tx_hash != row.tx_hash
     assert token.functions.balanceOf(RECIPIENT).call() == before + AMOUNT
+    # only now, its nonce used by another transaction (and confirm_blocks later), is the stored one dropped
+    assert repo.transactions_for(plan.plan_id)[0].status == "released"
+    for _ in range(5):
+        anvil.call("anvil_mine", [hex(1)])
+        executor.recover()
+    assert repo.transactions_for(plan.plan_id)[0].status == "dropped"
+
+
+def test_released_tx_delivered_late_is_recorded_included(w3, signer, repo, token, anvil, account):
+    """Regression (issue 15): a broadcast delivered after the restart's reconcile was marked "dropped" although
+    it was mined 0.3 s later; the database kept saying "dropped"."""
+    block = w3.eth.block_number
+    plan = transfer_plan(account.address, token.address, block, AMOUNT,
+                         preconditions=Preconditions(max_block_age_blocks=50, valid_until_block=block + 2))
+    row = _crash_after_store(w3, signer, repo, token, anvil, plan)
+    anvil.call("anvil_mine", [hex(5)])
+    executor = _restart(w3, signer, repo, token, anvil)
+    assert executor.recover().released == [row.tx_hash]
+    w3.eth.send_raw_transaction(row.raw_tx_hex)  # the first broadcast arrives late, and is mined
+    anvil.call("anvil_mine", [hex(1)])
+    report = executor.recover()
+    assert report.included == [row.tx_hash]
+    (after,) = repo.transactions_for(plan.plan_id)
+    assert after.status == "included" and after.block_included is not None
 
 
 def test_still_valid_stored_tx_is_rebroadcast(w3, signer, repo, token, anvil, account):

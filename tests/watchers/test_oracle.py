@@ -8,6 +8,7 @@ from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
 from manager.protocols.aave_v3.reads import read_market
 from manager.watchers.oracle import read_oracles
+from manager.watchers.tick import _reading_issues
 
 POOLS = [("WETH", "USDC", 500), ("WBTC", "USDC", 3000), ("wstETH", "WETH", 100), ("LINK", "USDC", 3000),
          ("USDC", "DAI", 100)]
@@ -79,3 +80,51 @@ def test_twap_follows_with_a_lag_and_a_real_move_is_not_flagged(chain, client):
     assert not moved.deviating  # oracle agrees with spot: a real move, the manager must be free to act
     chain.set_price("WETH", 3300.0, arbitrage=False)  # now the oracle alone jumps: far from spot and TWAP
     assert _read(chain, client, twap_window_s=300)["WETH"].deviating
+
+
+# --- regression (issue 15): a price source without latestRoundData (Aave's own adapters and mocks) was
+# reported as "stale ... heartbeat 0 s". It is read through Chainlink's older latestAnswer/latestTimestamp
+# when it has them, and otherwise named for what it is (freshness cannot be checked).
+LATEST_ANSWER, LATEST_TIMESTAMP, DECIMALS = 0x50D25BCD, 0x8205BF6A, 0x313CE567
+
+
+def _source_code(answers: dict[int, int | None]) -> str:
+    """EVM code answering each 4-byte selector with a constant (or ``TIMESTAMP`` for None); else revert."""
+    head = bytearray([0x60, 0x00, 0x35, 0x60, 0xE0, 0x1C])  # selector = calldata[0:4]
+    n = len(answers)
+    dispatch_len = n * 10 + 4  # per selector: DUP1 PUSH4 sel EQ PUSH1 dest JUMPI; then PUSH1 0 DUP1 REVERT
+    bodies, dests = bytearray(), []
+    for value in answers.values():
+        dests.append(len(head) + dispatch_len + len(bodies))
+        push = [0x42] if value is None else [0x7F, *value.to_bytes(32, "big")]  # TIMESTAMP | PUSH32 value
+        bodies += bytes([0x5B, *push, 0x60, 0x00, 0x52, 0x60, 0x20, 0x60, 0x00, 0xF3])
+    code = bytearray(head)
+    for sel, dest in zip(answers, dests, strict=True):
+        code += bytes([0x80, 0x63, *sel.to_bytes(4, "big"), 0x14, 0x60, dest, 0x57])
+    code += bytes([0x60, 0x00, 0x80, 0xFD]) + bodies
+    return "0x" + code.hex()
+
+
+def test_source_with_latest_answer_only_is_named(chain, client):
+    chain.node.call("anvil_setCode", [chain.book["feeds"]["WETH"], _source_code({LATEST_ANSWER: chain.oracle_price("WETH"),
+                                                                                 DECIMALS: 8})])
+    r = _read(chain, client)["WETH"]
+    assert r.stale and r.answer == 3000 * 10**8
+    (issue,) = _reading_issues("WETH", r)
+    assert "latestRoundData" in issue and "freshness cannot be checked" in issue and "heartbeat 0" not in issue
+
+
+def test_legacy_source_with_timestamp_is_checked_for_freshness(chain, client):
+    chain.node.call("anvil_setCode", [chain.book["feeds"]["WETH"], _source_code(
+        {LATEST_ANSWER: chain.oracle_price("WETH"), LATEST_TIMESTAMP: None, DECIMALS: 8})])
+    r = _read(chain, client)["WETH"]
+    assert r.answer == 3000 * 10**8 and r.updated_at == r.block_timestamp and not r.stale, r
+    assert r.heartbeat_s == 3600
+
+
+def test_source_without_decimals_is_named(chain, client):
+    chain.node.call("anvil_setCode", [chain.book["feeds"]["WETH"], _source_code(
+        {LATEST_ANSWER: chain.oracle_price("WETH"), LATEST_TIMESTAMP: None})])
+    r = _read(chain, client)["WETH"]
+    (issue,) = _reading_issues("WETH", r)
+    assert r.stale and "has no decimals()" in issue and "heartbeat" not in issue

@@ -80,13 +80,17 @@ def _usd_per_wei(price_usd: float | None, decimals: int) -> float | None:
 def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_haircut_bps: int = 100,
                       safety_floor_hf: float = 1.01, max_rounds: int = 8,
                       depth: Mapping[tuple[str, str], DepthCurve] | None = None,
-                      limits: SizingLimits | None = None) -> SizingDecision:
+                      limits: SizingLimits | None = None,
+                      wallet_wei: Mapping[str, int] | None = None) -> SizingDecision:
     """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``.
 
     ``depth`` ((token_in, token_out) addresses or symbols -> ``DepthCurve``): the collateral -> loan curve,
     when present, values every sale (guaranteed output = quotes less ``limits.swap_tolerance_bps``, the pool
     used cumulatively over the rounds, each round within the pool's depth at ``limits.max_slippage_bps``).
     Without it a sale is valued at the oracle price less ``swap_haircut_bps`` and the reason says so.
+    ``wallet_wei`` (token address -> wei the caller allows spending): collateral tokens in the wallet are sold
+    and the loan tokens repaid first, in a decision of their own (``repay_from_wallet``: finishing a plan that
+    stopped half-way, e.g. at the withdraw safety floor); the next tick plans further rounds from fresh state.
     ``limits`` (``SizingLimits``) adds the per-action / per-day USD caps on the collateral sold (USD from the
     oracle's feeds), the dust threshold, and replaces ``safety_floor_hf`` / ``max_rounds`` with its own.
     """
@@ -96,6 +100,10 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
     depth_cap = math.inf
     if curve is not None:
         model, depth_cap = curve_sale(curve, limits or SizingLimits())
+    if wallet_wei:
+        finish = _finish_from_wallet(snap, m, target_hf, wallet_wei, model, depth_cap, swap_haircut_bps)
+        if finish is not None:
+            return finish
     coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
     plan = mm.plan_deleverage(m, snap.position, target_hf, swap_haircut_bps=swap_haircut_bps,
                               safety_floor_hf=safety_floor_hf, max_rounds=max_rounds, swap=model,
@@ -132,6 +140,47 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
         binding_constraint=plan.binding_constraint, reason=f"{plan.reason}; {how}", feasible=plan.feasible,
         best_reachable_health=plan.projected_health, notional_usd=notional,
         block_number=snap.block_number, rounds=len(plan.rounds))
+
+
+def _finish_from_wallet(snap: MorphoPositionSnapshot, m: mm.MorphoMarket, target_hf: float,
+                        wallet_wei: Mapping[str, int], model: SwapModel | None, depth_cap: float,
+                        haircut_bps: int) -> SizingDecision | None:
+    """Sell the wallet's collateral tokens and repay with them and the wallet's loan tokens (no withdraw)."""
+    coll, loan = snap.params.collateral_token, snap.params.loan_token
+    held = {k.lower(): int(v) for k, v in wallet_wei.items()}
+    debt = mm.borrowed_assets(m, snap.position)
+    if debt <= 0:
+        return None
+    sell = min(held.get(coll.lower(), 0), int(depth_cap) if math.isfinite(depth_cap) else held.get(coll.lower(), 0))
+    sale = mm._Sale(m.oracle_price, haircut_bps, model)
+    out = sale.out(sell) if sell > 0 else 0
+    if out <= 0:
+        sell = 0
+    # NOTE: never repay the last wei by assets (shares round against the payer): leave it to a full round.
+    repay = min(held.get(loan.lower(), 0) + out, debt - 1)
+    if repay <= 0:
+        return None
+    m2, p2 = mm.apply_repay_assets(m, snap.position, repay)
+    health_before = mm.health_factor(m, snap.position)
+    after = mm.health_factor(m2, p2)
+    cs, ls = snap.collateral_symbol, snap.loan_symbol
+    steps: list[SizingStep] = []
+    if sell > 0:
+        steps.append(SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=sell, asset_out=loan, symbol_out=ls,
+                                min_amount_out_wei=out, round=0, projected_health=health_before))
+    steps.append(SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=repay, round=0,
+                            projected_health=after if after != float("inf") else None))
+    coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
+    loan_usd = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
+    return SizingDecision(
+        position=snap.name or snap.account, action="repay_from_wallet", steps=tuple(steps),
+        deltas_wei={ls: -repay}, debt_deltas_wei={ls: -repay}, health_before=health_before,
+        projected_health=after, target_health=target_hf, binding_constraint="wallet",
+        reason=(f"finishing from the wallet: sell {sell} {cs} wei, repay {repay} {ls} wei "
+                f"(HF {health_before:.4f} -> {after:.4f}); further rounds next tick from fresh reads"),
+        feasible=after >= target_hf, best_reachable_health=after,
+        notional_usd=(sell * coll_usd if coll_usd else 0.0) + (repay * loan_usd if loan_usd and not coll_usd else 0.0),
+        block_number=snap.block_number, rounds=1)
 
 
 def step_usd(step: SizingStep, snap: MorphoPositionSnapshot) -> float:
