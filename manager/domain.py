@@ -173,6 +173,17 @@ class DepthCurve(Frozen):
     mid_price: float
     points: tuple[QuotePoint, ...]
     depth_at_bps: dict[int, int] = Field(default_factory=dict)  # k bps -> max amount_in_wei
+    # A multi-hop route (``sizing.venues.compose_curves``): every token address from token_in to token_out and
+    # the fee of each hop; empty = one hop through ``pool`` at ``fee_pips``.
+    path: tuple[str, ...] = ()
+    path_fees_pips: tuple[int, ...] = ()
+
+    @property
+    def route(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """(tokens, fees) of the route: the path when set, else the one hop."""
+        if self.path:
+            return self.path, self.path_fees_pips
+        return (self.token_in, self.token_out), (self.fee_pips,)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -206,6 +217,10 @@ class SizingStep(Frozen):
     min_amount_out_wei: int | None = None  # swap only: oracle-derived minimum out
     round: int = 0  # deleverage/boost loop round (0-based)
     projected_health: float | None = None  # health after this step
+    # swap only, when the sizing core chose the venue (split / multi-hop): the route's token addresses
+    # (token_in ... token_out) and the fee of each hop; empty = the planner's configured pool for the pair
+    path: tuple[str, ...] = ()
+    fees_pips: tuple[int, ...] = ()
 
 
 class SizingDecision(Frozen):
@@ -230,3 +245,6 @@ class SizingDecision(Frozen):
     debt_deltas_wei: dict[str, int] = Field(default_factory=dict)
     rounds: int = 0  # executable rounds in ``steps`` (each round: withdraw -> swap -> repay, or a flash loan)
     uses_flash_loan: bool = False
+    # the largest action the pools allow within the max slippage now, short of the target: the next
+    # block's decision carries on from fresh reads
+    partial: bool = False
