@@ -77,6 +77,8 @@ class StrategyContext:
     - ``health_history``: the position's recent health factors, oldest first (this run of the manager).
     - ``price_history``: recent oracle prices (USD) per symbol, oldest first, one per tick.
     - ``peers``: the other positions of the same group (by name); empty unless the strategy groups.
+    - ``flash_premium_bps`` / ``path_note``: the runtime's choice of execution path (``execution.planner.choose_path``):
+      a premium when the atomic path is available, and why it is or is not.
     - ``wallet_wei``: for managed positions, the account's wallet balance of each reserve token (asset
       address -> wei) at ``block_number``; a strategy decides what of it may be spent.
     """
@@ -96,7 +98,10 @@ class StrategyContext:
     price_history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     peers: Mapping[str, PeerView] = field(default_factory=dict)
     block_time_s: float = 12.0
+    # the atomic path (one flash-loan transaction through the signer's executor contract) is offered with this
+    # flash premium (0 = Morpho Blue); None = direct path only. ``path_note`` says which and why (for the reason).
     flash_premium_bps: int | None = None
+    path_note: str = ""
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
 
     def __post_init__(self) -> None:

@@ -205,13 +205,14 @@ class TickReader:
               chain: str | None = None) -> dict[tuple[str, str], DepthCurve]:
         """Depth curves for (symbol_in, symbol_out) pairs, at ``tick.block_number``.
 
-        Uses the configured ``[[pools]]`` entry for the pair (either direction); symbols resolve through the
-        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with no
-        configured pool are skipped (the sizing core then values the sale at the oracle price less a
-        slippage haircut and says so).
+        Every configured ``[[pools]]`` entry for the pair (either direction, each fee tier) is quoted: one
+        curve, or a tuple of curves (deepest first) that the sizing core splits a sale across
+        (``sizing.venues``). A pair with no configured pool gets the two-hop routes through every token that
+        has a configured pool to both sides (``sizing.venues.compose_curves``). Symbols resolve through the
+        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with neither are skipped
+        (the sizing core then values the sale at the oracle price less a slippage haircut and says so).
         """
-        from manager.protocols.uniswap_v3.depth import depth_curve
-        from manager.protocols.uniswap_v3.reads import read_pool
+        from manager.sizing.venues import compose_curves
 
         out: dict[tuple[str, str], DepthCurve] = {}
         chain = chain or next(iter(sorted(self._uniswap)), None)
@@ -243,25 +244,88 @@ class TickReader:
         if (market is None and not known) or uni.tick_lens is None:
             return out
         client = self.client(chain)
-        for sym_in, sym_out in pairs:
-            cfg = next((p for p in self.config.pools if {p.token_in, p.token_out} == {sym_in, sym_out}), None)
-            if cfg is None:
-                continue
-            try:
-                a, b = address_of(sym_in), address_of(sym_out)
-                from manager.chain.multicall import Call, execute
+        cache: dict[tuple[str, str], list[DepthCurve]] = {}
 
-                addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)",
-                                                   (a, b, cfg.fee_pips), ("address",))], tick.block_number)[0].unwrap()
-                if int(addr, 16) == 0:
+        def curves(sym_a: str, sym_b: str) -> list[DepthCurve]:
+            """Every configured pool / fee tier selling ``sym_a`` for ``sym_b``, deepest first."""
+            if (sym_a, sym_b) in cache:
+                return cache[(sym_a, sym_b)]
+            cfgs = [p for p in self.config.pools if {p.token_in, p.token_out} == {sym_a, sym_b}]
+            found: list[DepthCurve] = []
+            if cfgs:
+                try:
+                    a, b = address_of(sym_a), address_of(sym_b)
+                except DataQualityError:
+                    cfgs = []
+            seen: set[int] = set()
+            for cfg in cfgs:
+                if cfg.fee_pips in seen:
                     continue
-                state = read_pool(client, addr, uni.tick_lens, tick.block_number, twap_window_s=0)
-                zero_for_one = state.token0.lower() == a.lower()
-                k = sorted(set(k_bps) | set(cfg.depth_bps))
-                out[(sym_in, sym_out)] = depth_curve(state, zero_for_one, k_bps=k)
-            except (PosmanError, DataQualityError):
+                seen.add(cfg.fee_pips)
+                try:
+                    found.append(self._pool_curve(client, uni, a, b, cfg, tick.block_number, k_bps))
+                except _NoPool:
+                    continue
+                except (PosmanError, DataQualityError):
+                    continue
+            found = [c for c in found if c.points]
+            found.sort(key=lambda c: -max(c.depth_at_bps.values(), default=0))
+            cache[(sym_a, sym_b)] = found
+            return found
+
+        for sym_in, sym_out in pairs:
+            direct = curves(sym_in, sym_out)
+            if direct:
+                out[(sym_in, sym_out)] = direct[0] if len(direct) == 1 else tuple(direct)
                 continue
+            # NOTE: no direct pool: two-hop routes through every token that has a pool to both sides.
+            routes = []
+            for mid in self._middles(sym_in, sym_out):
+                first, second = curves(sym_in, mid), curves(mid, sym_out)
+                if not first or not second:
+                    continue
+                try:
+                    route = compose_curves(first[0], second[0])
+                except PosmanError:
+                    continue
+                if route.points:
+                    routes.append(route)
+            if routes:
+                out[(sym_in, sym_out)] = routes[0] if len(routes) == 1 else tuple(routes)
         return out
+
+    def _middles(self, sym_in: str, sym_out: str) -> list[str]:
+        """Tokens with a configured pool to ``sym_in`` and one to ``sym_out`` (candidates for a two-hop route)."""
+        def partners(sym: str) -> set[str]:
+            got = set()
+            for p in self.config.pools:
+                if p.token_in == sym:
+                    got.add(p.token_out)
+                elif p.token_out == sym:
+                    got.add(p.token_in)
+            return got
+        return sorted((partners(sym_in) & partners(sym_out)) - {sym_in, sym_out})
+
+    def _pool_curve(self, client: ChainClient, uni: UniswapV3Config, a: str, b: str, cfg: Any, block: int,
+                    k_bps: Iterable[int]) -> DepthCurve:
+        """The depth curve of the (a, b, fee) pool selling ``a``, at ``block``."""
+        from manager.chain.multicall import Call, execute
+        from manager.protocols.uniswap_v3.depth import depth_curve
+        from manager.protocols.uniswap_v3.reads import read_pool
+
+        addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)", (a, b, cfg.fee_pips),
+                                           ("address",))], block)[0].unwrap()
+        if int(addr, 16) == 0:
+            raise _NoPool(f"no {cfg.fee_pips}-pip pool for {a}/{b}")
+        assert uni.tick_lens is not None
+        state = read_pool(client, addr, uni.tick_lens, block, twap_window_s=0)
+        zero_for_one = state.token0.lower() == a.lower()
+        k = sorted(set(k_bps) | set(cfg.depth_bps))
+        return depth_curve(state, zero_for_one, k_bps=k)
+
+
+class _NoPool(Exception):
+    """The factory has no pool for the pair at that fee tier."""
 
 
 def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
