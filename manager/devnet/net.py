@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = ROOT / ".cache" / "devnet"
 STATE_FORMAT = 1
 # The address-book sections that ``info()`` copies into ``devnet.json`` (what ``attach`` reads back).
-_BOOK_KEYS = ("aave", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho", "synthetix")
+_BOOK_KEYS = ("aave", "tokens", "decimals", "feeds", "uniswap", "multicall", "multicall_kind", "morpho", "synthetix",
+             "executors")
 
 
 def derive_accounts() -> dict[str, tuple[str, str]]:
@@ -73,6 +74,10 @@ def cache_key() -> str:
     for name in MORPHO_FILES:
         h.update((Path(__file__).parent / name).read_bytes())
     h.update((Path(__file__).with_name("synthetix.py")).read_bytes())  # Synthetix PerpsV2 (synthetix.py)
+    from manager.devnet.executor import SOURCE_FILES as EXECUTOR_FILES  # posman's atomic executors
+
+    for name in EXECUTOR_FILES:
+        h.update((Path(__file__).parent / name).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -255,6 +260,7 @@ class Devnet:
             "seeded_positions": {s.name: s.note for s in M.SEEDS},
             "morpho": self.book.get("morpho", {}),
             "synthetix": self.book.get("synthetix", {}),
+            "executors": self.book.get("executors", {}),
         }
 
 
@@ -285,6 +291,9 @@ def ensure_state(rebuild: bool = False) -> tuple[Path, dict[str, Any]]:
 
         book["synthetix"] = deploy_synthetix(w3, book, addr)
         seed_synthetix(w3, book, addr)
+        from manager.devnet.executor import deploy_executors  # one PosmanExecutor per managed signer, granted
+
+        book["executors"] = deploy_executors(w3, book, addr)
         node.call("anvil_mine", ["0x1"])
         state_hex = str(node.call("anvil_dumpState"))
     d.mkdir(parents=True, exist_ok=True)

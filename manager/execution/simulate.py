@@ -70,6 +70,11 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
         except Exception:
             return f"Panic with undecodable data 0x{hexdata[:72]}"
         return f"Panic(0x{code:02x}: {PANIC_CODES.get(code, 'unknown panic code')})"
+    from manager.atomic.encode import decode_executor_error  # posman's own executor contract
+
+    named = decode_executor_error(hexdata)
+    if named is not None:
+        return named
     return f"custom error 0x{selector} (data 0x{hexdata[:72]}{'...' if len(hexdata) > 72 else ''})"
 
 

@@ -1,0 +1,165 @@
+"""Helpers for the atomic-executor tests on the devnet (real Aave V3, Morpho Blue, Uniswap V3, PosmanExecutor).
+
+Sizing here is deliberately simple and exact for one collateral and one debt asset: the swap output comes
+from Uniswap's own QuoterV2 at the same state (the flash loan, repay and withdraw do not touch the pools),
+so the planned health is known to the unit of the oracle's base currency.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from manager.atomic import encode as E
+from manager.atomic.grants import read_reserves
+from manager.chain.abi import load_abi
+from manager.devnet import morpho as MO
+from manager.execution.simulate import decode_revert
+
+WAD = 10**18
+
+
+def executor_of(net: Any, name: str) -> str:
+    return net.book["executors"][net.address(name)]
+
+
+def contract(net: Any, abi: str, address: str) -> Any:
+    return net.w3.eth.contract(address=address, abi=load_abi(abi))
+
+
+def erc20(net: Any, address: str) -> Any:
+    return contract(net, "erc20/MintableERC20", address)
+
+
+def send(net: Any, step: Any, sender: str, *, gas: int | None = None) -> Any:
+    """Send ``step`` from an unlocked devnet account; returns the receipt (status checked by the caller)."""
+    tx = {"from": sender, "to": step.to, "data": step.data}
+    if gas:
+        tx["gas"] = gas
+    h = net.w3.eth.send_transaction(tx)
+    return net.w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.005)
+
+
+def revert_reason(net: Any, to: str, data: str, sender: str) -> str:
+    """The decoded revert of an ``eth_call`` (raises if it does not revert)."""
+    try:
+        net.w3.eth.call({"from": sender, "to": to, "data": data})
+    except Exception as exc:  # web3 ContractLogicError / custom error: the data is on the exception
+        raw = getattr(exc, "data", None)
+        if isinstance(raw, dict):
+            raw = raw.get("data")
+        return decode_revert(raw, str(exc))
+    raise AssertionError("the call did not revert")
+
+
+def hf_wad(net: Any, user: str) -> int:
+    return contract(net, "aave_v3/Pool", net.book["aave"]["pool"]).functions.getUserAccountData(user).call()[5]
+
+
+def account_data(net: Any, user: str) -> tuple[int, ...]:
+    return tuple(contract(net, "aave_v3/Pool", net.book["aave"]["pool"]).functions.getUserAccountData(user).call())
+
+
+def reserves(net: Any) -> dict:
+    return read_reserves(net.w3, net.book["aave"]["pool"])
+
+
+def premium_bps(net: Any) -> int:
+    return int(contract(net, "aave_v3/Pool", net.book["aave"]["pool"]).functions.FLASHLOAN_PREMIUM_TOTAL().call())
+
+
+def quote(net: Any, path: bytes, amount_in: int) -> int:
+    q = contract(net, "uniswap_v3/QuoterV2", net.book["uniswap"]["quoter"])
+    return int(q.functions.quoteExactInput(path, amount_in).call()[0])
+
+
+def path(net: Any, a: str, b: str, fee: int) -> bytes:
+    t = net.book["tokens"]
+    return E.pack_path([t[a], t[b]], [fee])
+
+
+def aave_flash(net: Any) -> E.FlashSource:
+    return E.FlashSource("aave", net.book["aave"]["pool"], premium_bps(net))
+
+
+def morpho_flash(net: Any) -> E.FlashSource:
+    return E.FlashSource("morpho", net.book["morpho"]["morpho"], 0)
+
+
+def aave_target(net: Any) -> E.LendingTarget:
+    return E.LendingTarget("aave_v3", net.book["aave"]["pool"])
+
+
+def morpho_target(net: Any, key: str) -> E.LendingTarget:
+    return E.LendingTarget("morpho_blue", net.book["morpho"]["morpho"], MO.market_params(net.book["morpho"], key))
+
+
+@dataclass(frozen=True)
+class Sized:
+    withdraw_wei: int
+    out_wei: int  # quoted swap output
+    repay_wei: int  # flash-borrowed and repaid first
+    premium_wei: int
+    planned_hf_wad: int
+
+
+def size_aave_deleverage(net: Any, user: str, coll: str, debt: str, fee: int, target: float,
+                         flash: E.FlashSource, slippage_bps: int = 50) -> Sized:
+    """Withdraw/repay amounts that bring a single-collateral, single-debt Aave v3.0 position to ``target``.
+
+    HF' = (C - w·Pc)·LT / (D - (out(w) - premium)·Pd) in the oracle's base units; bisection on ``w`` with the
+    exact quoted ``out(w)``. The flash loan is sized so that the guaranteed output (``min_out``) covers it.
+    """
+    coll_base, debt_base, _avail, lt_bps, _ltv, _hf = account_data(net, user)
+    oracle = contract(net, "aave_v3/AaveOracle", net.book["aave"]["oracle"])
+    t, dec = net.book["tokens"], net.book["decimals"]
+    pc, pd = oracle.functions.getAssetPrice(t[coll]).call(), oracle.functions.getAssetPrice(t[debt]).call()
+    p = path(net, coll, debt, fee)
+
+    def planned(w: int) -> tuple[int, int, int, int]:
+        out = quote(net, p, w)
+        min_out = out * (10_000 - slippage_bps) // 10_000
+        repay = min_out * 10_000 // (10_000 + flash.premium_bps)
+        while repay + flash.premium_wei(repay) > min_out:
+            repay -= 1
+        premium = flash.premium_wei(repay)
+        repaid_total = out - premium  # the surplus over the flash loan repays more debt
+        c = coll_base - w * pc // 10 ** dec[coll]
+        d = debt_base - repaid_total * pd // 10 ** dec[debt]
+        return out, repay, premium, c * lt_bps // 10_000 * WAD // d
+
+    lo, hi = 1, 10 ** dec[coll] * 10_000
+    hi = min(hi, coll_base * 10 ** dec[coll] // pc)
+    for _ in range(200):
+        mid = (lo + hi) // 2
+        if planned(mid)[3] < int(target * WAD):
+            lo = mid + 1
+        else:
+            hi = mid
+        if lo >= hi:
+            break
+    out, repay, premium, hf = planned(lo)
+    return Sized(lo, out, repay, premium, hf)
+
+
+def deleverage_aave(net: Any, user: str, coll: str, debt: str, fee: int, s: Sized, flash: E.FlashSource,
+                    min_hf: int, max_hf: int = 0, slippage_bps: int = 50) -> Any:
+    t = net.book["tokens"]
+    min_out = s.out_wei * (10_000 - slippage_bps) // 10_000
+    leg = E.SwapLeg(net.book["uniswap"]["router"], path(net, coll, debt, fee), s.withdraw_wei, min_out)
+    return E.deleverage_step(executor_of_address(net, user), target=aave_target(net), debt_asset=t[debt],
+                             collateral_asset=t[coll], repay_wei=s.repay_wei, withdraw_wei=s.withdraw_wei, legs=[leg],
+                             flash=flash, min_health_wad=min_hf, max_health_wad=max_hf, plan_id=b"test-deleverage")
+
+
+def executor_of_address(net: Any, user: str) -> str:
+    return net.book["executors"][user]
+
+
+def token_balances(net: Any, holder: str) -> dict[str, int]:
+    return {sym: erc20(net, a).functions.balanceOf(holder).call() for sym, a in net.book["tokens"].items()}
+
+
+def allowances_from(net: Any, holder: str, spenders: list[str]) -> dict[tuple[str, str], int]:
+    return {(sym, s): erc20(net, a).functions.allowance(holder, s).call()
+            for sym, a in net.book["tokens"].items() for s in spenders}
