@@ -248,3 +248,31 @@ class SizingDecision(Frozen):
     # the largest action the pools allow within the max slippage now, short of the target: the next
     # block's decision carries on from fresh reads
     partial: bool = False
+
+
+# ------------------------------------------------------------------------------------------------
+# Atomic path reads (watchers -> planner): what the signer's executor contract may do at one block
+# ------------------------------------------------------------------------------------------------
+class AtomicReads(Frozen):
+    """Flash liquidity and the executor's grants for one managed position, read at ``block_number``.
+
+    Keys of the maps are lower-case token addresses. ``aave_premium_bps`` is the Aave Pool's
+    ``FLASHLOAN_PREMIUM_TOTAL`` (None: no Aave market on the chain); ``aave_flash_enabled`` the reserve
+    configuration's flash-loan bit (v3 ``ReserveConfiguration`` bit 63) and ``aave_available_wei`` the
+    reserve's free liquidity (what ``flashLoanSimple`` can lend); ``morpho_balance_wei`` Morpho Blue's token
+    balance (its fee-free ``flashLoan`` lends any of it). Grants: the aToken allowance owner -> executor per
+    underlying (what ``transferFrom`` may pull), the variable-debt credit delegation per asset, and Morpho
+    Blue ``isAuthorized(owner, executor)``.
+    """
+
+    executor: str
+    block_number: int
+    aave_pool: str | None = None
+    aave_premium_bps: int | None = None
+    aave_flash_enabled: dict[str, bool] = Field(default_factory=dict)
+    aave_available_wei: dict[str, int] = Field(default_factory=dict)
+    morpho: str | None = None
+    morpho_balance_wei: dict[str, int] = Field(default_factory=dict)
+    withdraw_allowance_wei: dict[str, int] = Field(default_factory=dict)
+    borrow_allowance_wei: dict[str, int] = Field(default_factory=dict)
+    morpho_authorized: bool | None = None

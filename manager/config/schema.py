@@ -270,6 +270,11 @@ class SignerConfig(Section):
     key_env: EnvVarName | None = None
     keystore: Annotated[Path, Field(strict=False)] | None = None
     password_env: EnvVarName | None = None
+    # The signer's PosmanExecutor (``posman executor deploy``): enables the atomic path (one flash-loan
+    # transaction per protective action) for its managed positions once granted.
+    executor: Address | None = None
+    # Below this debt (USD) a protective action takes the direct path (gas dominates); 0 = never.
+    atomic_min_debt_usd: float = Field(default=0.0, ge=0)
 
     @field_validator("keystore")
     @classmethod

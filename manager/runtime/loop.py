@@ -391,6 +391,10 @@ class Runtime:
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return
         ctx = self.context_for(pos, views, data, now_s)
+        path = self._choose_path(pos, snap, data)
+        if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
+            ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
+                                      path_note=path.why)
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
         read_depth = (lambda pairs: self._depth(data, pairs)) if lending and hasattr(self.reader, "depth") else None
@@ -430,7 +434,8 @@ class Runtime:
         try:
             min_post = self._min_post_health(decision)
             plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post,
-                              target_band=self._target_band(decision))
+                              target_band=self._target_band(decision),
+                              path=self._choose_path(pos, snap, data))
         except UnplannableDecision as exc:
             outcome.status, outcome.reason = "refused", str(exc)
             log.warning("event=plan_refused position=%s block=%d reason=%r", name, block, str(exc))
@@ -478,6 +483,15 @@ class Runtime:
         elif result.status in ("failed", "reverted"):
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
+
+    @staticmethod
+    def _choose_path(pos: ManagedPosition, snap: Any, data: Any) -> Any:
+        """``execution.planner.choose_path`` for a managed lending position (None: nothing to choose)."""
+        if pos.mode != "manage" or pos.plan_context is None or not hasattr(pos.plan_context, "atomic"):
+            return None
+        from manager.execution.planner import choose_path
+
+        return choose_path(pos.plan_context, snap, (getattr(data, "atomic", None) or {}).get(pos.name))
 
     def _native_price_usd(self, data: Any, snap: Any) -> float | None:
         """USD price of the native token this tick: its oracle reading (if fresh), else the lending

@@ -18,7 +18,7 @@ from typing import Any
 
 from manager.chain.client import ChainClient
 from manager.config.schema import AaveV3Config, Config, UniswapV3Config
-from manager.domain import DepthCurve, LendingPositionSnapshot, OracleReading
+from manager.domain import AtomicReads, DepthCurve, LendingPositionSnapshot, OracleReading
 from manager.errors import ConfigError, DataQualityError, PosmanError
 from manager.protocols.aave_v3.reads import AaveMarket, read_accounts, read_market
 from manager.watchers.oracle import read_oracles
@@ -40,6 +40,9 @@ class TickData:
     # managed Aave positions: the account's wallet balance of every reserve token (asset -> wei), at the
     # same block; what a deleverage may spend before withdrawing (see sizing.deleverage wallet_wei)
     wallets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # managed positions whose signer has an executor contract: flash liquidity and the executor's grants at
+    # the same block (what ``execution.planner.choose_path`` picks the atomic or direct path from)
+    atomic: dict[str, AtomicReads] = field(default_factory=dict)
 
     def snapshot(self, name: str) -> Any | None:
         """The position's snapshot whatever its protocol (Aave, Morpho Blue, Synthetix PerpsV2), or None."""
@@ -85,6 +88,7 @@ class TickReader:
         perps: dict[str, Any] = {}
         perp_issues: dict[str, tuple[str, ...]] = {}
         wallets: dict[str, dict[str, int]] = {}
+        atomic: dict[str, AtomicReads] = {}
         chains = ({p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
                   | {p.chain for p in self._perp_protocols()})
         if not chains:
@@ -160,9 +164,102 @@ class TickReader:
                         found = _reading_issues(proto.asset, reading)
                         if found:
                             perp_issues[name] = tuple(found)
+            atomic.update(self._read_atomic(client, chain, int(head_block or 0), markets, positions, morpho))
         return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
                         oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps, wallets=wallets,
-                        oracle_issues=perp_issues)
+                        oracle_issues=perp_issues, atomic=atomic)
+
+    def _read_atomic(self, client: ChainClient, chain: str, block: int, markets: dict[str, AaveMarket],
+                     positions: dict[str, LendingPositionSnapshot], morpho: dict[str, Any]) -> dict[str, AtomicReads]:
+        """``AtomicReads`` of every managed position whose signer has an executor, in one multicall at ``block``.
+
+        Mirrors what the executor's flow needs on chain: Aave ``FLASHLOAN_PREMIUM_TOTAL`` and the reserve's
+        flash-loan bit (``getConfiguration``, bit 63), Morpho Blue's balance of the debt token, the aToken
+        allowance / credit delegation owner -> executor and Morpho's ``isAuthorized``. A failed read leaves
+        the position out (the planner then takes the direct path and says why).
+        """
+        from manager.chain.multicall import Call, execute
+
+        wanted = []
+        for p in self.config.positions:
+            if p.mode != "manage" or p.signer is None or p.signer not in self.config.signers:
+                continue
+            executor = getattr(self.config.signers[p.signer], "executor", None)
+            if executor is None or self.protocols[p.protocol].chain != chain:
+                continue
+            snap = positions.get(p.name) or morpho.get(p.name)
+            if snap is not None:
+                wanted.append((p.name, p.account, executor, snap))
+        if not wanted:
+            return {}
+        market = next((m for name, m in markets.items() if self.protocols[name].chain == chain), None)
+        morpho_addr = next((q.morpho for q in self.config.protocols
+                            if getattr(q, "kind", "") == "morpho_blue" and q.chain == chain), None)
+        calls: list[Call] = []
+        index: list[tuple[str, str, str]] = []  # (position, what, token) per call
+
+        def add(call: Call, name: str, what: str, token: str = "") -> None:
+            calls.append(call)
+            index.append((name, what, token.lower()))
+
+        if market is not None:
+            add(Call.build(market.pool, "FLASHLOAN_PREMIUM_TOTAL()", (), ("uint128",)), "", "premium")
+        for name, owner, executor, snap in wanted:
+            if isinstance(snap, LendingPositionSnapshot):
+                debts = [a.asset for a in snap.assets if a.variable_debt_wei + a.stable_debt_wei > 0]
+                for a in snap.assets:
+                    r = snap.reserves.get(a.asset)
+                    if a.collateral_wei > 0 and r is not None and r.a_token:
+                        add(Call.build(r.a_token, "allowance(address,address)", (owner, executor), ("uint256",)),
+                            name, "withdraw", a.asset)
+                for d in debts:
+                    r = snap.reserves.get(d)
+                    if r is not None and r.variable_debt_token:
+                        add(Call.build(r.variable_debt_token, "borrowAllowance(address,address)", (owner, executor),
+                                       ("uint256",)), name, "borrow", d)
+            else:
+                debts = [snap.params.loan_token]
+                add(Call.build(snap.morpho, "isAuthorized(address,address)", (owner, executor), ("bool",)),
+                    name, "authorized")
+            for d in debts:
+                if market is not None and d in market.reserves:
+                    add(Call.build(market.pool, "getConfiguration(address)", (d,), ("uint256",)), name, "config", d)
+                if morpho_addr is not None:
+                    add(Call.build(d, "balanceOf(address)", (morpho_addr,), ("uint256",)), name, "morpho", d)
+        try:
+            results = execute(client, calls, block)
+        except PosmanError:
+            return {}
+        premium = None
+        got: dict[str, dict[str, Any]] = {name: {"withdraw": {}, "borrow": {}, "flash": {}, "avail": {}, "morpho": {},
+                                                 "authorized": None} for name, *_ in wanted}
+        for (name, what, token), res in zip(index, results, strict=True):
+            if not res.success:
+                continue
+            value = res.value
+            if what == "premium":
+                premium = int(value)
+            elif what in ("withdraw", "borrow", "morpho"):
+                got[name][what][token] = int(value)
+            elif what == "config":
+                got[name]["flash"][token] = bool((int(value) >> 63) & 1)
+            elif what == "authorized":
+                got[name]["authorized"] = bool(value)
+        out: dict[str, AtomicReads] = {}
+        for name, _owner, executor, _snap in wanted:
+            g = got[name]
+            avail = {}
+            if market is not None:
+                for token in g["flash"]:
+                    r = next((r for a, r in market.reserves.items() if a.lower() == token), None)
+                    if r is not None:
+                        avail[token] = int(r.available_liquidity_wei)
+            out[name] = AtomicReads(
+                executor=executor, block_number=block, aave_pool=market.pool if market else None,
+                aave_premium_bps=premium, aave_flash_enabled=g["flash"], aave_available_wei=avail,
+                morpho=morpho_addr, morpho_balance_wei=g["morpho"], withdraw_allowance_wei=g["withdraw"],
+                borrow_allowance_wei=g["borrow"], morpho_authorized=g["authorized"])
+        return out
 
     def _read_perps(self, client: ChainClient, proto: Any, block: int, block_ts: int, perps: dict[str, Any],
                     errors: dict[str, str]) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from manager.domain import DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
@@ -53,6 +54,7 @@ class MorphoPlanContext:
     max_slippage_bps: int
     fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
     deadline_s: int = DEFAULT_DEADLINE_S
+    atomic: Any = None  # manager.execution.planner.AtomicSetup: the signer's executor (atomic path)
 
 
 def curves_for(snap: MorphoPositionSnapshot,
