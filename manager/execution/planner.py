@@ -235,7 +235,10 @@ def _swap(step: SizingStep, snapshot: LendingPositionSnapshot, ctx: PlanContext)
                                                                     10_000 - -(-need * 10_000 // oracle_out)))
     usd = _usd(snapshot, step.asset, step.amount_wei)
     while True:
-        call = uni.exact_input(ctx.router, tokens=[step.asset, step.asset_out], fees_pips=[_fee(ctx, step)],
+        # NOTE: the sizing core may route a leg (a split over fee tiers, a two-hop path): its path is the one valued.
+        tokens = list(step.path) if step.path else [step.asset, step.asset_out]
+        fees = list(step.fees_pips) if step.fees_pips else [_fee(ctx, step)]
+        call = uni.exact_input(ctx.router, tokens=tokens, fees_pips=fees,
                                recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=r_in.price_base,
                                price_out_base=r_out.price_base, decimals_in=r_in.decimals,
                                decimals_out=r_out.decimals, slippage_bps=slippage,

@@ -308,6 +308,7 @@ class TickReader:
         has a configured pool to both sides (``sizing.venues.compose_curves``). Symbols resolve through the
         tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with neither are skipped
         (the sizing core then values the sale at the oracle price less a slippage haircut and says so).
+        Two-hop routes are added beside direct pools too: the merge takes them only where they pay more.
         """
         from manager.sizing.venues import compose_curves
 
@@ -372,10 +373,8 @@ class TickReader:
 
         for sym_in, sym_out in pairs:
             direct = curves(sym_in, sym_out)
-            if direct:
-                out[(sym_in, sym_out)] = direct[0] if len(direct) == 1 else tuple(direct)
-                continue
-            # NOTE: no direct pool: two-hop routes through every token that has a pool to both sides.
+            # NOTE: two-hop routes through every token with a configured pool to both sides: the only venues
+            # when there is no direct pool, and extra depth beside a thin one (each route uses other pools).
             routes = []
             for mid in self._middles(sym_in, sym_out):
                 first, second = curves(sym_in, mid), curves(mid, sym_out)
@@ -387,8 +386,9 @@ class TickReader:
                     continue
                 if route.points:
                     routes.append(route)
-            if routes:
-                out[(sym_in, sym_out)] = routes[0] if len(routes) == 1 else tuple(routes)
+            venues = direct + routes
+            if venues:
+                out[(sym_in, sym_out)] = venues[0] if len(venues) == 1 else tuple(venues)
         return out
 
     def _middles(self, sym_in: str, sym_out: str) -> list[str]:
