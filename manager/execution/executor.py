@@ -13,6 +13,17 @@
 6. per step, in order: simulate at the latest block (the previous step is mined by then), lease the
    nonce, sign, **the one dry-run branch**, store plan status + signed tx, broadcast, wait (RBF), record.
 
+``execute(plan, wait=False)`` (what the runtime uses) never waits for a receipt: after the same checks
+(policy, first step at the latest block, the whole plan on a fork at that block) every step is signed
+with consecutive nonces (gas limit from the fork replay, the simulation of that step on the state the
+earlier steps leave), stored, then broadcast, and the result is ``submitted``. Several plans of one
+signer thus take nonces N, N+1, ... in one block. ``track()`` (called beside the tick) settles what was
+sent: receipts, replace-by-fee of a transaction left out for ``timeout_blocks``, the re-broadcast or
+drop of a lost one (``reconcile``), and a **nonce gap** (a nonce below our pending transactions that the
+node has no transaction for: its transaction was dropped) is filled with a zero-value self-transfer so
+the later nonces can be mined; a pending transaction above the gap whose plan has expired is cancelled
+the same way (same nonce, fees +12.5 %) instead of being mined stale.
+
 Dry run does everything except store-and-broadcast: it returns the transaction it would send now
 (``would_send``); later steps depend on the first being mined and are shown by the fork replay.
 A refused plan raises nothing: the result says ``refused`` with the one-line reason, and it is stored.
@@ -31,9 +42,10 @@ from manager.execution.nonce import NonceManager
 from manager.execution.policy import PolicyLimits, check_plan
 from manager.execution.reconcile import ReconcileReport, reconcile, reconcile_plans, reconcile_transactions
 from manager.execution.signer import Signer
-from manager.execution.simulate import PostCheck, fork_replay, simulate_step
+from manager.execution.simulate import ForkReplay, PostCheck, fork_replay, simulate_step
 from manager.execution.store import ExecutionStore
 from manager.execution.submit import BroadcastRejected, Submitter, latest_base_fee_wei
+from manager.execution.tracker import Tracker, TrackReport
 from manager.execution.types import ExecutionResult, FeeQuote, Plan, PreparedTx, StepOutcome, TxStep
 from manager.persistence import PlanStatus, TxStatus
 
@@ -86,6 +98,7 @@ class Executor:
                                              stored_pending_nonces=lambda: store.pending_nonces(signer.address))
         self.hooks = hooks or ExecutorHooks()
         self._fork_factory = fork_factory
+        self.tracking = Tracker(self)
 
     def __repr__(self) -> str:
         return f"Executor(signer={self.signer.address}, dry_run={self.dry_run})"
@@ -106,8 +119,12 @@ class Executor:
         post_check: PostCheck | None = None,
         native_price_usd: float | None = None,
         urgency: Urgency | None = None,
+        wait: bool = True,
     ) -> ExecutionResult:
-        """Carry out ``plan`` (see the module docstring). ``post_check(w3) -> health`` reads the position."""
+        """Carry out ``plan`` (see the module docstring). ``post_check(w3) -> health`` reads the position.
+
+        ``wait=False``: send every step without waiting for inclusion (status ``submitted``; ``track()``
+        settles it later)."""
         with self.nonces.plan_lock:
             _row, created = self.store.create_plan(plan)
             if not created:
@@ -115,11 +132,13 @@ class Executor:
                 if known is not None:
                     return known
             try:
-                prepared = self._prepare_plan(plan, post_check, native_price_usd, urgency)
+                quote, level, replay = self._prepare_plan(plan, post_check, native_price_usd, urgency)
             except (NeverSubmitError, SkipTickError) as exc:
                 return self._refuse(plan, exc)
             self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
-            return self._run_steps(plan, *prepared, post_check=post_check)
+            if not wait and not self.dry_run:
+                return self._send_all(plan, quote, level, replay)
+            return self._run_steps(plan, quote, level, replay.post_health, post_check=post_check)
 
     # --- stages -------------------------------------------------------------------------------
     def _known_plan(self, plan: Plan) -> ExecutionResult | None:
@@ -163,7 +182,7 @@ class Executor:
         return head
 
     def _prepare_plan(self, plan: Plan, post_check: PostCheck | None, native_price_usd: float | None,
-                      urgency: Urgency | None) -> tuple[FeeQuote, Urgency, float | None]:
+                      urgency: Urgency | None) -> tuple[FeeQuote, Urgency, ForkReplay]:
         if plan.account != self.signer.address:
             raise PolicyViolation(f"policy: plan account {plan.account} is not the signer {self.signer.address}",
                                   rule="account")
@@ -193,7 +212,7 @@ class Executor:
             plan.plan_id, plan.kind, len(plan.steps), head, replay.post_health, replay.total_gas,
             quote.max_fee_per_gas_wei, quote.max_priority_fee_per_gas_wei, level, budget.gas_cost_usd,
         )
-        return quote, level, replay.post_health
+        return quote, level, replay
 
     def _refuse(self, plan: Plan, exc: Exception) -> ExecutionResult:
         reason = str(exc)
@@ -249,7 +268,7 @@ class Executor:
             raise PlanStale(f"plan expired mid-way: head is past valid_until_block {until}")
 
     def _send_step(self, plan: Plan, i: int, step: TxStep, gas_limit: int, quote: FeeQuote, urgency: Urgency,
-                   *, first: bool) -> tuple[StepOutcome, PreparedTx]:
+                   *, first: bool, wait: bool = True) -> tuple[StepOutcome, PreparedTx]:
         with self.nonces.lease() as lease:
             prepared = self.submitter.prepare(plan_id=plan.plan_id, step_index=i, step=step, nonce=lease.nonce,
                                               gas_limit=gas_limit, fees=quote)
@@ -277,7 +296,45 @@ class Executor:
                  prepared.max_priority_fee_per_gas_wei)
         if self.hooks.after_broadcast:
             self.hooks.after_broadcast(prepared)
+        if not wait:
+            self.tracking.sent(prepared, step, quote, urgency, start_block)
+            return StepOutcome(step_index=i, label=step.label, status="pending", tx_hash=prepared.tx_hash,
+                               nonce=prepared.nonce), prepared
         return self.submitter.wait(prepared, step, quote, urgency, start_block=start_block), prepared
 
+    def _send_all(self, plan: Plan, quote: FeeQuote, urgency: Urgency, replay: ForkReplay) -> ExecutionResult:
+        """Sign, store and broadcast every step with consecutive nonces; never wait (``wait=False``).
 
-__all__ = ["Executor", "ExecutorHooks", "PlanStale", "SimulationFailed"]
+        NOTE: step i > 0 cannot be simulated at the latest block (it needs the earlier steps mined); it was
+        simulated by the fork replay on the state the earlier steps leave, which also gives its gas limit.
+        """
+        outcomes: list[StepOutcome] = []
+        reason = ""
+        for i, step in enumerate(plan.steps):
+            gas_limit = replay.simulations[i].gas_limit if i < len(replay.simulations) else None
+            try:
+                if gas_limit is None:
+                    raise SimulationFailed(f"fork replay has no simulation of step {i} ({step.label})", step=str(i))
+                outcome, _prepared = self._send_step(plan, i, step, gas_limit, quote, urgency, first=i == 0,
+                                                     wait=False)
+            except (NeverSubmitError, SkipTickError, BroadcastRejected) as exc:
+                if i == 0:
+                    return self._refuse(plan, exc)
+                # the steps sent are tracked; the plan ends "failed" (interrupted) when they are settled
+                reason = f"step {i} not sent: {exc}; steps 0..{i - 1} were sent"
+                log.warning("event=plan_partly_sent plan_id=%s reason=%r", plan.plan_id, reason)
+                break
+            outcomes.append(outcome)
+        log.info("event=plan_sent plan_id=%s steps_sent=%d/%d nonces=%s", plan.plan_id, len(outcomes),
+                 len(plan.steps), ",".join(str(o.nonce) for o in outcomes))
+        return ExecutionResult(plan_id=plan.plan_id, status=PlanStatus.SUBMITTED.value, reason=reason,
+                               steps=tuple(outcomes), post_health=replay.post_health)
+
+    # --- tracking beside the tick --------------------------------------------------------------
+    def track(self) -> TrackReport:
+        """Settle this signer's sent transactions once (see the module docstring); never blocks on a block."""
+        with self.nonces.plan_lock:
+            return self.tracking.track()
+
+
+__all__ = ["Executor", "ExecutorHooks", "PlanStale", "SimulationFailed", "TrackReport"]

@@ -50,6 +50,10 @@ class Manager:
 
     def close(self) -> None:
         try:
+            self.runtime.alerting.close()
+        except Exception:  # pragma: no cover - best effort
+            log.exception("event=alert_close_failed")
+        try:
             self.db.dispose()
         except Exception:  # pragma: no cover - best effort
             pass
@@ -284,7 +288,8 @@ def build_manager(
         from manager.watchers.tick import TickReader
 
         reader = TickReader(cfg)
-    runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions, alerting=Alerting(engine, dispatcher),
+    runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions,
+                      alerting=Alerting(engine, dispatcher, background=True),
                       clock=clock, used_today_usd=store.used_today_usd,
                       pending_transactions=lambda: repo.pending_transactions(),
                       reconcile=lambda: [ex.recover() for ex in executors.values()] and None)
@@ -352,6 +357,7 @@ def run_manager(manager: Manager, *, once: bool = False, stop: threading.Event |
     runtime = manager.runtime
     if once:
         report = runtime.tick()
+        runtime.alerting.flush()
         return 0 if report.ok else 1
     stop = stop or threading.Event()
     previous: dict[int, Any] = {}
@@ -369,6 +375,7 @@ def run_manager(manager: Manager, *, once: bool = False, stop: threading.Event |
                 break
     finally:
         sched.shutdown()
+        runtime.alerting.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("event=manager_stopped ticks=%d last_block=%s", runtime.ticks, runtime.last_processed_block)
