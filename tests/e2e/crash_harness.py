@@ -49,6 +49,7 @@ class Harness:
     heartbeats_s: dict[str, int] = field(default_factory=dict)
     open_positions: bool = True
     records: list[Record] = field(default_factory=list)
+    pre: list[dict[str, float]] = field(default_factory=list)  # health at the head before each tick
     manager: Any = None
 
     def __post_init__(self) -> None:
@@ -63,6 +64,12 @@ class Harness:
         write_config(path, self.net, webhook_url=None, smtp_port=None,
                      db_url=f"sqlite:///{self.tmp / 'db.sqlite'}", positions=self.specs)
         text = path.read_text()
+        for spec in self.specs:  # one [signers.X] table per signer, however many positions it manages
+            block = (f'[signers.{spec.account_name}]\naddress = "{self.net.address(spec.account_name)}"\n'
+                     f'key_env = "{key_env_of(spec.account_name)}"\n\n')
+            first = text.find(block)
+            if first >= 0:
+                text = text[:first + len(block)] + text[first + len(block):].replace(block, "")
         if self.executors:
             for spec in {s.account_name: s for s in self.specs}.values():
                 owner = self.net.address(spec.account_name)
@@ -107,8 +114,12 @@ class Harness:
         return {n: self.health_at(n, block) for n in self.names}
 
     def tick(self) -> Any:
+        """One tick of the real loop at the head, then tracking settles what it sent (automine: mined at once)."""
+        pre = self.healths()
         report = self.manager.runtime.tick()
+        self.manager.runtime.track_pending()
         block = int(self.net.w3.eth.block_number)
+        self.pre.append(pre)
         self.records.append(Record(block=block, health=self.healths(block), tick=report))
         return report
 
@@ -150,7 +161,12 @@ def grant_executor(net: Any, owner: str) -> None:
             withdraw[sym] = 2 * coll
         if debt:
             borrow[sym] = 2 * debt
-    grants = GrantSet(withdraw_caps_wei=withdraw, borrow_caps_wei=borrow, morpho=(net.book["morpho"]["morpho"],))
+    morpho = net.book["morpho"]["morpho"]
+    authorized = w3.eth.call({"to": morpho, "data": "0x65e4ad9e" + owner[2:].lower().rjust(64, "0")
+                              + executor[2:].lower().rjust(64, "0")})
+    # NOTE: Morpho's setAuthorization reverts "already set" when nothing changes: only grant what is missing.
+    grants = GrantSet(withdraw_caps_wei=withdraw, borrow_caps_wei=borrow,
+                      morpho=() if int.from_bytes(bytes(authorized), "big") else (morpho,))
     for step in grant_steps(executor, reserves, grants):
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": step.to, "data": step.data}))
 

@@ -139,7 +139,7 @@ def test_venue_legs_sum_and_are_valued_after_earlier_sales():
 
 def test_atomic_boost_one_transaction_borrow_rounded_down():
     snap = a1(weth_price_base=2000 * 10**8, debt_usdc=5_000)
-    back = cpmm_curve(USDC, WETH, 2_600_000e6, 2000e18, fee_pips=500, dec_in=6, dec_out=18, n=60, max_fraction=0.3)
+    back = cpmm_curve(USDC, WETH, 26_000_000e6, 20_000e18, fee_pips=500, dec_in=6, dec_out=18, n=60, max_fraction=0.3)
     d = plan_atomic_boost(snap, 1.6, borrow_asset="USDC", supply_asset="WETH", premium_bps=9,
                           depth={(USDC, WETH): back}, limits=LIM)
     assert d.action == "boost" and d.uses_flash_loan and d.rounds == 1
@@ -210,8 +210,9 @@ def test_atomic_invariants(price, debt, depth_weth, target, two, premium):
         assert leg.min_amount_out_wei <= quoted * (1 - LIM.swap_tolerance_bps / 1e4) + 1
     if two:
         single = plan_atomic_deleverage(snap, target, premium_bps=premium, depth={(WETH, USDC): c1}, limits=LIM)
-        if single.action != "none":
-            assert d.projected_health >= single.projected_health - 1e-9
+        if single.action != "none":  # both at the target (to rounding), or the split gets further
+            assert d.feasible or not single.feasible
+            assert d.projected_health >= min(single.projected_health, target) - 1e-6
 
 
 def test_venue_merge_refuses_an_unbounded_venue():
