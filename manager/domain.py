@@ -177,6 +177,7 @@ class DepthCurve(Frozen):
     # the fee of each hop; empty = one hop through ``pool`` at ``fee_pips``.
     path: tuple[str, ...] = ()
     path_fees_pips: tuple[int, ...] = ()
+    hops: tuple[DepthCurve, ...] = ()  # a route's one-hop curves, in order (to value it after other sales)
 
     @property
     def route(self) -> tuple[tuple[str, ...], tuple[int, ...]]:

@@ -388,8 +388,9 @@ def _atomic_legs(swaps: list[SizingStep], snapshot: Any, ctx: Any) -> list[Any]:
             raise UnplannableDecision(f"swap leg of {st.amount_wei} {st.symbol} has no minimum out")
         if oracle_out > 0 and min_out * 10_000 < oracle_out * (10_000 - ctx.max_slippage_bps):
             raise UnplannableDecision(
-                f"swap leg {st.symbol}->{st.symbol_out} min out {min_out} is more than {ctx.max_slippage_bps} bps "
-                f"below the oracle amount {oracle_out} (pool price off the oracle); not sent")
+                f"swap leg {st.symbol}->{st.symbol_out} ({st.amount_wei} in, route {'/'.join(map(str, fees))}) min out "
+                f"{min_out} is more than {ctx.max_slippage_bps} bps below the oracle amount {oracle_out} (pool price "
+                "off the oracle); not sent")
         legs.append(SwapLeg(router=ctx.router, path=pack_path(tokens, fees), amount_in_wei=st.amount_wei,
                             min_out_wei=min_out, oracle_out_wei=oracle_out, slippage_bps=int(ctx.max_slippage_bps)))
     return legs

@@ -44,6 +44,7 @@ from manager.errors import PosmanError, StopError
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
+from manager.sizing.venues import DepthLedger
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
 
 log = logging.getLogger("posman.runtime")
@@ -264,6 +265,7 @@ class Runtime:
         self._block_time_s = 12.0
         self._last_block: tuple[int, int] | None = None
         self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
+        self._ledger = DepthLedger()
         self.last_tick: TickReport | None = None
         self.ticks = 0
 
@@ -316,6 +318,7 @@ class Runtime:
         # sent in that order (different signers concurrently, one signer's plans with consecutive nonces)
         # and nothing waits for a receipt: the next tick (or the tracking job) settles what was sent.
         work: list[_Work] = []
+        self._ledger = DepthLedger()  # the tick's sales so far: later decisions value theirs after them
         for name in sorted(views, key=lambda n: (views[n].health, n)):
             pos = self.positions[name]
             try:
@@ -487,8 +490,17 @@ class Runtime:
                                       path_note=path.why)
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
-        read_depth = (lambda pairs: self._depth(data, pairs)) if lending and hasattr(self.reader, "depth") else None
-        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth)
+        seen: dict[tuple[str, str], Any] = {}
+
+        def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+            got = self._ledger.shifted(self._depth(data, pairs))  # after this tick's earlier decisions' sales
+            seen.update(got)
+            return got
+
+        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth if lending and hasattr(self.reader, "depth")
+                                     else None)
+        if decision is not None and decision.action != "none":
+            self._ledger.record(decision.steps, seen)
         if decision is None:
             decision = SizingDecision(position=name, action="none", reason="strategy returned None",
                                       block_number=block, health_before=None)

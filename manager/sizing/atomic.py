@@ -37,6 +37,7 @@ from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, percent_mul
 from manager.sizing.venues import DepthEntry, VenueSet, curves_of, venue_set
 
+PARTIAL_PAIR_REASON = "partial: one collateral/debt pair per transaction, will continue next block"
 ATOMIC_NOTE = "atomic: one transaction (flash loan -> repay first -> withdraw -> swap -> repay flash)"
 
 
@@ -69,6 +70,10 @@ def plan_atomic_deleverage(
     if d.action == "none" or not d.steps:
         return d
     note = f"{ATOMIC_NOTE}; flash premium {prem} bps"
+    if not d.feasible and d.binding_constraint == "max_rounds":
+        # NOTE: one collateral and one debt token per transaction; the next block sells the next one
+        note += f"; {PARTIAL_PAIR_REASON}"
+        return d.model_copy(update={"reason": f"{d.reason}; {note}", "partial": True})
     return d.model_copy(update={"reason": f"{d.reason}; {note}"})
 
 

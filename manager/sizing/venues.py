@@ -231,8 +231,101 @@ def compose_curves(first: DepthCurve, second: DepthCurve) -> DepthCurve:
         decimals_out=second.decimals_out, fee_pips=round(fee * 1e6), block_number=first.block_number,
         mid_price=first.mid_price * second.mid_price, points=tuple(points),
         path=tuple(t1) + tuple(t2[1:]), path_fees_pips=tuple(f1) + tuple(f2),
+        hops=(first.hops or (first,)) + (second.hops or (second,)),
     )
 
 
-__all__ = ["DepthEntry", "Leg", "Venue", "VenueSet", "compose_curves", "curves_of", "lookup", "venue_of",
-           "venue_set"]
+HopKey = tuple[str, str, int]  # (token_in, token_out, fee) of one pool hop, lower-case addresses
+
+
+def hop_key(curve: DepthCurve) -> HopKey:
+    return (curve.token_in.lower(), curve.token_out.lower(), int(curve.fee_pips))
+
+
+def shift_curve(curve: DepthCurve, used_in_wei: float) -> DepthCurve | None:
+    """The one-hop ``curve`` after ``used_in_wei`` was already sold into its pool: output of the next sale is
+    ``out(used + x) - out(used)`` (interpolated, so it errs against us). The mid stays the pool's price
+    before any sale (what slippage is measured against). None when the quoted depth is used up."""
+    if used_in_wei <= 0:
+        return curve
+    xs = [0.0] + [float(p.amount_in_wei) for p in curve.points]
+    ys = [0.0] + [float(p.amount_out_wei) for p in curve.points]
+    if used_in_wei >= xs[-1]:
+        return None
+    y_used = float(np.interp(used_in_wei, xs, ys))
+    pts = [QuotePoint(amount_in_wei=math.floor(x - used_in_wei), amount_out_wei=max(0, math.floor(y - y_used)))
+           for x, y in zip(xs, ys, strict=True) if x - used_in_wei >= 1]
+    out: list[QuotePoint] = []
+    for p in pts:
+        if not out or p.amount_in_wei > out[-1].amount_in_wei:
+            out.append(p)
+    if not out:
+        return None
+    return curve.model_copy(update={"points": tuple(out), "depth_at_bps": {}})
+
+
+class DepthLedger:
+    """What the tick's earlier decisions already sell through each pool hop, so a later decision of the same
+    tick values its own sales after theirs (they all land in the same block).
+
+    ``shifted(depth)`` gives every curve after the recorded sales (a route: each of its hops shifted, then
+    recomposed); ``record(decision_steps, depth)`` adds a decision's swap legs, hop by hop (the input of a
+    route's second hop is the first hop's quoted output).
+    """
+
+    def __init__(self) -> None:
+        self.used: dict[HopKey, float] = {}
+        self.curves: dict[HopKey, DepthCurve] = {}
+
+    def _remember(self, curve: DepthCurve) -> None:
+        for hop in curve.hops or (curve,):
+            self.curves.setdefault(hop_key(hop), hop)
+
+    def shift(self, curve: DepthCurve) -> DepthCurve | None:
+        self._remember(curve)
+        if curve.hops:
+            hops = [shift_curve(h, self.used.get(hop_key(h), 0.0)) for h in curve.hops]
+            if any(h is None for h in hops):
+                return None
+            if all(h is o for h, o in zip(hops, curve.hops, strict=True)):
+                return curve
+            route = hops[0]
+            for h in hops[1:]:
+                route = compose_curves(route, h)  # type: ignore[arg-type]
+            return route if route.points else None  # type: ignore[union-attr]
+        return shift_curve(curve, self.used.get(hop_key(curve), 0.0))
+
+    def shifted(self, depth: Mapping[tuple[str, str], DepthEntry]) -> dict[tuple[str, str], DepthEntry]:
+        out: dict[tuple[str, str], DepthEntry] = {}
+        for key, entry in depth.items():
+            curves = [c for c in (self.shift(c) for c in curves_of(entry)) if c is not None]
+            if curves:
+                out[key] = curves[0] if len(curves) == 1 else tuple(curves)
+        return out
+
+    def record(self, steps: Iterable[object], depth: Mapping[tuple[str, str], DepthEntry]) -> None:
+        for st in steps:
+            if getattr(st, "kind", "") != "swap" or not getattr(st, "asset_out", None):
+                continue
+            tokens, fees = tuple(getattr(st, "path", ()) or ()), tuple(getattr(st, "fees_pips", ()) or ())
+            if not tokens:  # a plain sale through the pair's one curve
+                curves = lookup(depth, ((st.asset, st.asset_out), (st.symbol, st.symbol_out)))  # type: ignore[attr-defined]
+                if len(curves) != 1:
+                    continue
+                tokens, fees = curves[0].route
+                self._remember(curves[0])
+            amount = float(st.amount_wei)  # type: ignore[attr-defined]
+            for i, fee in enumerate(fees):
+                key = (tokens[i].lower(), tokens[i + 1].lower(), int(fee))
+                before = self.used.get(key, 0.0)
+                self.used[key] = before + amount
+                hop = self.curves.get(key)
+                if hop is None or i + 1 == len(fees):
+                    continue
+                xs = [0.0] + [float(p.amount_in_wei) for p in hop.points]
+                ys = [0.0] + [float(p.amount_out_wei) for p in hop.points]
+                amount = float(np.interp(before + amount, xs, ys) - np.interp(before, xs, ys))
+
+
+__all__ = ["DepthEntry", "DepthLedger", "Leg", "Venue", "VenueSet", "compose_curves", "curves_of", "hop_key",
+           "lookup", "shift_curve", "venue_of", "venue_set"]

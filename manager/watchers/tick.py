@@ -418,7 +418,9 @@ class TickReader:
         state = read_pool(client, addr, uni.tick_lens, block, twap_window_s=0)
         zero_for_one = state.token0.lower() == a.lower()
         k = sorted(set(k_bps) | set(cfg.depth_bps))
-        return depth_curve(state, zero_for_one, k_bps=k)
+        # NOTE: 48 sizes (log-spaced) keep the linear interpolation between quotes within a few bps of the pool,
+        # so a sale lands at its target instead of well above it (the interpolation errs against us).
+        return depth_curve(state, zero_for_one, k_bps=k, grid_points=48)
 
 
 class _NoPool(Exception):

@@ -95,8 +95,11 @@ class Harness:
         self.names = [s.name for s in self.specs]
         self.accounts = {s.name: self.net.address(s.account_name) for s in self.specs}
         self.start_block = int(self.net.w3.eth.block_number)
+        # NOTE: mining off: what one tick sends lands in ONE block (as on a real chain), mined by ``tick``.
+        self.net.node.call("evm_setAutomine", [False])
 
     def close(self) -> None:
+        self.net.node.call("evm_setAutomine", [True])
         if self.manager is not None:
             self.manager.close()
 
@@ -117,6 +120,7 @@ class Harness:
         """One tick of the real loop at the head, then tracking settles what it sent (automine: mined at once)."""
         pre = self.healths()
         report = self.manager.runtime.tick()
+        self.net.mine()
         self.manager.runtime.track_pending()
         block = int(self.net.w3.eth.block_number)
         self.pre.append(pre)
@@ -222,6 +226,18 @@ def add_pool(net: Any, a: str, b: str, fee: int, usd: float, width: float = 0.05
     net.transact(npm.functions.mint((t[s0], t[s1], fee, lo, hi, amt0, amt1, 0, 0, admin, 2**40)), sender=admin)
     factory = net.contract("uniswap_v3/UniswapV3Factory", net.book["uniswap"]["factory"])
     return factory.functions.getPool(t[s0], t[s1], fee).call()
+
+
+# NOTE: the devnet's widest pool layer spans +-60% (log): a -40% gap moves WETH out of every pool's range.
+# Real pools keep passive wide-range liquidity; these scenarios add some (+-150%) before the shock.
+WIDE = (("WETH", "USDC", 500, 40_000_000), ("WETH", "DAI", 500, 20_000_000), ("wstETH", "USDC", 3000, 20_000_000),
+        ("WBTC", "WETH", 3000, 5_000_000), ("wstETH", "WETH", 100, 10_000_000), ("LINK", "DAI", 3000, 5_000_000),
+        ("LINK", "WETH", 3000, 5_000_000))
+
+
+def wide_liquidity(net: Any, pools: tuple[tuple[str, str, int, float], ...] = WIDE) -> None:
+    for a, b, fee, usd in pools:
+        add_pool(net, a, b, fee, usd=usd, width=1.5)
 
 
 def align(net: Any, a: str, b: str, fee: int) -> None:
