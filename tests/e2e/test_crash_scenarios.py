@@ -167,8 +167,9 @@ def check(h: Harness, shock_index: int, name: str) -> dict:
 def harness(net, tmp_path):
     made = []
 
-    def make(**kw):
-        wide_liquidity(net)
+    def make(wide: bool = True, **kw):
+        if wide:
+            wide_liquidity(net)
         h = Harness(net, tmp_path, POSITIONS, **kw)
         made.append(h)
         return h
@@ -207,7 +208,7 @@ def test_pool_drained_to_10pct_then_minus_25pct(harness, net):
     for key in ("WETH/USDC/500", "WETH/DAI/500"):
         drain_pool(net, key, keep=0.10)
     add_pool(net, "WETH", "USDC", 3000, usd=400_000)
-    h = harness(extra_pools=(("WETH", "USDC", 3000),))
+    h = harness(wide=False, extra_pools=(("WETH", "USDC", 3000),))
     settle(h)
     shock = len(h.records)
     move(net, {"WETH": 2250.0, "wstETH": 2625.0})
