@@ -21,7 +21,6 @@ import math
 
 import pytest
 
-from manager.sizing.deleverage import PARTIAL_REASON
 from tests.e2e.crash_harness import TARGET, TRIGGER, Harness, add_pool, align, cdp, drain_pool, wide_liquidity
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]

@@ -222,3 +222,43 @@ def test_venue_merge_refuses_an_unbounded_venue():
                               haircut_bps=0)
     with pytest.raises(BadInputError):
         VenueSet.merge([Venue(oracle, math.inf), venue_set([curve(10, 13_000)], LIM).venues[0]])
+
+
+def test_ledger_values_a_later_decision_after_the_earlier_ones_of_the_tick():
+    """Two positions selling into the same pool in one tick: the second is valued after the first's sale (its
+    min-out is lower than alone), and a route sharing a hop sees that hop's use too."""
+    from manager.sizing.venues import DepthLedger, shift_curve
+
+    c = curve(3000, 3_900_000, 500, "0xa")
+    snap = a1(weth_price_base=1300 * 10**8)
+    alone = plan_atomic_deleverage(snap, 1.5, premium_bps=0, depth={(WETH, USDC): c}, limits=LIM)
+    ledger = DepthLedger()
+    first = plan_atomic_deleverage(snap, 1.5, premium_bps=0, depth=ledger.shifted({(WETH, USDC): c}), limits=LIM)
+    ledger.record(first.steps, {(WETH, USDC): c})
+    second = plan_atomic_deleverage(snap, 1.5, premium_bps=0, depth=ledger.shifted({(WETH, USDC): c}), limits=LIM)
+    out = lambda d: sum(s.min_amount_out_wei for s in d.steps if s.kind == "swap")  # noqa: E731
+    sold = lambda d: sum(s.amount_wei for s in d.steps if s.kind == "swap")  # noqa: E731
+    assert out(first) == out(alone)
+    assert not first.partial and not second.partial
+    assert sold(second) > sold(first)  # the same repay needs a larger sale after the first one's impact
+    # a pool whose slippage budget the first sale used up has nothing left for the second
+    thin = curve(300, 390_000, 500, "0xthin")
+    led = DepthLedger()
+    one = plan_atomic_deleverage(snap, 1.5, premium_bps=0, depth=led.shifted({(WETH, USDC): thin}), limits=LIM)
+    led.record(one.steps, {(WETH, USDC): thin})
+    assert one.partial
+    assert plan_atomic_deleverage(snap, 1.5, premium_bps=0, depth=led.shifted({(WETH, USDC): thin}),
+                                  limits=LIM).action == "none"
+    # shifting by the whole quoted depth leaves nothing
+    assert shift_curve(c, c.points[-1].amount_in_wei) is None
+    # a two-hop route whose first hop is that pool is shifted too
+    mid_tok = "0x000000000000000000000000000000000000e0d1"
+    hop1 = cpmm_curve(WETH, mid_tok, 300e18, 390_000e18, fee_pips=500, dec_out=18, n=60, max_fraction=0.3)
+    hop2 = cpmm_curve(mid_tok, USDC, 5e6 * 1e18, 5e6 * 1e6, fee_pips=100, dec_in=18, n=60, max_fraction=0.3)
+    route = compose_curves(hop1, hop2)
+    led = DepthLedger()
+    led.shifted({(WETH, USDC): route})
+    led.used[(WETH.lower(), mid_tok.lower(), 500)] = 5e18
+    moved = led.shift(route)
+    assert moved is not None
+    assert SwapModel.from_curve(moved).out_wei(1e18) < SwapModel.from_curve(route).out_wei(1e18)
