@@ -225,6 +225,11 @@ def test_pool_drained_to_10pct_then_minus_25pct(harness, net):
         align(net, "WETH", "USDC", 3000)
     f = check(h, shock, "drained_then_25")
     assert f["crossed"] >= 3
+    acted = [o.decision for r in h.records[shock:] for o in r.tick.positions.values()
+             if o.decision is not None and o.decision.uses_flash_loan]
+    fees = {s.fees_pips for d in acted for s in d.steps if s.kind == "swap"}
+    assert (500,) in fees and (3000,) in fees and any(len(f) == 2 for f in fees), fees  # tiers and routes
+    FIGURES["drained_then_25"]["venues"] = sorted(fees)
 
 
 def test_oracle_stale_then_a_drop(harness, net):
