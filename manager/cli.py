@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "manager.commands.plan",
     "manager.commands.run",
     "manager.commands.history",
+    "manager.commands.executor",
     "manager.commands.demo",
 )
 

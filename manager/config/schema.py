@@ -264,6 +264,8 @@ class SignerConfig(Section):
 
     Either ``key_env`` (an environment variable holding the hex private key) or ``keystore`` (an
     encrypted JSON keystore file, relative to the config file) plus ``password_env``.
+    ``executor``: this signer's own ``PosmanExecutor`` contract (``posman executor deploy``), used for
+    one-transaction protective actions; unset = none.
     """
 
     address: Address

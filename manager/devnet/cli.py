@@ -92,6 +92,8 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"devnet up: {info['rpc_url']} (chain id {info['chain_id']}, pid {info['anvil']['pid']})")
     print(f"  addresses and accounts: {info_path}")
     print(f"  manager config:         {state_dir / DEVNET_TOML}")
+    if info.get("executors"):
+        print(f"  atomic executors:       {len(info['executors'])} (devnet.json \"executors\", granted)")
     print(f"  stop with:              posman devnet down --state-dir {state_dir}")
     return 0
 
@@ -166,6 +168,14 @@ def render_config(info: dict[str, Any], state_dir: Path) -> str:
         "# Every seeded position is watched (mode = \"watch\"); see configs/example.toml for every key.",
         "version = 1",
         "",
+    ]
+    names = {a["address"]: n for n, a in info["accounts"].items()}
+    if info.get("executors"):
+        lines += ["# Each managed seeded signer's PosmanExecutor (deployed and granted by 'posman devnet up'); to manage",
+                  "# a position atomically, add  executor = \"0x...\"  under its [signers.NAME]:"]
+        lines += [f"#   {names.get(owner, owner)}: {ex}" for owner, ex in info["executors"].items()]
+        lines.append("")
+    lines += [
         "[storage]",
         'url = "sqlite:///posman.sqlite"',
         "",

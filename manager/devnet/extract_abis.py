@@ -93,6 +93,10 @@ def main() -> None:
     (OUT / "multicall").mkdir(parents=True, exist_ok=True)
     (OUT / "multicall/Multicall3.json").write_text(json.dumps(MULTICALL3_ABI, indent=1) + "\n")
     lines.append("| `multicall/Multicall3.json` | (interface of Multicall3, written by hand: aggregate3, getBlockNumber) | - |")
+    # posman's own contract: written by manager/atomic/deploy.py's compile, not extracted from npm
+    lines.append("| `posman/PosmanExecutor.json` | (this repository, compiled with `solc@0.8.19`; "
+                 "`tests/atomic/test_encode.py` checks it equals the compiled ABI) | "
+                 "`manager/atomic/contracts/PosmanExecutor.sol` |")
     (OUT / "SOURCES.md").write_text("\n".join(lines) + "\n")
 
 

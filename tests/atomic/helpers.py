@@ -163,3 +163,74 @@ def token_balances(net: Any, holder: str) -> dict[str, int]:
 def allowances_from(net: Any, holder: str, spenders: list[str]) -> dict[tuple[str, str], int]:
     return {(sym, s): erc20(net, a).functions.allowance(holder, s).call()
             for sym, a in net.book["tokens"].items() for s in spenders}
+
+
+def debt_of(net: Any, user: str, sym: str) -> int:
+    r = reserves(net)[sym]
+    return erc20(net, r.variable_debt_token).functions.balanceOf(user).call()
+
+
+def a_balance(net: Any, user: str, sym: str) -> int:
+    r = reserves(net)[sym]
+    return erc20(net, r.a_token).functions.balanceOf(user).call()
+
+
+def amount_in_for(net: Any, path_: bytes, amount_out: int) -> int:
+    """The exact input that buys ``amount_out`` (QuoterV2.quoteExactOutput on the reversed single-hop path)."""
+    rev = path_[-20:] + path_[20:23] + path_[:20]
+    q = contract(net, "uniswap_v3/QuoterV2", net.book["uniswap"]["quoter"])
+    return int(q.functions.quoteExactOutput(rev, amount_out).call()[0])
+
+
+def assert_clean(net: Any, executor: str) -> None:
+    """No token left in the executor, no allowance from it to any pool/router/lender, no flow marked running."""
+    assert all(v == 0 for v in token_balances(net, executor).values()), token_balances(net, executor)
+    spenders = [net.book["aave"]["pool"], net.book["uniswap"]["router"], net.book["morpho"]["morpho"]]
+    left = {k: v for k, v in allowances_from(net, executor, spenders).items() if v}
+    assert not left, left
+    assert int.from_bytes(net.w3.eth.get_storage_at(executor, 0), "big") == 0  # _flow
+
+
+def morpho_health(net: Any, user: str, key: str) -> int:
+    """The executor's on-chain ``healthOf`` for ``user``'s Morpho position (after an accrual in a fresh call)."""
+    ex = contract(net, "posman/PosmanExecutor", executor_of_address(net, user))
+    return int(ex.functions.healthOf(1, net.book["morpho"]["morpho"], MO.market_params(net.book["morpho"], key)).call())
+
+
+def morpho_position(net: Any, user: str, key: str) -> tuple[int, int, int]:
+    m = net.w3.eth.contract(address=net.book["morpho"]["morpho"], abi=MO.artifacts()["Morpho"]["abi"])
+    return tuple(m.functions.position(net.book["morpho"]["markets"][key]["id"], user).call())
+
+
+def morpho_borrowed(net: Any, user: str, key: str) -> int:
+    """``toAssetsUp(borrowShares)`` after accruing interest to the next block (what a flow in it sees)."""
+    m = net.w3.eth.contract(address=net.book["morpho"]["morpho"], abi=MO.artifacts()["Morpho"]["abi"])
+    net.transact(m.functions.accrueInterest(MO.market_params(net.book["morpho"], key)))
+    mid = net.book["morpho"]["markets"][key]["id"]
+    _s, shares, _c = m.functions.position(mid, user).call()
+    _tsa, _tss, tba, tbs, _lu, _fee = m.functions.market(mid).call()
+    return -(-shares * (tba + 1) // (tbs + 10**6))
+
+
+def morpho_deleverage(net: Any, user: str, key: str, withdraw_wei: int, flash: E.FlashSource,
+                      min_hf: int, fee: int = 500) -> tuple[Any, int, int]:
+    """A Morpho deleverage step selling ``withdraw_wei`` collateral; returns (step, quoted out, repay)."""
+    m = net.book["morpho"]["markets"][key]
+    coll_sym, loan_sym = m["collateral_symbol"], m["loan_symbol"]
+    p = path(net, coll_sym, loan_sym, fee)
+    out = quote(net, p, withdraw_wei)
+    min_out = out * 995 // 1000
+    repay = min_out * 10_000 // (10_000 + flash.premium_bps)
+    while repay + flash.premium_wei(repay) > min_out:
+        repay -= 1
+    leg = E.SwapLeg(net.book["uniswap"]["router"], p, withdraw_wei, min_out)
+    step = E.deleverage_step(executor_of_address(net, user), target=morpho_target(net, key),
+                             debt_asset=m["loan_token"], collateral_asset=m["collateral_token"], repay_wei=repay,
+                             withdraw_wei=withdraw_wei, legs=[leg], flash=flash, min_health_wad=min_hf,
+                             plan_id=b"morpho")
+    return step, out, repay
+
+
+def hf_wad_of(w3: Any, pool: str, user: str) -> int:
+    """Aave health (WAD) read through any ``Web3`` (the fork replay's post-check)."""
+    return int(w3.eth.contract(address=pool, abi=load_abi("aave_v3/Pool")).functions.getUserAccountData(user).call()[5])
