@@ -88,7 +88,10 @@ class AlertWorker:
         return True
 
     def close(self, timeout_s: float = 10.0) -> bool:
-        """Drain the queue (up to ``timeout_s``), stop the thread; alerts left are recorded as undelivered."""
+        """Drain the queue (up to ``timeout_s``), stop the thread; alerts left are recorded as undelivered.
+        A second call does nothing."""
+        if self._closed:
+            return True
         self._closed = True
         drained = self.flush(timeout_s) if self._thread is not None else True
         leftover: list[Alert] = []

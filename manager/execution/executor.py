@@ -31,6 +31,7 @@ A refused plan raises nothing: the result says ``refused`` with the one-line rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from manager.execution.types import ExecutionResult, FeeQuote, Plan, PreparedTx,
 from manager.persistence import PlanStatus, TxStatus
 
 log = logging.getLogger("posman.execution.executor")
+_nullcontext = contextlib.nullcontext
 
 _FINAL = {PlanStatus.REFUSED, PlanStatus.DRY_RUN, PlanStatus.CONFIRMED, PlanStatus.FAILED, PlanStatus.REVERTED}
 
@@ -303,28 +305,57 @@ class Executor:
         return self.submitter.wait(prepared, step, quote, urgency, start_block=start_block), prepared
 
     def _send_all(self, plan: Plan, quote: FeeQuote, urgency: Urgency, replay: ForkReplay) -> ExecutionResult:
-        """Sign, store and broadcast every step with consecutive nonces; never wait (``wait=False``).
+        """Sign every step with consecutive nonces, store them all in one database transaction, then
+        broadcast them in order; never wait (``wait=False``).
 
         NOTE: step i > 0 cannot be simulated at the latest block (it needs the earlier steps mined); it was
         simulated by the fork replay on the state the earlier steps leave, which also gives its gas limit.
+        Storing the whole plan before its first broadcast keeps the crash rule (every transaction is on
+        disk before it can be on the network) at one disk sync per plan instead of one per step.
         """
+        if len(replay.simulations) < len(plan.steps):
+            return self._refuse(plan, SimulationFailed(
+                f"fork replay simulated {len(replay.simulations)} of {len(plan.steps)} steps", step="fork"))
         outcomes: list[StepOutcome] = []
         reason = ""
-        for i, step in enumerate(plan.steps):
-            gas_limit = replay.simulations[i].gas_limit if i < len(replay.simulations) else None
-            try:
-                if gas_limit is None:
-                    raise SimulationFailed(f"fork replay has no simulation of step {i} ({step.label})", step=str(i))
-                outcome, _prepared = self._send_step(plan, i, step, gas_limit, quote, urgency, first=i == 0,
-                                                     wait=False)
-            except (NeverSubmitError, SkipTickError, BroadcastRejected) as exc:
-                if i == 0:
-                    return self._refuse(plan, exc)
-                # the steps sent are tracked; the plan ends "failed" (interrupted) when they are settled
-                reason = f"step {i} not sent: {exc}; steps 0..{i - 1} were sent"
-                log.warning("event=plan_partly_sent plan_id=%s reason=%r", plan.plan_id, reason)
-                break
-            outcomes.append(outcome)
+        with self.nonces.lease_block(len(plan.steps)) as block:
+            prepared = [self.submitter.prepare(plan_id=plan.plan_id, step_index=i, step=step, nonce=block.first + i,
+                                               gas_limit=replay.simulations[i].gas_limit, fees=quote)
+                        for i, step in enumerate(plan.steps)]
+            start_block = int(self.w3.eth.block_number)
+            batch = getattr(self.store.repo, "batch", None)
+            with batch() if batch is not None else _nullcontext():
+                self.store.set_plan_status(plan.plan_id, PlanStatus.SUBMITTED)
+                self.store.add_used_today_usd(plan.daily_usd())
+                for tx in prepared:
+                    self.store.record_signed(tx)  # intent + signed tx on disk before any broadcast
+            for tx in prepared:
+                if self.hooks.after_store:
+                    self.hooks.after_store(tx)
+            for i, (step, tx) in enumerate(zip(plan.steps, prepared, strict=True)):
+                try:
+                    self.submitter.broadcast(tx.raw_tx_hex, tx.tx_hash)
+                except BroadcastRejected as exc:
+                    # this step and the ones after it never left: their stored transactions are dropped and
+                    # their nonces handed out again; the steps sent are tracked (the plan ends "failed")
+                    for unsent in prepared[i:]:
+                        self.store.mark_tx(unsent.tx_hash, TxStatus.DROPPED)
+                    if i == 0:
+                        self.store.set_plan_status(plan.plan_id, PlanStatus.FAILED, reason=str(exc))
+                        log.warning("event=plan_refused plan_id=%s status=failed reason=%r", plan.plan_id, str(exc))
+                        return ExecutionResult(plan_id=plan.plan_id, status=PlanStatus.FAILED.value, reason=str(exc))
+                    reason = f"step {i} not sent: {exc}; steps 0..{i - 1} were sent"
+                    log.warning("event=plan_partly_sent plan_id=%s reason=%r", plan.plan_id, reason)
+                    break
+                block.commit(tx.nonce)
+                log.info("event=step_sent plan_id=%s step=%d label=%r nonce=%d tx_hash=%s max_fee_wei=%d prio_wei=%d",
+                         plan.plan_id, i, step.label, tx.nonce, tx.tx_hash, tx.max_fee_per_gas_wei,
+                         tx.max_priority_fee_per_gas_wei)
+                if self.hooks.after_broadcast:
+                    self.hooks.after_broadcast(tx)
+                self.tracking.sent(tx, step, quote, urgency, start_block)
+                outcomes.append(StepOutcome(step_index=i, label=step.label, status="pending", tx_hash=tx.tx_hash,
+                                            nonce=tx.nonce))
         log.info("event=plan_sent plan_id=%s steps_sent=%d/%d nonces=%s", plan.plan_id, len(outcomes),
                  len(plan.steps), ",".join(str(o.nonce) for o in outcomes))
         return ExecutionResult(plan_id=plan.plan_id, status=PlanStatus.SUBMITTED.value, reason=reason,

@@ -135,8 +135,9 @@ class Tracker:
         plans = reconcile_plans(store, ReconcileReport(), plan_ids=plan_ids)
         for plan_id, status in plans.plans.items():
             if status in _FINAL:
-                row = store.get_plan(plan_id)
-                report.finished[plan_id] = (status, (row.error or row.refusal_reason or "") if row else "")
+                plan_row = store.get_plan(plan_id)
+                report.finished[plan_id] = (status, (plan_row.error or plan_row.refusal_reason or "")
+                                            if plan_row else "")
         report.still_pending = len(store.pending_transactions(address))
         if report.finished or report.replaced or report.cancelled or report.gap_filled:
             log.info("event=tracked signer=%s head=%d %s", address, head, report.summary())
@@ -256,10 +257,10 @@ class Tracker:
         fresh = quote_fees(base_fee, "high", ex.fee_policy)
         for nonce in targets:
             quote = fresh
-            row = lost_by_nonce.get(nonce)
-            if row is not None:  # outbid any copy of the lost transaction still out there
-                previous = FeeQuote(max_fee_per_gas_wei=row.max_fee_per_gas_wei or 0,
-                                    max_priority_fee_per_gas_wei=row.max_priority_fee_per_gas_wei or 0,
+            lost_row = lost_by_nonce.get(nonce)
+            if lost_row is not None:  # outbid any copy of the lost transaction still out there
+                previous = FeeQuote(max_fee_per_gas_wei=lost_row.max_fee_per_gas_wei or 0,
+                                    max_priority_fee_per_gas_wei=lost_row.max_priority_fee_per_gas_wei or 0,
                                     base_fee_wei=base_fee, urgency="high")
                 bumped = bump_fees(previous, base_fee, "high", ex.fee_policy)
                 if bumped is not None and bumped.max_fee_per_gas_wei > quote.max_fee_per_gas_wei:
@@ -275,7 +276,7 @@ class Tracker:
             self._sent[(plan.plan_id, 0, nonce)] = _Sent(step, quote, "high", head)
             filled.append(nonce)
             log.warning("event=nonce_gap_filled sender=%s nonce=%d tx_hash=%s mined_nonce=%d lost=%s", address,
-                        nonce, prepared.tx_hash, mined, row is not None)
+                        nonce, prepared.tx_hash, mined, lost_row is not None)
         if filled or lost_by_nonce:
             ex.nonces.resync()
         return filled

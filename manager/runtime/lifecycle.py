@@ -47,12 +47,15 @@ class Manager:
     clients: dict[str, Any]
     executors: dict[str, Any] = field(default_factory=dict)  # signer name -> Executor
     dry_run: bool = False
+    forks: Any = None  # manager.execution.forks.ForkPool: the executors' warm fork replays
 
     def close(self) -> None:
         try:
             self.runtime.alerting.close()
         except Exception:  # pragma: no cover - best effort
             log.exception("event=alert_close_failed")
+        if self.forks is not None:
+            self.forks.close()
         try:
             self.db.dispose()
         except Exception:  # pragma: no cover - best effort
@@ -268,13 +271,16 @@ def build_manager(
                           max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, atomic=atomic)
         wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
-    # every protocol its managed positions are on.
+    # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
+    from manager.execution.forks import DEFAULT_POOL_SIZE, ForkPool
+
+    forks = ForkPool(max(1, min(DEFAULT_POOL_SIZE, len(signer_calls)))) if signer_calls else None
     for signer_name, calls in signer_calls.items():
         chain_cfg = cfg.chains[signer_chain[signer_name]]
         limits = PolicyLimits.from_limits(cfg.limits, merge_calls(*calls))
         ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
                       fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
-                      chain_id=chain_cfg.chain_id)
+                      chain_id=chain_cfg.chain_id, fork_factory=forks)
         ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
         if executor_tweaks is not None:
             executor_tweaks(ex)
@@ -299,7 +305,8 @@ def build_manager(
     dispatcher.recover()
     log.info("event=manager_ready positions=%d managed=%d dry_run=%s db=%s", len(positions),
              sum(p.executor is not None for p in positions), dry, db.safe_url)
-    return Manager(cfg=cfg, runtime=runtime, repo=repo, db=db, clients=clients, executors=executors, dry_run=dry)
+    return Manager(cfg=cfg, runtime=runtime, repo=repo, db=db, clients=clients, executors=executors, dry_run=dry,
+                   forks=forks)
 
 
 def _atomic_setup(cfg: Any, index: int, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],

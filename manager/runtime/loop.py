@@ -1,19 +1,27 @@
-"""One tick of the manager over every position: watch -> check -> decide -> plan -> execute -> record -> alert.
+"""One tick of the manager over every position: track -> watch -> check -> decide all -> plan + send all.
 
 ``Runtime.tick(block_number)`` does, in order:
 
+0. **track**: what earlier ticks sent is settled first (``Executor.track()`` per signer: receipts,
+   replace-by-fee, lost/expired transactions, nonce gaps); a settled plan is alerted (executed /
+   failed). A position whose plan is still in flight does not act this tick (``status=in_flight``);
 1. **watch**: ``reader.read(now_s, block_number)`` reads every position, oracle and pool at one block
    (a failed read of the whole tick is logged and the tick counts as failed for the heartbeat);
 2. **check**: oracle staleness and oracle/DEX deviation feed the alert engine; a position whose assets'
    oracles are stale or deviating is not acted upon this tick (``event=decision action=skip``);
 3. **record + alert health**: each position's exact health (sizing core) is stored and evaluated by the
    alert engine (bands, hysteresis, persistence);
-4. **decide**: the position's strategy (pure) returns a ``SizingDecision``; one structured log line per
-   decision (inputs digest, action, target, binding constraint, reason);
-5. **plan + execute**: for managed positions, the decision becomes a ``Plan`` (idempotent id) and goes
-   to the signer's ``Executor`` (policy, simulation, fork replay, sign, the one dry-run branch, send);
-6. **record + alert outcome**: decisions with an action are stored; executed/refused/failed actions,
-   stuck transactions and the tick's success are alerted (de-duplicated by the engine and the DB).
+4. **decide, every position**: the position's strategy (pure) returns a ``SizingDecision``; one
+   structured log line per decision (inputs digest, action, target, binding constraint, reason);
+5. **plan + send, every position that must act, most endangered first**: each decision becomes a
+   ``Plan`` (idempotent id; mined at most ``max_plan_age_blocks`` past its block, else refused); plans
+   of different signers go to their ``Executor`` concurrently (one thread per signer), a signer's
+   plans in urgency order with consecutive nonces, and ``execute(..., wait=False)`` never waits for a
+   receipt. A plan identical to the position's last refused/failed one (``plan_content_digest``) is not
+   sent again; the next block re-reads and re-sizes;
+6. **record + alert outcome**: refused/failed actions open one episode per position and reason class,
+   ended by one "recovered" alert when an action lands or the position needs none; stuck transactions
+   and the tick's success are alerted. Delivery is the ``Alerting`` worker's job: never in the tick.
 
 Positions may be on Aave V3, Morpho Blue or Synthetix PerpsV2: the tick's snapshot of each is found by
 name (``TickData.positions`` / ``.morpho`` / ``.perps``), its health comes from
@@ -619,6 +627,7 @@ class Runtime:
     def _send(self, item: _Work, plan: Any, data: Any, outcome: PositionOutcome, now_s: float) -> None:
         pos, decision = item.pos, item.decision
         name, block = pos.name, int(data.block_number)
+        assert pos.executor is not None  # only acting positions become work
         try:
             result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=item.native_price,
                                           wait=False)
@@ -710,6 +719,11 @@ class Runtime:
         if not trackers:
             self._settle_pending()
             return 0
+        try:
+            if not self._pending_transactions():  # NOTE: one query; nothing sent is waiting: nothing to do
+                return 0
+        except Exception as exc:
+            log.warning("event=pending_query_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
         reports: list[Any] = []
 
         def one(ex: Any) -> Any:
@@ -739,7 +753,7 @@ class Runtime:
         row = self.repo.get_plan(plan_id)
         name = row.position if row is not None else None
         pos = self.positions.get(name) if name else None
-        if pos is None:  # a cancel / nonce-gap fill: no position of ours to alert for
+        if pos is None or name is None:  # a cancel / nonce-gap fill: no position of ours to alert for
             return
         txs = self.repo.transactions_for(plan_id)
         block = max((t.block_included or 0 for t in txs), default=0) or None

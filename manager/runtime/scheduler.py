@@ -5,7 +5,7 @@ Jobs (one ``BackgroundScheduler``; each job has ``max_instances=1`` and ``coales
 - ``block``: every ``poll_interval_s`` read the head; when it moved past the last processed block, run
   one tick at the head (ticks never overlap: a poll that finds a tick running is skipped, and blocks
   that arrived meanwhile are coalesced into the next tick at the newest head);
-- ``track``: every ``poll_interval_s`` between ticks, settle the transactions earlier ticks sent
+- ``track``: every ``poll_interval_s`` (at least 0.5 s) between ticks, settle the transactions earlier ticks sent
   (``Runtime.track_pending``: receipts, replace-by-fee, nonce gaps; skipped while a tick runs, which
   tracks itself first), so a confirmation is recorded and alerted without waiting for the next tick;
 - ``heartbeat``: the dead-man check of the alert engine (runs on its own thread, so a hung tick is still
@@ -34,6 +34,7 @@ log = logging.getLogger("posman.runtime.scheduler")
 COMPACT_OLDER_THAN_BLOCKS = 50_000
 COMPACT_KEEP_EVERY_BLOCKS = 50
 RETRY_FAILED_S = 1.0
+TRACK_MIN_INTERVAL_S = 0.5  # the tracking job between ticks runs at most this often
 
 
 class ManagerScheduler:
@@ -73,7 +74,7 @@ class ManagerScheduler:
                                                                    "misfire_grace_time": None})
         now = dt.datetime.now(dt.UTC)
         sched.add_job(self.poll_block, "interval", seconds=self.poll_interval_s, id="block", next_run_time=now)
-        sched.add_job(self.track, "interval", seconds=self.poll_interval_s, id="track")
+        sched.add_job(self.track, "interval", seconds=max(self.poll_interval_s, TRACK_MIN_INTERVAL_S), id="track")
         sched.add_job(self.heartbeat, "interval", seconds=self.dead_man_check_s, id="heartbeat")
         sched.add_job(self.daily_rollover, "cron", hour=0, minute=0, id="daily")
         sched.add_job(self.compact, "interval", hours=1, id="compaction")

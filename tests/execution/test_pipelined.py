@@ -129,3 +129,29 @@ def test_an_expired_pending_transaction_is_cancelled_not_mined_stale(w3, executo
     assert repo.get_plan(p1.plan_id).status == PlanStatus.FAILED.value
     assert {t.status for t in repo.transactions_for(p1.plan_id)} == {TxStatus.DROPPED.value}
     assert r1.steps[0].nonce == nonce0
+
+
+def test_a_crash_after_storing_a_pipelined_plan_sends_it_once_after_restart(w3, signer, token, account, anvil,
+                                                                              repo):
+    from manager.execution.executor import ExecutorHooks
+
+    def crash(_tx):
+        raise RuntimeError("process killed after the plan was stored, before its broadcast")
+
+    nonce0 = w3.eth.get_transaction_count(account.address)
+    crashing = make_executor(w3, signer, repo, token.address, fork_rpc_url=anvil.url,
+                             hooks=ExecutorHooks(after_store=crash))
+    plan = transfer_plan(account.address, token.address, w3.eth.block_number, UNIT, 2 * UNIT)
+    before = token.functions.balanceOf(RECIPIENT).call()
+    with pytest.raises(RuntimeError, match="process killed"):
+        crashing.execute(plan, wait=False)
+    stored = repo.transactions_for(plan.plan_id)
+    assert [(t.step_index, t.nonce, t.status) for t in stored] == [(0, nonce0, "pending"), (1, nonce0 + 1, "pending")]
+    assert w3.eth.get_transaction_count(account.address) == nonce0  # nothing reached the network
+    restarted = make_executor(w3, signer, repo, token.address, fork_rpc_url=anvil.url)
+    report = restarted.recover()  # re-broadcasts the stored bytes (same hashes): at most once each
+    assert sorted(report.rebroadcast) == sorted(t.tx_hash for t in stored)
+    restarted.track()
+    assert repo.get_plan(plan.plan_id).status == PlanStatus.CONFIRMED.value
+    assert token.functions.balanceOf(RECIPIENT).call() == before + 3 * UNIT
+    assert w3.eth.get_transaction_count(account.address) == nonce0 + 2
