@@ -173,8 +173,9 @@ class TickReader:
                      positions: dict[str, LendingPositionSnapshot], morpho: dict[str, Any]) -> dict[str, AtomicReads]:
         """``AtomicReads`` of every managed position whose signer has an executor, in one multicall at ``block``.
 
-        Mirrors what the executor's flow needs on chain: Aave ``FLASHLOAN_PREMIUM_TOTAL`` and the reserve's
-        flash-loan bit (``getConfiguration``, bit 63), Morpho Blue's balance of the debt token, the aToken
+        Mirrors what the executor's flow needs on chain (the same rules as ``manager.atomic.reads``, batched at
+        the tick's block): Aave ``FLASHLOAN_PREMIUM_TOTAL`` and the reserve's configuration (``getConfiguration``:
+        active bit 56, not paused bit 60, flash loans bit 63), Morpho Blue's balance of the debt token, the aToken
         allowance / credit delegation owner -> executor and Morpho's ``isAuthorized``. A failed read leaves
         the position out (the planner then takes the direct path and says why).
         """
@@ -242,7 +243,9 @@ class TickReader:
             elif what in ("withdraw", "borrow", "morpho"):
                 got[name][what][token] = int(value)
             elif what == "config":
-                got[name]["flash"][token] = bool((int(value) >> 63) & 1)
+                cfg_bits = int(value)  # ReserveConfiguration: active (56), paused (60), flash loans enabled (63)
+                got[name]["flash"][token] = bool((cfg_bits >> 63) & 1 and (cfg_bits >> 56) & 1
+                                                 and not (cfg_bits >> 60) & 1)
             elif what == "authorized":
                 got[name]["authorized"] = bool(value)
         out: dict[str, AtomicReads] = {}
