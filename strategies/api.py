@@ -103,10 +103,13 @@ class StrategyContext:
     flash_premium_bps: int | None = None
     path_note: str = ""
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
+    # swap proceeds a part-executed direct plan left in the wallet (token address lower-case -> wei), from the
+    # execution record; a strategy may spend them (capped by ``wallet_wei``) to finish that plan
+    proceeds_wei: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.
-        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei"):
+        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei", "proceeds_wei"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 

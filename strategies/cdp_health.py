@@ -206,6 +206,9 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         else:
             if atomic:  # NOTE: tokens in the wallet (e.g. a half-finished direct plan's) are spent first, directly
                 note = "path: direct (wallet funds to spend first)"
+            if any(ctx.proceeds_wei.get(a.lower(), 0) for a in wallet):
+                note = (note + "; " if note else "") + ("finishing a part-executed plan from the chain state: its swap "
+                                                        "proceeds in the wallet repay first")
             decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
                                        collateral_order=config.collateral_order, wallet_wei=wallet,
                                        wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
@@ -243,4 +246,11 @@ def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: St
         allowed = debt | collateral
     else:
         allowed = collateral - debt
-    return {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    out = {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
+    # NOTE: a part-executed direct plan's swap proceeds (the debt token, kept apart from borrowed funds by the
+    # execution record) repay now: the plan is finished from the chain state (capped by the wallet).
+    for a, v in ctx.wallet_wei.items():
+        stranded = ctx.proceeds_wei.get(a.lower(), 0)
+        if stranded > 0 and a not in out and v > 0:
+            out[a] = min(int(v), int(stranded))
+    return out
