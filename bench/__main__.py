@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
             continue
         wall = time.perf_counter() - t0
         (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
-        summary["benchmarks"][name] = {"wall_s": wall, "goals": result.get("goals"), "result": f"{name}.json"}
+        summary["benchmarks"][name] = {"wall_s": wall, "goals": result.get("goals"), "result": f"{name}.json",
+                                       **({"summary": result["summary"]} if result.get("summary") else {})}
         print(f"  ({wall:.1f} s; bench/results/{name}.json)\n", flush=True)
     summary_path = RESULTS / "summary.json"
     if argv and summary_path.is_file():  # a partial run keeps the other modules' entries

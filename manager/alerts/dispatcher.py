@@ -7,14 +7,22 @@ one. Channels that failed get the alert again on ``retry_undelivered()`` (call i
 ``max_retry_attempts`` times; an episode whose first alert reached no channel before a crash is sent by
 ``recover()`` at start-up.
 
-One-shot events (action executed/failed/refused) are sent only if the database has never seen their
-episode key, so replaying a confirmed plan after a restart does not notify twice.
+One-shot events (action executed) are sent only if the database has never seen their episode key, so
+replaying a confirmed plan after a restart does not notify twice.
+
+Circuit breaker: a channel whose send failed *slowly* (it took ``slow_failure_s`` or more: a server
+that hangs until the channel's timeout) is *down* for ``channel_backoff_s`` (doubling per failure up to ``max_channel_backoff_s``): alerts for it
+meanwhile go straight to the retry queue without trying it, and retries skip it until the back-off ends
+(without using up their attempts). One dead webhook thus costs one timeout per back-off period, not
+one per alert. A fast failure (refused connection, HTTP 500) is simply retried on the next
+``retry_undelivered()``. ``manager.alerts.worker.AlertWorker`` runs all of this off the tick's thread.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -62,11 +70,20 @@ class AlertDispatcher:
         *,
         repo: Repository | None = None,
         max_retry_attempts: int = 5,
+        channel_backoff_s: float = 30.0,
+        max_channel_backoff_s: float = 300.0,
+        slow_failure_s: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.channels = list(channels)
         self.repo = repo
         self.max_retry_attempts = max_retry_attempts
+        self.channel_backoff_s = channel_backoff_s
+        self.max_channel_backoff_s = max_channel_backoff_s
+        self.slow_failure_s = slow_failure_s
+        self._monotonic = monotonic
         self._retries: dict[str, _Retry] = {}  # episode key -> latest undelivered alert of that episode
+        self._down: dict[str, tuple[float, float]] = {}  # channel name -> (down until, current back-off s)
 
     # --- public --------------------------------------------------------------------------------
     def dispatch(self, alerts: Iterable[Alert]) -> list[Delivery]:
@@ -77,6 +94,8 @@ class AlertDispatcher:
         """Re-send queued alerts to the channels that failed them (bounded attempts)."""
         deliveries: list[Delivery] = []
         for key, retry in list(self._retries.items()):
+            if all(self._is_down(c.name) for c in retry.channels):
+                continue  # every channel it waits for is backing off: no attempt used
             retry.attempts += 1
             delivered, failed = self._send(retry.alert, retry.channels)
             if delivered:
@@ -95,6 +114,26 @@ class AlertDispatcher:
                 del self._retries[key]
             deliveries.append(Delivery(retry.alert, delivered, failed))
         return deliveries
+
+    def record_undelivered(self, alerts: Iterable[Alert]) -> None:
+        """Record alerts that were never handed to a channel (queue full, shutdown): their episodes stay
+        open with nothing sent, so ``recover()`` at the next start-up sends them."""
+        for alert in alerts:
+            self._record(alert, ())
+
+    def down_channels(self) -> list[str]:
+        """Channels in their back-off period after a failure."""
+        return [name for name in self._down if self._is_down(name)]
+
+    def _is_down(self, name: str) -> bool:
+        entry = self._down.get(name)
+        return entry is not None and self._monotonic() < entry[0]
+
+    def _mark_down(self, name: str) -> None:
+        previous = self._down.get(name)
+        backoff = self.channel_backoff_s if previous is None else min(previous[1] * 2, self.max_channel_backoff_s)
+        self._down[name] = (self._monotonic() + backoff, backoff)
+        log.warning("event=alert_channel_down channel=%s backoff_s=%.0f", name, backoff)
 
     def pending_retries(self) -> int:
         """How many alerts wait for a retry."""
@@ -152,9 +191,15 @@ class AlertDispatcher:
         delivered: list[str] = []
         failed: dict[str, str] = {}
         for channel in channels:
+            if self._is_down(channel.name):
+                failed[channel.name] = "channel down after a failure (backing off)"
+                continue
+            started = self._monotonic()
             try:
                 channel.send(alert)
             except Exception as exc:  # NOTE: one broken channel must never silence the others
+                if self._monotonic() - started >= self.slow_failure_s:
+                    self._mark_down(channel.name)
                 failed[channel.name] = str(exc) if not isinstance(exc, KeyError) else repr(exc)
                 log.warning(
                     "event=alert_channel_failed channel=%s episode=%s error_type=%s error=%s",
@@ -164,6 +209,7 @@ class AlertDispatcher:
                     " ".join(failed[channel.name].split())[:300],
                 )
             else:
+                self._down.pop(channel.name, None)
                 delivered.append(channel.name)
         return tuple(delivered), failed
 

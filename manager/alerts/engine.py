@@ -17,15 +17,20 @@ dispatcher. What the engine guarantees:
 - **Dead-man heartbeat.** ``check_heartbeat(now_s)`` opens one alert when no tick has succeeded for
   ``heartbeat_timeout_s``; the next ``tick_succeeded`` resolves it once. Call ``check_heartbeat`` from a
   timer that does not depend on the tick itself (a hung tick must still be noticed).
-- **One-shot events** (action executed/failed/refused) are de-duplicated by plan id and kind; the
-  dispatcher also checks the database so a replay after a restart is not sent twice.
+- **One-shot events** (action executed) are de-duplicated by plan id and kind; the dispatcher also
+  checks the database so a replay after a restart is not sent twice.
+- **Refused/failed actions are episodes**, one per position and reason class (``reason_class``: the
+  reason without numbers and addresses), so a refusal repeated every block alerts once; the episode ends
+  with one "recovered" alert when an action of the position lands or it needs none any more.
 
 Not thread-safe: call it from one thread (the runtime loop), or guard it with a lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -105,6 +110,22 @@ class PendingTx:
 
 def health_episode_key(position: str) -> str:
     return f"health:{position}"
+
+
+_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_NUMBER = re.compile(r"[-+]?\d[\d,_]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def reason_class(reason: str) -> str:
+    """The kind of a refusal/failure reason: lower-case, addresses/hashes and numbers replaced by ``#``
+    ("policy: per-tx cap $12,345 > $10,000" and "... $13,001 > $10,000" are one class)."""
+    text = _NUMBER.sub("#", _HEX.sub("#", reason.lower()))
+    return " ".join(text.split())[:120] or "unknown"
+
+
+def action_episode_key(kind: str, position: str, cls: str) -> str:
+    """``action_refused:<position>:<digest of the reason class>`` (one episode per position and class)."""
+    return f"{kind}:{position}:{hashlib.sha256(cls.encode()).hexdigest()[:10]}"
 
 
 def _fmt_hf(value: float) -> str:
@@ -411,8 +432,9 @@ class AlertEngine:
         now_s: float,
         fields: dict[str, FieldValue] | None = None,
     ) -> list[Alert]:
-        """A plan was confirmed on chain (sent once per plan)."""
-        return self._event(
+        """A plan was confirmed on chain (sent once per plan); it ends the position's open refused/failed
+        episodes with one "recovered" alert each."""
+        executed = self._event(
             "action_executed",
             "info",
             plan_id,
@@ -423,6 +445,10 @@ class AlertEngine:
             block_number,
             now_s,
         )
+        if not executed:
+            return []
+        return executed + self._resolve_action_problems(position, f"recovered: plan {plan_id} landed ({summary})",
+                                                        block_number, now_s)
 
     def action_failed(
         self,
@@ -434,18 +460,9 @@ class AlertEngine:
         now_s: float,
         fields: dict[str, FieldValue] | None = None,
     ) -> list[Alert]:
-        """A plan failed or reverted (sent once per plan)."""
-        return self._event(
-            "action_failed",
-            "critical",
-            plan_id,
-            position,
-            f"{position}: action failed",
-            f"Plan {plan_id} failed: {error}",
-            fields,
-            block_number,
-            now_s,
-        )
+        """A plan failed or reverted: opens one episode per (position, reason class) (see ``action_refused``)."""
+        return self._action_problem("action_failed", "critical", plan_id, position, "action failed",
+                                    f"Plan {plan_id} failed: {error}", error, fields, block_number, now_s)
 
     def action_refused(
         self,
@@ -457,18 +474,50 @@ class AlertEngine:
         now_s: float,
         fields: dict[str, FieldValue] | None = None,
     ) -> list[Alert]:
-        """A plan was refused by policy or simulation and never sent (sent once per plan)."""
-        return self._event(
-            "action_refused",
-            "warning",
-            plan_id,
-            position,
-            f"{position}: action refused",
-            f"Plan {plan_id} was not sent: {reason}",
-            fields,
-            block_number,
-            now_s,
-        )
+        """A plan was refused by policy or simulation and never sent.
+
+        One episode per position and *reason class* (``reason_class``: the reason without its numbers and
+        addresses): the same refusal at every block alerts once; it ends with one "recovered" alert when an
+        action of the position lands (``action_executed``) or it needs none (``action_recovered``)."""
+        return self._action_problem("action_refused", "warning", plan_id, position, "action refused",
+                                    f"Plan {plan_id} was not sent: {reason}", reason, fields, block_number, now_s)
+
+    def action_recovered(
+        self,
+        *,
+        position: str,
+        reason: str,
+        block_number: int | None,
+        now_s: float,
+    ) -> list[Alert]:
+        """The position needs no action any more: its open refused/failed episodes end ("recovered")."""
+        return self._resolve_action_problems(position, f"recovered: {reason}", block_number, now_s)
+
+    def _action_problem(self, kind: AlertKind, severity: Severity, plan_id: str, position: str, what: str,
+                        message: str, reason: str, fields: dict[str, FieldValue] | None,
+                        block_number: int | None, now_s: float) -> list[Alert]:
+        cls = reason_class(reason)
+        key = action_episode_key(kind, position, cls)
+        episode = self._episodes.get(key)
+        if episode is not None:
+            return self._renotify(episode, now_s, block_number=block_number)
+        all_fields: dict[str, FieldValue] = {"plan_id": plan_id, "reason_class": cls, **(fields or {})}
+        return [self._emit(kind, severity, key, "open", f"{position}: {what}",
+                           message + " (further ones of this kind are not repeated until the position recovers)",
+                           position, all_fields, block_number, now_s)]
+
+    def _resolve_action_problems(self, position: str, message: str, block_number: int | None,
+                                 now_s: float) -> list[Alert]:
+        alerts = []
+        for key, episode in list(self._episodes.items()):
+            if episode.kind not in ("action_refused", "action_failed") or episode.position != position:
+                continue
+            alerts.append(self._emit(episode.kind, "info", key, "resolve", f"{position}: recovered",
+                                     f"{message} (was: {episode.title or episode.kind}; open "
+                                     f"{now_s - episode.first_seen_s:.0f} s).", position,
+                                     {"recovered": True, **{k: v for k, v in episode.fields.items()
+                                                            if k == "reason_class"}}, block_number, now_s))
+        return alerts
 
     def _event(
         self,

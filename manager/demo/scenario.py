@@ -192,8 +192,10 @@ def write_config(path: Path, net: Any, *, webhook_url: str | None, smtp_port: in
         lines += ["[[alerts.channels]]", 'type = "email"', 'name = "ops-mail"', 'host = "127.0.0.1"',
                   f"port = {smtp_port}", "starttls = false", 'from_addr = "posman@localhost"',
                   'to_addrs = ["ops@localhost"]', 'min_severity = "warning"', ""]
+    signers_written: set[str] = set()
     for spec in positions:
-        if spec.mode == "manage":
+        if spec.mode == "manage" and spec.account_name not in signers_written:  # one signer, several positions
+            signers_written.add(spec.account_name)
             lines += [f"[signers.{spec.account_name}]", f'address = "{net.address(spec.account_name)}"',
                       f'key_env = "{key_env_of(spec.account_name)}"', ""]
     for spec in positions:

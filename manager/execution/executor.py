@@ -13,6 +13,17 @@
 6. per step, in order: simulate at the latest block (the previous step is mined by then), lease the
    nonce, sign, **the one dry-run branch**, store plan status + signed tx, broadcast, wait (RBF), record.
 
+``execute(plan, wait=False)`` (what the runtime uses) never waits for a receipt: after the same checks
+(policy, first step at the latest block, the whole plan on a fork at that block) every step is signed
+with consecutive nonces (gas limit from the fork replay, the simulation of that step on the state the
+earlier steps leave), stored, then broadcast, and the result is ``submitted``. Several plans of one
+signer thus take nonces N, N+1, ... in one block. ``track()`` (called beside the tick) settles what was
+sent: receipts, replace-by-fee of a transaction left out for ``timeout_blocks``, the re-broadcast or
+drop of a lost one (``reconcile``), and a **nonce gap** (a nonce below our pending transactions that the
+node has no transaction for: its transaction was dropped) is filled with a zero-value self-transfer so
+the later nonces can be mined; a pending transaction above the gap whose plan has expired is cancelled
+the same way (same nonce, fees +12.5 %) instead of being mined stale.
+
 Dry run does everything except store-and-broadcast: it returns the transaction it would send now
 (``would_send``); later steps depend on the first being mined and are shown by the fork replay.
 A refused plan raises nothing: the result says ``refused`` with the one-line reason, and it is stored.
@@ -20,6 +31,7 @@ A refused plan raises nothing: the result says ``refused`` with the one-line rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,13 +43,15 @@ from manager.execution.nonce import NonceManager
 from manager.execution.policy import PolicyLimits, check_plan
 from manager.execution.reconcile import ReconcileReport, reconcile, reconcile_plans, reconcile_transactions
 from manager.execution.signer import Signer
-from manager.execution.simulate import PostCheck, fork_replay, simulate_step
+from manager.execution.simulate import ForkReplay, PostCheck, fork_replay, simulate_step
 from manager.execution.store import ExecutionStore
 from manager.execution.submit import BroadcastRejected, Submitter, latest_base_fee_wei
+from manager.execution.tracker import Tracker, TrackReport
 from manager.execution.types import ExecutionResult, FeeQuote, Plan, PreparedTx, StepOutcome, TxStep
 from manager.persistence import PlanStatus, TxStatus
 
 log = logging.getLogger("posman.execution.executor")
+_nullcontext = contextlib.nullcontext
 
 _FINAL = {PlanStatus.REFUSED, PlanStatus.DRY_RUN, PlanStatus.CONFIRMED, PlanStatus.FAILED, PlanStatus.REVERTED}
 
@@ -86,6 +100,7 @@ class Executor:
                                              stored_pending_nonces=lambda: store.pending_nonces(signer.address))
         self.hooks = hooks or ExecutorHooks()
         self._fork_factory = fork_factory
+        self.tracking = Tracker(self)
 
     def __repr__(self) -> str:
         return f"Executor(signer={self.signer.address}, dry_run={self.dry_run})"
@@ -106,8 +121,12 @@ class Executor:
         post_check: PostCheck | None = None,
         native_price_usd: float | None = None,
         urgency: Urgency | None = None,
+        wait: bool = True,
     ) -> ExecutionResult:
-        """Carry out ``plan`` (see the module docstring). ``post_check(w3) -> health`` reads the position."""
+        """Carry out ``plan`` (see the module docstring). ``post_check(w3) -> health`` reads the position.
+
+        ``wait=False``: send every step without waiting for inclusion (status ``submitted``; ``track()``
+        settles it later)."""
         with self.nonces.plan_lock:
             _row, created = self.store.create_plan(plan)
             if not created:
@@ -115,11 +134,13 @@ class Executor:
                 if known is not None:
                     return known
             try:
-                prepared = self._prepare_plan(plan, post_check, native_price_usd, urgency)
+                quote, level, replay = self._prepare_plan(plan, post_check, native_price_usd, urgency)
             except (NeverSubmitError, SkipTickError) as exc:
                 return self._refuse(plan, exc)
             self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
-            return self._run_steps(plan, *prepared, post_check=post_check)
+            if not wait and not self.dry_run:
+                return self._send_all(plan, quote, level, replay)
+            return self._run_steps(plan, quote, level, replay.post_health, post_check=post_check)
 
     # --- stages -------------------------------------------------------------------------------
     def _known_plan(self, plan: Plan) -> ExecutionResult | None:
@@ -163,7 +184,7 @@ class Executor:
         return head
 
     def _prepare_plan(self, plan: Plan, post_check: PostCheck | None, native_price_usd: float | None,
-                      urgency: Urgency | None) -> tuple[FeeQuote, Urgency, float | None]:
+                      urgency: Urgency | None) -> tuple[FeeQuote, Urgency, ForkReplay]:
         if plan.account != self.signer.address:
             raise PolicyViolation(f"policy: plan account {plan.account} is not the signer {self.signer.address}",
                                   rule="account")
@@ -193,7 +214,7 @@ class Executor:
             plan.plan_id, plan.kind, len(plan.steps), head, replay.post_health, replay.total_gas,
             quote.max_fee_per_gas_wei, quote.max_priority_fee_per_gas_wei, level, budget.gas_cost_usd,
         )
-        return quote, level, replay.post_health
+        return quote, level, replay
 
     def _refuse(self, plan: Plan, exc: Exception) -> ExecutionResult:
         reason = str(exc)
@@ -249,7 +270,7 @@ class Executor:
             raise PlanStale(f"plan expired mid-way: head is past valid_until_block {until}")
 
     def _send_step(self, plan: Plan, i: int, step: TxStep, gas_limit: int, quote: FeeQuote, urgency: Urgency,
-                   *, first: bool) -> tuple[StepOutcome, PreparedTx]:
+                   *, first: bool, wait: bool = True) -> tuple[StepOutcome, PreparedTx]:
         with self.nonces.lease() as lease:
             prepared = self.submitter.prepare(plan_id=plan.plan_id, step_index=i, step=step, nonce=lease.nonce,
                                               gas_limit=gas_limit, fees=quote)
@@ -277,7 +298,74 @@ class Executor:
                  prepared.max_priority_fee_per_gas_wei)
         if self.hooks.after_broadcast:
             self.hooks.after_broadcast(prepared)
+        if not wait:
+            self.tracking.sent(prepared, step, quote, urgency, start_block)
+            return StepOutcome(step_index=i, label=step.label, status="pending", tx_hash=prepared.tx_hash,
+                               nonce=prepared.nonce), prepared
         return self.submitter.wait(prepared, step, quote, urgency, start_block=start_block), prepared
 
+    def _send_all(self, plan: Plan, quote: FeeQuote, urgency: Urgency, replay: ForkReplay) -> ExecutionResult:
+        """Sign every step with consecutive nonces, store them all in one database transaction, then
+        broadcast them in order; never wait (``wait=False``).
 
-__all__ = ["Executor", "ExecutorHooks", "PlanStale", "SimulationFailed"]
+        NOTE: step i > 0 cannot be simulated at the latest block (it needs the earlier steps mined); it was
+        simulated by the fork replay on the state the earlier steps leave, which also gives its gas limit.
+        Storing the whole plan before its first broadcast keeps the crash rule (every transaction is on
+        disk before it can be on the network) at one disk sync per plan instead of one per step.
+        """
+        if len(replay.simulations) < len(plan.steps):
+            return self._refuse(plan, SimulationFailed(
+                f"fork replay simulated {len(replay.simulations)} of {len(plan.steps)} steps", step="fork"))
+        outcomes: list[StepOutcome] = []
+        reason = ""
+        with self.nonces.lease_block(len(plan.steps)) as block:
+            prepared = [self.submitter.prepare(plan_id=plan.plan_id, step_index=i, step=step, nonce=block.first + i,
+                                               gas_limit=replay.simulations[i].gas_limit, fees=quote)
+                        for i, step in enumerate(plan.steps)]
+            start_block = int(self.w3.eth.block_number)
+            batch = getattr(self.store.repo, "batch", None)
+            with batch() if batch is not None else _nullcontext():
+                self.store.set_plan_status(plan.plan_id, PlanStatus.SUBMITTED)
+                self.store.add_used_today_usd(plan.daily_usd())
+                for tx in prepared:
+                    self.store.record_signed(tx)  # intent + signed tx on disk before any broadcast
+            for tx in prepared:
+                if self.hooks.after_store:
+                    self.hooks.after_store(tx)
+            for i, (step, tx) in enumerate(zip(plan.steps, prepared, strict=True)):
+                try:
+                    self.submitter.broadcast(tx.raw_tx_hex, tx.tx_hash)
+                except BroadcastRejected as exc:
+                    # this step and the ones after it never left: their stored transactions are dropped and
+                    # their nonces handed out again; the steps sent are tracked (the plan ends "failed")
+                    for unsent in prepared[i:]:
+                        self.store.mark_tx(unsent.tx_hash, TxStatus.DROPPED)
+                    if i == 0:
+                        self.store.set_plan_status(plan.plan_id, PlanStatus.FAILED, reason=str(exc))
+                        log.warning("event=plan_refused plan_id=%s status=failed reason=%r", plan.plan_id, str(exc))
+                        return ExecutionResult(plan_id=plan.plan_id, status=PlanStatus.FAILED.value, reason=str(exc))
+                    reason = f"step {i} not sent: {exc}; steps 0..{i - 1} were sent"
+                    log.warning("event=plan_partly_sent plan_id=%s reason=%r", plan.plan_id, reason)
+                    break
+                block.commit(tx.nonce)
+                log.info("event=step_sent plan_id=%s step=%d label=%r nonce=%d tx_hash=%s max_fee_wei=%d prio_wei=%d",
+                         plan.plan_id, i, step.label, tx.nonce, tx.tx_hash, tx.max_fee_per_gas_wei,
+                         tx.max_priority_fee_per_gas_wei)
+                if self.hooks.after_broadcast:
+                    self.hooks.after_broadcast(tx)
+                self.tracking.sent(tx, step, quote, urgency, start_block)
+                outcomes.append(StepOutcome(step_index=i, label=step.label, status="pending", tx_hash=tx.tx_hash,
+                                            nonce=tx.nonce))
+        log.info("event=plan_sent plan_id=%s steps_sent=%d/%d nonces=%s", plan.plan_id, len(outcomes),
+                 len(plan.steps), ",".join(str(o.nonce) for o in outcomes))
+        return ExecutionResult(plan_id=plan.plan_id, status=PlanStatus.SUBMITTED.value, reason=reason,
+                               steps=tuple(outcomes), post_health=replay.post_health)
+
+    # --- tracking beside the tick --------------------------------------------------------------
+    def track(self) -> TrackReport:
+        """Settle this signer's sent transactions once (see the module docstring); never blocks on a block."""
+        with self.nonces.plan_lock:
+            return self.tracking.track()
+
+
+__all__ = ["Executor", "ExecutorHooks", "PlanStale", "SimulationFailed", "TrackReport"]

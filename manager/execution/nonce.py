@@ -33,6 +33,24 @@ class NonceLease:
         self.committed = True
 
 
+@dataclass
+class NonceBlock:
+    """``count`` consecutive nonces from ``first`` (``lease_block``)."""
+
+    first: int
+    count: int
+    committed_through: int | None = None
+
+    @property
+    def nonces(self) -> list[int]:
+        return list(range(self.first, self.first + self.count))
+
+    def commit(self, nonce: int) -> None:
+        if not self.first <= nonce < self.first + self.count:
+            raise ValueError(f"nonce {nonce} is not in this block ({self.first}..{self.first + self.count - 1})")
+        self.committed_through = max(nonce, self.committed_through if self.committed_through is not None else -1)
+
+
 class NonceManager:
     """Hands out nonces for ``address`` under a lock (thread-safe)."""
 
@@ -67,6 +85,20 @@ class NonceManager:
                 if lease.committed:
                     self._next = lease.nonce + 1
                     log.debug("event=nonce_committed address=%s nonce=%d", self.address, lease.nonce)
+
+    @contextmanager
+    def lease_block(self, count: int) -> Iterator[NonceBlock]:
+        """Hold the account lock and yield ``count`` consecutive nonces; ``commit(last)`` the highest one
+        that may be out (the next lease starts after it); nonces above it are handed out again."""
+        with self._lock:
+            block = NonceBlock(self.peek(), count)
+            try:
+                yield block
+            finally:
+                if block.committed_through is not None:
+                    self._next = block.committed_through + 1
+                    log.debug("event=nonce_committed address=%s nonces=%d..%d", self.address, block.first,
+                              block.committed_through)
 
     def resync(self) -> None:
         """Forget the local counter (e.g. after reconcile found transactions replaced by others)."""

@@ -200,10 +200,14 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
     return report
 
 
-def reconcile_plans(store: ExecutionStore, report: ReconcileReport | None = None) -> ReconcileReport:
-    """Settle every open plan from its stored transactions (see the module docstring)."""
+def reconcile_plans(store: ExecutionStore, report: ReconcileReport | None = None, *,
+                    plan_ids: set[str] | None = None) -> ReconcileReport:
+    """Settle every open plan (or only those in ``plan_ids``) from its stored transactions (see the module
+    docstring)."""
     report = report or ReconcileReport()
     for plan in store.open_plans():
+        if plan_ids is not None and plan.plan_id not in plan_ids:
+            continue
         txs = store.transactions_for(plan.plan_id)
         n_steps = len(plan.steps_json)
         by_step: dict[int, set[str]] = defaultdict(set)

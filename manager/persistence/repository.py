@@ -17,8 +17,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -229,6 +231,7 @@ class Repository:
     def __init__(self, db: Database, *, clock: Callable[[], float] = time.time) -> None:
         self.db = db
         self._clock = clock
+        self._local = threading.local()  # the open ``batch()`` session of this thread, if any
 
     @property
     def clock(self) -> Callable[[], float]:
@@ -236,8 +239,27 @@ class Repository:
         return self._clock
 
     def _run(self, work: Callable[[Session], T]) -> T:
+        session = getattr(self._local, "session", None)
+        if session is not None:  # inside ``batch()``: part of its one transaction
+            result = work(session)
+            session.flush()
+            return result
         with self.db.unit_of_work() as session:
             return work(session)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Every repository call of this thread inside the block is one database transaction: all of it
+        is committed at the end (one disk sync), or none of it on an exception. Nested: joins the outer."""
+        if getattr(self._local, "session", None) is not None:
+            yield
+            return
+        with self.db.unit_of_work() as session:
+            self._local.session = session
+            try:
+                yield
+            finally:
+                self._local.session = None
 
     # --- snapshots -----------------------------------------------------------------------------
     def record_snapshot(

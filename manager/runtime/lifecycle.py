@@ -47,8 +47,15 @@ class Manager:
     clients: dict[str, Any]
     executors: dict[str, Any] = field(default_factory=dict)  # signer name -> Executor
     dry_run: bool = False
+    forks: Any = None  # manager.execution.forks.ForkPool: the executors' warm fork replays
 
     def close(self) -> None:
+        try:
+            self.runtime.alerting.close()
+        except Exception:  # pragma: no cover - best effort
+            log.exception("event=alert_close_failed")
+        if self.forks is not None:
+            self.forks.close()
         try:
             self.db.dispose()
         except Exception:  # pragma: no cover - best effort
@@ -184,9 +191,11 @@ def build_manager(
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
     from manager.execution.planner import (
+        AtomicSetup,
         PerpPlanContext,
         PlanContext,
         allowed_calls,
+        atomic_allowed_calls,
         merge_calls,
         morpho_allowed_calls,
         perp_allowed_calls,
@@ -242,12 +251,14 @@ def build_manager(
         if router_cfg is None:
             raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
                                                       f"'{proto.chain}' to swap collateral")
+        atomic = _atomic_setup(cfg, i, pos, proto, w3, signer_calls, atomic_allowed_calls, AtomicSetup, pools)
         if proto.kind == "morpho_blue":
             from manager.protocols.morpho_blue.plan import MorphoPlanContext
 
             params = _morpho_params(clients[proto.chain], proto)
             ctx = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
-                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees,
+                                    atomic=atomic)
             signer_calls.setdefault(pos.signer, []).append(morpho_allowed_calls(
                 proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token]))
             wiring.append((mp, ctx, morpho_health_reader(chain_cfg, proto, pos.account)))
@@ -257,16 +268,19 @@ def build_manager(
         pool_address, reserves = pools[proto.name]
         signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves))
         ctx = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
-                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees)
+                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, atomic=atomic)
         wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
-    # every protocol its managed positions are on.
+    # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
+    from manager.execution.forks import DEFAULT_POOL_SIZE, ForkPool
+
+    forks = ForkPool(max(1, min(DEFAULT_POOL_SIZE, len(signer_calls)))) if signer_calls else None
     for signer_name, calls in signer_calls.items():
         chain_cfg = cfg.chains[signer_chain[signer_name]]
         limits = PolicyLimits.from_limits(cfg.limits, merge_calls(*calls))
         ex = Executor(clients[signer_chain[signer_name]].w3, signers[signer_name], store, limits=limits,
                       fee_policy=FeePolicy.from_limits(cfg.limits), fork_rpc_url=chain_cfg.rpc_urls[0], dry_run=dry,
-                      chain_id=chain_cfg.chain_id)
+                      chain_id=chain_cfg.chain_id, fork_factory=forks)
         ex.submitter.poll_interval_s = min(ex.submitter.poll_interval_s, max(0.02, cfg.runtime.poll_interval_s / 4))
         if executor_tweaks is not None:
             executor_tweaks(ex)
@@ -280,7 +294,8 @@ def build_manager(
         from manager.watchers.tick import TickReader
 
         reader = TickReader(cfg)
-    runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions, alerting=Alerting(engine, dispatcher),
+    runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions,
+                      alerting=Alerting(engine, dispatcher, background=True),
                       clock=clock, used_today_usd=store.used_today_usd,
                       pending_transactions=lambda: repo.pending_transactions(),
                       reconcile=lambda: [ex.recover() for ex in executors.values()] and None)
@@ -290,7 +305,37 @@ def build_manager(
     dispatcher.recover()
     log.info("event=manager_ready positions=%d managed=%d dry_run=%s db=%s", len(positions),
              sum(p.executor is not None for p in positions), dry, db.safe_url)
-    return Manager(cfg=cfg, runtime=runtime, repo=repo, db=db, clients=clients, executors=executors, dry_run=dry)
+    return Manager(cfg=cfg, runtime=runtime, repo=repo, db=db, clients=clients, executors=executors, dry_run=dry,
+                   forks=forks)
+
+
+def _atomic_setup(cfg: Any, index: int, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],
+                  atomic_allowed_calls: Callable[[str], dict[str, set[str]]], setup_type: Any,
+                  pools: dict[str, tuple[str, list[str]]]) -> Any:
+    """The position's ``AtomicSetup`` when its signer has an executor contract (checked: code there, owned by
+    the signer); the executor's entry points join the signer's allow-list. ``None``: direct path only."""
+    signer = cfg.signers[pos.signer]
+    executor = getattr(signer, "executor", None)
+    if executor is None:
+        return None
+    from manager.atomic.deploy import check_executor
+
+    try:
+        check_executor(w3, executor, signer.address)
+    except ConfigError as exc:
+        raise cfg.error(("signers", pos.signer, "executor"), str(exc)) from None
+    signer_calls.setdefault(pos.signer, []).append(atomic_allowed_calls(executor))
+    aave_pool = None
+    aave = next((p for p in cfg.protocols if p.kind == "aave_v3" and p.chain == proto.chain), None)
+    if aave is not None:
+        if aave.name not in pools:
+            pools[aave.name] = _aave_pool(w3, aave.pool_addresses_provider)
+        aave_pool = pools[aave.name][0]
+    morpho = next((p.morpho for p in cfg.protocols if p.kind == "morpho_blue" and p.chain == proto.chain), None)
+    log.info("event=atomic_path position=%s executor=%s aave_pool=%s morpho=%s", pos.name, executor, aave_pool,
+             morpho)
+    return setup_type(executor=executor, aave_pool=aave_pool, morpho=morpho,
+                      min_debt_usd=float(getattr(signer, "atomic_min_debt_usd", 0.0)))
 
 
 class _SilentEngine:
@@ -319,6 +364,7 @@ def run_manager(manager: Manager, *, once: bool = False, stop: threading.Event |
     runtime = manager.runtime
     if once:
         report = runtime.tick()
+        runtime.alerting.flush()
         return 0 if report.ok else 1
     stop = stop or threading.Event()
     previous: dict[int, Any] = {}
@@ -336,6 +382,7 @@ def run_manager(manager: Manager, *, once: bool = False, stop: threading.Event |
                 break
     finally:
         sched.shutdown()
+        runtime.alerting.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log.info("event=manager_stopped ticks=%d last_block=%s", runtime.ticks, runtime.last_processed_block)

@@ -1,19 +1,27 @@
-"""One tick of the manager over every position: watch -> check -> decide -> plan -> execute -> record -> alert.
+"""One tick of the manager over every position: track -> watch -> check -> decide all -> plan + send all.
 
 ``Runtime.tick(block_number)`` does, in order:
 
+0. **track**: what earlier ticks sent is settled first (``Executor.track()`` per signer: receipts,
+   replace-by-fee, lost/expired transactions, nonce gaps); a settled plan is alerted (executed /
+   failed). A position whose plan is still in flight does not act this tick (``status=in_flight``);
 1. **watch**: ``reader.read(now_s, block_number)`` reads every position, oracle and pool at one block
    (a failed read of the whole tick is logged and the tick counts as failed for the heartbeat);
 2. **check**: oracle staleness and oracle/DEX deviation feed the alert engine; a position whose assets'
    oracles are stale or deviating is not acted upon this tick (``event=decision action=skip``);
 3. **record + alert health**: each position's exact health (sizing core) is stored and evaluated by the
    alert engine (bands, hysteresis, persistence);
-4. **decide**: the position's strategy (pure) returns a ``SizingDecision``; one structured log line per
-   decision (inputs digest, action, target, binding constraint, reason);
-5. **plan + execute**: for managed positions, the decision becomes a ``Plan`` (idempotent id) and goes
-   to the signer's ``Executor`` (policy, simulation, fork replay, sign, the one dry-run branch, send);
-6. **record + alert outcome**: decisions with an action are stored; executed/refused/failed actions,
-   stuck transactions and the tick's success are alerted (de-duplicated by the engine and the DB).
+4. **decide, every position**: the position's strategy (pure) returns a ``SizingDecision``; one
+   structured log line per decision (inputs digest, action, target, binding constraint, reason);
+5. **plan + send, every position that must act, most endangered first**: each decision becomes a
+   ``Plan`` (idempotent id; mined at most ``max_plan_age_blocks`` past its block, else refused); plans
+   of different signers go to their ``Executor`` concurrently (one thread per signer), a signer's
+   plans in urgency order with consecutive nonces, and ``execute(..., wait=False)`` never waits for a
+   receipt. A plan identical to the position's last refused/failed one (``plan_content_digest``) is not
+   sent again; the next block re-reads and re-sizes;
+6. **record + alert outcome**: refused/failed actions open one episode per position and reason class,
+   ended by one "recovered" alert when an action lands or the position needs none; stuck transactions
+   and the tick's success are alerted. Delivery is the ``Alerting`` worker's job: never in the tick.
 
 Positions may be on Aave V3, Morpho Blue or Synthetix PerpsV2: the tick's snapshot of each is found by
 name (``TickData.positions`` / ``.morpho`` / ``.perps``), its health comes from
@@ -35,6 +43,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -43,6 +52,7 @@ from manager.errors import PosmanError, StopError
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
+from manager.sizing.venues import DepthLedger
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
 
 log = logging.getLogger("posman.runtime")
@@ -91,27 +101,78 @@ class TickReport:
     elapsed_s: float = 0.0
 
 
-class Alerting:
-    """The alert engine + dispatcher behind one lock (the engine is not thread-safe; the heartbeat
-    job runs on another thread). Every call evaluates and dispatches at once."""
+@dataclass
+class _Work:
+    """A decision that must act this tick (its position, decision and the snapshot it was made from)."""
 
-    def __init__(self, engine: Any, dispatcher: Any) -> None:
+    pos: ManagedPosition
+    decision: SizingDecision
+    snap: Any
+    native_price: float | None = None
+
+
+def plan_content_digest(plan: Any) -> str:
+    """What a plan does, without its block, id or swap deadline: two plans with the same digest are the
+    same action (same calls, same amounts). A refused/failed plan is never sent again unchanged."""
+    parts: list[str] = [str(plan.kind), str(plan.account).lower()]
+    for step in plan.steps:
+        swap = step.swap
+        parts.append("|".join(str(v) for v in (
+            step.to.lower(), step.kind, step.value_wei, step.token, step.amount_wei, step.approval_amount_wei,
+            step.spender, step.data[:10],
+            *((swap.mode, swap.amount_in_wei, swap.min_amount_out_wei, swap.amount_out_wei, swap.max_amount_in_wei)
+              if swap is not None else ()),
+        )))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class Alerting:
+    """The alert engine + dispatcher. The engine is evaluated under a lock (it is not thread-safe; the
+    heartbeat job and the per-signer send threads call it too).
+
+    ``background=True`` (what the manager runs): delivery goes through an ``AlertWorker`` (bounded queue,
+    one worker thread), so a dead or hanging channel never slows a tick; ``flush``/``close`` drain it.
+    ``background=False``: every call dispatches at once (tests that inspect a channel right after a tick).
+    """
+
+    def __init__(self, engine: Any, dispatcher: Any, *, background: bool = False,
+                 max_queue: int | None = None) -> None:
+        from manager.alerts.worker import MAX_QUEUE, AlertWorker
+
         self.engine = engine
         self.dispatcher = dispatcher
         self._lock = threading.Lock()
+        self._dispatch_lock = threading.Lock()
+        self.worker = AlertWorker(dispatcher, max_queue=max_queue or MAX_QUEUE) if background else None
         self.sent = 0
 
     def emit(self, method: str, *args: Any, **kwargs: Any) -> int:
         with self._lock:
             alerts = getattr(self.engine, method)(*args, **kwargs)
-            if alerts:
-                self.dispatcher.dispatch(alerts)
             self.sent += len(alerts)
-            return len(alerts)
+        if alerts:
+            if self.worker is not None:
+                self.worker.submit(alerts)
+            else:
+                with self._dispatch_lock:
+                    self.dispatcher.dispatch(alerts)
+        return len(alerts)
 
     def retry(self) -> None:
-        with self._lock:
+        if self.worker is not None:
+            self.worker.retry()
+            return
+        with self._dispatch_lock:
             self.dispatcher.retry_undelivered()
+
+    def flush(self, timeout_s: float = 10.0) -> bool:
+        """Wait until queued alerts are handed to their channels (``True`` at once without a worker)."""
+        return self.worker.flush(timeout_s) if self.worker is not None else True
+
+    def close(self, timeout_s: float = 10.0) -> None:
+        """Drain and stop the worker (graceful shutdown); undelivered alerts stay recorded for ``recover``."""
+        if self.worker is not None:
+            self.worker.close(timeout_s)
 
 
 def _snapshot_of(data: Any, name: str) -> Any | None:
@@ -171,6 +232,10 @@ class Runtime:
 
     # the oracle symbol of the chain's native (gas) token: prices gas for the executor's fee budget
     native_symbol: str = "WETH"
+    # a plan may be mined at most this many blocks past the block it was decided at (else refused, re-decided)
+    max_plan_age_blocks: int = 2
+    # signers whose plans are sent concurrently (one thread each)
+    max_signer_threads: int = 16
 
     def __init__(
         self,
@@ -197,10 +262,18 @@ class Runtime:
         self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
         self.price_history: dict[str, deque[float]] = {}
         self._pending_first_seen: dict[str, int] = {}
+        # a tick and the tracking job never run at once (tracking settles plans a tick may be sending)
+        self._act_lock = threading.RLock()
+        self._state_lock = threading.Lock()  # the maps below are written by the per-signer send threads
+        # position -> (plan digest, block, status, reason) of its last refused/failed plan
+        self._last_unsuccessful: dict[str, tuple[str, int, str, str]] = {}
+        # plan id -> (action, health before, steps, notional usd, block) of a plan sent and not settled yet
+        self._sent_context: dict[str, tuple[str, float | None, int, float, int]] = {}
+        self.tick_durations: deque[float] = deque(maxlen=1000)
         self._block_time_s = 12.0
         self._last_block: tuple[int, int] | None = None
-        self._chain_moved = False
         self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
+        self._ledger = DepthLedger()
         self.last_tick: TickReport | None = None
         self.ticks = 0
         self.observers: list[Callable[[TickReport], None]] = []  # called with every report (e.g. manager.web)
@@ -222,8 +295,15 @@ class Runtime:
     # --- the tick ------------------------------------------------------------------------------
     def tick(self, block_number: int | None = None) -> TickReport:
         """One tick at ``block_number`` (default: the latest block)."""
+        with self._act_lock:
+            return self._tick(block_number)
+
+    def _tick(self, block_number: int | None) -> TickReport:
         started = time.monotonic()
         now_s = self.clock()
+        # NOTE: settle what earlier ticks sent *before* the read: a plan seen still pending here keeps its
+        # position out of this tick (in flight), so nothing is sent twice for one need.
+        self._track(now_s)
         try:
             data = self.reader.read(now_s, block_number)
         except StopError:
@@ -238,26 +318,28 @@ class Runtime:
             return report
         block = int(data.block_number)
         report = TickReport(block_number=block, ok=True)
-        self._settle_pending()
         alerts_before = self.alerting.sent
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
         views, health_views = self._observe(data, report, now_s)
-        self._chain_moved = False
-        # NOTE: the most endangered position acts first; once one position has sent transactions the chain
-        # has moved, so the others defer to the next tick (next block) and decide on fresh reads.
+        in_flight = self._in_flight_positions()
+        # NOTE: every position decides at this one block, the most endangered first; then every plan is
+        # sent in that order (different signers concurrently, one signer's plans with consecutive nonces)
+        # and nothing waits for a receipt: the next tick (or the tracking job) settles what was sent.
+        work: list[_Work] = []
+        self._ledger = DepthLedger()  # the tick's sales so far: later decisions value theirs after them
         for name in sorted(views, key=lambda n: (views[n].health, n)):
             pos = self.positions[name]
             try:
-                self._decide_and_act(pos, views, health_views[name], data, bad_symbols, report, now_s)
+                item = self._decide(pos, views, health_views[name], data, bad_symbols, report, now_s, in_flight)
             except StopError:
                 raise
             except Exception as exc:  # NOTE: one position's failure never stops the others
-                outcome = report.positions.setdefault(name, PositionOutcome(name))
-                outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
-                log.error("event=position_failed position=%s block=%d error_type=%s error=%r",
-                          name, block, type(exc).__name__, outcome.reason,
-                          exc_info=not isinstance(exc, PosmanError))
+                self._position_failed(report, name, block, exc)
+                continue
+            if item is not None:
+                work.append(item)
+        self._act_all(work, data, report, now_s)
         self._check_pending(block, now_s)
         self.alerting.emit("tick_succeeded", now_s)
         self.alerting.retry()
@@ -267,6 +349,7 @@ class Runtime:
         log.info("event=tick_done block=%d positions=%d acted=%d alerts=%d elapsed_s=%.3f", block,
                  len(report.positions), sum(o.status in ("confirmed", "submitted") for o in report.positions.values()),
                  report.alerts, report.elapsed_s)
+        self.tick_durations.append(report.elapsed_s)
         self._finish(report)
         return report
 
@@ -378,8 +461,26 @@ class Runtime:
             return None
         return getattr(proto, "asset", None)
 
-    def _decide_and_act(self, pos: ManagedPosition, views: dict[str, PeerView], hv: HealthView, data: Any,
-                        bad_symbols: set[str], report: TickReport, now_s: float) -> None:
+    def _position_failed(self, report: TickReport, name: str, block: int, exc: Exception) -> None:
+        outcome = report.positions.setdefault(name, PositionOutcome(name))
+        outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
+        log.error("event=position_failed position=%s block=%d error_type=%s error=%r",
+                  name, block, type(exc).__name__, outcome.reason, exc_info=not isinstance(exc, PosmanError))
+
+    def _in_flight_positions(self) -> dict[str, str]:
+        """Positions with a plan sent and not settled yet: position -> plan id (they wait for it to land)."""
+        try:
+            rows = self.repo.open_plans()
+        except Exception as exc:  # NOTE: without the answer nothing is known to be in flight; the executor's
+            # idempotency and nonce owner still stop a double send of one plan
+            log.warning("event=open_plans_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
+            return {}
+        return {r.position: r.plan_id for r in rows if r.status == "submitted" and r.position in self.positions}
+
+    def _decide(self, pos: ManagedPosition, views: dict[str, PeerView], hv: HealthView, data: Any,
+                bad_symbols: set[str], report: TickReport, now_s: float,
+                in_flight: dict[str, str]) -> _Work | None:
+        """Stage 4 for one position: its decision (logged, recorded); the work to do when it must act."""
         name = pos.name
         snap = views[name].snapshot
         outcome = report.positions[name]
@@ -392,12 +493,28 @@ class Runtime:
             outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
             log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
-            return
+            return None
         ctx = self.context_for(pos, views, data, now_s)
+        proceeds = self._unspent_proceeds(name)
+        if proceeds:  # a direct plan stopped part-way: its swap proceeds are spent first (finished from chain state)
+            ctx = dataclasses.replace(ctx, proceeds_wei=proceeds)
+        path = self._choose_path(pos, snap, data)
+        if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
+            ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
+                                      path_note=path.why)
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
-        read_depth = (lambda pairs: self._depth(data, pairs)) if lending and hasattr(self.reader, "depth") else None
-        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth)
+        seen: dict[tuple[str, str], Any] = {}
+
+        def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+            got = self._ledger.shifted(self._depth(data, pairs))  # after this tick's earlier decisions' sales
+            seen.update(got)
+            return got
+
+        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth if lending and hasattr(self.reader, "depth")
+                                     else None)
+        if decision is not None and decision.action != "none":
+            self._ledger.record(decision.steps, seen)
         if decision is None:
             decision = SizingDecision(position=name, action="none", reason="strategy returned None",
                                       block_number=block, health_before=None)
@@ -411,55 +528,125 @@ class Runtime:
         )
         if decision.action == "none" or not decision.steps:
             outcome.status = "none"
-            return
+            if name not in in_flight:  # back in band: an open refused/failed episode of the position ends
+                self.alerting.emit("action_recovered", position=name, reason=f"no action needed: {decision.reason}",
+                                   block_number=block, now_s=now_s)
+            return None
         acting = pos.mode == "manage" and pos.executor is not None and pos.plan_context is not None
         if acting and self.repo.is_paused(name):  # `posman pause NAME`: still watched and alerted, never acted on
             outcome.status = "paused"
             log.info("event=not_acting position=%s block=%d reason=paused action=%s", name, block, decision.action)
             self.repo.record_decision(decision, block_number=block)
-            return
-        if acting and self._chain_moved:
-            outcome.status = "deferred"
-            log.info("event=deferred position=%s block=%d action=%s reason=%r", name, block, decision.action,
-                     "another position sent transactions this tick; re-deciding at the next block")
-            return
+            return None
+        if acting and name in in_flight:
+            outcome.status, outcome.plan_id = "in_flight", in_flight[name]
+            log.info("event=in_flight position=%s block=%d plan_id=%s action=%s reason=%r", name, block,
+                     in_flight[name], decision.action, "the plan sent earlier is not settled yet; re-deciding once it is")
+            return None
         self.repo.record_decision(decision, block_number=block)
         if not acting:
             outcome.status = "watch"
             log.info("event=not_acting position=%s block=%d reason=watch_mode action=%s", name, block, decision.action)
-            return
-        self._execute(pos, decision, snap, data, outcome, now_s)
+            return None
+        return _Work(pos, decision, snap)
 
-    def _execute(self, pos: ManagedPosition, decision: SizingDecision, snap: Any, data: Any,
-                 outcome: PositionOutcome, now_s: float) -> None:
+    # --- stage 5: plan and send, every position at once ------------------------------------------------
+    def _act_all(self, work: list[_Work], data: Any, report: TickReport, now_s: float) -> None:
+        """Plan every decision, then send: one thread per signer (concurrent), each signer's plans in urgency
+        order (consecutive nonces, no waiting for inclusion)."""
+        block = int(data.block_number)
+        by_signer: dict[int, list[tuple[_Work, Any]]] = {}
+        for item in work:
+            try:
+                plan = self._plan(item, data, report.positions[item.pos.name], now_s)
+            except StopError:
+                raise
+            except Exception as exc:
+                self._position_failed(report, item.pos.name, block, exc)
+                continue
+            if plan is not None:
+                by_signer.setdefault(id(item.pos.executor), []).append((item, plan))
+        if not by_signer:
+            return
+
+        def run(batch: list[tuple[_Work, Any]]) -> None:
+            for item, plan in batch:
+                try:
+                    self._send(item, plan, data, report.positions[item.pos.name], now_s)
+                except StopError as exc:
+                    stops.append(exc)
+                    return
+                except Exception as exc:
+                    self._position_failed(report, item.pos.name, block, exc)
+
+        stops: list[StopError] = []
+        batches = list(by_signer.values())
+        if len(batches) == 1:
+            run(batches[0])
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_signer_threads, len(batches)),
+                                    thread_name_prefix="posman-send") as pool:
+                for fut in [pool.submit(run, b) for b in batches]:
+                    fut.result()
+        if stops:
+            raise stops[0]
+
+    def _plan(self, item: _Work, data: Any, outcome: PositionOutcome, now_s: float) -> Any | None:
         from manager.execution.planner import UnplannableDecision, build_plan
 
+        pos, decision, snap = item.pos, item.decision, item.snap
         name, block = pos.name, int(data.block_number)
         try:
             min_post = self._min_post_health(decision)
             plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post,
-                              target_band=self._target_band(decision))
+                              target_band=self._target_band(decision),
+                              path=self._choose_path(pos, snap, data))
         except UnplannableDecision as exc:
             outcome.status, outcome.reason = "refused", str(exc)
             log.warning("event=plan_refused position=%s block=%d reason=%r", name, block, str(exc))
-            pseudo_id = f"unplannable-{name}-{block}"
-            self.alerting.emit("action_refused", pseudo_id, position=name, reason=str(exc), block_number=block,
-                               now_s=now_s)
-            return
-        outcome.plan_id = plan.plan_id
-        log.info("event=plan position=%s block=%d plan_id=%s kind=%s steps=%d notional_usd=%.2f min_post_health=%s",
-                 name, block, plan.plan_id, plan.kind, len(plan.steps), plan.notional_usd, _fmt(min_post))
+            self.alerting.emit("action_refused", f"unplannable-{name}-{block}", position=name, reason=str(exc),
+                               block_number=block, now_s=now_s)
+            return None
+        # NOTE: a plan is sent in the tick that decided it or never: it may not be mined later than
+        # ``max_plan_age_blocks`` past its block (the executor refuses it then; the next tick re-decides).
+        pre = plan.preconditions
+        if pre.max_block_age_blocks > self.max_plan_age_blocks:
+            plan = plan.model_copy(update={"preconditions": pre.model_copy(
+                update={"max_block_age_blocks": self.max_plan_age_blocks})})
         native_price = self._native_price_usd(data, snap)
         loss_avoided = self._expected_loss_avoided_usd(decision, snap) if native_price is not None else None
         if loss_avoided is not None:
             plan = plan.model_copy(update={"expected_loss_avoided_usd": loss_avoided})
+        item.native_price = native_price
+        outcome.plan_id = plan.plan_id
+        log.info("event=plan position=%s block=%d plan_id=%s kind=%s steps=%d notional_usd=%.2f min_post_health=%s",
+                 name, block, plan.plan_id, plan.kind, len(plan.steps), plan.notional_usd, _fmt(min_post))
         log.info("event=fee_budget_inputs position=%s plan_id=%s native_symbol=%s native_price_usd=%s "
                  "expected_loss_avoided_usd=%s", name, plan.plan_id, self.native_symbol, _fmt(native_price),
                  _fmt(loss_avoided))
-        result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=native_price)
+        digest = plan_content_digest(plan)
+        last = self._last_unsuccessful.get(name)
+        if last is not None and last[0] == digest:
+            outcome.status = "refused"
+            outcome.reason = (f"the same plan was {last[2]} at block {last[1]} ({last[3]}); not sent again "
+                              "unchanged: waiting for the state to change")
+            log.warning("event=plan_not_resent position=%s block=%d plan_id=%s reason=%r", name, block, plan.plan_id,
+                        outcome.reason)
+            return None
+        return plan
+
+    def _send(self, item: _Work, plan: Any, data: Any, outcome: PositionOutcome, now_s: float) -> None:
+        pos, decision = item.pos, item.decision
+        name, block = pos.name, int(data.block_number)
+        assert pos.executor is not None  # only acting positions become work
+        try:
+            result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=item.native_price,
+                                          wait=False)
+        except TypeError as exc:  # an executor without the ``wait`` keyword (older fakes): it waits
+            if "wait" not in str(exc):
+                raise
+            result = pos.executor.execute(plan, post_check=pos.post_check, native_price_usd=item.native_price)
         outcome.status, outcome.reason = result.status, result.reason
-        if not result.already_known and any(step.status != "dry_run" for step in result.steps):
-            self._chain_moved = True
         fields = {"action": decision.action, "health_before": decision.health_before,
                   "projected_health": decision.projected_health, "post_health": result.post_health,
                   "steps": len(plan.steps), "notional_usd": round(plan.notional_usd, 2)}
@@ -473,19 +660,145 @@ class Runtime:
             return
         if result.already_known:
             log.info("event=plan_already_handled position=%s plan_id=%s status=%s", name, plan.plan_id, result.status)
+        if result.status in ("refused", "failed", "reverted"):
+            with self._state_lock:
+                self._last_unsuccessful[name] = (plan_content_digest(plan), block, result.status,
+                                                 " ".join((result.reason or result.status).split())[:120])
+        else:
+            with self._state_lock:
+                self._last_unsuccessful.pop(name, None)
         if result.status in ("confirmed", "submitted"):
             self._set_last_action(name, block, float(data.block_timestamp))
+            with self._state_lock:
+                self._sent_context[plan.plan_id] = (decision.action, decision.health_before, len(plan.steps),
+                                                    plan.notional_usd, block)
         if result.status == "confirmed":
-            summary = (f"{decision.action} HF {_fmt(decision.health_before)} -> {_fmt(result.post_health)} "
-                       f"(${plan.notional_usd:,.0f}, {len(plan.steps)} tx)")
-            self.alerting.emit("action_executed", plan.plan_id, position=name, summary=summary, block_number=block,
-                               now_s=now_s, fields=fields)
+            self._emit_executed(name, plan.plan_id, block, now_s, post_health=result.post_health, fields=fields)
         elif result.status == "refused":
             self.alerting.emit("action_refused", plan.plan_id, position=name, reason=result.reason,
                                block_number=block, now_s=now_s, fields=fields)
         elif result.status in ("failed", "reverted"):
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
+
+    def _unspent_proceeds(self, name: str) -> dict[str, int]:
+        """``planner.unspent_proceeds`` of the position's latest plan when it ended failed or reverted."""
+        from manager.execution.planner import unspent_proceeds
+
+        try:
+            rows = self.repo.actions_for(name, limit=1, include_refused=False)
+            if not rows or rows[0].status not in ("failed", "reverted"):
+                return {}
+            included = {t.step_index for t in self.repo.transactions_for(rows[0].plan_id) if t.status == "included"}
+            return unspent_proceeds(list(rows[0].steps_json or []), included)
+        except Exception as exc:  # NOTE: without the record the wallet rules of the strategy apply unchanged
+            log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
+            return {}
+
+    @staticmethod
+    def _choose_path(pos: ManagedPosition, snap: Any, data: Any) -> Any:
+        """``execution.planner.choose_path`` for a managed lending position (None: nothing to choose)."""
+        if pos.mode != "manage" or pos.plan_context is None or not hasattr(pos.plan_context, "atomic"):
+            return None
+        from manager.execution.planner import choose_path
+
+        return choose_path(pos.plan_context, snap, (getattr(data, "atomic", None) or {}).get(pos.name))
+
+    def _emit_executed(self, name: str, plan_id: str, block: int, now_s: float, *, post_health: float | None,
+                       fields: dict[str, Any] | None = None) -> None:
+        with self._state_lock:
+            ctx = self._sent_context.pop(plan_id, None)
+        action, before, steps, notional = (ctx[:4] if ctx else ((fields or {}).get("action", "action"),
+                                                                 (fields or {}).get("health_before"),
+                                                                 (fields or {}).get("steps", 0),
+                                                                 (fields or {}).get("notional_usd", 0.0)))
+        summary = f"{action} HF {_fmt(before)} -> {_fmt(post_health)} (${notional or 0:,.0f}, {steps} tx)"
+        all_fields = {**(fields or {}), "action": action, "health_before": before, "post_health": post_health,
+                      "steps": steps, "notional_usd": round(float(notional or 0.0), 2)}
+        self.alerting.emit("action_executed", plan_id, position=name, summary=summary, block_number=block,
+                           now_s=now_s, fields=all_fields)
+
+    # --- tracking: settle what was sent (before each tick, and between ticks) ---------------------------
+    def executors(self) -> list[Any]:
+        """The distinct executors (one per signer) of the managed positions."""
+        seen: dict[int, Any] = {}
+        for pos in self.positions.values():
+            if pos.executor is not None:
+                seen.setdefault(id(pos.executor), pos.executor)
+        return list(seen.values())
+
+    def track_pending(self) -> int:
+        """Settle sent transactions now, unless a tick is running (it does so itself). Returns the plans settled.
+
+        The scheduler's ``track`` job calls this between ticks, so a confirmation is recorded and alerted
+        even when no new block arrives."""
+        if not self._act_lock.acquire(blocking=False):
+            return 0
+        try:
+            return self._track(self.clock())
+        finally:
+            self._act_lock.release()
+
+    def _track(self, now_s: float) -> int:
+        trackers = [ex for ex in self.executors() if callable(getattr(ex, "track", None))]
+        if not trackers:
+            self._settle_pending()
+            return 0
+        try:
+            if not self._pending_transactions():  # NOTE: one query; nothing sent is waiting: nothing to do
+                return 0
+        except Exception as exc:
+            log.warning("event=pending_query_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
+        reports: list[Any] = []
+
+        def one(ex: Any) -> Any:
+            try:
+                return ex.track()
+            except StopError:
+                raise
+            except Exception as exc:
+                log.warning("event=track_failed executor=%r error_type=%s error=%r", ex, type(exc).__name__,
+                            " ".join(str(exc).split())[:200])
+                return None
+
+        if len(trackers) == 1:
+            reports = [one(trackers[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self.max_signer_threads, len(trackers)),
+                                    thread_name_prefix="posman-track") as pool:
+                reports = list(pool.map(one, trackers))
+        settled = 0
+        for ex, rep in zip(trackers, reports, strict=True):
+            for plan_id, (status, reason) in (getattr(rep, "finished", None) or {}).items():
+                settled += 1
+                self._plan_settled(ex, plan_id, status, reason, now_s)
+        return settled
+
+    def _plan_settled(self, ex: Any, plan_id: str, status: str, reason: str, now_s: float) -> None:
+        row = self.repo.get_plan(plan_id)
+        name = row.position if row is not None else None
+        pos = self.positions.get(name) if name else None
+        if pos is None or name is None:  # a cancel / nonce-gap fill: no position of ours to alert for
+            return
+        txs = self.repo.transactions_for(plan_id)
+        block = max((t.block_included or 0 for t in txs), default=0) or None
+        log.info("event=plan_settled position=%s plan_id=%s status=%s block=%s reason=%r", name, plan_id, status,
+                 block, reason)
+        if status == "confirmed":
+            post = None
+            if pos.post_check is not None:
+                try:
+                    post = float(pos.post_check(ex.w3))
+                except Exception as exc:  # the alert goes out without the number
+                    log.warning("event=post_check_failed position=%s error=%r", name, str(exc)[:200])
+            with self._state_lock:
+                self._last_unsuccessful.pop(name, None)
+            self._emit_executed(name, plan_id, block or 0, now_s, post_health=post)
+        else:
+            with self._state_lock:
+                self._sent_context.pop(plan_id, None)
+            self.alerting.emit("action_failed", plan_id, position=name, error=reason or status, block_number=block,
+                               now_s=now_s, fields={"status": status})
 
     def _native_price_usd(self, data: Any, snap: Any) -> float | None:
         """USD price of the native token this tick: its oracle reading (if fresh), else the lending

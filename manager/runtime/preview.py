@@ -8,6 +8,7 @@ Pure apart from the read it is given: no database, no signer, nothing sent.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -53,6 +54,10 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
         view = views[pos.name]
         try:
             ctx = strategy_context(pos.name, pos.mode, peers.get(pos.name, []), views, tick, now_s, limits)
+            path = _path_for(cfg, tick, pos, view.snapshot)
+            if path is not None:  # the path a run would take (atomic with the signer's executor, or direct)
+                ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
+                                          path_note=path.why)
             decision = decide_with_depth(bound[pos.name], view.snapshot, ctx,
                                          read_depth if reader is not None and hasattr(reader, "depth") else None)
         except Exception as exc:
@@ -71,6 +76,28 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
                        reason=decision.reason)
         rows.append(row)
     return rows
+
+
+def _path_for(cfg: Any, tick: Any, pos: Any, snap: Any) -> Any:
+    """``planner.choose_path`` for a managed Aave / Morpho position from the config's ``[signers.X] executor``
+    and the tick's executor reads (the run also checks the contract's code and owner at start-up)."""
+    from types import SimpleNamespace
+
+    from manager.execution.planner import AtomicSetup, choose_path
+
+    if pos.mode != "manage" or pos.signer is None or pos.signer not in cfg.signers:
+        return None
+    proto = cfg.protocol(pos.protocol)
+    if proto.kind not in ("aave_v3", "morpho_blue"):
+        return None
+    signer = cfg.signers[pos.signer]
+    setup = None
+    if getattr(signer, "executor", None) is not None:
+        morpho = next((p.morpho for p in cfg.protocols if p.kind == "morpho_blue" and p.chain == proto.chain), None)
+        aave_pool = next((m.pool for m in (getattr(tick, "markets", None) or {}).values()), None)
+        setup = AtomicSetup(executor=signer.executor, aave_pool=aave_pool, morpho=morpho,
+                            min_debt_usd=float(signer.atomic_min_debt_usd))
+    return choose_path(SimpleNamespace(atomic=setup), snap, (getattr(tick, "atomic", None) or {}).get(pos.name))
 
 
 def _num(value: float | None) -> float | None:

@@ -6,6 +6,9 @@ Jobs (one ``BackgroundScheduler``; each job has ``max_instances=1`` and ``coales
   one tick at the head (ticks never overlap: a poll that finds a tick running is skipped, and blocks
   that arrived meanwhile are coalesced into the next tick at the newest head);
 - ``digest``: with ``[alerts] daily_digest = true``, the daily digest alert at ``daily_digest_hour_utc``;
+- ``track``: every ``poll_interval_s`` (at least 0.5 s) between ticks, settle the transactions earlier ticks sent
+  (``Runtime.track_pending``: receipts, replace-by-fee, nonce gaps; skipped while a tick runs, which
+  tracks itself first), so a confirmation is recorded and alerted without waiting for the next tick;
 - ``heartbeat``: the dead-man check of the alert engine (runs on its own thread, so a hung tick is still
   noticed) and a "still alive" log line every ``heartbeat_s``;
 - ``daily``: at 00:00 UTC, log the day's executed notional against the per-day cap (the cap's counter is
@@ -32,6 +35,7 @@ log = logging.getLogger("posman.runtime.scheduler")
 COMPACT_OLDER_THAN_BLOCKS = 50_000
 COMPACT_KEEP_EVERY_BLOCKS = 50
 RETRY_FAILED_S = 1.0
+TRACK_MIN_INTERVAL_S = 0.5  # the tracking job between ticks runs at most this often
 
 
 class ManagerScheduler:
@@ -71,6 +75,7 @@ class ManagerScheduler:
                                                                    "misfire_grace_time": None})
         now = dt.datetime.now(dt.UTC)
         sched.add_job(self.poll_block, "interval", seconds=self.poll_interval_s, id="block", next_run_time=now)
+        sched.add_job(self.track, "interval", seconds=max(self.poll_interval_s, TRACK_MIN_INTERVAL_S), id="track")
         sched.add_job(self.heartbeat, "interval", seconds=self.dead_man_check_s, id="heartbeat")
         sched.add_job(self.daily_rollover, "cron", hour=0, minute=0, id="daily")
         sched.add_job(self.compact, "interval", hours=1, id="compaction")
@@ -118,6 +123,18 @@ class ManagerScheduler:
             self._fail(exc)
         except Exception:  # a bug in the tick itself: log it, keep the process alive, heartbeat will tell
             log.exception("event=tick_crashed block=%d", head)
+
+    def track(self) -> None:
+        if self.stopped.is_set():
+            return
+        try:
+            track = getattr(self.runtime, "track_pending", None)
+            if track is not None:
+                track()
+        except StopError as exc:
+            self._fail(exc)
+        except Exception:
+            log.exception("event=track_crashed")
 
     def heartbeat(self) -> None:
         now = self.clock()

@@ -161,8 +161,33 @@ def test_action_events_are_sent_once_per_plan():
     )
     refused = eng.action_refused("plan-1", position="main", reason="daily cap", block_number=6, now_s=T0)
     assert [a.transition for a in first] == ["event"] and again == []
-    assert refused[0].kind == "action_refused" and refused[0].episode_key == "action_refused:plan-1"
+    assert refused[0].kind == "action_refused" and refused[0].episode_key.startswith("action_refused:main:")
     assert "daily cap" in refused[0].message
+
+
+def test_a_refusal_repeated_every_block_is_one_episode_ended_by_one_recovered_alert():
+    eng = engine()
+    out = []
+    for block in range(10, 20):  # the same kind of refusal with different numbers, every block
+        out += eng.action_refused(f"plan-{block}", position="main",
+                                  reason=f"policy: per-tx cap ${1000 + block:,} > $1,000 at 0x{block:040x}",
+                                  block_number=block, now_s=T0 + block)
+    out += eng.action_refused("plan-x", position="other", reason="policy: per-tx cap $5 > $1", block_number=20,
+                              now_s=T0 + 20)
+    assert [(a.position, a.transition) for a in out] == [("main", "open"), ("other", "open")]
+    assert out[0].fields["reason_class"] == "policy: per-tx cap $# > $# at #"
+    failed = eng.action_failed("plan-21", position="main", error="step 2 (swap) reverted", block_number=21,
+                               now_s=T0 + 21)
+    assert [a.transition for a in failed] == ["open"]  # another reason class: its own episode
+    landed = eng.action_executed("plan-22", position="main", summary="deleverage", block_number=22, now_s=T0 + 22)
+    assert [(a.kind, a.transition) for a in landed] == [
+        ("action_executed", "event"), ("action_refused", "resolve"), ("action_failed", "resolve")]
+    assert all("recovered" in a.title for a in landed[1:])
+    assert eng.action_refused("plan-23", position="main", reason="policy: per-tx cap $9 > $1", block_number=23,
+                              now_s=T0 + 23)[0].transition == "open"  # a new episode after recovery
+    back = eng.action_recovered(position="other", reason="no action needed", block_number=24, now_s=T0 + 24)
+    assert [(a.position, a.transition) for a in back] == [("other", "resolve")]
+    assert eng.action_recovered(position="other", reason="no action needed", block_number=25, now_s=T0 + 25) == []
 
 
 @settings(max_examples=200, deadline=None)

@@ -65,7 +65,7 @@ def test_morpho_position_below_trigger_is_brought_back_to_target(net, tmp_path):
     finally:
         manager.close()
     acted = outcomes[0]
-    assert acted.action == "deleverage" and acted.status == "confirmed", (acted.status, acted.reason)
+    assert acted.action == "deleverage" and acted.status == "submitted", (acted.status, acted.reason)
     after = health(net.w3)
     assert after == pytest.approx(1.4, rel=0.005), (before, after)
     assert outcomes[-1].action == "none"  # back in band: nothing more to do
@@ -93,7 +93,7 @@ def test_perp_pushed_toward_liquidation_is_brought_back_into_its_band(net, tmp_p
     finally:
         manager.close()
     acted = outcomes[0]
-    assert acted.action == "perp_reduce" and acted.status == "confirmed", (acted.status, acted.reason)
+    assert acted.action == "perp_reduce" and acted.status == "submitted", (acted.status, acted.reason)
     remaining = market.functions.remainingMargin(account).call()[0] / 1e18
     notional = abs(market.functions.notionalValue(account).call()[0]) / 1e18
     ratio = remaining / notional

@@ -37,11 +37,13 @@ def test_interrupted_plan_is_finished_from_the_wallet(net, tmp_path):
 
     manager = build_manager(cfg, environ=environ_for(net, (CAROL,)))
     try:
-        report = manager.runtime.tick()
+        report = manager.runtime.tick()  # sends without waiting (status "submitted")
+        assert manager.runtime.track_pending() == 1  # tracking beside the tick settles it
+        assert manager.repo.actions_for("carol-cdp")[0].status == "confirmed"
     finally:
         manager.close()
     outcome = report.positions["carol-cdp"]
-    assert outcome.action == "repay_from_wallet" and outcome.status == "confirmed", (outcome.action, outcome.status,
+    assert outcome.action == "repay_from_wallet" and outcome.status == "submitted", (outcome.action, outcome.status,
                                                                                     outcome.reason)
     after = health_reader(net.book["aave"]["pool"], carol)(net.w3)
     assert after == pytest.approx(1.25, rel=0.005), (hf_before, after)
@@ -68,9 +70,11 @@ def test_supply_mode_adds_the_withdrawn_collateral_back(net, tmp_path):
     manager = build_manager(load_config(path), environ=environ_for(net, (spec,)))
     try:
         outcome = manager.runtime.tick().positions["carol-cdp"]
+        assert manager.runtime.track_pending() == 1
+        assert manager.repo.actions_for("carol-cdp")[0].status == "confirmed"
     finally:
         manager.close()
-    assert outcome.action == "add_collateral" and outcome.status == "confirmed", (outcome.action, outcome.reason)
+    assert outcome.action == "add_collateral" and outcome.status == "submitted", (outcome.action, outcome.reason)
     after = pool.functions.getUserAccountData(carol).call()
     assert after[5] / WAD == pytest.approx(1.15, rel=0.005)
     assert after[1] >= debt_before  # nothing repaid, nothing sold: collateral was added
