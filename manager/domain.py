@@ -254,6 +254,9 @@ class SizingDecision(Frozen):
     # ``close`` only: the asset the owner's wallet ends in (address) and the least of it the executor must deliver
     close_out_asset: str | None = None
     close_min_out_wei: int = 0
+    # ``collateral_switch`` only: the Aave flashLoanSimple premium it was sized with (the flash asset is the new
+    # collateral, lent by the position's own Aave pool)
+    flash_premium_bps: int | None = None
 
 
 # ------------------------------------------------------------------------------------------------

@@ -104,6 +104,9 @@ class StrategyContext:
     # flash premium (0 = Morpho Blue); None = direct path only. ``path_note`` says which and why (for the reason).
     flash_premium_bps: int | None = None
     path_note: str = ""
+    # the position's Aave pool flash premium (FLASHLOAN_PREMIUM_TOTAL, read at the block) when the executor may act:
+    # a collateral switch flash-borrows the NEW collateral from that pool
+    aave_flash_premium_bps: int | None = None
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
     # swap proceeds a part-executed direct plan left in the wallet (token address lower-case -> wei), from the
     # execution record; a strategy may spend them (capped by ``wallet_wei``) to finish that plan
@@ -145,6 +148,16 @@ class LoadedStrategy:
     def group(self) -> str | None:
         fn = getattr(self.module, "group", None)
         return fn(self.config) if fn is not None else None
+
+
+def armed_automations(strategy: LoadedStrategy) -> list[LoadedAutomation]:
+    """Every price automation of a position: its ``[[positions.automations]]`` and, when the strategy itself is one
+    (``strategy = "trailing_stop"``...), the strategy (key = its name)."""
+    out = list(strategy.automations)
+    if strategy.name in AUTOMATIONS:
+        out.insert(0, LoadedAutomation(key=strategy.name, kind=strategy.name, module=strategy.module,
+                                       config=strategy.config, index=-1))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -258,6 +271,7 @@ __all__ = [
     "StrategyConfig",
     "StrategyContext",
     "StrategyError",
+    "armed_automations",
     "available_strategies",
     "call_decide",
     "load_module",

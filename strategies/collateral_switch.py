@@ -84,7 +84,10 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     blocked = needs_atomic(ctx, why)
     if blocked is not None:
         return blocked
+    if ctx.aave_flash_premium_bps is None:
+        return no_action(ctx, f"{why}: needs the Aave pool's flash loan of {config.to_asset} (premium not read)",
+                         binding="no_atomic_path")
     d = plan_collateral_switch(snapshot, from_asset=config.from_asset, to_asset=config.to_asset,
-                               floor_hf=config.min_health, premium_bps=int(ctx.flash_premium_bps or 0),
+                               floor_hf=config.min_health, premium_bps=int(ctx.aave_flash_premium_bps),
                                depth=ctx.depth, limits=ctx.limits, name=ctx.position)
     return with_path(d, ctx, why)

@@ -78,6 +78,8 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         return no_action(ctx, f"no oracle reading for {config.asset}", binding="no_price")
     if not math.isfinite(ctx.health):
         return no_action(ctx, "no debt: nothing to close", binding="armed")
+    if automation_state(ctx, ctx.automation_key or "trailing_stop").get("unreadable"):
+        return no_action(ctx, "the stored peak cannot be read: not acting on a fresh one", binding="state_unreadable")
     peak, peak_round = peak_of(config, ctx)
     stop = stop_usd(config, peak)
     if stop is None:

@@ -425,7 +425,8 @@ def _morpho_fee(ctx: Any, step: SizingStep) -> int:
 
 def build_atomic_steps(decision: SizingDecision, snapshot: Any, ctx: Any, path: PathChoice, *,
                        plan_id: str = "") -> tuple[TxStep, ...]:
-    """The one executor call of an atomic decision (``sizing.atomic``): deleverage or boost."""
+    """The one executor call of an atomic decision (``sizing.atomic``, ``sizing.automations``): deleverage, boost,
+    close or collateral switch."""
     import math
 
     from manager.atomic import encode as E
@@ -475,6 +476,36 @@ def build_atomic_steps(decision: SizingDecision, snapshot: Any, ctx: Any, path: 
                             min_health_wad=math.floor(floor * E.WAD), plan_id=pid, deadline_unix_s=deadline)
         label = (f"atomic boost: flash {f.amount_wei} {f.symbol} ({flash.kind}), {len(legs)} swap leg(s), supply "
                  f"{supply.symbol}, borrow for the owner")
+    elif decision.action == "close":  # issue 16: the whole position in one executor call
+        withdraw = next((st for st in steps if st.kind == "withdraw"), None)
+        if withdraw is None or decision.close_out_asset is None:
+            raise UnplannableDecision("an atomic close needs one withdraw and the asset the wallet ends in")
+        if sum(lg.min_out_wei for lg in legs) < f.amount_wei + flash.premium_wei(f.amount_wei):
+            raise UnplannableDecision("the swap legs' minimum outputs do not cover the debt and the flash premium")
+        step = E.close_step(setup.executor, target=target, debt_asset=f.asset, collateral_asset=withdraw.asset,
+                            legs=legs, flash=flash, out_asset=decision.close_out_asset,
+                            min_out_wei=int(decision.close_min_out_wei), plan_id=pid, deadline_unix_s=deadline)
+        label = (f"atomic close: flash the whole {f.symbol} debt ({flash.kind}), repay, withdraw all {withdraw.symbol}, "
+                 f"{len(legs)} swap leg(s); the wallet gets >= {decision.close_min_out_wei} of "
+                 f"{decision.close_out_asset}")
+    elif decision.action == "collateral_switch":  # issue 16: collateral A -> B, Aave's flash loan of B
+        withdraw = next((st for st in steps if st.kind == "withdraw"), None)
+        if isinstance(snapshot, MorphoPositionSnapshot) or withdraw is None or setup.aave_pool is None:
+            raise UnplannableDecision("a collateral switch needs an Aave V3 position, its pool as flash lender and "
+                                      "one withdraw")
+        if decision.flash_premium_bps is None:
+            raise UnplannableDecision("a collateral switch must be sized with the Aave pool's flash premium")
+        aave_flash = E.FlashSource("aave", setup.aave_pool, int(decision.flash_premium_bps))
+        floor_hf = decision.target_health or 1.0
+        try:
+            step = E.switch_step(setup.executor, pool=ctx.pool, from_asset=withdraw.asset, to_asset=f.asset,
+                                 flash_wei=f.amount_wei, withdraw_wei=withdraw.amount_wei, legs=legs, flash=aave_flash,
+                                 min_health_wad=max(E.WAD, math.floor(floor_hf * E.WAD)), plan_id=pid,
+                                 deadline_unix_s=deadline)
+        except ValueError as exc:
+            raise UnplannableDecision(f"collateral switch cannot be encoded: {exc}") from exc
+        label = (f"atomic collateral switch: flash {f.amount_wei} {f.symbol} (aave), supply, withdraw "
+                 f"{withdraw.amount_wei} {withdraw.symbol}, {len(legs)} swap leg(s), health >= {floor_hf:g}")
     else:
         raise UnplannableDecision(f"action '{decision.action}' has no atomic form")
     return (step.model_copy(update={"usd_value": usd, "label": label}),)

@@ -53,7 +53,7 @@ from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthLedger
-from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
+from strategies.api import LoadedStrategy, PeerView, StrategyContext, armed_automations, call_decide
 
 log = logging.getLogger("posman.runtime")
 
@@ -502,6 +502,11 @@ class Runtime:
         if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
             ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
                                       path_note=path.why)
+            reads = (getattr(data, "atomic", None) or {}).get(name)
+            if path.atomic and reads is not None and reads.aave_premium_bps is not None:
+                ctx = dataclasses.replace(ctx, aave_flash_premium_bps=int(reads.aave_premium_bps))
+        if armed_automations(pos.strategy):  # price automations: their durable state (trailing stop peaks)
+            ctx = dataclasses.replace(ctx, automation_state=self.automation_state(pos, data))
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
         seen: dict[tuple[str, str], Any] = {}
@@ -695,6 +700,71 @@ class Runtime:
             log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
             return {}
 
+    def automation_state(self, pos: ManagedPosition, data: Any) -> dict[str, dict[str, Any]]:
+        """The durable state of the position's price automations at this tick (automation key -> state).
+
+        A trailing stop's peak is the highest answer of its Chainlink feed over every round since it armed: the
+        rounds between the last round seen and this tick's are read back (``getRoundData``, at this tick's block,
+        ``watchers.tick.read_round_answers``), so a spike between two ticks still counts. Stored in the database
+        (``runtime_state`` key ``automation:<position>:<key>``) whenever it changes: a restart continues from it.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for auto in armed_automations(pos.strategy):
+            if auto.kind != "trailing_stop":
+                continue
+            key = f"automation:{pos.name}:{auto.key}"
+            try:
+                state = dict(self.repo.get_state(key) or {})
+            except Exception as exc:  # NOTE: without the stored peak the stop must not act on a fresh one
+                log.warning("event=automation_state_unreadable position=%s key=%s error=%r", pos.name, auto.key,
+                            str(exc)[:200])
+                out[auto.key] = {"unreadable": True}
+                continue
+            reading = data.oracles.get(auto.config.asset)
+            if reading is None or reading.answer <= 0:
+                out[auto.key] = state
+                continue
+            rounds = [(int(reading.round_id), int(reading.answer), int(reading.updated_at))]
+            last = state.get("last_round")
+            if last is not None and int(reading.round_id) > int(last) + 1:
+                rounds += self._rounds_between(pos.name, reading.feed, int(last), int(reading.round_id) - 1,
+                                               int(data.block_number))
+            best = max(rounds, key=lambda r: r[1])
+            changed = last != int(reading.round_id)
+            if state.get("peak_answer") is None or best[1] > int(state["peak_answer"]):
+                state.update(peak_answer=best[1], peak_round=best[0], peak_updated_at=best[2],
+                             peak_block=int(data.block_number))
+                changed = True
+            state.update(peak_usd=int(state["peak_answer"]) / 10**reading.decimals, last_round=int(reading.round_id),
+                         feed=reading.feed, asset=auto.config.asset)
+            state.setdefault("since_block", int(data.block_number))
+            if changed:
+                try:
+                    self.repo.set_state(key, state)
+                    log.info("event=automation_state position=%s key=%s peak_usd=%.4f peak_round=%s last_round=%s",
+                             pos.name, auto.key, state["peak_usd"], state["peak_round"], state["last_round"])
+                except Exception as exc:
+                    log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                                str(exc)[:200])
+            out[auto.key] = state
+        return out
+
+    def _rounds_between(self, name: str, feed: str, after_round: int, last_round: int,
+                        block: int) -> list[tuple[int, int, int]]:
+        """The feed's rounds ``after_round + 1 .. last_round`` (empty when the reader cannot read them)."""
+        client_of = getattr(self.reader, "client", None)
+        if client_of is None:
+            return []
+        from manager.watchers.tick import read_round_answers
+
+        try:
+            chain = self.cfg.protocol(self.cfg.position(name).protocol).chain
+            return read_round_answers(client_of(chain), feed, after_round, last_round, block)
+        except Exception as exc:  # NOTE: the current round still counts; the gap is logged
+            log.warning("event=oracle_rounds_unread position=%s feed=%s rounds=%d..%d error=%r", name, feed,
+                        after_round + 1, last_round, " ".join(str(exc).split())[:200])
+            return []
+
     @staticmethod
     def _choose_path(pos: ManagedPosition, snap: Any, data: Any) -> Any:
         """``execution.planner.choose_path`` for a managed lending position (None: nothing to choose)."""
@@ -850,6 +920,8 @@ class Runtime:
             return max(1.0, before)
         if decision.action == "boost" and decision.target_health is not None:
             return max(1.01, decision.target_health - 0.05)
+        if decision.action == "collateral_switch" and decision.target_health is not None:
+            return decision.target_health  # the switch's floor (the executor checks it on chain too)
         return None
 
     # --- stuck transactions ----------------------------------------------------------------------

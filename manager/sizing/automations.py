@@ -239,6 +239,10 @@ def plan_collateral_switch(snapshot: LendingPositionSnapshot, *, from_asset: str
     got = sum(s.min_amount_out_wei or 0 for s in swaps)
     f = _flash_amount(got, prem)
     supplied = got - percent_mul(f, prem)
+    liquidity = getattr(reserve_b, "available_liquidity_wei", None)
+    if liquidity is not None and liquidity < f:
+        return _none(name, snapshot.block_number, h0, f"the pool lends only {liquidity} {b.symbol} < flash {f}",
+                     "flash_liquidity")
     room = supply_cap_room_wei(reserve_b)
     if room is not None and supplied > room:
         return _none(name, snapshot.block_number, h0, f"{b.symbol} supply cap room {room} < {supplied}", "supply_cap")
@@ -258,7 +262,8 @@ def plan_collateral_switch(snapshot: LendingPositionSnapshot, *, from_asset: str
                           target_health=floor_hf, binding_constraint="pool_depth" if partial else "switch",
                           reason=reason, feasible=True, partial=partial, notional_usd=usd,
                           block_number=snapshot.block_number, deltas_wei={a.symbol: -x, b.symbol: supplied},
-                          collateral_deltas_wei={a.symbol: -x, b.symbol: supplied}, rounds=1, uses_flash_loan=True)
+                          collateral_deltas_wei={a.symbol: -x, b.symbol: supplied}, rounds=1, uses_flash_loan=True,
+                          flash_premium_bps=prem)
 
 
 # ------------------------------------------------------------------------------------------------ Morpho Blue

@@ -476,3 +476,30 @@ class _Heartbeats(dict):  # type: ignore[type-arg]
 
     def get(self, key: Any, default: Any = None) -> Any:
         return super().get(key, self._default)
+
+
+# ------------------------------------------------------------------------------------------------
+# oracle rounds between ticks (the trailing stop's peak, issue 16)
+# ------------------------------------------------------------------------------------------------
+MAX_ROUNDS_BACK = 256
+
+
+def read_round_answers(client: ChainClient, feed: str, after_round: int, last_round: int,
+                       block: int) -> list[tuple[int, int, int]]:
+    """``(round_id, answer, updated_at)`` of the Chainlink feed's rounds ``after_round + 1 .. last_round`` at
+    ``block`` (``AggregatorV3Interface.getRoundData``, one multicall; at most ``MAX_ROUNDS_BACK`` rounds, the
+    newest). Round ids of a proxy are ``phase << 64 | aggregator round``: only rounds of ``last_round``'s phase
+    are read (a phase change starts from its first round). A round that reverts or has no answer is left out."""
+    from manager.chain.multicall import Call, execute
+
+    phase_start = (last_round >> 64) << 64
+    first = max(after_round + 1, phase_start + 1, last_round - MAX_ROUNDS_BACK + 1)
+    if first > last_round:
+        return []
+    calls = [Call.build(feed, "getRoundData(uint80)", (r,), ("uint80", "int256", "uint256", "uint256", "uint80"))
+                      for r in range(first, last_round + 1)]
+    out = []
+    for r, res in zip(range(first, last_round + 1), execute(client, calls, block), strict=True):
+        if res.success and res.value is not None and int(res.value[1]) > 0:
+            out.append((r, int(res.value[1]), int(res.value[3])))
+    return out
