@@ -79,8 +79,12 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
                              binding="armed")
         why += f" ({config.when_asset} {price:,.2f} {side} {level:,.2f})"
     held = next((a for a in snapshot.assets if a.symbol == config.from_asset and a.collateral_wei > 0), None)
-    if held is None:
-        return no_action(ctx, f"{why}: no {config.from_asset} collateral left: done", binding="armed")
+    r = snapshot.reserves.get(held.asset) if held is not None else None
+    held_usd = (held.collateral_wei * r.price_base / 10**r.decimals / snapshot.base_unit
+                if held is not None and r is not None else 0.0)
+    if held is None or held_usd < ctx.limits.min_action_usd:  # NOTE: interest accrued after the switch is dust
+        return no_action(ctx, f"{why}: no {config.from_asset} collateral left (${held_usd:,.2f}): done",
+                         binding="armed")
     blocked = needs_atomic(ctx, why)
     if blocked is not None:
         return blocked

@@ -60,6 +60,11 @@ def _swaps(vs: VenueSet, sell: tuple[str, str], buy: tuple[str, str], x_wei: int
                        symbol_out=buy[1], min_amount_out_wei=out, projected_health=health)]
 
 
+def _cap(vs: VenueSet) -> int:
+    """The sale's slippage cap in whole wei (no cap without a depth curve: the oracle less the haircut)."""
+    return math.floor(vs.cap_wei) if math.isfinite(vs.cap_wei) else 2**255
+
+
 def _sale_for(vs: VenueSet, need_wei: int, have_wei: int) -> int | None:
     """Smallest integer sale whose legs' minimum outputs sum to >= ``need_wei`` (None: not within depth/balance)."""
     x = vs.model.input_for_output(float(need_wei))
@@ -150,7 +155,7 @@ def plan_atomic_close(snapshot: LendingPositionSnapshot, *, out_asset: str, prem
 def _partial(snapshot: LendingPositionSnapshot, d: AssetLine, c: AssetLine, vs: VenueSet, prem: int, name: str,
              h0: float, why: str) -> SizingDecision:
     """The largest deleverage the slippage limit allows now (the next block continues the close)."""
-    x = min(c.collateral_wei, math.floor(vs.cap_wei))
+    x = min(c.collateral_wei, _cap(vs))
     if x <= 0:
         return _none(name, snapshot.block_number, h0, f"cannot close: {why}; no depth within the limit", "pool_depth")
     swaps = _swaps(vs, (c.asset, c.symbol), (d.asset, d.symbol), x, None)
@@ -230,7 +235,7 @@ def plan_collateral_switch(snapshot: LendingPositionSnapshot, *, from_asset: str
         return _none(name, snapshot.block_number, h0, f"{b.symbol} cannot be supplied as collateral (LTV 0, frozen, "
                      "paused or inactive)", "bad_asset")
     vs = venues_for(a, b, depth, limits)
-    x = min(a.collateral_wei, math.floor(vs.cap_wei))
+    x = min(a.collateral_wei, _cap(vs))
     partial = x < a.collateral_wei
     if x <= 0:
         return _none(name, snapshot.block_number, h0, f"no {a.symbol}->{b.symbol} depth within "

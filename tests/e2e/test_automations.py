@@ -1,0 +1,148 @@
+"""Price automations (issue 16) through the manager's real loop on the devnet (real Aave V3, Uniswap V3 and the
+signer's PosmanExecutor): a stop-loss next to cdp_health closes a WETH/USDC position in one transaction in the
+first block after the oracle crosses its level and the wallet ends in USDC within the slippage limit; a trailing
+stop's peak comes from the oracle rounds between ticks and survives a restart of the manager; a collateral switch
+WETH -> wstETH is one transaction with the health above its floor at every block."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from manager.demo.scenario import DemoPosition
+from tests.e2e import crash_harness as CH
+from tests.e2e.crash_harness import Harness
+
+pytestmark = pytest.mark.chain
+WAD = 10**18
+
+
+def with_automations(monkeypatch, automations: dict[str, list[dict]]) -> None:
+    """Harness writes its config with ``write_config``: append ``[[positions.automations]]`` to named positions."""
+    real = CH.write_config
+
+    def write(path, *args, **kwargs):
+        real(path, *args, **kwargs)
+        text = path.read_text()
+        for name, autos in automations.items():
+            block = "".join("\n[[positions.automations]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in a.items())
+                            for a in autos)
+            head = f'[[positions]]\nname = "{name}"'
+            start = text.index(head)
+            nxt = text.find("[[positions]]", start + len(head))
+            end = len(text) if nxt < 0 else nxt
+            text = text[:end].rstrip("\n") + "\n" + block + "\n" + text[end:]
+        path.write_text(text)
+
+    monkeypatch.setattr(CH, "write_config", write)
+
+
+def price(net, sym: str) -> float:
+    return net.oracle_price(sym) / 1e8
+
+
+def wallet(net, account: str, sym: str) -> int:
+    from tests.atomic import helpers as H
+
+    return H.erc20(net, net.book["tokens"][sym]).functions.balanceOf(account).call()
+
+
+def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_block(net, tmp_path, monkeypatch):
+    from tests.atomic import helpers as H
+
+    p0 = price(net, "WETH")
+    level = round(p0 * 0.9, 2)
+    with_automations(monkeypatch, {"alice-cdp": [{"kind": "close_on_price", "id": "stop", "asset": "WETH",
+                                                  "below_usd": level, "out": "USDC"}]})
+    alice = net.address("alice")
+    h = Harness(net, tmp_path, (CH.cdp("alice-cdp", "alice"),), open_positions=False)
+    try:
+        assert [a.key for a in h.manager.runtime.positions["alice-cdp"].strategy.automations] == ["stop"]
+        report = h.tick()  # above the level: armed, nothing sent (alice HF ~2.07 is inside cdp_health's band)
+        assert report.positions["alice-cdp"].status == "none", report.positions["alice-cdp"].reason
+        coll, debt = H.a_balance(net, alice, "WETH"), H.debt_of(net, alice, "USDC")
+        usdc0 = wallet(net, alice, "USDC")
+        net.node.call("evm_setAutomine", [True])
+        net.set_price("WETH", p0 * 0.88)  # crosses the level (pools arbitraged to it)
+        net.node.call("evm_setAutomine", [False])
+        crossed = int(net.w3.eth.block_number)
+        report = h.tick()
+        out = report.positions["alice-cdp"]
+        assert out.action == "close" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        assert out.decision.reason.startswith("[stop] stop-loss: WETH") and "path: atomic" in out.decision.reason
+        sent = h.sent_txs(crossed)["alice-cdp"]
+        assert [b for b, _tx in sent] == [crossed + 1]  # one transaction, in the first block after the crossing
+        assert H.debt_of(net, alice, "USDC") == 0 and H.a_balance(net, alice, "WETH") == 0
+        got = wallet(net, alice, "USDC") - usdc0
+        oracle_value = coll * p0 * 0.88 / 1e18 * 1e6 - debt  # USDC units
+        assert got >= out.decision.close_min_out_wei > 0
+        assert got >= oracle_value * (1 - 100 / 10_000), (got, oracle_value)  # within max_slippage_bps = 100
+        assert wallet(net, alice, "WETH") == pytest.approx(wallet(net, alice, "WETH"))
+        H.assert_clean(net, net.book["executors"][alice])
+        report = h.tick()  # closed: nothing left to do
+        assert report.positions["alice-cdp"].status in ("none", "error"), report.positions["alice-cdp"].reason
+    finally:
+        h.close()
+
+
+def trailing(name: str) -> DemoPosition:
+    return DemoPosition(name, "alice", "manage", "trailing_stop", {"asset": "WETH", "trail_bps": 500, "out": "USDC"},
+                        (), (), "crash")
+
+
+def test_trailing_stop_peak_from_oracle_rounds_survives_a_restart(net, tmp_path):
+    from tests.atomic import helpers as H
+
+    alice = net.address("alice")
+    p0 = price(net, "WETH")
+    h = Harness(net, tmp_path, (trailing("alice-trail"),), open_positions=False)
+    try:
+        h.tick()  # armed: peak = p0
+        net.node.call("evm_setAutomine", [True])
+        net.set_price("WETH", p0 * 1.10, arbitrage=False)  # a spike the manager never polls...
+        net.set_price("WETH", p0 * 1.06)  # ...gone by the next tick (above the stop 1.045 p0)
+        net.node.call("evm_setAutomine", [False])
+        report = h.tick()
+        assert report.positions["alice-trail"].status == "none"
+        state = h.manager.runtime.repo.get_state("automation:alice-trail:trailing_stop")
+        assert state["peak_usd"] == pytest.approx(p0 * 1.10, rel=1e-8), state  # from getRoundData, between ticks
+    finally:
+        h.close()
+    # restart: a new manager process on the same database
+    net.node.call("evm_setAutomine", [True])
+    net.set_price("WETH", p0 * 1.10 * 0.94)  # 6 % below the spike's peak; above a stop from polled prices only
+    h2 = Harness(net, tmp_path, (trailing("alice-trail"),), open_positions=False)
+    try:
+        assert p0 * 1.10 * 0.94 > p0 * 1.06 * 0.95
+        report = h2.tick()
+        out = report.positions["alice-trail"]
+        assert out.action == "close" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        assert "trailing stop" in out.decision.reason and f"{p0 * 1.10:,.2f}" in out.decision.reason
+        assert H.debt_of(net, alice, "USDC") == 0
+    finally:
+        h2.close()
+
+
+def test_collateral_switch_weth_to_wsteth_one_transaction_health_above_floor_every_block(net, tmp_path):
+    from tests.atomic import helpers as H
+
+    alice = net.address("alice")
+    spec = DemoPosition("alice-switch", "alice", "manage", "collateral_switch",
+                        {"from": "WETH", "to": "wstETH", "min_health": 1.9}, (), (), "crash")
+    h = Harness(net, tmp_path, (spec,), open_positions=False)
+    try:
+        start = int(net.w3.eth.block_number)
+        report = h.tick()
+        out = report.positions["alice-switch"]
+        assert out.action == "collateral_switch" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        sent = h.sent_txs(start)["alice-switch"]
+        assert len(sent) == 1
+        series = h.health_series("alice-switch", start)
+        assert min(hf for _b, hf in series) >= 1.9, series
+        assert H.a_balance(net, alice, "WETH") < 10**12 and H.a_balance(net, alice, "wstETH") > 8 * 10**18
+        report = h.tick()  # done: no WETH left
+        assert report.positions["alice-switch"].status == "none", report.positions["alice-switch"].reason
+        assert "done" in report.positions["alice-switch"].reason
+    finally:
+        h.close()
