@@ -1,5 +1,8 @@
 """What the strategies would decide now, without acting (``posman plan``): same inputs as a tick.
 
+A position's price automations are listed with their distance to firing and what each would do at its trigger
+price (``manager.runtime.automation_view``).
+
 Every protocol the tick reads is previewed (Aave V3, Morpho Blue, Synthetix PerpsV2); ``steps`` are the
 sizing steps of the decision (``posman plan`` shows the encoded calls with ``--calls`` where supported).
 
@@ -15,7 +18,7 @@ from typing import Any
 from manager.runtime.loop import _snapshot_of, decide_with_depth, strategy_context
 from manager.runtime.views import health_view
 from manager.sizing.caps import SizingLimits
-from strategies.api import LoadedStrategy, PeerView
+from strategies.api import LoadedStrategy, PeerView, armed_automations
 
 
 def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
@@ -74,8 +77,21 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
                        steps=[{"kind": s.kind, "symbol": s.symbol, "amount_wei": str(s.amount_wei),
                                "symbol_out": s.symbol_out} for s in decision.steps],
                        reason=decision.reason)
+        if armed_automations(bound[pos.name]):  # issue 16: each automation now and at its trigger price
+            row["automations"] = _automations(bound[pos.name], view.snapshot, ctx)
         rows.append(row)
     return rows
+
+
+def _automations(strategy: LoadedStrategy, snap: Any, ctx: Any) -> list[dict[str, Any]]:
+    from manager.runtime.automation_view import armed_rows, at_trigger
+
+    out = []
+    for r in armed_rows(strategy, ctx):
+        if r.get("level_usd") is not None and r.get("asset"):
+            r["at_trigger"] = at_trigger(strategy, r["key"], snap, ctx, float(r["level_usd"]), str(r["asset"]))
+        out.append(r)
+    return out
 
 
 def _path_for(cfg: Any, tick: Any, pos: Any, snap: Any) -> Any:

@@ -146,3 +146,25 @@ def test_collateral_switch_weth_to_wsteth_one_transaction_health_above_floor_eve
         assert "done" in report.positions["alice-switch"].reason
     finally:
         h.close()
+
+
+def test_plan_shows_each_automation_now_and_at_its_trigger_price(net, tmp_path, monkeypatch, capsys):
+    from tests.cli_helpers import posman_here
+
+    p0 = price(net, "WETH")
+    level = round(p0 * 0.9, 2)
+    with_automations(monkeypatch, {"alice-cdp": [{"kind": "close_on_price", "id": "stop", "asset": "WETH",
+                                                  "below_usd": level, "out": "USDC"}]})
+    h = Harness(net, tmp_path, (CH.cdp("alice-cdp", "alice"),), open_positions=False)
+    h.close()  # only its config is used
+    proc = posman_here(capsys, "plan", "--config", str(tmp_path / "posman.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (row,) = json.loads(proc.stdout)
+    assert row["action"] == "none"  # now: inside cdp_health's band, the stop armed
+    (auto,) = row["automations"]
+    assert auto["key"] == "stop" and auto["level_usd"] == level
+    assert auto["distance_pct"] == pytest.approx((p0 - level) / p0 * 100, rel=1e-6)
+    trig = auto["at_trigger"]
+    assert trig["action"] == "close" and trig["price_usd"] == level and int(trig["close_min_out_wei"]) > 0
+    proc = posman_here(capsys, "plan", "--config", str(tmp_path / "posman.toml"))
+    assert f"fires below {level:,.2f}" in proc.stdout and f"at WETH {level:,.2f}: close" in proc.stdout
