@@ -91,7 +91,7 @@ def trailing(name: str) -> DemoPosition:
                         (), (), "crash")
 
 
-def test_trailing_stop_peak_from_oracle_rounds_survives_a_restart(net, tmp_path):
+def test_trailing_stop_peak_from_oracle_rounds_survives_a_restart(net, tmp_path, capsys):
     from tests.atomic import helpers as H
 
     alice = net.address("alice")
@@ -109,6 +109,15 @@ def test_trailing_stop_peak_from_oracle_rounds_survives_a_restart(net, tmp_path)
         assert state["peak_usd"] == pytest.approx(p0 * 1.10, rel=1e-8), state  # from getRoundData, between ticks
     finally:
         h.close()
+    # posman status shows the armed stop, its stored peak (from the database) and the distance to firing
+    from tests.cli_helpers import posman_here
+
+    proc = posman_here(capsys, "status", "--config", str(tmp_path / "posman.toml"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    (auto,) = json.loads(proc.stdout)[0]["automations"]
+    assert auto["key"] == "trailing_stop" and auto["peak_usd"] == pytest.approx(p0 * 1.10, rel=1e-8)
+    assert auto["level_usd"] == pytest.approx(p0 * 1.10 * 0.95, rel=1e-8)
+    assert auto["distance_pct"] == pytest.approx((p0 * 1.06 - p0 * 1.045) / (p0 * 1.06) * 100, rel=1e-4)
     # restart: a new manager process on the same database
     net.node.call("evm_setAutomine", [True])
     net.set_price("WETH", p0 * 1.10 * 0.94)  # 6 % below the spike's peak; above a stop from polled prices only
