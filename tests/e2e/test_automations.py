@@ -59,8 +59,16 @@ def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_bloc
     h = Harness(net, tmp_path, (CH.cdp("alice-cdp", "alice"),), open_positions=False)
     try:
         assert [a.key for a in h.manager.runtime.positions["alice-cdp"].strategy.automations] == ["stop"]
+        from manager.web.state import WebState
+
+        web = WebState(h.manager)
+        web.attach()
         report = h.tick()  # above the level: armed, nothing sent (alice HF ~2.07 is inside cdp_health's band)
         assert report.positions["alice-cdp"].status == "none", report.positions["alice-cdp"].reason
+        (shown,) = web.positions()[0]["automations"]  # the dashboard's card: the armed stop and its distance
+        assert shown["key"] == "stop" and shown["level_usd"] == level
+        assert shown["distance_pct"] == pytest.approx((p0 - level) / p0 * 100, rel=1e-6)
+        web.detach()
         coll, debt = H.a_balance(net, alice, "WETH"), H.debt_of(net, alice, "USDC")
         usdc0 = wallet(net, alice, "USDC")
         net.node.call("evm_setAutomine", [True])
