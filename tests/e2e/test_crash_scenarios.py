@@ -187,6 +187,15 @@ def test_gap_down_40pct_in_one_block(harness, net):
         h.tick()
     f = check(h, shock, "gap_down_40")
     assert f["crossed"] >= 5 and f["at_target_within_2_ticks"] >= 5
+    # two positions on one signer (manager4: Aave and Morpho Blue): both act in the first block, consecutive nonces
+    first = h.records[shock]
+    assert {first.tick.positions[n].status for n in ("m4-aave", "m4-morpho")} <= {"submitted", "confirmed"}
+    block = net.w3.eth.get_block(first.block, full_transactions=True)
+    owner = h.accounts["m4-aave"].lower()
+    nonces = sorted(tx["nonce"] for tx in block["transactions"] if tx["from"].lower() == owner)
+    assert len(nonces) == 2 and nonces[1] == nonces[0] + 1, nonces
+    for n in ("m4-aave", "m4-morpho"):
+        assert abs(first.health[n] / TARGET - 1) <= 0.005, (n, first.health[n])
 
 
 def test_slow_bleed_2pct_per_block_x20(harness, net):
