@@ -57,9 +57,13 @@ class Harness:
             for spec in self.specs:
                 if spec.supplies or spec.borrows:
                     open_position(self.net, spec)
+        self.executor_of: dict[str, str] = {}
         if self.executors:
             for spec in self.specs:
-                grant_executor(self.net, self.net.address(spec.account_name))
+                owner = self.net.address(spec.account_name)
+                if owner not in self.executor_of:
+                    self.executor_of[owner] = self.net.book["executors"].get(owner) or deploy_executor(self.net, owner)
+                grant_executor(self.net, owner, self.executor_of[owner])
         path = self.tmp / "posman.toml"
         write_config(path, self.net, webhook_url=None, smtp_port=None,
                      db_url=f"sqlite:///{self.tmp / 'db.sqlite'}", positions=self.specs)
@@ -74,7 +78,7 @@ class Harness:
             for spec in {s.account_name: s for s in self.specs}.values():
                 owner = self.net.address(spec.account_name)
                 line = f'key_env = "{key_env_of(spec.account_name)}"'
-                text = text.replace(line, f'{line}\nexecutor = "{self.net.book["executors"][owner]}"', 1)
+                text = text.replace(line, f'{line}\nexecutor = "{self.executor_of[owner]}"', 1)
         for pair in self.drop_pools:
             a, b = pair.split("/")
             for x, y in ((a, b), (b, a)):
@@ -146,7 +150,14 @@ class Harness:
         return [(b, self.health_at(name, b)) for b in range(since_block, int(self.net.w3.eth.block_number) + 1)]
 
 
-def grant_executor(net: Any, owner: str) -> None:
+def deploy_executor(net: Any, owner: str) -> str:
+    """A PosmanExecutor for an account the devnet did not give one (reverted with the test's snapshot)."""
+    from manager.atomic.deploy import deploy
+
+    return deploy(net.w3, owner)
+
+
+def grant_executor(net: Any, owner: str, executor: str | None = None) -> None:
     """The owner grants its devnet executor what an atomic action needs now: aToken allowances of twice the
     collateral, credit delegation of twice the debt, and the Morpho Blue authorization (``posman executor grant``
     does the same on a real chain)."""
@@ -154,7 +165,7 @@ def grant_executor(net: Any, owner: str) -> None:
     from manager.chain.abi import load_abi
 
     w3 = net.w3
-    executor = net.book["executors"][owner]
+    executor = executor or net.book["executors"][owner]
     reserves = read_reserves(w3, net.book["aave"]["pool"])
     withdraw, borrow = {}, {}
     for sym, r in reserves.items():
