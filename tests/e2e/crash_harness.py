@@ -118,7 +118,31 @@ class Harness:
         return math.inf if hf >= 2**255 else hf / WAD
 
     def healths(self, block: int | str = "latest") -> dict[str, float]:
-        return {n: self.health_at(n, block) for n in self.names}
+        """Every position's on-chain health at ``block`` (the Aave ones in one multicall)."""
+        from manager.chain.multicall import Call, execute
+
+        b = int(self.net.w3.eth.block_number) if block == "latest" else int(block)
+        aave = [s.name for s in self.specs if not s.protocol.startswith("morpho")]
+        pool = self.net.book["aave"]["pool"]
+        calls = [Call.build(pool, "getUserAccountData(address)", (self.accounts[n],),
+                            ("uint256", "uint256", "uint256", "uint256", "uint256", "uint256")) for n in aave]
+        out = {}
+        for n, res in zip(aave, execute(self._client(), calls, b), strict=True):
+            hf = int(res.unwrap()[5])
+            out[n] = math.inf if hf >= 2**255 else hf / WAD
+        for n in self.names:
+            if n not in out:
+                out[n] = self.health_at(n, b)
+        return out
+
+    def _client(self) -> Any:
+        from manager.chain.client import ChainClient
+
+        key = (id(self.cfg), "devnet")
+        if key not in _CLIENTS:
+            _CLIENTS.clear()
+            _CLIENTS[key] = ChainClient.from_config(self.cfg, next(iter(self.cfg.chains))).connect()
+        return _CLIENTS[key]
 
     def tick(self) -> Any:
         """One tick of the real loop at the head, then tracking settles what it sent (automine: mined at once)."""
@@ -186,12 +210,19 @@ def grant_executor(net: Any, owner: str, executor: str | None = None) -> None:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": step.to, "data": step.data}))
 
 
+_CLIENTS: dict[tuple[int, str], Any] = {}  # one client per harness config (reads at every block are many)
+
+
 def morpho_health(net: Any, cfg: Any, protocol: str, account: str, block: int | str) -> float:
     from manager.chain.client import ChainClient
     from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
 
     proto = cfg.protocol(protocol)
-    client = ChainClient.from_config(cfg, proto.chain).connect()
+    key = (id(cfg), proto.chain)
+    if key not in _CLIENTS:
+        _CLIENTS.clear()
+        _CLIENTS[key] = ChainClient.from_config(cfg, proto.chain).connect()
+    client = _CLIENTS[key]
     b = int(net.w3.eth.block_number) if block == "latest" else int(block)
     ts = int(net.w3.eth.get_block(b)["timestamp"])
     snaps, errors = read_snapshots(client, proto.morpho, [PositionRef(name="h", account=account,

@@ -63,7 +63,8 @@ def check(h: Harness, shock_index: int, name: str) -> dict:
     shock_block = int(first_block)
     end = int(net.w3.eth.block_number)
     # health of every position at every block from the first shock tick on
-    series = {n: {b: h.health_at(n, b) for b in range(shock_block, end + 1)} for n in h.names}
+    per_block = {b: h.healths(b) for b in range(shock_block, end + 1)}
+    series = {n: {b: per_block[b][n] for b in per_block} for n in h.names}
     after_shock = h.pre[shock_index]
     problems: list[str] = []
     # 1. nobody at >= 1 after the shock becomes liquidatable later
@@ -241,6 +242,10 @@ def test_pool_drained_to_10pct_then_minus_25pct(harness, net):
     fees = {s.fees_pips for d in acted for s in d.steps if s.kind == "swap"}
     assert (500,) in fees and (3000,) in fees and any(len(f) == 2 for f in fees), fees  # tiers and routes
     FIGURES["drained_then_25"]["venues"] = sorted(fees)
+    # the whale: more than the pools take within the limit -> the largest action every block, health rising
+    whale_hf = [r.health["whale"] for r in h.records[shock:]]
+    assert f["partial_ticks"] >= 3 and whale_hf[-1] > h.pre[shock]["whale"] and whale_hf == sorted(whale_hf), whale_hf
+    FIGURES["drained_then_25"]["whale_health_per_block"] = [round(x, 4) for x in whale_hf]
 
 
 def test_oracle_stale_then_a_drop(harness, net):
