@@ -108,7 +108,7 @@ def plan_atomic_boost(
 # --- Morpho Blue ------------------------------------------------------------------------------------
 def _morpho_sale(market: mm.MorphoMarket, curves: tuple[DepthCurve, ...], limits: SizingLimits,
                  haircut_bps: int) -> VenueSet:
-    found = venue_set(curves, limits)
+    found = venue_set(curves, limits, market.oracle_price / mm.ORACLE_PRICE_SCALE)
     if found is not None:
         return found
     # NOTE: no curve: the oracle price less the haircut (the oracle is collateral in loan units, 1e36-scaled).

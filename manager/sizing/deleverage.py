@@ -54,7 +54,8 @@ def venues_for(
     if sell.asset == buy.asset:
         return VenueSet.single(SwapModel.identity(), math.inf)
     curves = lookup(depth, ((sell.asset, buy.asset), (sell.symbol, buy.symbol)))
-    found = venue_set(curves, limits)
+    oracle_rate = sell.price_base / buy.price_base * 10.0 ** (buy.decimals - sell.decimals)
+    found = venue_set(curves, limits, oracle_rate)
     if found is not None:
         return found
     model = SwapModel.oracle(
@@ -375,9 +376,12 @@ def plan_deleverage(
     h_final = pos.health()
     reached = reached or h_final >= target
     if not steps:
+        why = f"cannot deleverage toward HF {target:g}: bound by {final_binding}"
+        if final_binding in DEPTH_LIMITED:  # NOTE: e.g. this block's more urgent sales took the pools' depth
+            why += f"; {PARTIAL_REASON} (no depth left within the max slippage this block)"
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,
-                              feasible=False, best_reachable_health=hf_before,
-                              reason=f"cannot deleverage toward HF {target:g}: bound by {final_binding}", **base)
+                              feasible=False, best_reachable_health=hf_before, reason=why,
+                              partial=final_binding in DEPTH_LIMITED, **base)
     feasible = h_final >= target - limits.tolerance_hf
     binding_out = (first_binding if first_binding not in (None, "target_health") else "target_health") if feasible else final_binding
     rounds = rnd

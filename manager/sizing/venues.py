@@ -22,6 +22,7 @@ Pure: no I/O.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ from manager.domain import DepthCurve, QuotePoint
 from manager.sizing._checks import BadInputError
 from manager.sizing.caps import SizingLimits
 from manager.sizing.depth import SwapModel, curve_sale
+
+ORACLE_MARGIN_BPS = 1.0  # the oracle-bound cap stays this far inside max_slippage_bps
 
 # A depth entry: one curve (one pool) or every venue for the pair.
 DepthEntry = DepthCurve | Sequence[DepthCurve]
@@ -176,15 +179,26 @@ def curves_of(entry: DepthEntry | None) -> tuple[DepthCurve, ...]:
     return tuple(entry)
 
 
-def venue_of(curve: DepthCurve, limits: SizingLimits) -> Venue:
+def venue_of(curve: DepthCurve, limits: SizingLimits, oracle_rate: float | None = None) -> Venue:
+    """One venue: the curve's guaranteed-output model and its cap (``depth.curve_sale``). With ``oracle_rate``
+    (out wei per in wei at the oracle) the cap also keeps the guaranteed output within ``max_slippage_bps`` of
+    the oracle amount: the policy checks each leg against the oracle, and a pool (or a route's middle pool)
+    may sit a few bps off it."""
     model, cap = curve_sale(curve, limits)
+    if oracle_rate is not None and math.isfinite(oracle_rate) and oracle_rate > 0:
+        guaranteed = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps)
+        at_oracle = dataclasses.replace(guaranteed, impact_free_rate=oracle_rate)
+        # NOTE: 1 bp inside the limit: the legs' floored minimum outs and the policy's integer oracle amount
+        # must not land a wei over it
+        limit = max(0.0, limits.max_slippage_bps - ORACLE_MARGIN_BPS)
+        cap = min(cap, at_oracle.depth_cap_wei(limit, 0.0) / (1 - limits.service_fee_bps / 10_000))
     tokens, fees = curve.route
     return Venue(model=model, cap_wei=cap, tokens=tuple(tokens), fees_pips=tuple(fees), pool=curve.pool)
 
 
-def venue_set(curves: Iterable[DepthCurve], limits: SizingLimits) -> VenueSet | None:
-    """The merged venues of ``curves`` (None when there is none)."""
-    vs = [venue_of(c, limits) for c in curves]
+def venue_set(curves: Iterable[DepthCurve], limits: SizingLimits, oracle_rate: float | None = None) -> VenueSet | None:
+    """The merged venues of ``curves`` (None when there is none); ``oracle_rate``: see ``venue_of``."""
+    vs = [venue_of(c, limits, oracle_rate) for c in curves]
     if not vs:
         return None
     return VenueSet.merge(vs)

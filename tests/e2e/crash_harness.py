@@ -57,9 +57,13 @@ class Harness:
             for spec in self.specs:
                 if spec.supplies or spec.borrows:
                     open_position(self.net, spec)
+        self.executor_of: dict[str, str] = {}
         if self.executors:
             for spec in self.specs:
-                grant_executor(self.net, self.net.address(spec.account_name))
+                owner = self.net.address(spec.account_name)
+                if owner not in self.executor_of:
+                    self.executor_of[owner] = self.net.book["executors"].get(owner) or deploy_executor(self.net, owner)
+                grant_executor(self.net, owner, self.executor_of[owner])
         path = self.tmp / "posman.toml"
         write_config(path, self.net, webhook_url=None, smtp_port=None,
                      db_url=f"sqlite:///{self.tmp / 'db.sqlite'}", positions=self.specs)
@@ -74,7 +78,7 @@ class Harness:
             for spec in {s.account_name: s for s in self.specs}.values():
                 owner = self.net.address(spec.account_name)
                 line = f'key_env = "{key_env_of(spec.account_name)}"'
-                text = text.replace(line, f'{line}\nexecutor = "{self.net.book["executors"][owner]}"', 1)
+                text = text.replace(line, f'{line}\nexecutor = "{self.executor_of[owner]}"', 1)
         for pair in self.drop_pools:
             a, b = pair.split("/")
             for x, y in ((a, b), (b, a)):
@@ -114,7 +118,31 @@ class Harness:
         return math.inf if hf >= 2**255 else hf / WAD
 
     def healths(self, block: int | str = "latest") -> dict[str, float]:
-        return {n: self.health_at(n, block) for n in self.names}
+        """Every position's on-chain health at ``block`` (the Aave ones in one multicall)."""
+        from manager.chain.multicall import Call, execute
+
+        b = int(self.net.w3.eth.block_number) if block == "latest" else int(block)
+        aave = [s.name for s in self.specs if not s.protocol.startswith("morpho")]
+        pool = self.net.book["aave"]["pool"]
+        calls = [Call.build(pool, "getUserAccountData(address)", (self.accounts[n],),
+                            ("uint256", "uint256", "uint256", "uint256", "uint256", "uint256")) for n in aave]
+        out = {}
+        for n, res in zip(aave, execute(self._client(), calls, b), strict=True):
+            hf = int(res.unwrap()[5])
+            out[n] = math.inf if hf >= 2**255 else hf / WAD
+        for n in self.names:
+            if n not in out:
+                out[n] = self.health_at(n, b)
+        return out
+
+    def _client(self) -> Any:
+        from manager.chain.client import ChainClient
+
+        key = (id(self.cfg), "devnet")
+        if key not in _CLIENTS:
+            _CLIENTS.clear()
+            _CLIENTS[key] = ChainClient.from_config(self.cfg, next(iter(self.cfg.chains))).connect()
+        return _CLIENTS[key]
 
     def tick(self) -> Any:
         """One tick of the real loop at the head, then tracking settles what it sent (automine: mined at once)."""
@@ -146,7 +174,14 @@ class Harness:
         return [(b, self.health_at(name, b)) for b in range(since_block, int(self.net.w3.eth.block_number) + 1)]
 
 
-def grant_executor(net: Any, owner: str) -> None:
+def deploy_executor(net: Any, owner: str) -> str:
+    """A PosmanExecutor for an account the devnet did not give one (reverted with the test's snapshot)."""
+    from manager.atomic.deploy import deploy
+
+    return deploy(net.w3, owner)
+
+
+def grant_executor(net: Any, owner: str, executor: str | None = None) -> None:
     """The owner grants its devnet executor what an atomic action needs now: aToken allowances of twice the
     collateral, credit delegation of twice the debt, and the Morpho Blue authorization (``posman executor grant``
     does the same on a real chain)."""
@@ -154,7 +189,7 @@ def grant_executor(net: Any, owner: str) -> None:
     from manager.chain.abi import load_abi
 
     w3 = net.w3
-    executor = net.book["executors"][owner]
+    executor = executor or net.book["executors"][owner]
     reserves = read_reserves(w3, net.book["aave"]["pool"])
     withdraw, borrow = {}, {}
     for sym, r in reserves.items():
@@ -175,12 +210,19 @@ def grant_executor(net: Any, owner: str) -> None:
         w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": step.to, "data": step.data}))
 
 
+_CLIENTS: dict[tuple[int, str], Any] = {}  # one client per harness config (reads at every block are many)
+
+
 def morpho_health(net: Any, cfg: Any, protocol: str, account: str, block: int | str) -> float:
     from manager.chain.client import ChainClient
     from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
 
     proto = cfg.protocol(protocol)
-    client = ChainClient.from_config(cfg, proto.chain).connect()
+    key = (id(cfg), proto.chain)
+    if key not in _CLIENTS:
+        _CLIENTS.clear()
+        _CLIENTS[key] = ChainClient.from_config(cfg, proto.chain).connect()
+    client = _CLIENTS[key]
     b = int(net.w3.eth.block_number) if block == "latest" else int(block)
     ts = int(net.w3.eth.get_block(b)["timestamp"])
     snaps, errors = read_snapshots(client, proto.morpho, [PositionRef(name="h", account=account,

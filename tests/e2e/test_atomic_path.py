@@ -58,3 +58,54 @@ def test_without_executor_the_direct_path_says_why(net, tmp_path):
     GAS["direct_ticks"] = len(h.records)
     print(f"\ndirect path: {len(sent)} transactions, {GAS['direct']} gas, {len(h.records)} ticks, "
           f"HF {h.health_at('carol-cdp'):.4f}")
+
+
+def test_a_direct_plan_stopped_after_its_swap_is_finished_from_the_chain_state(net, tmp_path):
+    """A direct plan mined its withdraw and swap, then stopped (failed before the repay): the USDC it got sits in
+    the wallet beside the USDC carol borrowed. The next tick repays exactly those proceeds first (from the
+    execution record, capped by the wallet) and leaves the borrowed USDC alone."""
+    t = net.book["tokens"]
+    carol = net.address("carol")
+    pool = net.contract("aave_v3/Pool", net.book["aave"]["pool"])
+    weth = net.contract("erc20/WETH9", t["WETH"])
+    usdc = net.contract("erc20/MintableERC20", t["USDC"])
+    router = net.contract("uniswap_v3/SwapRouter", net.book["uniswap"]["router"])
+    borrowed = usdc.functions.balanceOf(carol).call()
+    amount = 2 * 10**18
+    r_withdraw = net.transact(pool.functions.withdraw(t["WETH"], amount, carol), sender=carol)
+    r_approve = net.transact(weth.functions.approve(router.address, amount), sender=carol)
+    r_swap = net.transact(router.functions.exactInputSingle((t["WETH"], t["USDC"], 500, carol, 2**40, amount, 0, 0)),
+                          sender=carol)
+    proceeds = usdc.functions.balanceOf(carol).call() - borrowed
+    assert proceeds > 5_000 * 10**6
+    h = Harness(net, tmp_path, (cdp("carol-cdp", "carol", use_wallet_funds="collateral"),), open_positions=False)
+    try:
+        repo = h.manager.repo
+        steps = [{"kind": "withdraw", "token": t["WETH"], "amount_wei": amount},
+                 {"kind": "approve", "token": t["WETH"], "amount_wei": amount},
+                 {"kind": "swap", "token": t["WETH"], "amount_wei": amount,
+                  "swap": {"token_out": t["USDC"], "min_amount_out_wei": proceeds}},
+                 {"kind": "approve", "token": t["USDC"], "amount_wei": proceeds},
+                 {"kind": "repay", "token": t["USDC"], "amount_wei": proceeds}]
+        block = int(r_withdraw["blockNumber"]) - 1
+        repo.create_plan("plan-carol-cdp-stopped", position="carol-cdp", block_number=block, steps=steps,
+                         action="deleverage")
+        for status in ("simulated", "submitted", "failed"):
+            repo.update_plan_status("plan-carol-cdp-stopped", status, error="stopped after the swap" if
+                                    status == "failed" else None)
+        for i, rc in enumerate((r_withdraw, r_approve, r_swap)):
+            h_tx = rc["transactionHash"].hex()
+            h_tx = h_tx if h_tx.startswith("0x") else "0x" + h_tx
+            repo.record_tx(plan_id="plan-carol-cdp-stopped", step_index=i, nonce=i, tx_hash=h_tx, raw_tx_hex="0x02" + "00" * 100,
+                           sender=carol)
+            repo.update_tx(h_tx, status="included", block_included=int(rc["blockNumber"]))
+        report = h.tick()
+    finally:
+        h.close()
+    out = report.positions["carol-cdp"]
+    d = out.decision
+    assert "finishing a part-executed plan from the chain state" in d.reason, d.reason
+    assert d.steps[0].kind == "repay" and d.steps[0].asset == t["USDC"] and d.steps[0].amount_wei == proceeds
+    assert out.status in ("submitted", "confirmed"), (out.status, out.reason)
+    assert usdc.functions.balanceOf(carol).call() >= borrowed  # the borrowed USDC was not spent
+    assert h.health_at("carol-cdp") > 1.2
