@@ -88,6 +88,9 @@ def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_bloc
         assert got >= oracle_value * (1 - 100 / 10_000), (got, oracle_value)  # within max_slippage_bps = 100
         assert wallet(net, alice, "WETH") == pytest.approx(wallet(net, alice, "WETH"))
         H.assert_clean(net, net.book["executors"][alice])
+        gas = int(net.w3.eth.get_transaction_receipt(sent[0][1])["gasUsed"])
+        print(f"\nstop-loss close: 1 transaction, {gas} gas, wallet +{got / 1e6:,.2f} USDC (oracle value "
+              f"{oracle_value / 1e6:,.2f}, {(1 - got / oracle_value) * 1e4:.1f} bps below)")
         report = h.tick()  # closed: nothing left to do
         assert report.positions["alice-cdp"].status in ("none", "error"), report.positions["alice-cdp"].reason
     finally:
@@ -155,7 +158,10 @@ def test_collateral_switch_weth_to_wsteth_one_transaction_health_above_floor_eve
         assert out.action == "collateral_switch" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
         sent = h.sent_txs(start)["alice-switch"]
         assert len(sent) == 1
+        gas = int(net.w3.eth.get_transaction_receipt(sent[0][1])["gasUsed"])
         series = h.health_series("alice-switch", start)
+        print(f"\ncollateral switch: 1 transaction, {gas} gas, HF {series[0][1]:.4f} -> {series[-1][1]:.4f}, "
+              f"lowest {min(hf for _b, hf in series):.4f} over {len(series)} blocks")
         assert min(hf for _b, hf in series) >= 1.9, series
         assert H.a_balance(net, alice, "WETH") < 10**12 and H.a_balance(net, alice, "wstETH") > 8 * 10**18
         report = h.tick()  # done: no WETH left
