@@ -135,21 +135,21 @@ def _check_conflicts(cfg: Any, index: int, automations: list[LoadedAutomation]) 
                 continue
             msg = None
             if role_a == "stop" and role_b == "repay" and side_b == "below" and price_a >= price_b:
-                msg = (f"stop at {price_a:g} is at or above the repay trigger {name(b)} at {price_b:g} on {asset_a}: "
+                msg = (f"its stop at {price_a:g} is at or above the repay trigger at {price_b:g} on {asset_a}: "
                        "the close always fires first and the repay never runs (the stop must be below it)")
             elif role_a == "boost" and role_b == "stop" and price_a <= price_b:
-                msg = (f"boost trigger at {price_a:g} is at or below the stop {name(b)} at {price_b:g} on {asset_a}: "
+                msg = (f"its boost trigger at {price_a:g} is at or below the stop at {price_b:g} on {asset_a}: "
                        "a boost would re-cross the stop (the boost must be above it)")
             elif role_a == "boost" and role_b == "take_profit" and price_a >= price_b:
-                msg = (f"boost trigger at {price_a:g} is at or above the take-profit {name(b)} at {price_b:g} on "
+                msg = (f"its boost trigger at {price_a:g} is at or above the take-profit at {price_b:g} on "
                        f"{asset_a}: it would boost where the position is closed")
             elif role_a == "repay" and role_b == "boost" and side_a == "below" and price_a >= price_b:
-                msg = (f"repay band (below {price_a:g}) overlaps the boost band {name(b)} (above {price_b:g}) on "
+                msg = (f"its repay band (below {price_a:g}) overlaps the boost band (above {price_b:g}) on "
                        f"{asset_a}: between them both fire")
             elif role_a == role_b and side_a == side_b and price_a == price_b and a.index > b.index:
-                msg = f"duplicates {name(b)}: same {role_a} {side_a} {price_a:g} on {asset_a}"
+                msg = f"it duplicates the same {role_a} {side_a} {price_a:g} on {asset_a}"
             if msg is not None:
-                raise cfg.error(where(a, field_a), f"automation {name(a)} fights {msg}")
+                raise cfg.error(where(a, field_a), f"automation {name(a)} fights {name(b)}: {msg}")
     if base == "cdp_health":
         _check_against_cdp_health(cfg, index, automations, where)
 
