@@ -42,3 +42,23 @@ def with_path(decision: SizingDecision, ctx: StrategyContext, label: str) -> Siz
 def automation_state(ctx: StrategyContext, key: str) -> dict[str, Any]:
     """The runtime's durable state of one automation (e.g. a trailing stop's peak), by automation key."""
     return dict(ctx.automation_state.get(key, {}))
+
+
+def feeds_of(snapshot: Any, block_number: int | None = None, block_timestamp: int | None = None) -> dict[str, Any]:
+    """The Chainlink feeds a Morpho Blue snapshot carries (its oracle's collateral / loan USD feeds) as
+    ``OracleReading``s by symbol: a Morpho-only config has no other oracle reading of its assets."""
+    from manager.domain import OracleReading
+
+    out: dict[str, Any] = {}
+    for side in ("collateral", "loan"):
+        feed = getattr(snapshot, f"{side}_feed", None)
+        symbol = getattr(snapshot, f"{side}_symbol", "")
+        if feed is None or not symbol:
+            continue
+        out[symbol] = OracleReading(symbol=symbol, feed=feed.feed, answer=feed.answer, decimals=feed.decimals,
+                                    round_id=feed.round_id, updated_at=feed.updated_at,
+                                    block_number=int(block_number if block_number is not None else snapshot.block_number),
+                                    block_timestamp=int(block_timestamp if block_timestamp is not None
+                                                        else snapshot.block_timestamp),
+                                    heartbeat_s=0, age_s=feed.age_s, stale=feed.stale)
+    return out

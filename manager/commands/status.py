@@ -113,8 +113,10 @@ def add_automations(config: Any, tick: Any, rows: list[dict[str, Any]]) -> None:
     if not any(p.automations or p.strategy in AUTOMATIONS for p in config.positions):
         return
     from manager.runtime.automation_view import armed_rows
+    from manager.runtime.loop import _snapshot_of
     from manager.runtime.strategies import bind_strategies
     from manager.sizing.caps import SizingLimits
+    from strategies._price import feeds_of
     from strategies.api import StrategyContext, armed_automations
 
     bound = bind_strategies(config)
@@ -129,7 +131,7 @@ def add_automations(config: Any, tick: Any, rows: list[dict[str, Any]]) -> None:
         ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=int(tick.block_number),
                               block_timestamp=int(tick.block_timestamp), now_s=time.time(),
                               health=float("inf") if hf is None else float(hf), limits=SizingLimits(),
-                              oracles=dict(tick.oracles),
+                              oracles={**feeds_of(_snapshot_of(tick, pos.name)), **dict(tick.oracles)},
                               automation_state={a.key: states.get(f"automation:{pos.name}:{a.key}", {}) for a in autos})
         row["automations"] = armed_rows(bound[pos.name], ctx)
 

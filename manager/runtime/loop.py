@@ -53,6 +53,7 @@ from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthLedger
+from strategies._price import feeds_of
 from strategies.api import LoadedStrategy, PeerView, StrategyContext, armed_automations, call_decide
 
 log = logging.getLogger("posman.runtime")
@@ -191,7 +192,7 @@ def strategy_context(name: str, mode: str, peers: Iterable[str], views: dict[str
     return StrategyContext(
         position=name, mode=mode, block_number=int(data.block_number),  # type: ignore[arg-type]
         block_timestamp=int(data.block_timestamp), now_s=now_s, health=views[name].health,
-        limits=limits, depth=dict(data.depth), oracles=dict(data.oracles),
+        limits=limits, depth=dict(data.depth), oracles={**feeds_of(views[name].snapshot), **dict(data.oracles)},
         peers={n: views[n] for n in peers if n in views},
         wallet_wei=dict(getattr(data, "wallets", {}).get(name, {})), **history,
     )
@@ -506,7 +507,7 @@ class Runtime:
             if path.atomic and reads is not None and reads.aave_premium_bps is not None:
                 ctx = dataclasses.replace(ctx, aave_flash_premium_bps=int(reads.aave_premium_bps))
         if armed_automations(pos.strategy):  # price automations: their durable state (trailing stop peaks)
-            ctx = dataclasses.replace(ctx, automation_state=self.automation_state(pos, data))
+            ctx = dataclasses.replace(ctx, automation_state=self.automation_state(pos, data, ctx.oracles))
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
         seen: dict[tuple[str, str], Any] = {}
@@ -700,7 +701,8 @@ class Runtime:
             log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
             return {}
 
-    def automation_state(self, pos: ManagedPosition, data: Any) -> dict[str, dict[str, Any]]:
+    def automation_state(self, pos: ManagedPosition, data: Any,
+                         oracles: Any = None) -> dict[str, dict[str, Any]]:
         """The durable state of the position's price automations at this tick (automation key -> state).
 
         A trailing stop's peak is the highest answer of its Chainlink feed over every round since it armed: the
@@ -720,7 +722,7 @@ class Runtime:
                             str(exc)[:200])
                 out[auto.key] = {"unreadable": True}
                 continue
-            reading = data.oracles.get(auto.config.asset)
+            reading = (oracles if oracles is not None else data.oracles).get(auto.config.asset)
             if reading is None or reading.answer <= 0:
                 out[auto.key] = state
                 continue

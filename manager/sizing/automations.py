@@ -34,7 +34,7 @@ from manager.sizing.atomic import _premium
 from manager.sizing.caps import SizingLimits, supply_cap_room_wei
 from manager.sizing.deleverage import PARTIAL_REASON, _flash_amount, venues_for
 from manager.sizing.fixed import percent_mul
-from manager.sizing.venues import DepthEntry, VenueSet, curves_of, venue_set
+from manager.sizing.venues import DepthEntry, VenueSet, curves_of
 
 # the debt a close flashes is read on chain when it runs: size the sale for this much more (interest between
 # the decision's block and the inclusion block; 1 bp is ~ a day at 36 % APR)
@@ -293,11 +293,12 @@ def plan_atomic_close_morpho(snap: object, *, out_asset: str, premium_bps: int,
         return _none(name, snap.block_number, h0, f"out asset {out_asset} is neither {ls} nor {cs}",  # type: ignore[attr-defined]
                      "bad_out_asset")
     to_debt = out_asset in (loan, ls)
-    found = venue_set(curves_for(snap, depth), limits)  # type: ignore[arg-type]
-    if found is None:
-        return _none(name, snap.block_number, h0, f"no {cs}->{ls} depth curve: a close is sized on pool depth",  # type: ignore[attr-defined]
-                     "pool_depth")
-    vs = found
+    from manager.sizing.atomic import _morpho_sale
+
+    # NOTE: without a curve the sale is valued at the Morpho oracle less the slippage haircut; the runtime then
+    # reads the pair's depth (the decision swaps it) and decides again on the pools' curves
+    vs = _morpho_sale(market, curves_for(snap, depth), limits,  # type: ignore[arg-type]
+                      max(1, int(limits.max_slippage_bps)))
     debt_buf = debt + -(-debt * INTEREST_BUFFER_BPS // 10_000)
     need = debt_buf + percent_mul(debt_buf, prem)
     have = position.collateral_wei

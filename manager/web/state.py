@@ -396,17 +396,21 @@ class WebState:
         if managed is None or data is None:
             return []
         from manager.runtime.automation_view import armed_rows
+        from manager.runtime.loop import _snapshot_of
+        from strategies._price import feeds_of
         from strategies.api import StrategyContext, armed_automations
 
         autos = armed_automations(managed.strategy)
         if not autos:
             return []
         try:
+            snap = _snapshot_of(data, pos.name)
             states = {a.key: self.repo.get_state(f"automation:{pos.name}:{a.key}") or {} for a in autos}
             ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=int(data.block_number),
                                   block_timestamp=int(data.block_timestamp), now_s=self.clock(),
                                   health=float("inf") if health is None else float(health),
-                                  oracles=dict(data.oracles), automation_state=states)
+                                  oracles={**feeds_of(snap), **dict(data.oracles)} if snap is not None
+                                  else dict(data.oracles), automation_state=states)
             return armed_rows(managed.strategy, ctx)
         except Exception as exc:  # the view degrades; the tick is unaffected
             log.warning("event=web_automations_failed position=%s error=%r", pos.name, str(exc)[:200])

@@ -191,3 +191,36 @@ def test_plan_shows_each_automation_now_and_at_its_trigger_price(net, tmp_path, 
     assert trig["action"] == "close" and trig["price_usd"] == level and int(trig["close_min_out_wei"]) > 0
     proc = posman_here(capsys, "plan", "--config", str(tmp_path / "posman.toml"))
     assert f"fires below {level:,.2f}" in proc.stdout and f"at WETH {level:,.2f}: close" in proc.stdout
+
+
+def test_stop_loss_closes_a_morpho_blue_position_in_one_transaction(net, tmp_path):
+    from tests.atomic import helpers as H
+
+    p0 = price(net, "WETH")
+    m4 = net.address("manager4")
+    spec = DemoPosition("m4-stop", "manager4", "manage", "close_on_price",
+                        {"asset": "WETH", "below_usd": round(p0 * 0.9, 2), "out": "USDC"}, (), (), "crash",
+                        protocol="morpho-WETH-USDC")
+    h = Harness(net, tmp_path, (spec,), open_positions=False)
+    try:
+        key = "WETH/USDC"
+        _supply, shares0, coll0 = H.morpho_position(net, m4, key)
+        assert shares0 > 0 and coll0 > 0
+        assert h.tick().positions["m4-stop"].status == "none"
+        usdc0 = wallet(net, m4, "USDC")
+        debt0 = H.morpho_borrowed(net, m4, key)
+        net.node.call("evm_setAutomine", [True])
+        net.set_price("WETH", p0 * 0.88)
+        net.node.call("evm_setAutomine", [False])
+        crossed = int(net.w3.eth.block_number)
+        out = h.tick().positions["m4-stop"]
+        assert out.action == "close" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        assert [b for b, _tx in h.sent_txs(crossed)["m4-stop"]] == [crossed + 1]
+        _supply, shares1, coll1 = H.morpho_position(net, m4, key)
+        assert shares1 == 0 and coll1 == 0  # repaid by shares, exactly; all collateral withdrawn and sold
+        got = wallet(net, m4, "USDC") - usdc0
+        value = coll0 * p0 * 0.88 / 1e18 * 1e6 - debt0
+        assert got >= out.decision.close_min_out_wei > 0 and got >= value * 0.99, (got, value)
+        H.assert_clean(net, net.book["executors"][m4])
+    finally:
+        h.close()
