@@ -38,6 +38,11 @@ def with_automations(monkeypatch, automations: dict[str, list[dict]]) -> None:
     monkeypatch.setattr(CH, "write_config", write)
 
 
+# alice (10 WETH / 12,000 USDC, HF ~2.07): cdp_health repays below HF 1.9, i.e. once WETH is ~8 % lower; a stop
+# at -10 % is below that repay trigger (a stop above it would fight cdp_health and is refused at start)
+ALICE_CDP = CH.cdp("alice-cdp", "alice", trigger_health=1.9, target_health=2.3)
+
+
 def price(net, sym: str) -> float:
     return net.oracle_price(sym) / 1e8
 
@@ -56,7 +61,7 @@ def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_bloc
     with_automations(monkeypatch, {"alice-cdp": [{"kind": "close_on_price", "id": "stop", "asset": "WETH",
                                                   "below_usd": level, "out": "USDC"}]})
     alice = net.address("alice")
-    h = Harness(net, tmp_path, (CH.cdp("alice-cdp", "alice"),), open_positions=False)
+    h = Harness(net, tmp_path, (ALICE_CDP,), open_positions=False)
     try:
         assert [a.key for a in h.manager.runtime.positions["alice-cdp"].strategy.automations] == ["stop"]
         from manager.web.state import WebState
@@ -178,7 +183,7 @@ def test_plan_shows_each_automation_now_and_at_its_trigger_price(net, tmp_path, 
     level = round(p0 * 0.9, 2)
     with_automations(monkeypatch, {"alice-cdp": [{"kind": "close_on_price", "id": "stop", "asset": "WETH",
                                                   "below_usd": level, "out": "USDC"}]})
-    h = Harness(net, tmp_path, (CH.cdp("alice-cdp", "alice"),), open_positions=False)
+    h = Harness(net, tmp_path, (ALICE_CDP,), open_positions=False)
     h.close()  # only its config is used
     proc = posman_here(capsys, "plan", "--config", str(tmp_path / "posman.toml"), "--json")
     assert proc.returncode == 0, proc.stderr
@@ -224,3 +229,31 @@ def test_stop_loss_closes_a_morpho_blue_position_in_one_transaction(net, tmp_pat
         H.assert_clean(net, net.book["executors"][m4])
     finally:
         h.close()
+
+
+def test_a_stop_above_cdp_health_repay_trigger_is_refused_at_start(net, tmp_path, monkeypatch, capsys):
+    """posman run reads the position once before its first tick: a stop at -10 % while cdp_health repays only
+    at HF 1.3 (~ -37 %) would always close first; a stop below the liquidation price could never protect."""
+    from manager.demo.scenario import environ_for
+    from tests.cli_helpers import posman_here
+
+    p0 = price(net, "WETH")
+    spec = CH.cdp("alice-cdp", "alice")  # trigger 1.3
+    for env_key, env_value in environ_for(net, (spec,)).items():
+        monkeypatch.setenv(env_key, env_value)
+    for level, fragment in ((round(p0 * 0.9, 2), "fights the strategy"), (round(p0 * 0.3, 2), "liquidation price")):
+        with_automations(monkeypatch, {"alice-cdp": [{"kind": "close_on_price", "id": "stop", "asset": "WETH",
+                                                      "below_usd": level, "out": "USDC"}]})
+        h = Harness(net, tmp_path, (spec,), open_positions=False)
+        h.close()
+        path = tmp_path / "posman.toml"
+        proc = posman_here(capsys, "run", "--config", str(path))
+        err = proc.stderr.strip()
+        line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith("below_usd"))
+        assert proc.returncode != 0 and "\n" not in err, err
+        assert err.startswith(f"error: {path}:{line}: positions[0].automations[0].below_usd: automation 'stop'"), err
+        assert fragment in err, err
+        print("\n" + err)
+        monkeypatch.undo()
+        for env_key, env_value in environ_for(net, (spec,)).items():
+            monkeypatch.setenv(env_key, env_value)
