@@ -111,6 +111,8 @@ def _check_conflicts(cfg: Any, index: int, automations: list[LoadedAutomation]) 
     - a stop (close below S) at or above a repay trigger (price_trigger repay below R) of the same asset: the close
       would always fire first and the repay never run (S < R is required);
     - a boost trigger (above B) at or below a stop S: the boost buys where the position is closed (B > S);
+    - a boost to health H at B whose liquidation price B / H (exact when the asset is the only collateral; an upper
+      bound otherwise) is at or above a stop S: the boost re-crosses the stop (liquidation before it could fire);
     - a boost trigger at or above a take-profit T: it would boost where the position is closed (B < T);
     - overlapping bands: a repay trigger (below R) at or above a boost trigger (above B): between them both fire
       (R < B);
@@ -140,6 +142,11 @@ def _check_conflicts(cfg: Any, index: int, automations: list[LoadedAutomation]) 
             elif role_a == "boost" and role_b == "stop" and price_a <= price_b:
                 msg = (f"its boost trigger at {price_a:g} is at or below the stop at {price_b:g} on {asset_a}: "
                        "a boost would re-cross the stop (the boost must be above it)")
+            elif (role_a == "boost" and role_b == "stop" and a.config.target_health > 0
+                  and price_a / a.config.target_health >= price_b):
+                msg = (f"its boost at {price_a:g} to HF {a.config.target_health:g} puts the {asset_a} liquidation "
+                       f"price at about {price_a / a.config.target_health:,.2f} (for {asset_a} as the only collateral), "
+                       f"at or above the stop at {price_b:g}: the position would be liquidated before the stop fires")
             elif role_a == "boost" and role_b == "take_profit" and price_a >= price_b:
                 msg = (f"its boost trigger at {price_a:g} is at or above the take-profit at {price_b:g} on "
                        f"{asset_a}: it would boost where the position is closed")

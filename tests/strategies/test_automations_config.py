@@ -79,6 +79,10 @@ def test_unknown_kind_and_bad_params_name_their_line():
     (['kind = "close_on_price"\nasset = "WETH"\nbelow_usd = 1500\nout = "USDC"\n',
       'kind = "price_trigger"\nasset = "WETH"\nabove_usd = 1400\naction = "boost"\ntarget_health = 1.6\n'],
      "above_usd = 1400", "re-cross the stop"),
+    # a boost whose liquidation price (2000 / 1.5 ~ 1333) re-crosses the stop at 1300
+    (['kind = "close_on_price"\nasset = "WETH"\nbelow_usd = 1300\nout = "USDC"\n',
+      'kind = "price_trigger"\nasset = "WETH"\nabove_usd = 2000\naction = "boost"\ntarget_health = 1.5\n'],
+     "above_usd = 2000", "liquidated before the stop fires"),
     # bands that overlap: repay below 2100 and boost above 2000
     (['kind = "price_trigger"\nasset = "WETH"\nbelow_usd = 2100\naction = "repay"\ntarget_health = 1.6\n',
       'kind = "price_trigger"\nasset = "WETH"\nabove_usd = 2000\naction = "boost"\ntarget_health = 1.6\n'],
@@ -103,7 +107,7 @@ def test_fighting_automations_are_refused_at_start_with_one_line(autos, needle, 
 def test_a_bracket_stop_below_take_profit_and_a_boost_between_are_accepted():
     text = HEAD + position("a", "cdp_health", CDP) + automation(
         'kind = "close_on_price"\nasset = "WETH"\nbelow_usd = 1500\nabove_usd = 4000\nout = "USDC"\n') + automation(
-        'kind = "price_trigger"\nasset = "WETH"\nabove_usd = 2600\naction = "boost"\ntarget_health = 1.6\n'
+        'kind = "price_trigger"\nasset = "WETH"\nabove_usd = 2600\naction = "boost"\ntarget_health = 1.9\n'
         'max_buy_price_usd = 2800\n')
     assert len(bind(text)["a"].automations) == 2
 
