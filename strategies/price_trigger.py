@@ -108,15 +108,16 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     health = ctx.health
     if not math.isfinite(health):
         return no_action(ctx, f"{why}: no debt", binding="armed")
+    tol = ctx.limits.tolerance_hf  # NOTE: at the target within the sizing tolerance: done, no re-firing on dust
     if config.action == "repay":
-        if health >= config.target_health:
-            return no_action(ctx, f"{why}: HF {health:.4f} already >= target {config.target_health:g}", binding="armed")
+        if health >= config.target_health - tol:
+            return no_action(ctx, f"{why}: HF {health:.4f} already at target {config.target_health:g}", binding="armed")
         if config.min_sell_price_usd is not None and price < config.min_sell_price_usd:
             return no_action(ctx, f"{why}: price below the min sell price {config.min_sell_price_usd:,.2f}",
                              binding="price_bound")
     else:
-        if health <= config.target_health:
-            return no_action(ctx, f"{why}: HF {health:.4f} already <= target {config.target_health:g}", binding="armed")
+        if health <= config.target_health + tol:
+            return no_action(ctx, f"{why}: HF {health:.4f} already at target {config.target_health:g}", binding="armed")
         if config.max_buy_price_usd is not None and price > config.max_buy_price_usd:
             return no_action(ctx, f"{why}: price above the max buy price {config.max_buy_price_usd:,.2f}",
                              binding="price_bound")

@@ -257,3 +257,32 @@ def test_a_stop_above_cdp_health_repay_trigger_is_refused_at_start(net, tmp_path
         monkeypatch.undo()
         for env_key, env_value in environ_for(net, (spec,)).items():
             monkeypatch.setenv(env_key, env_value)
+
+
+@pytest.mark.parametrize(("account", "params", "move", "target"), [
+    # auto-sell: carol (HF ~1.19) repays to 1.5 once WETH is 2 % lower, never selling below 50 % of the price
+    ("carol", {"below_usd": 0.99, "action": "repay", "target_health": 1.5, "min_sell_price_usd": 0.5}, 0.98, 1.5),
+    # auto-buy: alice (HF ~2.07) boosts to 1.8 once WETH is 6 % higher, never buying above +20 %
+    ("alice", {"above_usd": 1.05, "action": "boost", "target_health": 1.8, "max_buy_price_usd": 1.2}, 1.06, 1.8),
+])
+def test_price_trigger_repays_or_boosts_to_target_in_one_transaction(net, tmp_path, account, params, move, target):
+    p0 = price(net, "WETH")
+    scaled = {k: (round(v * p0, 2) if k.endswith("_usd") else v) for k, v in params.items()}
+    spec = DemoPosition(f"{account}-pt", account, "manage", "price_trigger", {"asset": "WETH", **scaled}, (), (),
+                        "crash")
+    h = Harness(net, tmp_path, (spec,), open_positions=False)
+    try:
+        assert h.tick().positions[spec.name].status == "none"
+        net.node.call("evm_setAutomine", [True])
+        net.set_price("WETH", p0 * move)
+        net.node.call("evm_setAutomine", [False])
+        crossed = int(net.w3.eth.block_number)
+        out = h.tick().positions[spec.name]
+        assert out.action == params["action"].replace("repay", "deleverage") and out.status in (
+            "submitted", "confirmed"), (out.status, out.reason)
+        assert len(h.sent_txs(crossed)[spec.name]) == 1 and "price trigger: WETH" in out.decision.reason
+        assert h.health_at(spec.name) == pytest.approx(target, rel=0.01)
+        again = h.tick().positions[spec.name]  # at the target: it does not fire again
+        assert again.status == "none", (again.action, again.reason, h.health_at(spec.name))
+    finally:
+        h.close()
