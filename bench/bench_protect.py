@@ -13,8 +13,10 @@ For each block time (2 s and 12 s: anvil's interval mining, ``evm_setIntervalMin
    a few manually mined blocks) while the manager's head reads wait (so it never sees a half-moved
    market); ``N`` is the head when it may look again, every position is below its trigger there, and
    the interval miner's next block ``N + 1`` is about one block time away;
-5. wait until every plan sent for the shock is settled (at most 15 blocks), then report per position
-   the block its protective transactions were mined in (``N + k``), and the acting tick's duration.
+5. wait until every plan sent for the shock is settled and every position is back above its trigger
+   (at most 15 blocks), then report per position the block its protective transactions (its first plan
+   after the shock) were mined in (``N + k``), the acting tick's duration, and the block by which every
+   position was back above its trigger (refused/stale first plans are re-decided at later blocks).
 
 Goal (issue 11): every protective transaction mined in ``N + 1``. A tick that reads at ``N + 1``
 (a block arrived between the release and the read) makes ``N + 2`` the best possible; the table shows
@@ -119,14 +121,18 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
                 seen = len(reports)
         deadline = time.monotonic() + (SETTLE_BLOCKS + 2) * block_time_s + 30
         acting = None
+        recovered_block: int | None = None
         while time.monotonic() < deadline:
             with lock:
                 acting = next((r for r in reports[seen:] if any(o.status == "submitted"
                                                                  for o in r.positions.values())), None)
             open_plans = [p for p in manager.repo.open_plans() if p.position in readers]
             if acting is not None and not open_plans and int(net.w3.eth.block_number) > acting.block_number:
-                break
-            time.sleep(0.1)
+                healthy = all(readers[n](net.w3) >= TRIGGER_HF for n in names)
+                if healthy:
+                    recovered_block = int(net.w3.eth.block_number)
+                    break
+            time.sleep(0.2)
         time.sleep(0.3)
         paced.stop()
         paced = None
@@ -174,6 +180,8 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
             "statuses": dict(Counter(v["status"] for v in per_position.values())),
             "txs_per_plan": dict(Counter(v["txs"] for v in per_position.values())),
             "min_health_after": min(v["health_after"] for v in per_position.values()),
+            "all_back_above_trigger_by_block": recovered_block,
+            "all_back_above_trigger_after_blocks": (recovered_block - shock_block) if recovered_block else None,
             "setup_s": setup_s,
             "per_position": per_position,
         }
@@ -197,7 +205,8 @@ def run() -> dict[str, Any]:
               f"(median tick {res['tick_s_median'] or float('nan'):.2f} s)")
         print(f"    mined in N+k (k: positions) {res['mined_after_shock']}; after the tick's read block "
               f"{res['mined_after_read']}; statuses {res['statuses']}; txs/plan {res['txs_per_plan']}; "
-              f"min health after {res['min_health_after']:.4f}")
+              f"min health after {res['min_health_after']:.4f}; all above trigger {res['all_back_above_trigger_after_blocks']} "
+              "blocks after N")
     out["goals"] = {f"all_in_next_block_{r['block_time_s']}s": r["in_next_block"] == r["positions"]
                     for r in out["runs"]}
     out["summary"] = "; ".join(

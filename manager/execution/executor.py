@@ -137,9 +137,9 @@ class Executor:
                 quote, level, replay = self._prepare_plan(plan, post_check, native_price_usd, urgency)
             except (NeverSubmitError, SkipTickError) as exc:
                 return self._refuse(plan, exc)
-            self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
             if not wait and not self.dry_run:
-                return self._send_all(plan, quote, level, replay)
+                return self._send_all(plan, quote, level, replay)  # "simulated" is stored with the sends
+            self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
             return self._run_steps(plan, quote, level, replay.post_health, post_check=post_check)
 
     # --- stages -------------------------------------------------------------------------------
@@ -325,6 +325,7 @@ class Executor:
             start_block = int(self.w3.eth.block_number)
             batch = getattr(self.store.repo, "batch", None)
             with batch() if batch is not None else _nullcontext():
+                self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)
                 self.store.set_plan_status(plan.plan_id, PlanStatus.SUBMITTED)
                 self.store.add_used_today_usd(plan.daily_usd())
                 for tx in prepared:

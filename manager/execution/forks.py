@@ -28,7 +28,7 @@ from typing import Any
 
 log = logging.getLogger("posman.execution.forks")
 
-DEFAULT_POOL_SIZE = 4
+DEFAULT_POOL_SIZE = 6
 
 
 def _fork_target(extra_args: list[str]) -> tuple[str, int | None]:

@@ -666,7 +666,9 @@ class Runtime:
             return
         if result.already_known:
             log.info("event=plan_already_handled position=%s plan_id=%s status=%s", name, plan.plan_id, result.status)
-        if result.status in ("refused", "failed", "reverted"):
+        if result.status in ("refused", "reverted"):
+            # NOTE: only a refusal of the plan itself (policy, simulation, fork replay) or a revert: the same
+            # calls would fail again. A "failed" plan (stale, RPC, broadcast rejected) may be right next block.
             with self._state_lock:
                 self._last_unsuccessful[name] = (plan_content_digest(plan), block, result.status,
                                                  " ".join((result.reason or result.status).split())[:120])

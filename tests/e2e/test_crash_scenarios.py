@@ -246,6 +246,7 @@ def test_pool_drained_to_10pct_then_minus_25pct(harness, net):
     whale_hf = [r.health["whale"] for r in h.records[shock:]]
     assert f["partial_ticks"] >= 3 and whale_hf[-1] > h.pre[shock]["whale"] and whale_hf == sorted(whale_hf), whale_hf
     FIGURES["drained_then_25"]["whale_health_per_block"] = [round(x, 4) for x in whale_hf]
+    print(f"drained_then_25 venues: {sorted(fees)}; whale health per block: {[round(x, 4) for x in whale_hf]}")
 
 
 def test_oracle_stale_then_a_drop(harness, net):
@@ -266,6 +267,7 @@ def test_oracle_stale_then_a_drop(harness, net):
         h.tick()
     f = check(h, shock, "oracle_stale_then_30")
     FIGURES["oracle_stale_then_30"]["skipped_while_stale"] = sorted(skipped)
+    print(f"oracle_stale_then_30 skipped while stale: {sorted(skipped)}")
     assert f["crossed"] >= 4
 
 

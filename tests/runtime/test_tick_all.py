@@ -204,3 +204,12 @@ def test_a_dead_webhook_does_not_slow_a_tick(repo, kind):
         alerting.close(timeout_s * 2)
         if server is not None:
             server.close()
+
+
+def test_a_plan_that_failed_for_time_not_content_is_decided_and_sent_again(repo):
+    ex = FakeExecutor(status="failed", reason="plan is stale: decided at block 100, head is 103 (max age 2 blocks)")
+    low = a1(weth_price_base=1500 * 10**8)
+    runtime, _ = make_runtime(repo, FakeReader([tick_of(100, m=low), tick_of(101, m=low)]), [managed("m", ex)])
+    runtime.tick()
+    runtime.tick()
+    assert [p.block_number for p in ex.plans] == [100, 101]  # re-decided at the new block and sent
