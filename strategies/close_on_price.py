@@ -5,7 +5,9 @@ When the Chainlink price of ``asset`` (the feed the Aave oracle follows, read at
 through the signer's ``PosmanExecutor``: flash-borrow the whole debt, repay it, withdraw the collateral, sell it and
 repay the flash loan; the wallet ends with ``out`` (the debt or the collateral asset), at least the sale's
 guaranteed output (sized on pool depth within ``[limits] max_slippage_bps``, ``manager.sizing.automations``).
-With ``fraction < 1`` it repays that fraction of the debt instead (one atomic deleverage) and stays armed.
+With ``fraction < 1`` it repays that fraction of the debt instead (one atomic deleverage), once per crossing: the
+runtime disarms it when the action is sent and re-arms it once the price is back across the level (stored in the
+database, like a trailing stop's peak).
 
 Usable alone (``strategy = "close_on_price"``) or as an automation next to a strategy
 (``[[positions.automations]] kind = "close_on_price"``). Aave V3 (one collateral, one debt asset) and Morpho Blue
@@ -19,7 +21,7 @@ from pydantic import Field, model_validator
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.automations import plan_atomic_close, plan_atomic_close_morpho, plan_partial_close
-from strategies._price import needs_atomic, oracle_price_usd, with_path
+from strategies._price import automation_state, needs_atomic, oracle_price_usd, with_path
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
 INTERFACE_VERSION = 1
@@ -104,6 +106,10 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if ctx.health == float("inf"):
         return no_action(ctx, "no debt: nothing to close", binding="armed")
     why = fired(config, price)
+    state = automation_state(ctx, ctx.automation_key or "close_on_price")
+    if why is not None and state.get("armed") is False:
+        return no_action(ctx, f"{why}: already fired (a {config.fraction:.0%} close at block {state.get('fired_block')});"
+                              " re-arms once the price is back across the level", binding="armed")
     if why is None:
         parts = [f"{r} at {lv:,.2f}" for _a, _s, lv, r, _f in levels(config)]
         return no_action(ctx, f"armed: {config.asset} {price:,.2f}; {', '.join(parts)}", binding="armed")

@@ -621,6 +621,10 @@ class Runtime:
                 update={"max_block_age_blocks": self.max_plan_age_blocks})})
         native_price = self._native_price_usd(data, snap)
         loss_avoided = self._expected_loss_avoided_usd(decision, snap) if native_price is not None else None
+        if loss_avoided is not None and self._from_automation(pos, decision):
+            # NOTE: a price automation acts on the user's order (a stop, a price level), not on liquidation risk:
+            # the "gas <= share of the loss avoided" budget does not apply (the fee caps still do)
+            loss_avoided = None
         if loss_avoided is not None:
             plan = plan.model_copy(update={"expected_loss_avoided_usd": loss_avoided})
         item.native_price = native_price
@@ -677,6 +681,7 @@ class Runtime:
                 self._last_unsuccessful.pop(name, None)
         if result.status in ("confirmed", "submitted"):
             self._set_last_action(name, block, float(data.block_timestamp))
+            self._automation_fired(pos, decision, data)
             with self._state_lock:
                 self._sent_context[plan.plan_id] = (decision.action, decision.health_before, len(plan.steps),
                                                     plan.notional_usd, block)
@@ -714,6 +719,9 @@ class Runtime:
         """
         out: dict[str, dict[str, Any]] = {}
         for auto in armed_automations(pos.strategy):
+            if auto.kind == "close_on_price":  # a partial close re-arms once the price is back across its level
+                out[auto.key] = self._rearm(pos, auto, oracles if oracles is not None else data.oracles)
+                continue
             if auto.kind != "trailing_stop":
                 continue
             key = f"automation:{pos.name}:{auto.key}"
@@ -752,6 +760,58 @@ class Runtime:
                                 str(exc)[:200])
             out[auto.key] = state
         return out
+
+    def _rearm(self, pos: ManagedPosition, auto: Any, oracles: Any) -> dict[str, Any]:
+        key = f"automation:{pos.name}:{auto.key}"
+        try:
+            state = dict(self.repo.get_state(key) or {})
+        except Exception:  # NOTE: unknown: treat as fired (a partial close must not repeat on a missing record)
+            return {"armed": False, "unreadable": True}
+        reading = oracles.get(auto.config.asset)
+        if state.get("armed") is False and reading is not None and reading.answer > 0:
+            price = reading.answer / 10**reading.decimals
+            c = auto.config
+            back = ((c.below_usd is None or price > c.below_usd) and (c.above_usd is None or price < c.above_usd))
+            if back:
+                state.update(armed=True, rearmed_block=int(reading.block_number))
+                try:
+                    self.repo.set_state(key, state)
+                except Exception as exc:
+                    log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                                str(exc)[:200])
+        return state
+
+    @staticmethod
+    def _from_automation(pos: ManagedPosition, decision: SizingDecision) -> bool:
+        """The decision came from one of the position's price automations (or the strategy is one)."""
+        from strategies.api import AUTOMATIONS
+
+        reason = decision.reason or ""
+        return pos.strategy.name in AUTOMATIONS or (bool(pos.strategy.automations) and reason.startswith("[")
+                                                     and "]" in reason)
+
+    def _automation_fired(self, pos: ManagedPosition, decision: SizingDecision, data: Any) -> None:
+        """A partial close (``fraction`` < 1) was sent: disarm it until the price re-arms it (close_on_price: back
+        across its level; trailing_stop: trailing afresh from the current price), so it fires once per crossing."""
+        reason = decision.reason or ""
+        key = reason[1:reason.index("]")] if reason.startswith("[") and "]" in reason else pos.strategy.name
+        auto = next((a for a in armed_automations(pos.strategy) if a.key == key), None)
+        if auto is None or auto.kind not in ("close_on_price", "trailing_stop") or auto.config.fraction >= 1:
+            return
+        state_key = f"automation:{pos.name}:{auto.key}"
+        try:
+            state = dict(self.repo.get_state(state_key) or {})
+            state.update(armed=False, fired_block=int(data.block_number))
+            reading = data.oracles.get(auto.config.asset)
+            if auto.kind == "trailing_stop" and reading is not None:  # the trail restarts from here
+                state.update(peak_answer=int(reading.answer), peak_round=int(reading.round_id),
+                             peak_usd=int(reading.answer) / 10**reading.decimals, armed=True)
+            self.repo.set_state(state_key, state)
+            log.info("event=automation_fired position=%s key=%s block=%d fraction=%s", pos.name, auto.key,
+                     int(data.block_number), auto.config.fraction)
+        except Exception as exc:
+            log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                        str(exc)[:200])
 
     def _rounds_between(self, name: str, feed: str, after_round: int, last_round: int,
                         block: int) -> list[tuple[int, int, int]]:

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.chain
 WAD = 10**18
 
 
-def with_automations(monkeypatch, automations: dict[str, list[dict]]) -> None:
+def with_automations(monkeypatch, automations: dict[str, list[dict]], replace: dict[str, str] | None = None) -> None:
     """Harness writes its config with ``write_config``: append ``[[positions.automations]]`` to named positions."""
     real = CH.write_config
 
@@ -33,6 +33,8 @@ def with_automations(monkeypatch, automations: dict[str, list[dict]]) -> None:
             nxt = text.find("[[positions]]", start + len(head))
             end = len(text) if nxt < 0 else nxt
             text = text[:end].rstrip("\n") + "\n" + block + "\n" + text[end:]
+        for old, new in (replace or {}).items():
+            text = text.replace(old, new)
         path.write_text(text)
 
     monkeypatch.setattr(CH, "write_config", write)
@@ -284,5 +286,43 @@ def test_price_trigger_repays_or_boosts_to_target_in_one_transaction(net, tmp_pa
         assert h.health_at(spec.name) == pytest.approx(target, rel=0.01)
         again = h.tick().positions[spec.name]  # at the target: it does not fire again
         assert again.status == "none", (again.action, again.reason, h.health_at(spec.name))
+    finally:
+        h.close()
+
+
+def test_a_partial_stop_fires_once_per_crossing(net, tmp_path, monkeypatch):
+    from tests.atomic import helpers as H
+
+    # NOTE: the oracle moves back above the level without arbitraging the pools (the devnet's arbitrage of a pool
+    # another sale just moved can revert): a deviation limit wide enough to trust the oracle meanwhile
+    with_automations(monkeypatch, {}, replace={"max_deviation_bps = 300": "max_deviation_bps = 2000"})
+    p0 = price(net, "WETH")
+    alice = net.address("alice")
+    spec = DemoPosition("alice-half", "alice", "manage", "close_on_price",
+                        {"asset": "WETH", "below_usd": round(p0 * 0.9, 2), "fraction": 0.5, "out": "USDC"}, (), (),
+                        "crash")
+    h = Harness(net, tmp_path, (spec,), open_positions=False)
+
+    def move(usd: float, arbitrage: bool = True) -> None:
+        net.node.call("evm_setAutomine", [True])
+        net.set_price("WETH", usd, arbitrage=arbitrage)
+        net.node.call("evm_setAutomine", [False])
+
+    try:
+        debt0 = H.debt_of(net, alice, "USDC")
+        move(p0 * 0.88)
+        out = h.tick().positions["alice-half"]
+        assert out.action == "deleverage" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        # at least half repaid: the sale's surplus over the flash loan repays a little more (the executor's rule)
+        half = H.debt_of(net, alice, "USDC")
+        assert debt0 / 2 * 0.995 <= half <= debt0 / 2
+        out = h.tick().positions["alice-half"]  # still below the level: fired already, no second half
+        assert out.status == "none" and "already fired" in out.reason, out.reason
+        move(p0 * 0.95, arbitrage=False)  # the oracle back above: re-armed (the pools stay at -12 %)
+        assert h.tick().positions["alice-half"].status == "none"
+        move(p0 * 0.88, arbitrage=False)  # crossed again: half of what is left
+        out = h.tick().positions["alice-half"]
+        assert out.action == "deleverage" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
+        assert half / 2 * 0.995 <= H.debt_of(net, alice, "USDC") <= half / 2 * 1.0001
     finally:
         h.close()
