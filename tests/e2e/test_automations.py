@@ -45,6 +45,35 @@ def with_automations(monkeypatch, automations: dict[str, list[dict]], replace: d
 ALICE_CDP = CH.cdp("alice-cdp", "alice", trigger_health=1.9, target_health=2.3)
 
 
+def move_in_one_block(net, sym: str, usd: float) -> int:
+    """The Chainlink feed of ``sym`` and every pool of it moved to ``usd`` in ONE block (mining off meanwhile), as a
+    real market does (the pools, then the feed, within one block); returns that block."""
+    from manager.devnet.deploy import sqrt_price_x96
+
+    deployer = net.address("deployer")
+    net.feed(sym).functions.updateAnswer(round(usd * 1e8)).transact({"from": deployer, "gas": 300_000})
+    router = net.contract("uniswap_v3/SwapRouter", net.book["uniswap"]["router"])
+    t, dec = net.book["tokens"], net.book["decimals"]
+    for key, address in net.book["uniswap"]["pools"].items():
+        a, b, fee = key.split("/")
+        if sym not in (a, b):
+            continue
+        pool = net.contract("uniswap_v3/UniswapV3Pool", address)
+        s0, s1 = (a, b) if pool.functions.token0().call() == t[a] else (b, a)
+        p0, p1 = (usd if s == sym else net.oracle_price(s) / 1e8 for s in (s0, s1))
+        target = sqrt_price_x96(p0, p1, dec[s0], dec[s1])
+        current = pool.functions.slot0().call()[0]
+        tin, tout = (s0, s1) if target < current else (s1, s0)
+        router.functions.exactInputSingle((t[tin], t[tout], int(fee), deployer, 2**40, 10**40, 0, target)).transact(
+            {"from": deployer, "gas": 3_000_000})
+    net.mine()
+    block = int(net.w3.eth.block_number)
+    assert all(r["status"] == 1 for r in (net.w3.eth.get_transaction_receipt(tx)
+                                          for tx in net.w3.eth.get_block(block)["transactions"]))
+    assert net.oracle_price(sym) == round(usd * 1e8)
+    return block
+
+
 def price(net, sym: str) -> float:
     return net.oracle_price(sym) / 1e8
 
@@ -78,10 +107,7 @@ def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_bloc
         web.detach()
         coll, debt = H.a_balance(net, alice, "WETH"), H.debt_of(net, alice, "USDC")
         usdc0 = wallet(net, alice, "USDC")
-        net.node.call("evm_setAutomine", [True])
-        net.set_price("WETH", p0 * 0.88)  # crosses the level (pools arbitraged to it)
-        net.node.call("evm_setAutomine", [False])
-        crossed = int(net.w3.eth.block_number)
+        crossed = move_in_one_block(net, "WETH", p0 * 0.88)  # the feed crosses the level (and the pools follow)
         report = h.tick()
         out = report.positions["alice-cdp"]
         assert out.action == "close" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
@@ -216,10 +242,7 @@ def test_stop_loss_closes_a_morpho_blue_position_in_one_transaction(net, tmp_pat
         assert h.tick().positions["m4-stop"].status == "none"
         usdc0 = wallet(net, m4, "USDC")
         debt0 = H.morpho_borrowed(net, m4, key)
-        net.node.call("evm_setAutomine", [True])
-        net.set_price("WETH", p0 * 0.88)
-        net.node.call("evm_setAutomine", [False])
-        crossed = int(net.w3.eth.block_number)
+        crossed = move_in_one_block(net, "WETH", p0 * 0.88)
         out = h.tick().positions["m4-stop"]
         assert out.action == "close" and out.status in ("submitted", "confirmed"), (out.status, out.reason)
         assert [b for b, _tx in h.sent_txs(crossed)["m4-stop"]] == [crossed + 1]
