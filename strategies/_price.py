@@ -1,12 +1,11 @@
 """Shared by the price automations (``close_on_price``, ``trailing_stop``, ``price_trigger``, ``collateral_switch``):
-the oracle price of a symbol at the tick's block, the atomic-path requirement, and the combination of automations
-with a position's strategy.
+the oracle price of a symbol at the tick's block, the atomic-path requirement, the automation's durable state, and
+the Chainlink feeds a Morpho Blue snapshot carries.
 
 Automations of one position are listed next to its strategy (``[[positions.automations]]``, each with ``kind`` =
-the automation's module and its parameters). ``combined_decide`` runs them in their listed order before the
-strategy: the first that fires decides the block (a close outranks everything: it is listed first by convention
-and the loader refuses combinations that fight, ``strategies.api.check_automations``); when none fires the
-strategy decides as alone. Pure: no I/O.
+the automation's module and its parameters). ``strategies.api.call_decide`` runs them in their listed order before
+the strategy: the first that fires decides the block; when none fires the strategy decides as alone. The loader
+refuses combinations that fight (``manager.runtime.strategies.load_automations``). Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from manager.sizing.atomic import _premium
 from manager.sizing.caps import SizingLimits, supply_cap_room_wei
 from manager.sizing.deleverage import PARTIAL_REASON, _flash_amount, venues_for
 from manager.sizing.fixed import percent_mul
-from manager.sizing.venues import DepthEntry, VenueSet, curves_of
+from manager.sizing.venues import DepthEntry, VenueSet
 
 # the debt a close flashes is read on chain when it runs: size the sale for this much more (interest between
 # the decision's block and the inclusion block; 1 bp is ~ a day at 36 % APR)
@@ -324,11 +324,6 @@ def plan_atomic_close_morpho(snap: object, *, out_asset: str, premium_bps: int,
         notional_usd=have * price / 10**snap.collateral_decimals,  # type: ignore[attr-defined]
         deltas_wei={cs: -have, ls: -debt}, collateral_deltas_wei={cs: -have}, debt_deltas_wei={ls: -debt}, rounds=1,
         uses_flash_loan=True, close_out_asset=loan if to_debt else coll, close_min_out_wei=min_out)
-
-
-def curves_of_pair(depth: Mapping[tuple[str, str], DepthEntry] | None, pair: tuple[str, str]) -> int:
-    """How many venues ``depth`` holds for ``pair`` (for the reason of a decision)."""
-    return len(curves_of((depth or {}).get(pair)))
 
 
 __all__ = ["INTEREST_BUFFER_BPS", "plan_atomic_close", "plan_atomic_close_morpho", "plan_collateral_switch",
