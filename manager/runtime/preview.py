@@ -6,7 +6,8 @@ price (``manager.runtime.automation_view``).
 Every protocol the tick reads is previewed (Aave V3, Morpho Blue, Synthetix PerpsV2); ``steps`` are the
 sizing steps of the decision (``posman plan`` shows the encoded calls with ``--calls`` where supported).
 
-Pure apart from the read it is given: no database, no signer, nothing sent.
+Pure apart from the read it is given (and, for positions with price automations, their stored state: a trailing
+stop's peak, a partial close's armed flag, read from the run's database read-only): no signer, nothing sent.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
         return dict(got)
 
     rows: list[dict[str, Any]] = []
+    stored: dict[str, Any] | None = None
     for pos in cfg.positions:
         if managed_only and pos.mode != "manage":
             continue
@@ -61,6 +63,14 @@ def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[s
             if path is not None:  # the path a run would take (atomic with the signer's executor, or direct)
                 ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
                                           path_note=path.why)
+            autos = armed_automations(bound[pos.name])
+            if autos:  # a trailing stop's stored peak, a partial close's armed flag (the run's database, read-only)
+                if stored is None:
+                    from manager.commands.status import _stored_states
+
+                    stored = _stored_states(cfg)
+                ctx = dataclasses.replace(ctx, automation_state={
+                    a.key: stored.get(f"automation:{pos.name}:{a.key}", {}) for a in autos})
             decision = decide_with_depth(bound[pos.name], view.snapshot, ctx,
                                          read_depth if reader is not None and hasattr(reader, "depth") else None)
         except Exception as exc:
