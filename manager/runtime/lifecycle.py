@@ -251,7 +251,7 @@ def build_manager(
         if router_cfg is None:
             raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
                                                       f"'{proto.chain}' to swap collateral")
-        atomic = _atomic_setup(cfg, i, pos, proto, w3, signer_calls, atomic_allowed_calls, AtomicSetup, pools)
+        atomic = _atomic_setup(cfg, pos, proto, w3, signer_calls, atomic_allowed_calls, AtomicSetup, pools)
         if proto.kind == "morpho_blue":
             from manager.protocols.morpho_blue.plan import MorphoPlanContext
 
@@ -309,7 +309,7 @@ def build_manager(
                    forks=forks)
 
 
-def _atomic_setup(cfg: Any, index: int, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],
+def _atomic_setup(cfg: Any, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],
                   atomic_allowed_calls: Callable[[str], dict[str, set[str]]], setup_type: Any,
                   pools: dict[str, tuple[str, list[str]]]) -> Any:
     """The position's ``AtomicSetup`` when its signer has an executor contract (checked: code there, owned by

@@ -109,3 +109,22 @@ def test_a_direct_plan_stopped_after_its_swap_is_finished_from_the_chain_state(n
     assert out.status in ("submitted", "confirmed"), (out.status, out.reason)
     assert usdc.functions.balanceOf(carol).call() >= borrowed  # the borrowed USDC was not spent
     assert h.health_at("carol-cdp") > 1.2
+
+
+def test_atomic_boost_is_one_transaction_to_target(net, tmp_path):
+    """alice (10 WETH / 12k USDC, HF ~2.07) above her upper band: one executor call borrows for her (credit
+    delegation), buys WETH and supplies it, back to the target."""
+    alice = cdp("alice-cdp", "alice", trigger_health=1.3, target_health=1.6, upper_health=1.9)
+    h = Harness(net, tmp_path, (alice,), open_positions=False)
+    try:
+        before = h.health_at("alice-cdp")
+        start = int(net.w3.eth.block_number)
+        report = h.tick()
+    finally:
+        h.close()
+    out = report.positions["alice-cdp"]
+    assert out.decision.action == "boost" and out.decision.uses_flash_loan, out.decision.reason
+    assert out.status in ("submitted", "confirmed"), (out.status, out.reason)
+    assert len(h.sent_txs(start)["alice-cdp"]) == 1
+    after = h.health_at("alice-cdp")
+    assert before > 1.9 and after == pytest.approx(1.6, rel=0.005), (before, after)

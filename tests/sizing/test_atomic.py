@@ -262,3 +262,34 @@ def test_ledger_values_a_later_decision_after_the_earlier_ones_of_the_tick():
     moved = led.shift(route)
     assert moved is not None
     assert SwapModel.from_curve(moved).out_wei(1e18) < SwapModel.from_curve(route).out_wei(1e18)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(price=st.integers(700, 1700), debt=st.integers(2_000, 11_000), depth_weth=st.floats(3, 3000),
+       target=st.floats(1.1, 2.0), two=st.booleans())
+def test_morpho_atomic_invariants(price, debt, depth_weth, target, two):
+    """Morpho Blue atomic deleverage on the exact shares math: the flash repay never exceeds the debt and is
+    covered by the legs' minimum outs; health after >= before; >= target when feasible; a split is never worse."""
+    m, p = _morpho(10 * 10**18, debt * 10**6, price * 10**6 * 10**36 // 10**18)
+    if mm.health_factor(m, p) >= target:
+        return
+    c1 = curve(depth_weth, depth_weth * price, 500, "0xa")
+    c2 = curve(depth_weth / 2, depth_weth / 2 * price, 3000, "0xb")
+    d = plan_atomic_deleverage_morpho(m, p, target, depth=(c1, c2) if two else c1, limits=LIM)
+    if d.action == "none":
+        return
+    f = d.steps[0].amount_wei
+    x = next(s.amount_wei for s in d.steps if s.kind == "withdraw")
+    assert f <= mm.borrowed_assets(m, p)
+    assert sum(s.min_amount_out_wei for s in d.steps if s.kind == "swap") >= f
+    assert sum(s.amount_wei for s in d.steps if s.kind == "swap") == x
+    m2, p2 = mm.apply_repay_assets(m, p, f)
+    h = mm.health_factor(m2, mm.apply_withdraw_collateral(p2, x))
+    assert h >= mm.health_factor(m, p)
+    if d.feasible:
+        assert h >= target - LIM.tolerance_hf
+    if two:
+        one = plan_atomic_deleverage_morpho(m, p, target, depth=c1, limits=LIM)
+        if one.action != "none":
+            assert d.feasible or not one.feasible
+            assert d.projected_health >= min(one.projected_health, target) - 1e-6
