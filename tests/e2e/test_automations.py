@@ -104,6 +104,11 @@ def test_stop_loss_next_to_cdp_health_closes_in_one_transaction_in_the_next_bloc
         (shown,) = web.positions()[0]["automations"]  # the dashboard's card: the armed stop and its distance
         assert shown["key"] == "stop" and shown["level_usd"] == level
         assert shown["distance_pct"] == pytest.approx((p0 - level) / p0 * 100, rel=1e-6)
+        from manager.web.metrics import PosmanCollector
+
+        (dist,) = [m for m in PosmanCollector(web).collect() if m.name == "posman_automation_distance_pct"]
+        assert [(x.labels["automation"], x.labels["asset"]) for x in dist.samples] == [("stop", "WETH")]
+        assert dist.samples[0].value == pytest.approx(shown["distance_pct"])
         web.detach()
         coll, debt = H.a_balance(net, alice, "WETH"), H.debt_of(net, alice, "USDC")
         usdc0 = wallet(net, alice, "USDC")
