@@ -183,6 +183,18 @@ class DepthCurve(Frozen):
     mid_price: float
     points: tuple[QuotePoint, ...]
     depth_at_bps: dict[int, int] = Field(default_factory=dict)  # k bps -> max amount_in_wei
+    # A multi-hop route (``sizing.venues.compose_curves``): every token address from token_in to token_out and
+    # the fee of each hop; empty = one hop through ``pool`` at ``fee_pips``.
+    path: tuple[str, ...] = ()
+    path_fees_pips: tuple[int, ...] = ()
+    hops: tuple[DepthCurve, ...] = ()  # a route's one-hop curves, in order (to value it after other sales)
+
+    @property
+    def route(self) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """(tokens, fees) of the route: the path when set, else the one hop."""
+        if self.path:
+            return self.path, self.path_fees_pips
+        return (self.token_in, self.token_out), (self.fee_pips,)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -199,6 +211,8 @@ ActionKind = Literal[
     "perp_remove_margin",
     "perp_reduce",
     "perp_increase",
+    "close",  # issue 16: the whole position closed in one executor call (close_on_price, trailing_stop)
+    "collateral_switch",  # issue 16: collateral A -> B in one executor call
 ]
 
 StepKind = Literal["withdraw", "supply", "borrow", "repay", "swap", "flash_loan", "transfer_margin", "modify_size"]
@@ -216,6 +230,10 @@ class SizingStep(Frozen):
     min_amount_out_wei: int | None = None  # swap only: oracle-derived minimum out
     round: int = 0  # deleverage/boost loop round (0-based)
     projected_health: float | None = None  # health after this step
+    # swap only, when the sizing core chose the venue (split / multi-hop): the route's token addresses
+    # (token_in ... token_out) and the fee of each hop; empty = the planner's configured pool for the pair
+    path: tuple[str, ...] = ()
+    fees_pips: tuple[int, ...] = ()
 
 
 class SizingDecision(Frozen):
@@ -240,3 +258,40 @@ class SizingDecision(Frozen):
     debt_deltas_wei: dict[str, int] = Field(default_factory=dict)
     rounds: int = 0  # executable rounds in ``steps`` (each round: withdraw -> swap -> repay, or a flash loan)
     uses_flash_loan: bool = False
+    # the largest action the pools allow within the max slippage now, short of the target: the next
+    # block's decision carries on from fresh reads
+    partial: bool = False
+    # ``close`` only: the asset the owner's wallet ends in (address) and the least of it the executor must deliver
+    close_out_asset: str | None = None
+    close_min_out_wei: int = 0
+    # ``collateral_switch`` only: the Aave flashLoanSimple premium it was sized with (the flash asset is the new
+    # collateral, lent by the position's own Aave pool)
+    flash_premium_bps: int | None = None
+
+
+# ------------------------------------------------------------------------------------------------
+# Atomic path reads (watchers -> planner): what the signer's executor contract may do at one block
+# ------------------------------------------------------------------------------------------------
+class AtomicReads(Frozen):
+    """Flash liquidity and the executor's grants for one managed position, read at ``block_number``.
+
+    Keys of the maps are lower-case token addresses. ``aave_premium_bps`` is the Aave Pool's
+    ``FLASHLOAN_PREMIUM_TOTAL`` (None: no Aave market on the chain); ``aave_flash_enabled`` the reserve
+    configuration's flash-loan bit (v3 ``ReserveConfiguration`` bit 63) and ``aave_available_wei`` the
+    reserve's free liquidity (what ``flashLoanSimple`` can lend); ``morpho_balance_wei`` Morpho Blue's token
+    balance (its fee-free ``flashLoan`` lends any of it). Grants: the aToken allowance owner -> executor per
+    underlying (what ``transferFrom`` may pull), the variable-debt credit delegation per asset, and Morpho
+    Blue ``isAuthorized(owner, executor)``.
+    """
+
+    executor: str
+    block_number: int
+    aave_pool: str | None = None
+    aave_premium_bps: int | None = None
+    aave_flash_enabled: dict[str, bool] = Field(default_factory=dict)
+    aave_available_wei: dict[str, int] = Field(default_factory=dict)
+    morpho: str | None = None
+    morpho_balance_wei: dict[str, int] = Field(default_factory=dict)
+    withdraw_allowance_wei: dict[str, int] = Field(default_factory=dict)
+    borrow_allowance_wei: dict[str, int] = Field(default_factory=dict)
+    morpho_authorized: bool | None = None

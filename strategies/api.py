@@ -29,7 +29,7 @@ import importlib
 import math
 import pkgutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType, ModuleType
 from typing import Any, Literal
 
@@ -42,6 +42,8 @@ from manager.sizing.caps import SizingLimits
 INTERFACE_VERSION = 1
 PACKAGE = "strategies"
 _NOT_STRATEGIES = frozenset({"api"})
+# price automations (issue 16): listed under ``[[positions.automations]]`` next to a strategy
+AUTOMATIONS = ("close_on_price", "trailing_stop", "price_trigger", "collateral_switch")
 
 
 class StrategyError(SkipTickError):
@@ -77,6 +79,8 @@ class StrategyContext:
     - ``health_history``: the position's recent health factors, oldest first (this run of the manager).
     - ``price_history``: recent oracle prices (USD) per symbol, oldest first, one per tick.
     - ``peers``: the other positions of the same group (by name); empty unless the strategy groups.
+    - ``flash_premium_bps`` / ``path_note``: the runtime's choice of execution path (``execution.planner.choose_path``):
+      a premium when the atomic path is available, and why it is or is not.
     - ``wallet_wei``: for managed positions, the account's wallet balance of each reserve token (asset
       address -> wei) at ``block_number``; a strategy decides what of it may be spent.
     """
@@ -96,7 +100,13 @@ class StrategyContext:
     price_history: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     peers: Mapping[str, PeerView] = field(default_factory=dict)
     block_time_s: float = 12.0
+    # the atomic path (one flash-loan transaction through the signer's executor contract) is offered with this
+    # flash premium (0 = Morpho Blue); None = direct path only. ``path_note`` says which and why (for the reason).
     flash_premium_bps: int | None = None
+    path_note: str = ""
+    # the position's Aave pool flash premium (FLASHLOAN_PREMIUM_TOTAL, read at the block) when the executor may act:
+    # a collateral switch flash-borrows the NEW collateral from that pool
+    aave_flash_premium_bps: int | None = None
     wallet_wei: Mapping[str, int] = field(default_factory=dict)  # managed account's wallet: asset -> wei
     # (token_in symbol, token_out symbol) pairs with no pool to swap on (their depth read found none)
     no_route: frozenset[tuple[str, str]] = frozenset()
@@ -104,25 +114,56 @@ class StrategyContext:
     interrupted_proceeds_wei: Mapping[str, int] = field(default_factory=dict)
     # the health an interrupted plan of this position was to reach (None: nothing to finish)
     finish_to_health: float | None = None
+    # swap proceeds a part-executed direct plan left in the wallet (token address lower-case -> wei), from the
+    # execution record; a strategy may spend them (capped by ``wallet_wei``) to finish that plan
+    proceeds_wei: Mapping[str, int] = field(default_factory=dict)
+    # the price automations' durable state (``[[positions.automations]]``), by automation key: e.g. a trailing
+    # stop's peak oracle price and the round it was seen at (the runtime keeps it in the database)
+    automation_state: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    automation_key: str = ""  # set while an automation decides: its key
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.
-        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei"):
+        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei", "proceeds_wei", "automation_state"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 
 @dataclass(frozen=True)
+class LoadedAutomation:
+    """One price automation of a position (``[[positions.automations]]`` entry ``index``): its module and config.
+
+    ``key`` names it in logs, status and the database (``id`` in the config, default ``<kind>-<index>``)."""
+
+    key: str
+    kind: str
+    module: ModuleType
+    config: StrategyConfig
+    index: int = 0
+
+
+@dataclass(frozen=True)
 class LoadedStrategy:
-    """A strategy module bound to one position's validated config."""
+    """A strategy module bound to one position's validated config (and its automations, run first)."""
 
     name: str
     module: ModuleType
     config: StrategyConfig
+    automations: tuple[LoadedAutomation, ...] = ()
 
     @property
     def group(self) -> str | None:
         fn = getattr(self.module, "group", None)
         return fn(self.config) if fn is not None else None
+
+
+def armed_automations(strategy: LoadedStrategy) -> list[LoadedAutomation]:
+    """Every price automation of a position: its ``[[positions.automations]]`` and, when the strategy itself is one
+    (``strategy = "trailing_stop"``...), the strategy (key = its name)."""
+    out = list(strategy.automations)
+    if strategy.name in AUTOMATIONS:
+        out.insert(0, LoadedAutomation(key=strategy.name, kind=strategy.name, module=strategy.module,
+                                       config=strategy.config, index=-1))
+    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -180,7 +221,31 @@ def load_strategy(cfg: Any, index: int) -> LoadedStrategy:
 # calling
 # ------------------------------------------------------------------------------------------------
 def call_decide(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
-    """Run ``decide`` and check its result; any crash becomes a ``StrategyError`` (skip this position)."""
+    """Run the position's automations (in order; the first that fires decides), then the strategy's ``decide``,
+    and check the result; any crash becomes a ``StrategyError`` (skip this position)."""
+    notes: list[str] = []
+    for auto in strategy.automations:
+        try:
+            got = auto.module.decide(auto.config, snapshot, replace(ctx, automation_key=auto.key))
+        except Exception as exc:  # NOTE: an automation bug must never stop the loop for other positions
+            raise StrategyError(
+                f"automation '{auto.key}' ({auto.kind}) failed for {ctx.position}: {type(exc).__name__}: "
+                f"{' '.join(str(exc).split())}", position=ctx.position, strategy=auto.kind) from exc
+        if got is not None and not isinstance(got, SizingDecision):
+            raise StrategyError(f"automation '{auto.key}' returned {type(got).__name__}, not a SizingDecision",
+                                position=ctx.position, strategy=auto.kind)
+        if got is not None and got.action != "none" and got.steps:
+            return got.model_copy(update={"position": ctx.position, "reason": f"[{auto.key}] {got.reason}"})
+        if got is not None and got.binding_constraint not in ("armed", "none"):
+            notes.append(f"[{auto.key}] {got.reason}")
+    out = _call_strategy(strategy, snapshot, ctx)
+    if out is not None and notes:
+        out = out.model_copy(update={"reason": f"{out.reason}; {'; '.join(notes)}"})
+    return out
+
+
+def _call_strategy(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot,
+                   ctx: StrategyContext) -> SizingDecision | None:
     try:
         out = strategy.module.decide(strategy.config, snapshot, ctx)
     except Exception as exc:  # NOTE: a strategy bug must never stop the loop for other positions
@@ -206,11 +271,13 @@ def no_action(ctx: StrategyContext, reason: str, *, binding: str = "none", targe
 
 __all__ = [
     "INTERFACE_VERSION",
+    "LoadedAutomation",
     "LoadedStrategy",
     "PeerView",
     "StrategyConfig",
     "StrategyContext",
     "StrategyError",
+    "armed_automations",
     "available_strategies",
     "call_decide",
     "load_module",

@@ -30,6 +30,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
+from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
 from manager.sizing.boost import plan_boost
 from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.risk import ewma_volatility, trigger_health_factor
@@ -159,15 +160,24 @@ def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: Strate
     Sized like the Aave deleverage: sales from the pool's depth curve in ``ctx.depth`` (else the oracle less a
     ``max_slippage_bps`` haircut, said in the reason), within ``ctx.limits`` (USD caps, safety floor, rounds).
     """
-    from manager.protocols.morpho_blue.plan import decide_deleverage
+    from manager.protocols.morpho_blue.plan import decide_atomic_deleverage, decide_deleverage
 
     if not low:
         return no_action(ctx, f"{why}: boost is not supported for Morpho Blue positions", binding="no_boost",
                          target=config.target_health)
     slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
-    decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
-                                 depth=ctx.depth, limits=ctx.limits, wallet_wei=_spendable_morpho(config, snapshot, ctx))
-    return decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
+    wallet = _spendable_morpho(config, snapshot, ctx)
+    note = ctx.path_note
+    if ctx.flash_premium_bps is not None and not wallet:
+        decision = decide_atomic_deleverage(snapshot, config.target_health, premium_bps=int(ctx.flash_premium_bps),
+                                            depth=ctx.depth, limits=ctx.limits, swap_haircut_bps=max(1, slippage))
+    else:
+        decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
+                                     depth=ctx.depth, limits=ctx.limits, wallet_wei=wallet)
+        if ctx.flash_premium_bps is not None:  # NOTE: tokens in the wallet (an interrupted plan's) go first, directly
+            note = "path: direct (wallet funds to spend first)"
+    decision = decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
+    return _with_path(decision, note)
 
 
 def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
@@ -194,22 +204,46 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         why = (f"HF {health:.4f} < trigger {trigger:.4f} ({source})" if low
                else f"HF {health:.4f} > upper {config.upper_health:g}")
         return _decide_morpho(config, snapshot, ctx, low, why)
+    atomic = ctx.flash_premium_bps is not None
+    note = ctx.path_note
     if low:
-        decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
-                                   flash_premium_bps=ctx.flash_premium_bps, collateral_order=config.collateral_order,
-                                   no_route=ctx.no_route,
-                                   wallet_wei=_spendable_wallet(config, snapshot, ctx),
-                                   wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
+        wallet = _spendable_wallet(config, snapshot, ctx)
+        if atomic and not wallet:
+            decision = plan_atomic_deleverage(snapshot, config.target_health, premium_bps=int(ctx.flash_premium_bps or 0),
+                                              depth=ctx.depth, limits=ctx.limits,
+                                              collateral_order=config.collateral_order)
+        else:
+            if atomic:  # NOTE: tokens in the wallet (e.g. a half-finished direct plan's) are spent first, directly
+                note = "path: direct (wallet funds to spend first)"
+            if any(ctx.proceeds_wei.get(a.lower(), 0) for a in wallet):
+                note = (note + "; " if note else "") + ("finishing a part-executed plan from the chain state: its swap "
+                                                        "proceeds in the wallet repay first")
+            decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
+                                       collateral_order=config.collateral_order, no_route=ctx.no_route,
+                                       wallet_wei=wallet,
+                                       wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
     else:
         borrow = config.boost_borrow or _largest(snapshot, "debt")
         supply = config.boost_supply or _largest(snapshot, "collateral")
         if borrow is None or supply is None:
             return no_action(ctx, "boost needs a debt and a collateral asset", binding="no_assets")
-        decision = plan_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
-                              depth=ctx.depth, limits=ctx.limits, flash_premium_bps=ctx.flash_premium_bps)
+        if atomic:
+            decision = plan_atomic_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
+                                         premium_bps=int(ctx.flash_premium_bps or 0), depth=ctx.depth,
+                                         limits=ctx.limits)
+        else:
+            decision = plan_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
+                                  depth=ctx.depth, limits=ctx.limits)
         why = f"HF {health:.4f} > upper {config.upper_health:g}"
-    return decision.model_copy(update={"reason": f"{why}: {decision.reason}"})
+    return _with_path(decision.model_copy(update={"reason": f"{why}: {decision.reason}"}), note)
+
+
+def _with_path(decision: SizingDecision, note: str) -> SizingDecision:
+    """The decision's reason with the execution path (atomic or direct) and why."""
+    if not note or decision.action == "none":
+        return decision
+    return decision.model_copy(update={"reason": f"{decision.reason}; {note}"})
 
 
 def _spendable_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
@@ -247,4 +281,10 @@ def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: St
     for a, v in ctx.wallet_wei.items():
         if a in debt and a not in out and left.get(a.lower(), 0) > 0 and v > 0:
             out[a] = min(int(v), int(left[a.lower()]))
+    # NOTE: a part-executed direct plan's swap proceeds (the debt token, kept apart from borrowed funds by the
+    # execution record) repay now: the plan is finished from the chain state (capped by the wallet).
+    for a, v in ctx.wallet_wei.items():
+        stranded = ctx.proceeds_wei.get(a.lower(), 0)
+        if stranded > 0 and a not in out and v > 0:
+            out[a] = min(int(v), int(stranded))
     return out

@@ -21,6 +21,7 @@ from pydantic import Field, model_validator
 
 from manager.domain import LendingPositionSnapshot, SizingDecision
 from manager.sizing.aave import account_data
+from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
 from manager.sizing.boost import plan_boost
 from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.risk import rebalance_trades
@@ -119,9 +120,11 @@ def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyConte
         return no_action(ctx, f"{summary}: change below min_trade_usd", binding="min_trade_usd", target=target)
     why = "unsafe" if unsafe else ("leverage off target" if off_leverage else
                                    f"weights off by {reb.max_imbalance:.3f}" if reb else "rebalance")
-    if health < target:
-        decision = plan_deleverage(snapshot, target, depth=ctx.depth, limits=ctx.limits,
-                                   flash_premium_bps=ctx.flash_premium_bps)
+    if health < target and ctx.flash_premium_bps is not None:
+        decision = plan_atomic_deleverage(snapshot, target, premium_bps=ctx.flash_premium_bps, depth=ctx.depth,
+                                          limits=ctx.limits)
+    elif health < target:
+        decision = plan_deleverage(snapshot, target, depth=ctx.depth, limits=ctx.limits)
     else:
         if unsafe:
             return no_action(ctx, f"{summary}: unsafe but already above target", binding="none", target=target)
@@ -129,8 +132,12 @@ def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyConte
         supply = config.boost_supply or _largest(snapshot, debt=False)
         if borrow is None or supply is None:
             return no_action(ctx, f"{summary}: boost needs a debt and a collateral asset", binding="no_assets")
-        decision = plan_boost(snapshot, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
-                              limits=ctx.limits, flash_premium_bps=ctx.flash_premium_bps)
+        if ctx.flash_premium_bps is not None:
+            decision = plan_atomic_boost(snapshot, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
+                                         limits=ctx.limits, premium_bps=ctx.flash_premium_bps)
+        else:
+            decision = plan_boost(snapshot, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
+                                  limits=ctx.limits)
     return decision.model_copy(update={"reason": f"{summary} ({why}): {decision.reason}"})
 
 

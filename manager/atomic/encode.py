@@ -1,4 +1,5 @@
-"""Pure builders of the unsigned calls to ``PosmanExecutor`` (no RPC): deleverage, boost, close; the allow-list.
+"""Pure builders of the unsigned calls to ``PosmanExecutor`` (no RPC): deleverage, boost, close, collateral switch;
+the allow-list.
 
 Each builder returns one ``TxStep`` (``kind="call"``, ``to`` = the user's executor) whose calldata is
 ``deleverage(Plan)`` / ``boost(Plan)`` / ``close(Plan)`` of ``contracts/PosmanExecutor.sol``; the ``Plan`` tuple
@@ -30,13 +31,14 @@ from manager.protocols.uniswap_v3.router import encode_inner_swap
 
 ABI = "posman/PosmanExecutor"
 WAD = 10**18
-ACTIONS = {"deleverage": 0, "boost": 1, "close": 2}
+ACTIONS = {"deleverage": 0, "boost": 1, "close": 2, "switchCollateral": 3}
 FLASH_KINDS = {"aave": 0, "morpho": 1}
 PROTOCOLS = {"aave_v3": 0, "morpho_blue": 1}
 _PLAN = ("(uint8,address,uint8,address,(address,address,address,address,uint256),address,address,uint256,uint256,"
          "(address,bytes,uint256,uint256,uint8)[],uint256,uint256,address,uint256,uint256,bytes32)")
 # The executor's owner-only entry points the runtime may call (``sweep`` is a CLI action, not in here).
-ENTRY_POINTS = {name: selector_of(f"{name}({_PLAN})") for name in ("deleverage", "boost", "close")}
+ENTRY_POINTS = {name: selector_of(f"{name}({_PLAN})") for name in ("deleverage", "boost", "close",
+                                                                      "switchCollateral")}
 EXACT_INPUT = selector_of("exactInput((bytes,address,uint256,uint256,uint256))")
 
 
@@ -151,8 +153,30 @@ def close_step(executor: str, *, target: LendingTarget, debt_asset: str, collate
     return _step(executor, "close", plan, legs, debt_asset, None, deadline_unix_s)
 
 
+def switch_step(executor: str, *, pool: str, from_asset: str, to_asset: str, flash_wei: int, withdraw_wei: int,
+                legs: Sequence[SwapLeg], flash: FlashSource, min_health_wad: int, plan_id: bytes = b"",
+                deadline_unix_s: int = 0) -> TxStep:
+    """One transaction on Aave V3 (``switchCollateral``): flash ``flash_wei`` of ``to_asset`` (B), supply it for the
+    owner, withdraw ``withdraw_wei`` of ``from_asset`` (A; ``UINT256_MAX`` = all), swap A -> B (``legs``), repay the
+    flash loan (+ premium), supply the B left for the owner; reverts unless the final health >= ``min_health_wad``.
+
+    The contract's ``Plan.debtAsset`` carries B (the flash-borrowed asset) and ``collateralAsset`` A; the debt is
+    untouched. ``TxStep.token`` is B and ``amount_wei`` the flash amount."""
+    _positive("flash_wei", flash_wei)
+    _positive("withdraw_wei", withdraw_wei)
+    _check_legs(legs, from_asset, to_asset)
+    _check_health(min_health_wad, 0)
+    if _address("from_asset", from_asset) == _address("to_asset", to_asset):
+        raise ValueError("from_asset and to_asset must differ")
+    if sum(leg.min_out_wei for leg in legs) < flash_wei + flash.premium_wei(flash_wei):
+        raise ValueError("the legs' minimum outputs must cover the flash loan and its premium")
+    plan = _plan_tuple(flash, LendingTarget("aave_v3", pool), to_asset, from_asset, flash_wei, withdraw_wei, legs,
+                       min_health_wad, 0, ZERO_ADDRESS, 0, deadline_unix_s, plan_id)
+    return _step(executor, "switchCollateral", plan, legs, to_asset, flash_wei, deadline_unix_s)
+
+
 def allowed_calls(executor: str) -> set[tuple[str, str]]:
-    """(contract, selector) pairs the policy must allow for the atomic path: the executor's three entry points."""
+    """(contract, selector) pairs the policy must allow for the atomic path: the executor's four entry points."""
     address = _address("executor", executor)
     return {(address, sel) for sel in ENTRY_POINTS.values()}
 
@@ -276,7 +300,7 @@ def _address(name: str, value: str) -> str:
 
 
 __all__ = ["ENTRY_POINTS", "FlashSource", "LendingTarget", "SwapLeg", "allowed_calls", "boost_step", "close_step",
-           "deleverage_step", "pack_path"]
+           "deleverage_step", "pack_path", "switch_step"]
 
 
 def executor_errors() -> dict[str, str]:

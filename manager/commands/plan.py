@@ -51,7 +51,30 @@ def run(args: argparse.Namespace) -> int:
                          f"${r.get('notional_usd', 0):,.0f} in {len(r['steps'])} step(s), bound by {r.get('binding')}")
             print(line)
             print(f"{'':<16} {r.get('reason', '')}")
+            for au in r.get("automations", []):
+                print(f"{'':<16} {_automation_line(au)}")
+                trig = au.get("at_trigger") or {}
+                if trig.get("action"):
+                    more = (f" -> HF {trig['projected_health']:.4f}" if trig.get("projected_health") else "")
+                    print(f"{'':<18} at {au.get('asset')} {trig.get('price_usd'):,.2f}: {trig['action']}{more}"
+                          f" ${trig.get('notional_usd') or 0:,.0f}; {trig.get('reason', '')}")
+                elif trig.get("note") or trig.get("error"):
+                    print(f"{'':<18} at the trigger: {trig.get('note') or trig.get('error')}")
     errors = [r for r in rows if r["action"] == "error"]
     for r in errors:
         print(f"error: position {r['position']!r}: {r['reason']}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _automation_line(au: dict[str, Any]) -> str:
+    """``automation stop (close_on_price, stop): WETH 2,950.00, fires below 2,700.00 (8.47 % away)``."""
+    level, price, dist = au.get("level_usd"), au.get("price_usd"), au.get("distance_pct")
+    what = f"automation {au['key']} ({au['kind']}, {au.get('role')})"
+    if au.get("kind") == "collateral_switch":
+        what += f" {au.get('from')} -> {au.get('to')}, floor HF {au.get('min_health')}"
+    if level is None:
+        return what + (": not active yet" if au.get("kind") == "trailing_stop" else ": runs now")
+    now = f"{au['asset']} {price:,.2f}" if price is not None else f"{au['asset']} (no price)"
+    away = "firing" if dist is not None and dist <= 0 else (f"{dist:.2f} % away" if dist is not None else "?")
+    peak = f", peak {au['peak_usd']:,.2f} (round {au.get('peak_round')})" if au.get("peak_usd") else ""
+    return f"{what}: {now}, fires {au.get('side')} {level:,.2f} ({away}){peak}"

@@ -41,6 +41,11 @@ def run(args: argparse.Namespace) -> int:
     manager = build_manager(cfg, dry_run=True if args.dry_run else None)
     web = None
     try:
+        if any(p.automations for p in cfg.positions):  # stops against the positions as they are (one read)
+            from manager.runtime.automation_checks import check_automations_against_positions
+
+            check_automations_against_positions(
+                cfg, {n: mp.strategy for n, mp in manager.runtime.positions.items()}, manager.runtime.reader)
         mode = "DRY RUN (nothing is sent)" if manager.dry_run else "LIVE (transactions are sent)"
         managed = [p.name for p in cfg.positions if p.mode == "manage"]
         print(f"posman run: {len(cfg.positions)} position(s), managed: {', '.join(managed) or 'none'}; {mode}; "

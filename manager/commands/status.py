@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     with progress(f"reading {len(config.positions)} position(s) at one block..."):
         tick = reader.read(time.time(), block_number=args.block)
     rows = status_rows(tick)
+    add_automations(config, tick, rows)
     if rows or not tick.errors:
         if args.json:
             print(json.dumps(rows, indent=2))
@@ -70,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"block {tick.block_number} (timestamp {tick.block_timestamp})")
             print(render_table(rows))
             for line in hedge_lines(rows):
+                print(line)
+            for line in automation_lines(rows):
                 print(line)
     for name, err in tick.errors.items():  # one line per position that could not be read
         print(f"error: position {name!r}: {err}", file=sys.stderr)
@@ -101,3 +104,68 @@ def print_rich_status(config: Any, tick: Any, rows: list[dict[str, Any]]) -> Non
                      [*STATUS_HEAD, "band"], cells, styles, left={0, 1, 8, 10, 11})
     for line in hedge_lines(rows):
         print(line)
+    for line in automation_lines(rows):
+        print(line)
+
+
+def add_automations(config: Any, tick: Any, rows: list[dict[str, Any]]) -> None:
+    """``automations`` of each row whose position has price automations: level, price now, distance to firing
+    (``manager.runtime.automation_view``); a trailing stop's peak from the database when it has one."""
+    from strategies.api import AUTOMATIONS
+
+    if not any(p.automations or p.strategy in AUTOMATIONS for p in config.positions):
+        return
+    from manager.runtime.automation_view import armed_rows
+    from manager.runtime.loop import _snapshot_of
+    from manager.runtime.strategies import bind_strategies
+    from manager.sizing.caps import SizingLimits
+    from strategies._price import feeds_of
+    from strategies.api import StrategyContext, armed_automations
+
+    bound = bind_strategies(config)
+    states = _stored_states(config)
+    by_name = {r["name"]: r for r in rows}
+    for pos in config.positions:
+        row = by_name.get(pos.name)
+        autos = armed_automations(bound[pos.name])
+        if row is None or not autos:
+            continue
+        hf = row.get("health_factor")
+        ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=int(tick.block_number),
+                              block_timestamp=int(tick.block_timestamp), now_s=time.time(),
+                              health=float("inf") if hf is None else float(hf), limits=SizingLimits(),
+                              oracles={**feeds_of(_snapshot_of(tick, pos.name)), **dict(tick.oracles)},
+                              automation_state={a.key: states.get(f"automation:{pos.name}:{a.key}", {}) for a in autos})
+        row["automations"] = armed_rows(bound[pos.name], ctx)
+
+
+def _stored_states(config: Any) -> dict[str, Any]:
+    """Every stored automation state (``automation:<position>:<key>``); empty before the first ``posman run``."""
+    from manager.commands._common import open_history
+    from manager.persistence import Repository
+
+    try:
+        db = open_history(config, dry_run=config.runtime.dry_run)
+    except Exception:  # NOTE: no database yet: peaks start at the next run
+        return {}
+    try:
+        repo = Repository(db)
+        out = {}
+        for pos in config.positions:
+            keys = [str(a.get("id") or f"{a.get('kind')}-{j}") for j, a in enumerate(pos.automations)]
+            for key in [f"automation:{pos.name}:{k}" for k in [*keys, pos.strategy]]:
+                value = repo.get_state(key)
+                if value is not None:
+                    out[key] = value
+        return out
+    except Exception:
+        return {}
+    finally:
+        db.dispose()
+
+
+def automation_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per armed automation: ``alice-cdp: automation stop (close_on_price, stop): WETH ... (8.47 % away)``."""
+    from manager.commands.plan import _automation_line
+
+    return [f"{r['name']}: {_automation_line(au)}" for r in rows for au in r.get("automations", [])]

@@ -325,7 +325,11 @@ class SignerConfig(Section):
     key_env: EnvVarName | None = None
     keystore: Annotated[Path, Field(strict=False)] | None = None
     password_env: EnvVarName | None = None
+    # The signer's PosmanExecutor (``posman executor deploy``): enables the atomic path (one flash-loan
+    # transaction per protective action) for its managed positions once granted.
     executor: Address | None = None
+    # Below this debt (USD) a protective action takes the direct path (gas dominates); 0 = never.
+    atomic_min_debt_usd: float = Field(default=0.0, ge=0)
 
     @field_validator("keystore")
     @classmethod
@@ -374,6 +378,10 @@ class PositionConfig(Section):
     strategy: str = Field(default="alert_only", pattern=r"^[a-z_][a-z0-9_]*$")
     signer: Name | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    # price automations run before the strategy (``[[positions.automations]]``: ``kind`` = close_on_price,
+    # trailing_stop, price_trigger or collateral_switch, optional ``id``, then the automation's parameters);
+    # validated and checked for conflicts by ``manager.runtime.strategies.bind_strategies``
+    automations: list[dict[str, Any]] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -192,9 +192,11 @@ def build_manager(
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
     from manager.execution.planner import (
+        AtomicSetup,
         PerpPlanContext,
         PlanContext,
         allowed_calls,
+        atomic_allowed_calls,
         merge_calls,
         morpho_allowed_calls,
         perp_allowed_calls,
@@ -258,13 +260,14 @@ def build_manager(
         if router_cfg.name not in router_kinds:  # SwapRouter or SwapRouter02: detected (and checked) on chain
             router_kinds[router_cfg.name] = configured_router_kind(cfg, router_cfg, clients[proto.chain])
         router_kind = router_kinds[router_cfg.name]
+        atomic = _atomic_setup(cfg, pos, proto, w3, signer_calls, atomic_allowed_calls, AtomicSetup, pools)
         if proto.kind == "morpho_blue":
             from manager.protocols.morpho_blue.plan import MorphoPlanContext
 
             params = _morpho_params(clients[proto.chain], proto)
             ctx = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
                                     max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees,
-                                    router_kind=router_kind)
+                                    router_kind=router_kind, atomic=atomic)
             signer_calls.setdefault(pos.signer, []).append(morpho_allowed_calls(
                 proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token], router_kind))
             wiring.append((mp, ctx, morpho_health_reader(chain_cfg, proto, pos.account)))
@@ -275,7 +278,8 @@ def build_manager(
         signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves,
                                                                      router_kind))
         ctx = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
-                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, router_kind=router_kind)
+                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, router_kind=router_kind,
+                          atomic=atomic)
         wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
     # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
@@ -318,6 +322,35 @@ def build_manager(
              sum(p.executor is not None for p in positions), dry, db.safe_url)
     return Manager(cfg=cfg, runtime=runtime, repo=repo, db=db, clients=clients, executors=executors, dry_run=dry,
                    forks=forks)
+
+
+def _atomic_setup(cfg: Any, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],
+                  atomic_allowed_calls: Callable[[str], dict[str, set[str]]], setup_type: Any,
+                  pools: dict[str, tuple[str, list[str]]]) -> Any:
+    """The position's ``AtomicSetup`` when its signer has an executor contract (checked: code there, owned by
+    the signer); the executor's entry points join the signer's allow-list. ``None``: direct path only."""
+    signer = cfg.signers[pos.signer]
+    executor = getattr(signer, "executor", None)
+    if executor is None:
+        return None
+    from manager.atomic.deploy import check_executor
+
+    try:
+        check_executor(w3, executor, signer.address)
+    except ConfigError as exc:
+        raise cfg.error(("signers", pos.signer, "executor"), str(exc)) from None
+    signer_calls.setdefault(pos.signer, []).append(atomic_allowed_calls(executor))
+    aave_pool = None
+    aave = next((p for p in cfg.protocols if p.kind == "aave_v3" and p.chain == proto.chain), None)
+    if aave is not None:
+        if aave.name not in pools:
+            pools[aave.name] = _aave_pool(w3, aave.pool_addresses_provider)
+        aave_pool = pools[aave.name][0]
+    morpho = next((p.morpho for p in cfg.protocols if p.kind == "morpho_blue" and p.chain == proto.chain), None)
+    log.info("event=atomic_path position=%s executor=%s aave_pool=%s morpho=%s", pos.name, executor, aave_pool,
+             morpho)
+    return setup_type(executor=executor, aave_pool=aave_pool, morpho=morpho,
+                      min_debt_usd=float(getattr(signer, "atomic_min_debt_usd", 0.0)))
 
 
 class _SilentEngine:

@@ -52,7 +52,9 @@ from manager.errors import PosmanError, StopError
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
-from strategies.api import LoadedStrategy, PeerView, StrategyContext, call_decide
+from manager.sizing.venues import DepthLedger
+from strategies._price import feeds_of
+from strategies.api import LoadedStrategy, PeerView, StrategyContext, armed_automations, call_decide
 
 log = logging.getLogger("posman.runtime")
 
@@ -190,7 +192,7 @@ def strategy_context(name: str, mode: str, peers: Iterable[str], views: dict[str
     return StrategyContext(
         position=name, mode=mode, block_number=int(data.block_number),  # type: ignore[arg-type]
         block_timestamp=int(data.block_timestamp), now_s=now_s, health=views[name].health,
-        limits=limits, depth=dict(data.depth), oracles=dict(data.oracles),
+        limits=limits, depth=dict(data.depth), oracles={**feeds_of(views[name].snapshot), **dict(data.oracles)},
         peers={n: views[n] for n in peers if n in views},
         wallet_wei=dict(getattr(data, "wallets", {}).get(name, {})), **history,
     )
@@ -281,6 +283,7 @@ class Runtime:
         self._block_time_s = 12.0
         self._last_block: tuple[int, int] | None = None
         self._depth_cache: tuple[int | None, dict[tuple[str, str], Any]] = (None, {})
+        self._ledger = DepthLedger()
         self.last_tick: TickReport | None = None
         self.ticks = 0
         self.observers: list[Callable[[TickReport], None]] = []  # called with every report (e.g. manager.web)
@@ -351,6 +354,7 @@ class Runtime:
         # sent in that order (different signers concurrently, one signer's plans with consecutive nonces)
         # and nothing waits for a receipt: the next tick (or the tracking job) settles what was sent.
         work: list[_Work] = []
+        self._ledger = DepthLedger()  # the tick's sales so far: later decisions value theirs after them
         for name in sorted(views, key=lambda n: (views[n].health, n)):
             pos = self.positions[name]
             try:
@@ -547,10 +551,31 @@ class Runtime:
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return None
         ctx = self.context_for(pos, views, data, now_s)
+        proceeds = self._unspent_proceeds(name)
+        if proceeds:  # a direct plan stopped part-way: its swap proceeds are spent first (finished from chain state)
+            ctx = dataclasses.replace(ctx, proceeds_wei=proceeds)
+        path = self._choose_path(pos, snap, data)
+        if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
+            ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
+                                      path_note=path.why)
+            reads = (getattr(data, "atomic", None) or {}).get(name)
+            if path.atomic and reads is not None and reads.aave_premium_bps is not None:
+                ctx = dataclasses.replace(ctx, aave_flash_premium_bps=int(reads.aave_premium_bps))
+        if armed_automations(pos.strategy):  # price automations: their durable state (trailing stop peaks)
+            ctx = dataclasses.replace(ctx, automation_state=self.automation_state(pos, data, ctx.oracles))
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
-        read_depth = (lambda pairs: self._depth(data, pairs)) if lending and hasattr(self.reader, "depth") else None
-        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth)
+        seen: dict[tuple[str, str], Any] = {}
+
+        def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
+            got = self._ledger.shifted(self._depth(data, pairs))  # after this tick's earlier decisions' sales
+            seen.update(got)
+            return got
+
+        decision = decide_with_depth(pos.strategy, snap, ctx, read_depth if lending and hasattr(self.reader, "depth")
+                                     else None)
+        if decision is not None and decision.action != "none":
+            self._ledger.record(decision.steps, seen)
         if decision is None:
             decision = SizingDecision(position=name, action="none", reason="strategy returned None",
                                       block_number=block, health_before=None)
@@ -635,7 +660,8 @@ class Runtime:
         try:
             min_post = self._min_post_health(decision)
             plan = build_plan(decision, snap, pos.plan_context, min_post_health=min_post,
-                              target_band=self._target_band(decision))
+                              target_band=self._target_band(decision),
+                              path=self._choose_path(pos, snap, data))
         except UnplannableDecision as exc:
             outcome.status, outcome.reason = "refused", str(exc)
             log.warning("event=plan_refused position=%s block=%d reason=%r", name, block, str(exc))
@@ -650,6 +676,10 @@ class Runtime:
                 update={"max_block_age_blocks": self.max_plan_age_blocks})})
         native_price = self._native_price_usd(data, snap)
         loss_avoided = self._expected_loss_avoided_usd(decision, snap) if native_price is not None else None
+        if loss_avoided is not None and self._from_automation(pos, decision):
+            # NOTE: a price automation acts on the user's order (a stop, a price level), not on liquidation risk:
+            # the "gas <= share of the loss avoided" budget does not apply (the fee caps still do)
+            loss_avoided = None
         if loss_avoided is not None:
             plan = plan.model_copy(update={"expected_loss_avoided_usd": loss_avoided})
         item.native_price = native_price
@@ -706,6 +736,7 @@ class Runtime:
                 self._last_unsuccessful.pop(name, None)
         if result.status in ("confirmed", "submitted"):
             self._set_last_action(name, block, float(data.block_timestamp))
+            self._automation_fired(pos, decision, data)
             with self._state_lock:
                 self._sent_context[plan.plan_id] = (decision.action, decision.health_before, len(plan.steps),
                                                     plan.notional_usd, block)
@@ -717,6 +748,150 @@ class Runtime:
         elif result.status in ("failed", "reverted"):
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
+
+    def _unspent_proceeds(self, name: str) -> dict[str, int]:
+        """``planner.unspent_proceeds`` of the position's latest plan when it ended failed or reverted."""
+        from manager.execution.planner import unspent_proceeds
+
+        try:
+            rows = self.repo.actions_for(name, limit=1, include_refused=False)
+            if not rows or rows[0].status not in ("failed", "reverted"):
+                return {}
+            included = {t.step_index for t in self.repo.transactions_for(rows[0].plan_id) if t.status == "included"}
+            return unspent_proceeds(list(rows[0].steps_json or []), included)
+        except Exception as exc:  # NOTE: without the record the wallet rules of the strategy apply unchanged
+            log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
+            return {}
+
+    def automation_state(self, pos: ManagedPosition, data: Any,
+                         oracles: Any = None) -> dict[str, dict[str, Any]]:
+        """The durable state of the position's price automations at this tick (automation key -> state).
+
+        A trailing stop's peak is the highest answer of its Chainlink feed over every round since it armed: the
+        rounds between the last round seen and this tick's are read back (``getRoundData``, at this tick's block,
+        ``watchers.tick.read_round_answers``), so a spike between two ticks still counts. Stored in the database
+        (``runtime_state`` key ``automation:<position>:<key>``) whenever it changes: a restart continues from it.
+        """
+        out: dict[str, dict[str, Any]] = {}
+        for auto in armed_automations(pos.strategy):
+            if auto.kind == "close_on_price":  # a partial close re-arms once the price is back across its level
+                out[auto.key] = self._rearm(pos, auto, oracles if oracles is not None else data.oracles)
+                continue
+            if auto.kind != "trailing_stop":
+                continue
+            key = f"automation:{pos.name}:{auto.key}"
+            try:
+                state = dict(self.repo.get_state(key) or {})
+            except Exception as exc:  # NOTE: without the stored peak the stop must not act on a fresh one
+                log.warning("event=automation_state_unreadable position=%s key=%s error=%r", pos.name, auto.key,
+                            str(exc)[:200])
+                out[auto.key] = {"unreadable": True}
+                continue
+            reading = (oracles if oracles is not None else data.oracles).get(auto.config.asset)
+            if reading is None or reading.answer <= 0:
+                out[auto.key] = state
+                continue
+            rounds = [(int(reading.round_id), int(reading.answer), int(reading.updated_at))]
+            last = state.get("last_round")
+            if last is not None and int(reading.round_id) > int(last) + 1:
+                rounds += self._rounds_between(pos.name, reading.feed, int(last), int(reading.round_id) - 1,
+                                               int(data.block_number))
+            best = max(rounds, key=lambda r: r[1])
+            changed = last != int(reading.round_id)
+            if state.get("peak_answer") is None or best[1] > int(state["peak_answer"]):
+                state.update(peak_answer=best[1], peak_round=best[0], peak_updated_at=best[2],
+                             peak_block=int(data.block_number))
+                changed = True
+            state.update(peak_usd=int(state["peak_answer"]) / 10**reading.decimals, last_round=int(reading.round_id),
+                         feed=reading.feed, asset=auto.config.asset)
+            state.setdefault("since_block", int(data.block_number))
+            if changed:
+                try:
+                    self.repo.set_state(key, state)
+                    log.info("event=automation_state position=%s key=%s peak_usd=%.4f peak_round=%s last_round=%s",
+                             pos.name, auto.key, state["peak_usd"], state["peak_round"], state["last_round"])
+                except Exception as exc:
+                    log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                                str(exc)[:200])
+            out[auto.key] = state
+        return out
+
+    def _rearm(self, pos: ManagedPosition, auto: Any, oracles: Any) -> dict[str, Any]:
+        key = f"automation:{pos.name}:{auto.key}"
+        try:
+            state = dict(self.repo.get_state(key) or {})
+        except Exception:  # NOTE: unknown: treat as fired (a partial close must not repeat on a missing record)
+            return {"armed": False, "unreadable": True}
+        reading = oracles.get(auto.config.asset)
+        if state.get("armed") is False and reading is not None and reading.answer > 0:
+            price = reading.answer / 10**reading.decimals
+            c = auto.config
+            back = ((c.below_usd is None or price > c.below_usd) and (c.above_usd is None or price < c.above_usd))
+            if back:
+                state.update(armed=True, rearmed_block=int(reading.block_number))
+                try:
+                    self.repo.set_state(key, state)
+                except Exception as exc:
+                    log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                                str(exc)[:200])
+        return state
+
+    @staticmethod
+    def _from_automation(pos: ManagedPosition, decision: SizingDecision) -> bool:
+        """The decision came from one of the position's price automations (or the strategy is one)."""
+        from strategies.api import AUTOMATIONS
+
+        reason = decision.reason or ""
+        return pos.strategy.name in AUTOMATIONS or (bool(pos.strategy.automations) and reason.startswith("[")
+                                                     and "]" in reason)
+
+    def _automation_fired(self, pos: ManagedPosition, decision: SizingDecision, data: Any) -> None:
+        """A partial close (``fraction`` < 1) was sent: disarm it until the price re-arms it (close_on_price: back
+        across its level; trailing_stop: trailing afresh from the current price), so it fires once per crossing."""
+        reason = decision.reason or ""
+        key = reason[1:reason.index("]")] if reason.startswith("[") and "]" in reason else pos.strategy.name
+        auto = next((a for a in armed_automations(pos.strategy) if a.key == key), None)
+        if auto is None or auto.kind not in ("close_on_price", "trailing_stop") or auto.config.fraction >= 1:
+            return
+        state_key = f"automation:{pos.name}:{auto.key}"
+        try:
+            state = dict(self.repo.get_state(state_key) or {})
+            state.update(armed=False, fired_block=int(data.block_number))
+            reading = data.oracles.get(auto.config.asset)
+            if auto.kind == "trailing_stop" and reading is not None:  # the trail restarts from here
+                state.update(peak_answer=int(reading.answer), peak_round=int(reading.round_id),
+                             peak_usd=int(reading.answer) / 10**reading.decimals, armed=True)
+            self.repo.set_state(state_key, state)
+            log.info("event=automation_fired position=%s key=%s block=%d fraction=%s", pos.name, auto.key,
+                     int(data.block_number), auto.config.fraction)
+        except Exception as exc:
+            log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
+                        str(exc)[:200])
+
+    def _rounds_between(self, name: str, feed: str, after_round: int, last_round: int,
+                        block: int) -> list[tuple[int, int, int]]:
+        """The feed's rounds ``after_round + 1 .. last_round`` (empty when the reader cannot read them)."""
+        client_of = getattr(self.reader, "client", None)
+        if client_of is None:
+            return []
+        from manager.watchers.tick import read_round_answers
+
+        try:
+            chain = self.cfg.protocol(self.cfg.position(name).protocol).chain
+            return read_round_answers(client_of(chain), feed, after_round, last_round, block)
+        except Exception as exc:  # NOTE: the current round still counts; the gap is logged
+            log.warning("event=oracle_rounds_unread position=%s feed=%s rounds=%d..%d error=%r", name, feed,
+                        after_round + 1, last_round, " ".join(str(exc).split())[:200])
+            return []
+
+    @staticmethod
+    def _choose_path(pos: ManagedPosition, snap: Any, data: Any) -> Any:
+        """``execution.planner.choose_path`` for a managed lending position (None: nothing to choose)."""
+        if pos.mode != "manage" or pos.plan_context is None or not hasattr(pos.plan_context, "atomic"):
+            return None
+        from manager.execution.planner import choose_path
+
+        return choose_path(pos.plan_context, snap, (getattr(data, "atomic", None) or {}).get(pos.name))
 
     def _emit_executed(self, name: str, plan_id: str, block: int, now_s: float, *, post_health: float | None,
                        fields: dict[str, Any] | None = None) -> None:
@@ -869,6 +1044,8 @@ class Runtime:
             return max(1.0, before)
         if decision.action == "boost" and decision.target_health is not None:
             return max(1.01, decision.target_health - 0.05)
+        if decision.action == "collateral_switch" and decision.target_health is not None:
+            return decision.target_health  # the switch's floor (the executor checks it on chain too)
         return None
 
     # --- stuck transactions ----------------------------------------------------------------------

@@ -25,7 +25,7 @@ from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, 
 from manager.sizing._checks import BadInputError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, _borrow_ok_v30, _largest, exact_position, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei, usd_cap_wei
-from manager.sizing.deleverage import swap_model_for
+from manager.sizing.deleverage import venues_for
 from manager.sizing.fixed import WAD, percent_mul
 
 
@@ -82,7 +82,9 @@ def plan_boost(
                               feasible=blocked[0] == "already_at_target", best_reachable_health=hf_before,
                               reason=blocked[1], **base)
 
-    model, depth_cap = swap_model_for(j, k, depth, limits)
+    vs = venues_for(j, k, depth, limits)
+    model, depth_cap = vs.model, vs.cap_wei
+    routed = vs.split or len(vs.venues[0].fees_pips) > 1
     usd_per_wei_j = j.price_base / j.unit / snapshot.base_unit
     prem_bps = flash_premium_bps or 0
     day_left = limits.per_day_remaining_usd
@@ -162,7 +164,13 @@ def plan_boost(
         if y <= 0:
             binding = "dust"
             break
-        new_pos = after(b)
+        legs = vs.legs(used, b) if routed else None
+        if legs is not None and sum(lg.min_out_wei for lg in legs) < y:
+            y = sum(lg.min_out_wei for lg in legs)
+            fee_b = percent_mul(b, prem_bps) if flash_premium_bps is not None else 0
+            new_pos = pos.with_deltas({k.asset: (y, 0)}).with_deltas({j.asset: (0, b + fee_b)})
+        else:
+            new_pos = after(b)
         if first_binding is None:
             first_binding = binding
         h_new = new_pos.health()
@@ -170,8 +178,7 @@ def plan_boost(
         if flash_premium_bps is not None:
             steps += [
                 SizingStep(kind="flash_loan", asset=j.asset, symbol=j.symbol, amount_wei=b, round=rnd),
-                SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=b, asset_out=k.asset,
-                           symbol_out=k.symbol, min_amount_out_wei=y, round=rnd),
+                *_swaps(j, k, b, y, rnd, legs),
                 SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=y, round=rnd,
                            projected_health=pos.with_deltas({k.asset: (y, 0)}).health()),
                 SizingStep(kind="borrow", asset=j.asset, symbol=j.symbol, amount_wei=b + fee, round=rnd,
@@ -181,8 +188,7 @@ def plan_boost(
             steps += [
                 SizingStep(kind="borrow", asset=j.asset, symbol=j.symbol, amount_wei=b, round=rnd,
                            projected_health=pos.with_deltas({j.asset: (0, b)}).health()),
-                SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=b, asset_out=k.asset,
-                           symbol_out=k.symbol, min_amount_out_wei=y, round=rnd),
+                *_swaps(j, k, b, y, rnd, legs),
                 SizingStep(kind="supply", asset=k.asset, symbol=k.symbol, amount_wei=y, round=rnd,
                            projected_health=h_new),
             ]
@@ -221,6 +227,16 @@ def plan_boost(
         collateral_deltas_wei={k.symbol: total_supply}, debt_deltas_wei={j.symbol: total_borrow},
         rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,
     )
+
+
+def _swaps(j: AssetLine, k: AssetLine, b: int, y: int, rnd: int, legs: list[Any] | None) -> list[SizingStep]:
+    """The boost's purchase: one swap, or one leg per venue (split / two-hop) with its own minimum out."""
+    if legs is None:
+        return [SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=b, asset_out=k.asset,
+                           symbol_out=k.symbol, min_amount_out_wei=y, round=rnd)]
+    return [SizingStep(kind="swap", asset=j.asset, symbol=j.symbol, amount_wei=lg.amount_in_wei, asset_out=k.asset,
+                       symbol_out=k.symbol, min_amount_out_wei=lg.min_out_wei, path=lg.tokens, fees_pips=lg.fees_pips,
+                       round=rnd) for lg in legs]
 
 
 def _net(coll: dict[str, int], debt: dict[str, int]) -> dict[str, int]:

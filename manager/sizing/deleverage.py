@@ -29,35 +29,55 @@ from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, Sizi
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei
-from manager.sizing.depth import SwapModel, curve_sale
+from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.venues import DepthEntry, VenueSet, lookup, venue_set
+
+# What a depth-limited decision says: the largest action within the max slippage now, the rest next block.
+PARTIAL_REASON = "partial: depth-limited, will continue next block"
+DEPTH_LIMITED = frozenset({"pool_depth", "price_impact"})
 
 # Solve a hair above the target so the floored avgLT of v3.0 cannot pull the exact HF below it.
 _TARGET_MARGIN = 2e-4
 
 
-def swap_model_for(
+def venues_for(
     sell: AssetLine,
     buy: AssetLine,
-    depth: Mapping[tuple[str, str], DepthCurve] | None,
+    depth: Mapping[tuple[str, str], DepthEntry] | None,
     limits: SizingLimits,
-) -> tuple[SwapModel, float]:
-    """The guaranteed-output model for selling ``sell`` into ``buy``, and the pool-depth cap on the input (wei).
+) -> VenueSet:
+    """Every venue for selling ``sell`` into ``buy`` (pools / fee tiers / two-hop routes), merged.
 
-    The cap is ``inf`` without a depth curve (oracle fallback) and for a sale of the debt token itself.
+    Without a depth curve: one oracle-valued venue (cap ``inf``); the debt token itself: the identity.
     """
     if sell.asset == buy.asset:
-        return SwapModel.identity(), math.inf
-    curve = None
-    if depth:
-        curve = depth.get((sell.asset, buy.asset)) or depth.get((sell.symbol, buy.symbol))
-    if curve is not None:
-        return curve_sale(curve, limits)
+        return VenueSet.single(SwapModel.identity(), math.inf)
+    curves = lookup(depth, ((sell.asset, buy.asset), (sell.symbol, buy.symbol)))
+    oracle_rate = sell.price_base / buy.price_base * 10.0 ** (buy.decimals - sell.decimals)
+    found = venue_set(curves, limits, oracle_rate)
+    if found is not None:
+        return found
     model = SwapModel.oracle(
         price_in_base=sell.price_base, price_out_base=buy.price_base, decimals_in=sell.decimals,
         decimals_out=buy.decimals, fee_bps=limits.fallback_fee_bps, haircut_bps=limits.max_slippage_bps,
     )
-    return model.with_input_fee(limits.service_fee_bps), math.inf
+    return VenueSet.single(model.with_input_fee(limits.service_fee_bps), math.inf)
+
+
+def swap_model_for(
+    sell: AssetLine,
+    buy: AssetLine,
+    depth: Mapping[tuple[str, str], DepthEntry] | None,
+    limits: SizingLimits,
+) -> tuple[SwapModel, float]:
+    """The guaranteed-output model for selling ``sell`` into ``buy``, and the pool-depth cap on the input (wei).
+
+    Several venues for the pair are merged (``sizing.venues``). The cap is ``inf`` without a depth curve
+    (oracle fallback) and for a sale of the debt token itself.
+    """
+    vs = venues_for(sell, buy, depth, limits)
+    return vs.model, vs.cap_wei
 
 
 @dataclass
@@ -67,6 +87,16 @@ class _Pair:
     used_wei: float = 0.0
     exhausted: bool = False
     why: str = ""
+    venues: VenueSet | None = None
+
+    @classmethod
+    def of(cls, vs: VenueSet) -> _Pair:
+        return cls(vs.model, vs.cap_wei, venues=vs)
+
+    @property
+    def routed(self) -> bool:
+        """The sale goes through venues the sizing core chose (a split, or a multi-hop route)."""
+        return self.venues is not None and (self.venues.split or len(self.venues.venues[0].fees_pips) > 1)
 
 
 def _flash_amount(min_out_wei: int, premium_bps: int) -> int:
@@ -200,7 +230,7 @@ def plan_deleverage(
     def pair_for(k: AssetLine, j: AssetLine) -> _Pair:
         key = (k.asset, j.asset)
         if key not in pairs:
-            pairs[key] = _Pair(*swap_model_for(k, j, depth, limits))
+            pairs[key] = _Pair.of(venues_for(k, j, depth, limits))
         return pairs[key]
 
     def efficiency(k: AssetLine, j: AssetLine) -> float:
@@ -298,11 +328,17 @@ def plan_deleverage(
             # NOTE: an action cut below the dust size by the user's own cap is bound by that cap
             final_binding = binding if binding in ("per_action_cap", "per_day_cap") else "min_action_usd"
             break
+        same = k.asset == j.asset
+        legs = _legs(pair, x_wei, min_out) if not same else None
+        if legs is not None:  # per-leg floors can sum a few wei under the merged model's output
+            got = sum(lg.min_amount_out_wei or 0 for lg in legs)
+            if got < min_out:
+                repay_wei = min(repay_wei, got if flash_premium_bps is None else _flash_amount(got, flash_premium_bps))
+                min_out = _needed_total(repay_wei, flash_premium_bps)
         new_pos = pos.with_deltas({k.asset: (-x_wei, 0)}).with_deltas({j.asset: (0, -repay_wei)})
         h_new = new_pos.health()
         if first_binding is None:
             first_binding = binding
-        same = k.asset == j.asset
         if flash_premium_bps is not None:
             h_repaid = pos.with_deltas({j.asset: (0, -repay_wei)}).health()
             steps.append(SizingStep(kind="flash_loan", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd))
@@ -311,15 +347,12 @@ def plan_deleverage(
             steps.append(SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
                                     projected_health=h_new))
             if not same:
-                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
-                                        symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd, projected_health=h_new))
+                steps.extend(_swap_steps(k, j, x_wei, min_out, rnd, h_new, legs))
         else:
             steps.append(SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, round=rnd,
                                     projected_health=after_withdraw.health()))
             if not same:
-                steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
-                                        symbol_out=j.symbol, min_amount_out_wei=min_out, round=rnd,
-                                        projected_health=after_withdraw.health()))
+                steps.extend(_swap_steps(k, j, x_wei, min_out, rnd, after_withdraw.health(), legs))
             steps.append(SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=repay_wei, round=rnd,
                                     projected_health=h_new))
         coll_delta[k.symbol] = coll_delta.get(k.symbol, 0) - x_wei
@@ -341,15 +374,19 @@ def plan_deleverage(
         elif binding == "per_day_cap":
             break
     else:
-        final_binding = "max_rounds" if not reached else final_binding
+        # NOTE: a round stopped by the pools (or a cap) says so, even when it was also the last round allowed.
+        if not reached and final_binding not in DEPTH_LIMITED | {"per_action_cap", "per_day_cap"}:
+            final_binding = "max_rounds"
 
     h_final = pos.health()
     reached = reached or h_final >= target
     if not steps:
+        why = f"cannot deleverage toward HF {target:g}: bound by {describe_binding(final_binding, limits)}"
+        if final_binding in DEPTH_LIMITED:  # NOTE: e.g. this block's more urgent sales took the pools' depth
+            why += f"; {PARTIAL_REASON} (no depth left within the max slippage this block)"
         return SizingDecision(action="none", projected_health=hf_before, binding_constraint=final_binding,
-                              feasible=False, best_reachable_health=hf_before,
-                              reason=f"cannot deleverage toward HF {target:g}: bound by "
-                                     f"{describe_binding(final_binding, limits)}", **base)
+                              feasible=False, best_reachable_health=hf_before, reason=why,
+                              partial=final_binding in DEPTH_LIMITED, **base)
     feasible = h_final >= target - limits.tolerance_hf
     binding_out = (first_binding if first_binding not in (None, "target_health") else "target_health") if feasible else final_binding
     rounds = rnd
@@ -359,9 +396,14 @@ def plan_deleverage(
     if fallback_used:
         parts.append(f"no depth curve for some swaps: valued at oracle less {limits.fallback_fee_bps:g} bps fee "
                      f"and {limits.max_slippage_bps:g} bps slippage haircut")
-    if not feasible:
-        parts.append(f"target not reachable: stopped by {describe_binding(final_binding, limits)}; "
-                     f"best reachable HF {h_final:.4f}")
+    split = sorted({p.venues.describe() for p in pairs.values() if p.routed and p.used_wei > 0 and p.venues})
+    if split:
+        parts.append(f"sales split/routed over {'; '.join(split)}")
+    partial = not feasible and final_binding in DEPTH_LIMITED
+    if partial:
+        parts.append(f"{PARTIAL_REASON} (stopped by {describe_binding(final_binding, limits)}; best reachable HF now {h_final:.4f})")
+    elif not feasible:
+        parts.append(f"target not reachable: stopped by {describe_binding(final_binding, limits)}; best reachable HF {h_final:.4f}")
     deltas: dict[str, int] = {}
     for sym, v in coll_delta.items():
         deltas[sym] = deltas.get(sym, 0) + v
@@ -377,7 +419,8 @@ def plan_deleverage(
         action=action, steps=tuple(steps), deltas_wei=deltas, projected_health=h_final,
         binding_constraint=binding_out, reason="; ".join(parts), feasible=feasible,
         best_reachable_health=h_final, notional_usd=notional_usd, collateral_deltas_wei=coll_delta,
-        debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, **base,
+        debt_deltas_wei=debt_delta, rounds=rounds, uses_flash_loan=flash_premium_bps is not None, partial=partial,
+        **base,
     )
 
 
@@ -495,9 +538,12 @@ def _repay_from_wallet(
             if value_usd < limits.min_action_usd and h_new < target:
                 break  # wallet dust: not worth a transaction (nor a round)
             if x_wei:
-                prog.steps.append(SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei,
-                                             asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=repay_wei,
-                                             round=prog.rnd, projected_health=pos.health()))
+                legs = _legs(pair, x_wei, repay_wei)
+                if legs is not None:
+                    repay_wei = min(repay_wei, sum(lg.min_amount_out_wei or 0 for lg in legs))
+                    new_pos = pos.with_deltas({j.asset: (0, -repay_wei)})
+                    h_new = new_pos.health()
+                prog.steps.extend(_swap_steps(k, j, x_wei, repay_wei, prog.rnd, pos.health(), legs))
                 wallet[k.asset] -= x_wei
                 pair.used_wei += x_wei
                 x_usd = x_wei * k.price_base / k.unit * usd_per_base
@@ -517,6 +563,28 @@ def _repay_from_wallet(
                 if wallet.get(k.asset, 0) <= 0:
                     continue
                 break
+
+
+def _legs(pair: _Pair, x_wei: int, min_out_wei: int) -> list[SizingStep] | None:
+    """The sale of ``x_wei`` split over the pair's venues after what the plan already sold into them (None: one
+    plain swap through the planner's configured pool). Each leg's ``min_amount_out_wei`` is its own guarantee."""
+    if not pair.routed or pair.venues is None:
+        return None
+    out = []
+    for lg in pair.venues.legs(pair.used_wei, x_wei):
+        out.append(SizingStep(kind="swap", asset=lg.tokens[0], amount_wei=lg.amount_in_wei, asset_out=lg.tokens[-1],
+                              min_amount_out_wei=lg.min_out_wei, path=lg.tokens, fees_pips=lg.fees_pips))
+    return out
+
+
+def _swap_steps(k: AssetLine, j: AssetLine, x_wei: int, min_out_wei: int, rnd: int, health: float | None,
+                legs: list[SizingStep] | None) -> list[SizingStep]:
+    """The swap step(s) of a round: one plain swap, or the legs of a split / routed sale."""
+    if legs is None:
+        return [SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x_wei, asset_out=j.asset,
+                           symbol_out=j.symbol, min_amount_out_wei=min_out_wei, round=rnd, projected_health=health)]
+    return [lg.model_copy(update={"symbol": k.symbol, "symbol_out": j.symbol, "round": rnd, "projected_health": health})
+            for lg in legs]
 
 
 def _integerize(

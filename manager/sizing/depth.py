@@ -167,9 +167,13 @@ def curve_sale(curve: DepthCurve, limits: SizingLimits) -> tuple[SwapModel, floa
     """The guaranteed-output model for selling on ``curve``, and the largest input (wei) to sell on it.
 
     The model is the curve less ``limits.swap_tolerance_bps`` after the ``limits.service_fee_bps`` input fee;
-    the cap is the input whose average price impact on the raw curve stays within ``limits.max_slippage_bps``
-    (grossed up for the service fee), never beyond the quoted depth.
+    the cap is the largest input whose **guaranteed** output (pool fee, price impact and the tolerance all
+    counted) stays within ``limits.max_slippage_bps`` of the mid price, grossed up for the service fee, never
+    beyond the quoted depth. NOTE: that is the bound the execution policy checks each swap's minimum out
+    against (``max_slippage_bps`` below the oracle amount, pools aligned with the oracle), so a sale sized
+    here is never refused for slippage.
     """
     model = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps).with_input_fee(limits.service_fee_bps)
-    cap = SwapModel.from_curve(curve).depth_cap_wei(limits.max_slippage_bps, curve.fee_pips / 1e6)
+    guaranteed = SwapModel.from_curve(curve, tolerance_bps=limits.swap_tolerance_bps)
+    cap = guaranteed.depth_cap_wei(limits.max_slippage_bps, 0.0)
     return model, min(cap / (1 - limits.service_fee_bps / 10_000), model.max_in_wei)

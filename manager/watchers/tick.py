@@ -18,7 +18,7 @@ from typing import Any
 
 from manager.chain.client import ChainClient
 from manager.config.schema import AaveV3Config, Config, UniswapV3Config
-from manager.domain import DepthCurve, LendingPositionSnapshot, OracleReading
+from manager.domain import AtomicReads, DepthCurve, LendingPositionSnapshot, OracleReading
 from manager.errors import ConfigError, DataQualityError, PosmanError
 from manager.protocols.aave_v3.reads import AaveMarket, read_accounts, read_market
 from manager.watchers.oracle import read_oracles
@@ -40,6 +40,9 @@ class TickData:
     # managed Aave positions: the account's wallet balance of every reserve token (asset -> wei), at the
     # same block; what a deleverage may spend before withdrawing (see sizing.deleverage wallet_wei)
     wallets: dict[str, dict[str, int]] = field(default_factory=dict)
+    # managed positions whose signer has an executor contract: flash liquidity and the executor's grants at
+    # the same block (what ``execution.planner.choose_path`` picks the atomic or direct path from)
+    atomic: dict[str, AtomicReads] = field(default_factory=dict)
 
     def snapshot(self, name: str) -> Any | None:
         """The position's snapshot whatever its protocol (Aave, Morpho Blue, Synthetix PerpsV2), or None."""
@@ -89,6 +92,7 @@ class TickReader:
         perps: dict[str, Any] = {}
         perp_issues: dict[str, tuple[str, ...]] = {}
         wallets: dict[str, dict[str, int]] = {}
+        atomic: dict[str, AtomicReads] = {}
         chains = ({p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
                   | {p.chain for p in self._perp_protocols()})
         if not chains:
@@ -175,9 +179,105 @@ class TickReader:
                         found = _reading_issues(proto.asset, reading)
                         if found:
                             perp_issues[name] = tuple(found)
+            atomic.update(self._read_atomic(client, chain, int(head_block or 0), markets, positions, morpho))
         return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
                         oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps, wallets=wallets,
-                        oracle_issues=perp_issues)
+                        oracle_issues=perp_issues, atomic=atomic)
+
+    def _read_atomic(self, client: ChainClient, chain: str, block: int, markets: dict[str, AaveMarket],
+                     positions: dict[str, LendingPositionSnapshot], morpho: dict[str, Any]) -> dict[str, AtomicReads]:
+        """``AtomicReads`` of every managed position whose signer has an executor, in one multicall at ``block``.
+
+        Mirrors what the executor's flow needs on chain (the same rules as ``manager.atomic.reads``, batched at
+        the tick's block): Aave ``FLASHLOAN_PREMIUM_TOTAL`` and the reserve's configuration (``getConfiguration``:
+        active bit 56, not paused bit 60, flash loans bit 63), Morpho Blue's balance of the debt token, the aToken
+        allowance / credit delegation owner -> executor and Morpho's ``isAuthorized``. A failed read leaves
+        the position out (the planner then takes the direct path and says why).
+        """
+        from manager.chain.multicall import Call, execute
+
+        wanted = []
+        for p in self.config.positions:
+            if p.mode != "manage" or p.signer is None or p.signer not in self.config.signers:
+                continue
+            executor = getattr(self.config.signers[p.signer], "executor", None)
+            if executor is None or self.protocols[p.protocol].chain != chain:
+                continue
+            snap = positions.get(p.name) or morpho.get(p.name)
+            if snap is not None:
+                wanted.append((p.name, p.account, executor, snap))
+        if not wanted:
+            return {}
+        market = next((m for name, m in markets.items() if self.protocols[name].chain == chain), None)
+        morpho_addr = next((q.morpho for q in self.config.protocols
+                            if getattr(q, "kind", "") == "morpho_blue" and q.chain == chain), None)
+        calls: list[Call] = []
+        index: list[tuple[str, str, str]] = []  # (position, what, token) per call
+
+        def add(call: Call, name: str, what: str, token: str = "") -> None:
+            calls.append(call)
+            index.append((name, what, token.lower()))
+
+        if market is not None:
+            add(Call.build(market.pool, "FLASHLOAN_PREMIUM_TOTAL()", (), ("uint128",)), "", "premium")
+        for name, owner, executor, snap in wanted:
+            if isinstance(snap, LendingPositionSnapshot):
+                debts = [a.asset for a in snap.assets if a.variable_debt_wei + a.stable_debt_wei > 0]
+                for a in snap.assets:
+                    r = snap.reserves.get(a.asset)
+                    if a.collateral_wei > 0 and r is not None and r.a_token:
+                        add(Call.build(r.a_token, "allowance(address,address)", (owner, executor), ("uint256",)),
+                            name, "withdraw", a.asset)
+                for d in debts:
+                    r = snap.reserves.get(d)
+                    if r is not None and r.variable_debt_token:
+                        add(Call.build(r.variable_debt_token, "borrowAllowance(address,address)", (owner, executor),
+                                       ("uint256",)), name, "borrow", d)
+            else:
+                debts = [snap.params.loan_token]
+                add(Call.build(snap.morpho, "isAuthorized(address,address)", (owner, executor), ("bool",)),
+                    name, "authorized")
+            for d in debts:
+                if market is not None and d in market.reserves:
+                    add(Call.build(market.pool, "getConfiguration(address)", (d,), ("uint256",)), name, "config", d)
+                if morpho_addr is not None:
+                    add(Call.build(d, "balanceOf(address)", (morpho_addr,), ("uint256",)), name, "morpho", d)
+        try:
+            results = execute(client, calls, block)
+        except PosmanError:
+            return {}
+        premium = None
+        got: dict[str, dict[str, Any]] = {name: {"withdraw": {}, "borrow": {}, "flash": {}, "avail": {}, "morpho": {},
+                                                 "authorized": None} for name, *_ in wanted}
+        for (name, what, token), res in zip(index, results, strict=True):
+            if not res.success:
+                continue
+            value = res.value
+            if what == "premium":
+                premium = int(value)
+            elif what in ("withdraw", "borrow", "morpho"):
+                got[name][what][token] = int(value)
+            elif what == "config":
+                cfg_bits = int(value)  # ReserveConfiguration: active (56), paused (60), flash loans enabled (63)
+                got[name]["flash"][token] = bool((cfg_bits >> 63) & 1 and (cfg_bits >> 56) & 1
+                                                 and not (cfg_bits >> 60) & 1)
+            elif what == "authorized":
+                got[name]["authorized"] = bool(value)
+        out: dict[str, AtomicReads] = {}
+        for name, _owner, executor, _snap in wanted:
+            g = got[name]
+            avail = {}
+            if market is not None:
+                for token in g["flash"]:
+                    r = next((r for a, r in market.reserves.items() if a.lower() == token), None)
+                    if r is not None:
+                        avail[token] = int(r.available_liquidity_wei)
+            out[name] = AtomicReads(
+                executor=executor, block_number=block, aave_pool=market.pool if market else None,
+                aave_premium_bps=premium, aave_flash_enabled=g["flash"], aave_available_wei=avail,
+                morpho=morpho_addr, morpho_balance_wei=g["morpho"], withdraw_allowance_wei=g["withdraw"],
+                borrow_allowance_wei=g["borrow"], morpho_authorized=g["authorized"])
+        return out
 
     def _read_perps(self, client: ChainClient, proto: Any, block: int, block_ts: int, perps: dict[str, Any],
                     errors: dict[str, str]) -> None:
@@ -220,13 +320,15 @@ class TickReader:
               chain: str | None = None) -> dict[tuple[str, str], DepthCurve]:
         """Depth curves for (symbol_in, symbol_out) pairs, at ``tick.block_number``.
 
-        Uses the configured ``[[pools]]`` entry for the pair (either direction); symbols resolve through the
-        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with no
-        configured pool are skipped (the sizing core then values the sale at the oracle price less a
-        slippage haircut and says so).
+        Every configured ``[[pools]]`` entry for the pair (either direction, each fee tier) is quoted: one
+        curve, or a tuple of curves (deepest first) that the sizing core splits a sale across
+        (``sizing.venues``). A pair with no configured pool gets the two-hop routes through every token that
+        has a configured pool to both sides (``sizing.venues.compose_curves``). Symbols resolve through the
+        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with neither are skipped
+        (the sizing core then values the sale at the oracle price less a slippage haircut and says so).
+        Two-hop routes are added beside direct pools too: the merge takes them only where they pay more.
         """
-        from manager.protocols.uniswap_v3.depth import depth_curve
-        from manager.protocols.uniswap_v3.reads import read_pool
+        from manager.sizing.venues import compose_curves
 
         out: dict[tuple[str, str], DepthCurve] = {}
         chain = chain or next(iter(sorted(self._uniswap)), None)
@@ -258,25 +360,89 @@ class TickReader:
         if (market is None and not known) or uni.tick_lens is None:
             return out
         client = self.client(chain)
-        for sym_in, sym_out in pairs:
-            cfg = next((p for p in self.config.pools if {p.token_in, p.token_out} == {sym_in, sym_out}), None)
-            if cfg is None:
-                continue
-            try:
-                a, b = address_of(sym_in), address_of(sym_out)
-                from manager.chain.multicall import Call, execute
+        cache: dict[tuple[str, str], list[DepthCurve]] = {}
 
-                addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)",
-                                                   (a, b, cfg.fee_pips), ("address",))], tick.block_number)[0].unwrap()
-                if int(addr, 16) == 0:
+        def curves(sym_a: str, sym_b: str) -> list[DepthCurve]:
+            """Every configured pool / fee tier selling ``sym_a`` for ``sym_b``, deepest first."""
+            if (sym_a, sym_b) in cache:
+                return cache[(sym_a, sym_b)]
+            cfgs = [p for p in self.config.pools if {p.token_in, p.token_out} == {sym_a, sym_b}]
+            found: list[DepthCurve] = []
+            if cfgs:
+                try:
+                    a, b = address_of(sym_a), address_of(sym_b)
+                except DataQualityError:
+                    cfgs = []
+            seen: set[int] = set()
+            for cfg in cfgs:
+                if cfg.fee_pips in seen:
                     continue
-                state = read_pool(client, addr, uni.tick_lens, tick.block_number, twap_window_s=0)
-                zero_for_one = state.token0.lower() == a.lower()
-                k = sorted(set(k_bps) | set(cfg.depth_bps))
-                out[(sym_in, sym_out)] = depth_curve(state, zero_for_one, k_bps=k)
-            except (PosmanError, DataQualityError):
-                continue
+                seen.add(cfg.fee_pips)
+                try:
+                    found.append(self._pool_curve(client, uni, a, b, cfg, tick.block_number, k_bps))
+                except _NoPool:
+                    continue
+                except (PosmanError, DataQualityError):
+                    continue
+            found = [c for c in found if c.points]
+            found.sort(key=lambda c: -max(c.depth_at_bps.values(), default=0))
+            cache[(sym_a, sym_b)] = found
+            return found
+
+        for sym_in, sym_out in pairs:
+            direct = curves(sym_in, sym_out)
+            # NOTE: two-hop routes through every token with a configured pool to both sides: the only venues
+            # when there is no direct pool, and extra depth beside a thin one (each route uses other pools).
+            routes = []
+            for mid in self._middles(sym_in, sym_out):
+                first, second = curves(sym_in, mid), curves(mid, sym_out)
+                if not first or not second:
+                    continue
+                try:
+                    route = compose_curves(first[0], second[0])
+                except PosmanError:
+                    continue
+                if route.points:
+                    routes.append(route)
+            venues = direct + routes
+            if venues:
+                out[(sym_in, sym_out)] = venues[0] if len(venues) == 1 else tuple(venues)
         return out
+
+    def _middles(self, sym_in: str, sym_out: str) -> list[str]:
+        """Tokens with a configured pool to ``sym_in`` and one to ``sym_out`` (candidates for a two-hop route)."""
+        def partners(sym: str) -> set[str]:
+            got = set()
+            for p in self.config.pools:
+                if p.token_in == sym:
+                    got.add(p.token_out)
+                elif p.token_out == sym:
+                    got.add(p.token_in)
+            return got
+        return sorted((partners(sym_in) & partners(sym_out)) - {sym_in, sym_out})
+
+    def _pool_curve(self, client: ChainClient, uni: UniswapV3Config, a: str, b: str, cfg: Any, block: int,
+                    k_bps: Iterable[int]) -> DepthCurve:
+        """The depth curve of the (a, b, fee) pool selling ``a``, at ``block``."""
+        from manager.chain.multicall import Call, execute
+        from manager.protocols.uniswap_v3.depth import depth_curve
+        from manager.protocols.uniswap_v3.reads import read_pool
+
+        addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)", (a, b, cfg.fee_pips),
+                                           ("address",))], block)[0].unwrap()
+        if int(addr, 16) == 0:
+            raise _NoPool(f"no {cfg.fee_pips}-pip pool for {a}/{b}")
+        assert uni.tick_lens is not None
+        state = read_pool(client, addr, uni.tick_lens, block, twap_window_s=0)
+        zero_for_one = state.token0.lower() == a.lower()
+        k = sorted(set(k_bps) | set(cfg.depth_bps))
+        # NOTE: 48 sizes (log-spaced) keep the linear interpolation between quotes within a few bps of the pool,
+        # so a sale lands at its target instead of well above it (the interpolation errs against us).
+        return depth_curve(state, zero_for_one, k_bps=k, grid_points=48)
+
+
+class _NoPool(Exception):
+    """The factory has no pool for the pair at that fee tier."""
 
 
 def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
@@ -327,3 +493,30 @@ class _Heartbeats(dict):  # type: ignore[type-arg]
 
     def get(self, key: Any, default: Any = None) -> Any:
         return super().get(key, self._default)
+
+
+# ------------------------------------------------------------------------------------------------
+# oracle rounds between ticks (the trailing stop's peak, issue 16)
+# ------------------------------------------------------------------------------------------------
+MAX_ROUNDS_BACK = 256
+
+
+def read_round_answers(client: ChainClient, feed: str, after_round: int, last_round: int,
+                       block: int) -> list[tuple[int, int, int]]:
+    """``(round_id, answer, updated_at)`` of the Chainlink feed's rounds ``after_round + 1 .. last_round`` at
+    ``block`` (``AggregatorV3Interface.getRoundData``, one multicall; at most ``MAX_ROUNDS_BACK`` rounds, the
+    newest). Round ids of a proxy are ``phase << 64 | aggregator round``: only rounds of ``last_round``'s phase
+    are read (a phase change starts from its first round). A round that reverts or has no answer is left out."""
+    from manager.chain.multicall import Call, execute
+
+    phase_start = (last_round >> 64) << 64
+    first = max(after_round + 1, phase_start + 1, last_round - MAX_ROUNDS_BACK + 1)
+    if first > last_round:
+        return []
+    calls = [Call.build(feed, "getRoundData(uint80)", (r,), ("uint80", "int256", "uint256", "uint256", "uint80"))
+                      for r in range(first, last_round + 1)]
+    out = []
+    for r, res in zip(range(first, last_round + 1), execute(client, calls, block), strict=True):
+        if res.success and res.value is not None and int(res.value[1]) > 0:
+            out.append((r, int(res.value[1]), int(res.value[3])))
+    return out

@@ -14,6 +14,7 @@ from ``WebState`` (the last tick's reads, the database, the poller's head and re
 | ``posman_position_liquidation_price_usd`` | position, asset | per collateral asset, alone, the USD price at which health reaches 1 |
 | ``posman_position_trigger_price_usd`` | position, asset | per collateral asset (not also borrowed), alone, the USD price at which the trigger is hit |
 | ``posman_position_last_action_block`` | position | block of the last action sent |
+| ``posman_automation_distance_pct`` / ``_level_usd`` | position, automation, kind, asset | price automations: % the oracle price must move to fire (<= 0: firing), and the level |
 | ``posman_position_block`` / ``_oracle_fresh`` | position | block of the reading; 0 when an oracle of the position is stale or deviating |
 | ``posman_position_up`` | position | 1 when the position was read at the last tick |
 | ``posman_position_margin_ratio`` / ``_trigger_margin_ratio`` / ``_target_margin_ratio`` | position | perps (``perp_margin``): margin / notional and its band |
@@ -95,8 +96,21 @@ class PosmanCollector(Collector):
         trig_px = GaugeMetricFamily("posman_position_trigger_price_usd",
                                     "Per collateral asset, alone, the USD price at which the strategy's trigger is hit.",
                                     labels=[*labels, "asset"])
+        auto_labels = [*labels, "automation", "kind", "asset"]
+        auto_dist = GaugeMetricFamily("posman_automation_distance_pct",
+                                      "Price automations: % the oracle price must move to fire (<= 0: firing).",
+                                      labels=auto_labels)
+        auto_level = GaugeMetricFamily("posman_automation_level_usd",
+                                       "Price automations: the USD price at which it fires (a trailing stop's "
+                                       "moves with its peak).", labels=auto_labels)
         for p in self.state.positions():
             lv = [p["name"], p["protocol"], p["mode"]]
+            for au in p.get("automations") or []:
+                alv = [*lv, str(au.get("key")), str(au.get("kind")), str(au.get("asset") or "")]
+                if _num(au.get("distance_pct")) is not None:
+                    auto_dist.add_metric(alv, float(au["distance_pct"]))
+                if _num(au.get("level_usd")) is not None:
+                    auto_level.add_metric(alv, float(au["level_usd"]))
             up = p["block_number"] is not None
             fam["up"].add_metric(lv, 1.0 if up else 0.0)
             if up:
@@ -128,6 +142,8 @@ class PosmanCollector(Collector):
         yield from fam.values()
         yield liq
         yield trig_px
+        yield auto_dist
+        yield auto_level
 
     def _runtime(self) -> Iterator[Metric]:
         st = self.state

@@ -386,7 +386,35 @@ class WebState:
             "health_lines": lines,
             "next_trigger": _next_trigger(band, health, margin_ratio, rules, proto.kind, at_prices),
             "decision": decision, "last_action_block": last_block, "error": error,
+            "automations": self._automations(pos, data, health),
         }
+
+    def _automations(self, pos: Any, data: Any, health: float | None) -> list[dict[str, Any]]:
+        """The position's armed price automations at the last tick: level, price, distance to firing, and a
+        trailing stop's stored peak (``manager.runtime.automation_view.armed_rows``)."""
+        managed = getattr(self.runtime, "positions", {}).get(pos.name)
+        if managed is None or data is None:
+            return []
+        from manager.runtime.automation_view import armed_rows
+        from manager.runtime.loop import _snapshot_of
+        from strategies._price import feeds_of
+        from strategies.api import StrategyContext, armed_automations
+
+        autos = armed_automations(managed.strategy)
+        if not autos:
+            return []
+        try:
+            snap = _snapshot_of(data, pos.name)
+            states = {a.key: self.repo.get_state(f"automation:{pos.name}:{a.key}") or {} for a in autos}
+            ctx = StrategyContext(position=pos.name, mode=pos.mode, block_number=int(data.block_number),
+                                  block_timestamp=int(data.block_timestamp), now_s=self.clock(),
+                                  health=float("inf") if health is None else float(health),
+                                  oracles={**feeds_of(snap), **dict(data.oracles)} if snap is not None
+                                  else dict(data.oracles), automation_state=states)
+            return armed_rows(managed.strategy, ctx)
+        except Exception as exc:  # the view degrades; the tick is unaffected
+            log.warning("event=web_automations_failed position=%s error=%r", pos.name, str(exc)[:200])
+            return []
 
     def _params(self, pos: Any) -> Any:
         strat = getattr(self.runtime, "positions", {}).get(pos.name)

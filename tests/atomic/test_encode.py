@@ -99,7 +99,7 @@ def test_bad_inputs_are_refused_with_the_field_named():
 
 def test_allowed_calls_and_policy_see_every_leg():
     calls = E.allowed_calls(EXECUTOR)
-    assert {sel for _a, sel in calls} == set(E.ENTRY_POINTS.values()) and len(calls) == 3
+    assert {sel for _a, sel in calls} == set(E.ENTRY_POINTS.values()) and len(calls) == 4  # + switchCollateral
     step = _deleverage()
     assert [s.kind for s in step.inner] == ["swap"] and step.inner[0].to.lower() == ROUTER
     allowed: dict[str, set[str]] = {}

@@ -80,7 +80,8 @@ def test_boost_never_breaks_ltv_gate(weth, price, debt_frac, target, flash, dept
     )})
     hf0 = aave.health_factor(s)
     assume(hf0 > target * 1.01)
-    curves = {(USDC, WETH): cpmm_curve(USDC, WETH, 5e6 * price * 1e6, 5e6 * 1e18, dec_in=6, dec_out=18)} if depth else None
+    curves = ({(USDC, WETH): cpmm_curve(USDC, WETH, 5e6 * price * 1e6, 5e6 * 1e18, fee_pips=500, dec_in=6, dec_out=18)}
+              if depth else None)  # a 5-pip pool: within the 20 bps limit with the 10 bps tolerance
     d = plan_boost(s, target, borrow_asset=USDC, supply_asset=WETH, depth=curves, limits=LIM, flash_premium_bps=flash)
     pos = aave.exact_position(s)
     for step in d.steps:

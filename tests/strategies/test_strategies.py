@@ -175,7 +175,8 @@ def test_risk_trigger_raises_the_trigger_and_is_capped_below_target():
 def test_deleverage_respects_pool_depth_and_caps():
     snap = a1(weth_price_base=1500 * 10**8)
     weth, usdc = snap.assets[0].asset, snap.assets[1].asset
-    shallow = cpmm_curve(weth, usdc, 2 * 10**18, 3_000 * 10**6, fee_pips=500, max_fraction=0.9)
+    # NOTE: the depth cap counts the pool fee and the min-out tolerance within max_slippage_bps (as the policy does)
+    shallow = cpmm_curve(weth, usdc, 5 * 10**18, 7_500 * 10**6, fee_pips=500, max_fraction=0.9)
     d = cdp_health.decide(CDP, snap, ctx_for(snap, depth={("WETH", "USDC"): shallow},
                                                 limits=SizingLimits(max_slippage_bps=50)))
     assert d.action == "deleverage" and d.binding_constraint in ("pool_depth", "price_impact")

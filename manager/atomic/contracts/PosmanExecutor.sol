@@ -3,7 +3,7 @@ pragma solidity 0.8.19;
 
 /// @title PosmanExecutor
 /// @notice One user's atomic protective actions on an Aave V3 (v3.0 .. v3.6) or Morpho Blue position:
-///         deleverage, boost and close in one transaction, funded by a flash loan (Aave `flashLoanSimple` or
+///         deleverage, boost, close and collateral switch in one transaction, funded by a flash loan (Aave `flashLoanSimple` or
 ///         Morpho Blue's fee-free `flashLoan`), with the owner's final health checked on chain.
 /// @dev    Authorization model (see manager/atomic/README.md):
 ///         - `OWNER` (immutable) is the user's EOA, the only account that can start anything, and the only
@@ -52,6 +52,9 @@ contract PosmanExecutor {
     ///         BOOST: flash `flashAmount`, swap it to collateral, supply at least `collateralAmount`, borrow back.
     ///         CLOSE: both amounts ignored (the whole debt and the whole collateral, read on chain); the owner must
     ///         receive at least `minOut` of `outAsset` (the debt or the collateral asset).
+    ///         SWITCH (Aave only): `debtAsset` is the NEW collateral B (the flash-borrowed asset), `collateralAsset`
+    ///         the OLD collateral A: flash `flashAmount` of B, supply it for OWNER, withdraw `collateralAmount` of A
+    ///         (max = all), swap A -> B, repay the flash loan, supply any B left for OWNER; OWNER's debt is untouched.
     struct Plan {
         uint8 flashKind; // FLASH_AAVE | FLASH_MORPHO
         address lender; // Aave Pool or Morpho Blue that lends the flash loan
@@ -76,6 +79,7 @@ contract PosmanExecutor {
     uint8 public constant DELEVERAGE = 0;
     uint8 public constant BOOST = 1;
     uint8 public constant CLOSE = 2;
+    uint8 public constant SWITCH = 3;
     uint8 public constant FLASH_AAVE = 0;
     uint8 public constant FLASH_MORPHO = 1;
     uint8 public constant PROTOCOL_AAVE = 0;
@@ -150,6 +154,17 @@ contract PosmanExecutor {
         uint256 debt = _debtOf(plan);
         if (debt == 0) revert BadPlan("no debt");
         _run(CLOSE, plan, debt);
+    }
+
+    /// @notice Move OWNER's Aave collateral from `collateralAsset` (A) to `debtAsset` (B) in one transaction:
+    ///         flash-borrow B, supply it for OWNER first (health only rises), pull + withdraw A, swap A -> B, repay
+    ///         the flash loan, supply the B left for OWNER; OWNER's final health must be >= `minHealthWad` (>= 1e18).
+    function switchCollateral(Plan calldata plan) external onlyOwner {
+        if (plan.protocol != PROTOCOL_AAVE) revert BadPlan("protocol");
+        if (plan.debtAsset == plan.collateralAsset) revert BadPlan("assets");
+        if (plan.flashAmount == 0 || plan.collateralAmount == 0) revert BadPlan("amounts");
+        if (plan.minHealthWad < WAD) revert BadPlan("floor");
+        _run(SWITCH, plan, plan.flashAmount);
     }
 
     /// @notice Send this contract's whole balance of `token` to OWNER (nothing should ever stay here).
@@ -230,6 +245,16 @@ contract PosmanExecutor {
     /// @dev Inside the flash loan: `amount` of the debt asset is here, `amount + premium` must be here at the end.
     function _act(uint8 action, Plan memory plan, uint256 amount, uint256 premium) private {
         uint256 owed = amount + premium;
+        if (action == SWITCH) {
+            // new collateral first: OWNER's health only rises before the old collateral moves
+            _supplyAsset(plan, plan.debtAsset, amount);
+            _withdraw(plan, plan.collateralAmount);
+            _swapAll(plan, plan.collateralAsset, plan.debtAsset);
+            uint256 got = IERC20(plan.debtAsset).balanceOf(address(this));
+            if (got < owed) revert FlashNotCovered(got, owed);
+            if (got > owed) _supplyAsset(plan, plan.debtAsset, got - owed);
+            return;
+        }
         if (action == BOOST) {
             _swapAll(plan, plan.debtAsset, plan.collateralAsset);
             uint256 supplied = IERC20(plan.collateralAsset).balanceOf(address(this));
@@ -338,6 +363,13 @@ contract PosmanExecutor {
             if (amount == type(uint256).max) (,, amount) = IMorpho(plan.pool).position(_id(plan.market), OWNER);
             IMorpho(plan.pool).withdrawCollateral(plan.market, amount, OWNER, address(this));
         }
+    }
+
+    /// @dev Supply `amount` of `asset` to the Aave Pool for OWNER (collateral switch).
+    function _supplyAsset(Plan memory plan, address asset, uint256 amount) private {
+        _approve(asset, plan.pool, amount);
+        IAavePool(plan.pool).supply(asset, amount, OWNER, 0);
+        _resetAllowance(asset, plan.pool);
     }
 
     function _supply(Plan memory plan, uint256 amount) private {

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from manager.domain import DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
@@ -35,6 +36,7 @@ from manager.protocols.uniswap_v3 import encode as uni
 from manager.sizing import morpho as mm
 from manager.sizing.caps import SizingLimits
 from manager.sizing.depth import SwapModel, curve_sale
+from manager.sizing.venues import DepthEntry, curves_of
 
 DEFAULT_FEE_PIPS = 3000
 DEFAULT_DEADLINE_S = 600
@@ -53,22 +55,27 @@ class MorphoPlanContext:
     fees_pips: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (symbol in, symbol out) -> fee
     deadline_s: int = DEFAULT_DEADLINE_S
     router_kind: str = "swap_router"  # "swap_router" | "swap_router02" (manager.protocols.uniswap_v3.router)
+    atomic: Any = None  # manager.execution.planner.AtomicSetup: the signer's executor (atomic path)
+
+
+def curves_for(snap: MorphoPositionSnapshot,
+               depth: Mapping[tuple[str, str], DepthEntry] | None) -> tuple[DepthCurve, ...]:
+    """Every venue (pool / fee tier / two-hop route) selling the collateral for the loan token, deepest first:
+    keyed by addresses or by symbols."""
+    if not depth:
+        return ()
+    coll, loan = snap.params.collateral_token, snap.params.loan_token
+    keys = [(coll, loan), (coll.lower(), loan.lower()), (snap.collateral_symbol, snap.loan_symbol)]
+    entry = next((depth[k] for k in keys if k in depth), None)
+    # NOTE: a symbol key could name another chain's or market's token: the curve must trade this pair.
+    return tuple(c for c in curves_of(entry)
+                 if c.token_in.lower() == coll.lower() and c.token_out.lower() == loan.lower())
 
 
 def _curve_for(snap: MorphoPositionSnapshot,
-               depth: Mapping[tuple[str, str], DepthCurve] | None) -> DepthCurve | None:
-    """The depth curve for selling the collateral for the loan token: keyed by addresses or by symbols."""
-    if not depth:
-        return None
-    coll, loan = snap.params.collateral_token, snap.params.loan_token
-    keys = [(coll, loan), (coll.lower(), loan.lower()), (snap.collateral_symbol, snap.loan_symbol)]
-    curve = next((depth[k] for k in keys if k in depth), None)
-    if curve is None:
-        return None
-    # NOTE: a symbol key could name another chain's or market's token: the curve must trade this pair.
-    if curve.token_in.lower() != coll.lower() or curve.token_out.lower() != loan.lower():
-        return None
-    return curve
+               depth: Mapping[tuple[str, str], DepthEntry] | None) -> DepthCurve | None:
+    """The deepest single-hop venue (the direct path sells through one pool per round)."""
+    return next((c for c in curves_for(snap, depth) if len(c.route[1]) == 1), None)
 
 
 def _usd_per_wei(price_usd: float | None, decimals: int) -> float | None:
@@ -181,6 +188,24 @@ def _finish_from_wallet(snap: MorphoPositionSnapshot, m: mm.MorphoMarket, target
         feasible=after >= target_hf, best_reachable_health=after,
         notional_usd=(sell * coll_usd if coll_usd else 0.0) + (repay * loan_usd if loan_usd and not coll_usd else 0.0),
         block_number=snap.block_number, rounds=1)
+def decide_atomic_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, premium_bps: int,
+                             depth: Mapping[tuple[str, str], DepthEntry] | None = None,
+                             limits: SizingLimits | None = None, swap_haircut_bps: int = 100) -> SizingDecision:
+    """One atomic deleverage (flash -> repay first -> withdrawCollateral -> swap legs -> repay flash) of ``snap``
+    toward ``target_hf``: ``manager.sizing.atomic.plan_atomic_deleverage_morpho`` on the market accrued to the
+    snapshot, the sale split over every venue of the pair in ``depth``."""
+    from manager.sizing.atomic import plan_atomic_deleverage_morpho
+
+    curves = curves_for(snap, depth)
+    m = snap.market_now.model_copy(update={
+        "loan_token": snap.params.loan_token, "collateral_token": snap.params.collateral_token,
+        "loan_symbol": snap.loan_symbol, "collateral_symbol": snap.collateral_symbol})
+    d = plan_atomic_deleverage_morpho(
+        m, snap.position, target_hf, premium_bps=premium_bps, depth=curves or None, limits=limits,
+        haircut_bps=swap_haircut_bps, collateral_usd_per_wei=_usd_per_wei(snap.collateral_price_usd,
+                                                                          snap.collateral_decimals),
+        name=snap.name or snap.account, block_number=snap.block_number)
+    return d
 
 
 def step_usd(step: SizingStep, snap: MorphoPositionSnapshot) -> float:
@@ -275,4 +300,5 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
     return tuple(out)
 
 
-__all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "decide_deleverage", "step_usd"]
+__all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "curves_for", "decide_atomic_deleverage",
+           "decide_deleverage", "step_usd"]
