@@ -50,7 +50,15 @@ def test_crash_is_survived_and_alerts_arrive_once(tmp_path, capsys):
     assert watched_episode["kind"] == "liquidatable" and watched_episode["open"]  # an episode shows its latest band
     hist = json.loads(posman_here(capsys, "history", "cdp", "--config", str(result.config_path), "--json", "--offline").stdout)
     done = [a for a in hist["actions"] if a["status"] == "confirmed"]
-    assert done and all(a["transactions"] and all(t["status"] == "included" and t["gas_used"] > 0
-                                                  for t in a["transactions"]) for a in done)
+    def one_included_per_step(a) -> bool:  # a replaced (fee-bumped) copy of a step may be listed beside it
+        steps = {t["step"] for t in a["transactions"]}
+        return bool(steps) and all(
+            [t["status"] for t in a["transactions"] if t["step"] == i].count("included") == 1
+            and all(t["gas_used"] > 0 for t in a["transactions"] if t["step"] == i and t["status"] == "included")
+            and all(t["status"] in ("included", "replaced") for t in a["transactions"] if t["step"] == i)
+            for i in steps)
+
+    assert done and all(one_included_per_step(a) for a in done), \
+        [(a["plan_id"], [(t["step"], t["status"], t["gas_used"]) for t in a["transactions"]]) for a in done]
     observed = [a for a in done if a["health_after"] is not None]  # the last action may settle after the last tick
     assert observed and all(a["health_after"] > a["health_before"] for a in observed)
