@@ -108,7 +108,7 @@ def _checks_of(proto: Any) -> Sequence[tuple[str, str, Sequence[tuple[str, Any]]
     if kind == "uniswap_v3":
         fee_500 = (500).to_bytes(32, "big")
         return [("factory", "a Uniswap V3 factory", [("feeAmountTickSpacing(uint24)", fee_500)]),
-                ("swap_router", "a Uniswap V3 SwapRouter", [("factory()", "factory"), ("WETH9()", _ADDRESS)]),
+                ("swap_router", "a Uniswap V3 SwapRouter or SwapRouter02", [("factory()", "factory"), ("WETH9()", _ADDRESS)]),
                 ("quoter", "a Uniswap V3 QuoterV2", [("factory()", "factory")]),
                 ("tick_lens", "a Uniswap V3 TickLens", [])]
     if kind == "morpho_blue":

@@ -18,7 +18,7 @@ KEY_ENV = "POSMAN_TEST_EXECUTOR_KEY"
 
 
 def _config(net, d, user: str, executor: str | None = None) -> str:
-    text = render_config(net.info(), d).replace("max_head_age_s = 300", "max_head_age_s = 100000000")
+    text = render_config(net.info(), d).replace("max_head_age_s = 300", "max_head_age_s = 604800")
     signer = f'[signers.spare3]\naddress = "{user}"\nkey_env = "{KEY_ENV}"\n'
     if executor:
         signer += f'executor = "{executor}"\n'

@@ -105,11 +105,11 @@ def test_switch_attack_cases_revert_and_move_nothing(chain):
     assert H.revert_reason(net, executor, raw(tuple(same)), alice) == 'PosmanExecutor.BadPlan(what=assets)'
     # a leg the wrong way (wstETH -> WETH) and legs whose output cannot repay the flash loan
     wrong = list(plan)
-    wrong[9] = [(net.book["uniswap"]["router"], bytes(H.path(net, "wstETH", "WETH", 100)), x, 1,
-                 E.ROUTER_KINDS["swap_router"])]
+    v1 = E.ROUTER_KINDS["swap_router"]  # a leg is (router, path, amount in, min out, router kind)
+    wrong[9] = [(net.book["uniswap"]["router"], bytes(H.path(net, "wstETH", "WETH", 100)), x, 1, v1)]
     assert H.revert_reason(net, executor, raw(tuple(wrong)), alice) == "PosmanExecutor.BadLeg(index=0)"
     short = list(plan)
-    short[9] = [(net.book["uniswap"]["router"], bytes(leg.path), x // 2, 1, E.ROUTER_KINDS["swap_router"])]
+    short[9] = [(net.book["uniswap"]["router"], bytes(leg.path), x // 2, 1, v1)]
     assert H.revert_reason(net, executor, raw(tuple(short)), alice).startswith("PosmanExecutor.FlashNotCovered(")
     # the encoder refuses what the contract would refuse
     with pytest.raises(ValueError, match="cover the flash loan"):

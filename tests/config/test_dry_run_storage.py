@@ -18,11 +18,15 @@ def test_default_dry_run_database_is_next_to_the_real_one(tmp_path):
     cfg = parse_config(BASE, base_dir=tmp_path)
     assert cfg.storage.url_for(dry_run=False) == f"sqlite:///{tmp_path / 'posman.sqlite'}"
     assert cfg.storage.url_for(dry_run=True) == f"sqlite:///{tmp_path / 'posman-dryrun.sqlite'}"
-    cfg = parse_config('[storage]\nurl = "sqlite:////var/lib/posman/h.db"\n' + BASE)
-    assert cfg.storage.url_for(dry_run=True) == "sqlite:////var/lib/posman/h-dryrun.db"
+    # an absolute path (its folder must exist: the hardened schema refuses a missing one)
+    cfg = parse_config(f'[storage]\nurl = "sqlite:///{tmp_path / "h.db"}"\n' + BASE)
+    assert cfg.storage.url_for(dry_run=True) == f"sqlite:///{tmp_path / 'h-dryrun.db'}"
 
 
 def test_explicit_dry_run_url(tmp_path):
+    with pytest.raises(ConfigError, match=r"storage\.dry_run_url: the folder .*/dry of the sqlite file does not exist"):
+        parse_config('[storage]\ndry_run_url = "sqlite:///dry/x.sqlite"\n' + BASE, base_dir=tmp_path)
+    (tmp_path / "dry").mkdir()
     cfg = parse_config('[storage]\ndry_run_url = "sqlite:///dry/x.sqlite"\n' + BASE, base_dir=tmp_path)
     assert cfg.storage.url_for(dry_run=True) == f"sqlite:///{tmp_path / 'dry' / 'x.sqlite'}"
     with pytest.raises(ConfigError, match="dry_run_url must differ from url"):
