@@ -551,9 +551,8 @@ class Runtime:
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return None
         ctx = self.context_for(pos, views, data, now_s)
-        proceeds = self._unspent_proceeds(name)
-        if proceeds:  # a direct plan stopped part-way: its swap proceeds are spent first (finished from chain state)
-            ctx = dataclasses.replace(ctx, proceeds_wei=proceeds)
+        # NOTE: what a plan stopped part-way left in the wallet (its swaps' proceeds) is in
+        # ctx.interrupted_proceeds_wei (``execution.leftovers``): one record, spent once
         path = self._choose_path(pos, snap, data)
         if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
             ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
@@ -748,20 +747,6 @@ class Runtime:
         elif result.status in ("failed", "reverted"):
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
-
-    def _unspent_proceeds(self, name: str) -> dict[str, int]:
-        """``planner.unspent_proceeds`` of the position's latest plan when it ended failed or reverted."""
-        from manager.execution.planner import unspent_proceeds
-
-        try:
-            rows = self.repo.actions_for(name, limit=1, include_refused=False)
-            if not rows or rows[0].status not in ("failed", "reverted"):
-                return {}
-            included = {t.step_index for t in self.repo.transactions_for(rows[0].plan_id) if t.status == "included"}
-            return unspent_proceeds(list(rows[0].steps_json or []), included)
-        except Exception as exc:  # NOTE: without the record the wallet rules of the strategy apply unchanged
-            log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
-            return {}
 
     def automation_state(self, pos: ManagedPosition, data: Any,
                          oracles: Any = None) -> dict[str, dict[str, Any]]:
