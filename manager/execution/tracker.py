@@ -110,7 +110,9 @@ class Tracker:
         report = TrackReport()
         pending_rows = store.pending_transactions(address)
         plan_ids = {r.plan_id for r in pending_rows}
-        if not pending_rows:
+        # NOTE: released transactions (e.g. refused at start-up by ``recover``) keep a pass going: their nonces
+        # are filled below, and until then their plan's repays count as maybe mined (``execution.leftovers``)
+        if not pending_rows and not store.released_transactions(address):
             self._sent.clear()
             return report
         by_hash = {r.tx_hash: r for r in pending_rows}

@@ -258,6 +258,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         used_today_usd: Callable[[], float] | None = None,
         pending_transactions: Callable[[], list[Any]] | None = None,
+        released_transactions: Callable[[], list[Any]] | None = None,
         reconcile: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -268,6 +269,8 @@ class Runtime:
         self.clock = clock
         self._used_today_usd = used_today_usd or (lambda: 0.0)
         self._pending_transactions = pending_transactions or (lambda: [])
+        # released: not re-broadcast, nonce not yet taken; tracking fills their nonces (``execution.tracker``)
+        self._released_transactions = released_transactions or (lambda: [])
         self._reconcile = reconcile
         self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
         self.price_history: dict[str, deque[float]] = {}
@@ -919,7 +922,8 @@ class Runtime:
             self._settle_pending()
             return 0
         try:
-            if not self._pending_transactions():  # NOTE: one query; nothing sent is waiting: nothing to do
+            # NOTE: one query (two with nothing pending); nothing sent is waiting: nothing to do
+            if not self._pending_transactions() and not self._released_transactions():
                 return 0
         except Exception as exc:
             log.warning("event=pending_query_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])
