@@ -114,9 +114,6 @@ class StrategyContext:
     interrupted_proceeds_wei: Mapping[str, int] = field(default_factory=dict)
     # the health an interrupted plan of this position was to reach (None: nothing to finish)
     finish_to_health: float | None = None
-    # swap proceeds a part-executed direct plan left in the wallet (token address lower-case -> wei), from the
-    # execution record; a strategy may spend them (capped by ``wallet_wei``) to finish that plan
-    proceeds_wei: Mapping[str, int] = field(default_factory=dict)
     # the price automations' durable state (``[[positions.automations]]``), by automation key: e.g. a trailing
     # stop's peak oracle price and the round it was seen at (the runtime keeps it in the database)
     automation_state: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -124,7 +121,8 @@ class StrategyContext:
 
     def __post_init__(self) -> None:
         # NOTE: copies behind read-only views, so a strategy cannot change what the runtime holds.
-        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei", "proceeds_wei", "automation_state"):
+        for name in ("depth", "oracles", "price_history", "peers", "wallet_wei", "interrupted_proceeds_wei",
+                     "automation_state"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
 

@@ -215,7 +215,7 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         else:
             if atomic:  # NOTE: tokens in the wallet (e.g. a half-finished direct plan's) are spent first, directly
                 note = "path: direct (wallet funds to spend first)"
-            if any(ctx.proceeds_wei.get(a.lower(), 0) for a in wallet):
+            if any(ctx.interrupted_proceeds_wei.get(a.lower(), 0) for a in wallet):
                 note = (note + "; " if note else "") + ("finishing a part-executed plan from the chain state: its swap "
                                                         "proceeds in the wallet repay first")
             decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
@@ -281,10 +281,4 @@ def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: St
     for a, v in ctx.wallet_wei.items():
         if a in debt and a not in out and left.get(a.lower(), 0) > 0 and v > 0:
             out[a] = min(int(v), int(left[a.lower()]))
-    # NOTE: a part-executed direct plan's swap proceeds (the debt token, kept apart from borrowed funds by the
-    # execution record) repay now: the plan is finished from the chain state (capped by the wallet).
-    for a, v in ctx.wallet_wei.items():
-        stranded = ctx.proceeds_wei.get(a.lower(), 0)
-        if stranded > 0 and a not in out and v > 0:
-            out[a] = min(int(v), int(stranded))
     return out

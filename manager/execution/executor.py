@@ -22,7 +22,9 @@ sent: receipts, replace-by-fee of a transaction left out for ``timeout_blocks``,
 drop of a lost one (``reconcile``), and a **nonce gap** (a nonce below our pending transactions that the
 node has no transaction for: its transaction was dropped) is filled with a zero-value self-transfer so
 the later nonces can be mined; a pending transaction above the gap whose plan has expired is cancelled
-the same way (same nonce, fees +12.5 %) instead of being mined stale.
+the same way (same nonce, fees +12.5 %) instead of being mined stale. When the fork replay could not run
+(its fallback), later steps have no simulation to be signed ahead with: the plan then runs step by step as
+with ``wait=True`` (each step simulated at the latest block after the one before is mined).
 
 Dry run does everything except store-and-broadcast: it returns the transaction it would send now
 (``would_send``); later steps depend on the first being mined and are shown by the fork replay.
@@ -138,7 +140,15 @@ class Executor:
                 quote, level, replay = self._prepare_plan(plan, post_check, native_price_usd, urgency)
             except (NeverSubmitError, SkipTickError, RetryableError) as exc:  # RPC faults fail this plan only
                 return self._refuse(plan, exc)
-            if not wait and not self.dry_run:
+            pipelined = not wait and not self.dry_run
+            if pipelined and len(replay.simulations) < len(plan.steps) and replay.fallback_reason:
+                # NOTE: without the fork replay the later steps have neither a simulation nor a gas limit:
+                # they cannot be signed ahead. The plan runs step by step instead (each simulated at the
+                # latest block once the one before is mined), the fallback the replay's reason names.
+                log.warning("event=plan_sequential plan_id=%s steps=%d reason=%r", plan.plan_id, len(plan.steps),
+                            "fork replay unavailable: steps sent one at a time")
+                pipelined = False
+            if pipelined:
                 result = self._send_all(plan, quote, level, replay)  # "simulated" is stored with the sends
             else:
                 self.store.set_plan_status(plan.plan_id, PlanStatus.SIMULATED)

@@ -4,8 +4,12 @@ A process killed between a round's swap and its repay leaves the swap's proceeds
 wallet. ``use_wallet_funds = "collateral"`` (the default) never spends the debt token the user holds, so
 without this the position stayed below its trigger with the proceeds idle (issue 15). The amounts here come
 from the manager's own records (plans that stopped part-way - ``failed`` as interrupted or at a step,
-``reverted`` at a later step - newer than the position's last confirmed plan; their included swap steps' guaranteed minimum output, less the included repays of that token after
-them); the caller caps them by the wallet balance read at the tick's block.
+``reverted`` at a later step - newer than the position's last confirmed plan; their included swap steps' guaranteed minimum output, less the repays of that token after
+them that were or may yet be mined: included, pending, or released while no other transaction of ours took
+their nonce); the caller caps them by the wallet balance read at the tick's block.
+
+This is the one record of such proceeds (``StrategyContext.interrupted_proceeds_wei``): a strategy spends
+them once, whatever ``use_wallet_funds`` (except ``"none"``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ INTERRUPTED_LOOKBACK = 20  # newest plans of a position looked at
 def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
     """``{token address (lower case): wei}`` left by interrupted plans of ``position`` (see the module docstring)."""
     out: dict[str, int] = defaultdict(int)
+    taken: dict[str, set[tuple[int, str]]] = {}  # sender -> (nonce, hash) of our mined transactions (lazily)
     for plan in repo.actions_for(position, limit=INTERRUPTED_LOOKBACK, include_refused=False):
         if plan.status == "confirmed":
             break  # a later plan finished: what is older was either spent or is the user's own money now
@@ -30,7 +35,10 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
         included = {t.step_index for t in txs if t.status == "included"}
         # NOTE: a repay still pending (or whose fate is unknown: released) may yet be mined: count it as spent,
         # so that the account's own debt tokens are never taken for proceeds a repay already used.
-        maybe_sent = included | {t.step_index for t in txs if t.status in ("pending", "released")}
+        # A released one whose nonce another transaction of ours has taken (mined: the tracker's gap fill) can
+        # never be mined any more: it was not sent.
+        maybe_sent = included | {t.step_index for t in txs if t.status == "pending"
+                                 or (t.status == "released" and not _nonce_taken(repo, t, taken))}
         left: dict[str, int] = defaultdict(int)
         for i, step in enumerate(plan.steps_json or []):
             if not isinstance(step, dict):
@@ -46,6 +54,17 @@ def interrupted_proceeds(repo: Any, position: str) -> dict[str, int]:
         for token, wei in left.items():
             out[token] += wei
     return {t: w for t, w in out.items() if w > 0}
+
+
+def _nonce_taken(repo: Any, tx: Any, taken: dict[str, set[tuple[int, str]]]) -> bool:
+    """Whether another transaction of ``tx``'s sender with its nonce was mined (included or reverted)."""
+    from manager.persistence import TxStatus
+
+    sender = tx.sender or ""
+    if sender not in taken:
+        taken[sender] = {(t.nonce, t.tx_hash) for status in (TxStatus.INCLUDED, TxStatus.REVERTED)
+                         for t in repo.pending_transactions(sender=sender, status=status)}
+    return any(nonce == tx.nonce and h != tx.tx_hash for nonce, h in taken[sender])
 
 
 def _stopped(plan: Any) -> bool:

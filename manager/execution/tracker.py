@@ -6,14 +6,15 @@ scheduler job between ticks) does one pass over the signer's stored pending tran
 
 1. **settle** every step group (``reconcile.reconcile_transactions``): a receipt -> included/reverted;
    a lost transaction (the node knows none of its hashes) is re-broadcast from its stored bytes after the
-   plan's preconditions and a fresh simulation hold, else dropped;
+   plan's preconditions and a fresh simulation hold, else released (its nonce is filled in 3.);
 2. **replace** a group still pending ``timeout_blocks`` after it was sent: replace-by-fee (same nonce,
    both fee fields +12.5 %, ``fees.bump_fees``); if its plan has expired meanwhile
    (``valid_until_block`` / ``max_block_age_blocks`` past the decision's block) it is **cancelled**
    instead (a zero-value self-transfer with the same nonce and bumped fees): never mined stale;
 3. **fill nonce gaps**: when the account's mined nonce ``L`` is below our lowest pending nonce and the
    node holds no transaction at ``L`` (its pending count equals ``L``), our later transactions can never
-   be mined; each missing nonce gets a zero-value self-transfer (simulated, stored, then broadcast);
+   be mined; each missing nonce - and the nonce of every released transaction of ours not yet mined - gets
+   a zero-value self-transfer (simulated, stored, then broadcast);
 4. **settle plans** of this signer (``reconcile.reconcile_plans``): all steps included -> confirmed, a
    revert -> reverted, a step dropped/never sent -> failed (the next tick re-plans from fresh reads).
 
@@ -109,12 +110,19 @@ class Tracker:
         report = TrackReport()
         pending_rows = store.pending_transactions(address)
         plan_ids = {r.plan_id for r in pending_rows}
-        if not pending_rows:
+        # NOTE: released transactions (e.g. refused at start-up by ``recover``) keep a pass going: their nonces
+        # are filled below, and until then their plan's repays count as maybe mined (``execution.leftovers``)
+        if not pending_rows and not store.released_transactions(address):
             self._sent.clear()
             return report
         by_hash = {r.tx_hash: r for r in pending_rows}
         report.reconcile = reconcile_transactions(w3, store, sender=address, rebroadcast=True)
-        lost = [by_hash[h] for h in report.reconcile.dropped if h in by_hash]
+        # lost: ours, not re-broadcast (the node knows none of its hashes): dropped, or released (refused a
+        # re-broadcast: expired / re-simulation failed / behind such a gap) - now or in an earlier pass while
+        # its nonce is still unmined. Its nonce is filled below, so no copy of it can be mined later.
+        lost = [by_hash[h] for h in (*report.reconcile.dropped, *report.reconcile.released) if h in by_hash]
+        seen = {r.tx_hash for r in lost}
+        lost += [r for r in store.released_transactions(address) if r.tx_hash not in seen]
         head = int(w3.eth.block_number)
         groups: dict[tuple[str, int, int], list[TransactionRow]] = defaultdict(list)
         for row in store.pending_transactions(address):

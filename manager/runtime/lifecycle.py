@@ -309,10 +309,13 @@ def build_manager(
         from manager.watchers.tick import TickReader
 
         reader = TickReader(cfg)
+    from manager.persistence import TxStatus
+
     runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions,
                       alerting=Alerting(engine, dispatcher, background=True),
                       clock=clock, used_today_usd=store.used_today_usd,
                       pending_transactions=lambda: repo.pending_transactions(),
+                      released_transactions=lambda: repo.pending_transactions(status=TxStatus.RELEASED),
                       reconcile=lambda: [ex.recover() for ex in executors.values()] and None)
     for name, ex in executors.items():
         report = ex.recover()

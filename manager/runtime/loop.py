@@ -258,6 +258,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         used_today_usd: Callable[[], float] | None = None,
         pending_transactions: Callable[[], list[Any]] | None = None,
+        released_transactions: Callable[[], list[Any]] | None = None,
         reconcile: Callable[[], None] | None = None,
     ) -> None:
         self.cfg = cfg
@@ -268,6 +269,8 @@ class Runtime:
         self.clock = clock
         self._used_today_usd = used_today_usd or (lambda: 0.0)
         self._pending_transactions = pending_transactions or (lambda: [])
+        # released: not re-broadcast, nonce not yet taken; tracking fills their nonces (``execution.tracker``)
+        self._released_transactions = released_transactions or (lambda: [])
         self._reconcile = reconcile
         self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
         self.price_history: dict[str, deque[float]] = {}
@@ -551,9 +554,8 @@ class Runtime:
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
             return None
         ctx = self.context_for(pos, views, data, now_s)
-        proceeds = self._unspent_proceeds(name)
-        if proceeds:  # a direct plan stopped part-way: its swap proceeds are spent first (finished from chain state)
-            ctx = dataclasses.replace(ctx, proceeds_wei=proceeds)
+        # NOTE: what a plan stopped part-way left in the wallet (its swaps' proceeds) is in
+        # ctx.interrupted_proceeds_wei (``execution.leftovers``): one record, spent once
         path = self._choose_path(pos, snap, data)
         if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
             ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
@@ -749,20 +751,6 @@ class Runtime:
             self.alerting.emit("action_failed", plan.plan_id, position=name, error=result.reason or result.status,
                                block_number=block, now_s=now_s, fields=fields)
 
-    def _unspent_proceeds(self, name: str) -> dict[str, int]:
-        """``planner.unspent_proceeds`` of the position's latest plan when it ended failed or reverted."""
-        from manager.execution.planner import unspent_proceeds
-
-        try:
-            rows = self.repo.actions_for(name, limit=1, include_refused=False)
-            if not rows or rows[0].status not in ("failed", "reverted"):
-                return {}
-            included = {t.step_index for t in self.repo.transactions_for(rows[0].plan_id) if t.status == "included"}
-            return unspent_proceeds(list(rows[0].steps_json or []), included)
-        except Exception as exc:  # NOTE: without the record the wallet rules of the strategy apply unchanged
-            log.warning("event=proceeds_unknown position=%s error=%r", name, str(exc)[:200])
-            return {}
-
     def automation_state(self, pos: ManagedPosition, data: Any,
                          oracles: Any = None) -> dict[str, dict[str, Any]]:
         """The durable state of the position's price automations at this tick (automation key -> state).
@@ -934,7 +922,8 @@ class Runtime:
             self._settle_pending()
             return 0
         try:
-            if not self._pending_transactions():  # NOTE: one query; nothing sent is waiting: nothing to do
+            # NOTE: one query (two with nothing pending); nothing sent is waiting: nothing to do
+            if not self._pending_transactions() and not self._released_transactions():
                 return 0
         except Exception as exc:
             log.warning("event=pending_query_failed error_type=%s error=%r", type(exc).__name__, str(exc)[:200])

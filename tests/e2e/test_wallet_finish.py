@@ -85,14 +85,21 @@ class Killed(BaseException):
     """Stands for kill -9 right after a step was broadcast (and mined)."""
 
 
+@pytest.mark.parametrize("restart", ["at once", "after expiry"])
 @pytest.mark.parametrize("stage", ["withdraw", "approve router", "swap", "approve pool", "repay"])
-def test_kill_at_every_stage_then_restart_reaches_the_target(net, tmp_path, stage):
+def test_kill_at_every_stage_then_restart_reaches_the_target(net, tmp_path, stage, restart):
     """Regression (issue 15): killed between a round's swap and its repay, the restarted manager left the
     position below its trigger with the swap proceeds (the debt token) idle in the wallet, because the
     default ``use_wallet_funds`` never spends the debt token. Killed right after each step of the first
     round is broadcast (and mined), the restarted manager reaches the target from the wallet and the chain
     as they are; nothing is sent twice; the USDC the account held before (its own borrowed money) is not
-    touched."""
+    touched.
+
+    Every step of a plan is signed and stored before the first is broadcast (``execute(wait=False)``), so a
+    restart while the plan is still valid re-broadcasts the stored bytes of the steps never sent (same nonces,
+    re-simulated first: ``reconcile``) and the plan itself completes ("at once"). Restarted past the plan's
+    ``valid_until_block`` ("after expiry"), those stored steps are refused (released), the plan ends failed
+    part-way and the restarted manager finishes it from the wallet."""
     from manager.execution.executor import ExecutorHooks
 
     spec = DemoPosition("carol-cdp", "carol", "manage", "cdp_health",
@@ -129,6 +136,9 @@ def test_kill_at_every_stage_then_restart_reaches_the_target(net, tmp_path, stag
     proceeds = usdc.functions.balanceOf(carol).call() - usdc_before
     assert health(net.w3) < 1.25 or stage == "repay"  # interrupted: below the trigger
     start = net.w3.eth.block_number
+    if restart == "after expiry":  # past valid_until_block (decision block + 5 + 4 per step; 10 steps here)
+        net.w3.provider.make_request("anvil_mine", [hex(5 + 4 * 10 + 10)])
+        start = net.w3.eth.block_number
     second = build_manager(cfg, environ=environ_for(net, (spec,)))
     try:
         outcomes = []
@@ -139,7 +149,11 @@ def test_kill_at_every_stage_then_restart_reaches_the_target(net, tmp_path, stag
         interrupted = [p for p in second.repo.actions_for("carol-cdp") if p.status == "failed"]
     finally:
         second.close()
-    assert interrupted and interrupted[-1].error.startswith("interrupted")
+    if restart == "after expiry":
+        assert interrupted and interrupted[-1].error.startswith(("interrupted", "step ")), \
+            [(p.status, p.error) for p in interrupted]
+    else:  # the first plan completed from its stored transactions, or was finished from the wallet
+        assert all(p.error.startswith("interrupted") for p in interrupted), [p.error for p in interrupted]
     assert health(net.w3) >= 1.4 * 0.995, (stage, [(o.action, o.status, o.reason) for o in outcomes])
     nonces = [tx["nonce"] for n in range(start + 1, net.w3.eth.block_number + 1)
               for tx in net.w3.eth.get_block(n, full_transactions=True)["transactions"] if tx["from"] == carol]
@@ -184,11 +198,13 @@ def test_morpho_plan_stopped_at_the_floor_is_finished_from_the_wallet(net, tmp_p
     assert 1.0 < before < 1.03 and weth.functions.balanceOf(account).call() >= withdraw
     manager = build_manager(cfg, environ=environ_for(net, (spec,)))
     try:
-        first = manager.runtime.tick().positions["morpho-weth"]
+        first = manager.runtime.tick().positions["morpho-weth"]  # sends without waiting (status "submitted")
+        assert manager.runtime.track_pending() == 1  # tracking beside the tick settles it
+        assert manager.repo.actions_for("morpho-weth")[0].status == "confirmed"
         second = manager.runtime.tick().positions["morpho-weth"]
     finally:
         manager.close()
-    assert first.action == "repay_from_wallet" and first.status == "confirmed", (first.action, first.reason)
+    assert first.action == "repay_from_wallet" and first.status == "submitted", (first.action, first.reason)
     after = health(net.w3)
     assert after >= 1.15 and after > hf0, (before, after)
     assert second.action == "none"  # in band: nothing more to do

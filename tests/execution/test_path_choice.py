@@ -130,7 +130,7 @@ def test_cdp_health_repays_the_stranded_proceeds_not_the_borrowed_funds():
     plain = cdp_health.decide(cfg, snap, StrategyContext(**base, wallet_wei=wallet))
     assert plain.steps[0].kind == "withdraw"  # the borrowed USDC in the wallet is not touched
     stranded = cdp_health.decide(cfg, snap, StrategyContext(**base, wallet_wei=wallet,
-                                                            proceeds_wei={USDC.lower(): 2_000 * 10**6}))
+                                                            interrupted_proceeds_wei={USDC.lower(): 2_000 * 10**6}))
     first = stranded.steps[0]
     assert first.kind == "repay" and first.asset == USDC and first.amount_wei == 2_000 * 10**6
     assert "finishing a part-executed plan from the chain state" in stranded.reason
