@@ -23,6 +23,7 @@ from typing import Any
 from manager.devnet import market as M
 from manager.devnet.artifacts import NM, Deployer
 from manager.devnet.compile import compile_files
+from manager.devnet.deploy import configure_reserve
 from manager.errors import SetupError
 
 ORIGIN = "@aave-dao/aave-v3-origin/src/contracts"
@@ -123,20 +124,7 @@ def deploy_aave36(w3: Any, book: dict[str, Any], accounts: dict[str, str]) -> di
     d.send(configurator.functions.initReserves(inputs))
 
     for spec in M.ASSETS:
-        asset = book["tokens"][spec.symbol]
-        d.send(configurator.functions.configureReserveAsCollateral(asset, spec.ltv_bps, spec.lt_bps, spec.bonus_bps))
-        if spec.borrowing:
-            d.send(configurator.functions.setReserveBorrowing(asset, True))
-        d.send(configurator.functions.setReserveFactor(asset, spec.reserve_factor_bps))
-        d.send(configurator.functions.setLiquidationProtocolFee(asset, spec.liq_protocol_fee_bps))
-        if spec.supply_cap:
-            d.send(configurator.functions.setSupplyCap(asset, spec.supply_cap))
-        if spec.borrow_cap:
-            d.send(configurator.functions.setBorrowCap(asset, spec.borrow_cap))
-        if spec.debt_ceiling_cents:  # before anyone supplies the asset
-            d.send(configurator.functions.setDebtCeiling(asset, spec.debt_ceiling_cents))
-        if spec.borrowable_in_isolation:
-            d.send(configurator.functions.setBorrowableInIsolation(asset, True))
+        configure_reserve(d, configurator, book["tokens"][spec.symbol], spec)
     labels = {}
     for em in M.EMODES_V36:
         d.send(configurator.functions.setEModeCategory(em.id, em.ltv_bps, em.lt_bps, em.bonus_bps, em.label))

@@ -127,19 +127,7 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
                                                    em["label"]))
     for spec in M.ASSETS:
         asset = tokens[spec.symbol].address
-        d.send(configurator.functions.configureReserveAsCollateral(asset, spec.ltv_bps, spec.lt_bps, spec.bonus_bps))
-        if spec.borrowing:
-            d.send(configurator.functions.setReserveBorrowing(asset, True))
-        d.send(configurator.functions.setReserveFactor(asset, spec.reserve_factor_bps))
-        d.send(configurator.functions.setLiquidationProtocolFee(asset, spec.liq_protocol_fee_bps))
-        if spec.supply_cap:
-            d.send(configurator.functions.setSupplyCap(asset, spec.supply_cap))
-        if spec.borrow_cap:
-            d.send(configurator.functions.setBorrowCap(asset, spec.borrow_cap))
-        if spec.debt_ceiling_cents:  # must be set before anyone supplies the asset
-            d.send(configurator.functions.setDebtCeiling(asset, spec.debt_ceiling_cents))
-        if spec.borrowable_in_isolation:
-            d.send(configurator.functions.setBorrowableInIsolation(asset, True))
+        configure_reserve(d, configurator, asset, spec)
         if spec.emode:
             d.send(configurator.functions.setAssetEModeCategory(asset, spec.emode))
     d.send(configurator.functions.updateFlashloanPremiumTotal(M.FLASHLOAN_PREMIUM_TOTAL_BPS))
@@ -279,3 +267,21 @@ def _name(symbol: str) -> str:
         "wstETH": "Wrapped liquid staked Ether (devnet)",
         "LINK": "ChainLink Token (devnet)",
     }.get(symbol, f"{symbol} (devnet)")
+
+
+def configure_reserve(d: Any, configurator: Any, asset: str, spec: Any) -> None:
+    """One reserve's risk parameters from its ``market.AssetSpec`` (collateral, borrowing, reserve factor,
+    liquidation protocol fee, caps, debt ceiling, isolation): the same PoolConfigurator calls on v3.0 and v3.6."""
+    d.send(configurator.functions.configureReserveAsCollateral(asset, spec.ltv_bps, spec.lt_bps, spec.bonus_bps))
+    if spec.borrowing:
+        d.send(configurator.functions.setReserveBorrowing(asset, True))
+    d.send(configurator.functions.setReserveFactor(asset, spec.reserve_factor_bps))
+    d.send(configurator.functions.setLiquidationProtocolFee(asset, spec.liq_protocol_fee_bps))
+    if spec.supply_cap:
+        d.send(configurator.functions.setSupplyCap(asset, spec.supply_cap))
+    if spec.borrow_cap:
+        d.send(configurator.functions.setBorrowCap(asset, spec.borrow_cap))
+    if spec.debt_ceiling_cents:  # must be set before anyone supplies the asset
+        d.send(configurator.functions.setDebtCeiling(asset, spec.debt_ceiling_cents))
+    if spec.borrowable_in_isolation:
+        d.send(configurator.functions.setBorrowableInIsolation(asset, True))
