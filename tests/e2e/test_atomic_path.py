@@ -81,18 +81,19 @@ def test_a_direct_plan_stopped_after_its_swap_is_finished_from_the_chain_state(n
     h = Harness(net, tmp_path, (cdp("carol-cdp", "carol", use_wallet_funds="collateral"),), open_positions=False)
     try:
         repo = h.manager.repo
-        steps = [{"kind": "withdraw", "token": t["WETH"], "amount_wei": amount},
-                 {"kind": "approve", "token": t["WETH"], "amount_wei": amount},
-                 {"kind": "swap", "token": t["WETH"], "amount_wei": amount,
-                  "swap": {"token_out": t["USDC"], "min_amount_out_wei": proceeds}},
-                 {"kind": "approve", "token": t["USDC"], "amount_wei": proceeds},
-                 {"kind": "repay", "token": t["USDC"], "amount_wei": proceeds}]
+        # the shape the planner records (labels, an exact-input swap with its guaranteed minimum out)
+        steps = [{"kind": "call", "label": "withdraw WETH", "token": t["WETH"], "amount_wei": amount},
+                 {"kind": "approve", "label": "approve router WETH", "token": t["WETH"], "amount_wei": amount},
+                 {"kind": "call", "label": "swap WETH -> USDC", "token": t["WETH"], "amount_wei": amount,
+                  "swap": {"mode": "exact_in", "token_out": t["USDC"], "min_amount_out_wei": proceeds}},
+                 {"kind": "approve", "label": "approve pool USDC", "token": t["USDC"], "amount_wei": proceeds},
+                 {"kind": "call", "label": "repay USDC", "token": t["USDC"], "amount_wei": proceeds}]
         block = int(r_withdraw["blockNumber"]) - 1
         repo.create_plan("plan-carol-cdp-stopped", position="carol-cdp", block_number=block, steps=steps,
                          action="deleverage")
         for status in ("simulated", "submitted", "failed"):
-            repo.update_plan_status("plan-carol-cdp-stopped", status, error="stopped after the swap" if
-                                    status == "failed" else None)
+            repo.update_plan_status("plan-carol-cdp-stopped", status, error="step 3 not sent: stopped after the swap; "
+                                    "steps 0..2 were executed" if status == "failed" else None)
         for i, rc in enumerate((r_withdraw, r_approve, r_swap)):
             h_tx = rc["transactionHash"].hex()
             h_tx = h_tx if h_tx.startswith("0x") else "0x" + h_tx
