@@ -37,6 +37,9 @@ from typing import Any
 BLOCK_TIMES_S = tuple(int(x) for x in os.environ.get("POSMAN_BENCH_PROTECT_BLOCK_TIMES", "2,12").split(","))
 N_ACCOUNTS = int(os.environ.get("POSMAN_BENCH_PROTECT_ACCOUNTS", "40"))
 MULTI = int(os.environ.get("POSMAN_BENCH_PROTECT_MULTI", "10"))
+# "atomic": every fleet signer has its own granted PosmanExecutor (one flash-loan transaction per action);
+# "direct": no executor (the planner's direct path: withdraw, approve, swap, approve, repay).
+PATHS = tuple(os.environ.get("POSMAN_BENCH_PROTECT_PATHS", "atomic").split(","))
 SHOCK = 0.95
 SETTLE_BLOCKS = 15
 
@@ -76,13 +79,16 @@ def _next_block(net: Any, timeout_s: float) -> int:
     return start
 
 
-def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
+def run_one(block_time_s: int, state_dir: Path, path_kind: str = "atomic") -> dict[str, Any]:
     from manager.config import load_config
     from manager.demo.scenario import PacedManager, move_eth
     from manager.devnet.net import Devnet
     from manager.runtime.lifecycle import build_manager
 
-    from .fleet import TRIGGER_HF, fleet_environ, open_fleet, write_fleet_config
+    from .fleet import TRIGGER_HF, fleet_environ, fleet_executors, open_fleet, write_fleet_config
+
+    if path_kind not in ("atomic", "direct"):
+        raise ValueError(f"POSMAN_BENCH_PROTECT_PATHS: unknown path {path_kind!r} (allowed: atomic, direct)")
 
     t0 = time.perf_counter()
     net = Devnet.start(time_mode="now", log_path=state_dir / "anvil.log")
@@ -90,7 +96,8 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
     try:
         specs = open_fleet(net, N_ACCOUNTS, multi=MULTI)
         path = state_dir / "posman.toml"
-        write_fleet_config(path, net, specs, db_url=f"sqlite:///{state_dir / 'bench.sqlite'}")
+        executors = fleet_executors(net, specs) if path_kind == "atomic" else None
+        write_fleet_config(path, net, specs, db_url=f"sqlite:///{state_dir / 'bench.sqlite'}", executors=executors)
         cfg = load_config(path)
         names = [s.name for s in specs]
         readers = _health_readers(cfg, net, names)
@@ -160,6 +167,7 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
         after_shock = Counter(v["after_shock"] for v in per_position.values())
         after_read = Counter(v["after_read"] for v in per_position.values())
         return {
+            "path": path_kind,
             "block_time_s": block_time_s,
             "positions": len(names),
             "signers": len({s.account_name for s in specs}),
@@ -168,6 +176,7 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
             "shock_block": shock_block,
             "acting_tick_block": acting.block_number if acting is not None else None,
             "acting_tick_s": acting_s,
+            "acting_tick_phase_s": dict(acting.phase_s) if acting is not None else {},
             "ticks_after_shock": len(durations),
             "tick_s_median": statistics.median(durations) if durations else None,
             "tick_s_max": max(durations) if durations else None,
@@ -195,22 +204,24 @@ def run_one(block_time_s: int, state_dir: Path) -> dict[str, Any]:
 
 def run() -> dict[str, Any]:
     out: dict[str, Any] = {"runs": []}
-    for bt in BLOCK_TIMES_S:
-        with tempfile.TemporaryDirectory(prefix=f"posman-bench-protect-{bt}s-") as tmp:
-            res = run_one(bt, Path(tmp))
-        out["runs"].append(res)
-        print(f"  block time {bt:>2} s: {res['positions']} positions on {res['signers']} signers, "
-              f"{res['below_trigger_at_shock']} below trigger at block N={res['shock_block']}; acting tick at "
-              f"{res['acting_tick_block']} took {res['acting_tick_s'] or float('nan'):.2f} s "
-              f"(median tick {res['tick_s_median'] or float('nan'):.2f} s)")
-        print(f"    mined in N+k (k: positions) {res['mined_after_shock']}; after the tick's read block "
-              f"{res['mined_after_read']}; statuses {res['statuses']}; txs/plan {res['txs_per_plan']}; "
-              f"min health after {res['min_health_after']:.4f}; all above trigger {res['all_back_above_trigger_after_blocks']} "
-              "blocks after N")
-    out["goals"] = {f"all_in_next_block_{r['block_time_s']}s": r["in_next_block"] == r["positions"]
+    for kind in PATHS:
+        for bt in BLOCK_TIMES_S:
+            with tempfile.TemporaryDirectory(prefix=f"posman-bench-protect-{kind}-{bt}s-") as tmp:
+                res = run_one(bt, Path(tmp), kind)
+            out["runs"].append(res)
+            print(f"  {kind} path, block time {bt:>2} s: {res['positions']} positions on {res['signers']} signers, "
+                  f"{res['below_trigger_at_shock']} below trigger at block N={res['shock_block']}; acting tick at "
+                  f"{res['acting_tick_block']} took {res['acting_tick_s'] or float('nan'):.2f} s "
+                  f"(median tick {res['tick_s_median'] or float('nan'):.2f} s); acting tick's stages "
+                  + ", ".join(f"{k} {v:.2f} s" for k, v in res["acting_tick_phase_s"].items()))
+            print(f"    mined in N+k (k: positions) {res['mined_after_shock']}; after the tick's read block "
+                  f"{res['mined_after_read']}; statuses {res['statuses']}; txs/plan {res['txs_per_plan']}; "
+                  f"min health after {res['min_health_after']:.4f}; all above trigger "
+                  f"{res['all_back_above_trigger_after_blocks']} blocks after N")
+    out["goals"] = {f"all_in_next_block_{r['path']}_{r['block_time_s']}s": r["in_next_block"] == r["positions"]
                     for r in out["runs"]}
     out["summary"] = "; ".join(
-        f"{r['block_time_s']}s blocks: {r['in_next_block']}/{r['positions']} mined in N+1, "
+        f"{r['path']} {r['block_time_s']}s blocks: {r['in_next_block']}/{r['positions']} mined in N+1, "
         f"{r['confirmed']} confirmed, acting tick {r['acting_tick_s'] or float('nan'):.2f} s" for r in out["runs"])
     print("  summary: " + out["summary"])
     print("  goals: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in out["goals"].items()))

@@ -5,7 +5,9 @@ registered in ``net.accounts`` so the config's signers find them), each with an 
 (WETH collateral, USDC debt) opened at health ``open_hf``; the first ``k`` accounts also borrow on Morpho
 Blue's WETH/USDC market at the same health, so their signer manages two positions. Every position runs
 ``cdp_health`` (trigger 1.3, target 1.4): an ETH move of ``shock_fraction`` puts all of them below the
-trigger in one block. ``write_fleet_config`` writes the manager's config (keys by environment variable).
+trigger in one block. ``fleet_executors`` deploys one ``PosmanExecutor`` per fleet account and grants it
+(``manager.devnet.executor``); ``write_fleet_config(..., executors=...)`` writes the manager's config (keys by
+environment variable, ``[signers.X] executor`` when given: the planner then takes the atomic path).
 
 Used by ``bench/bench_protect.py`` (50 positions) and ``tests/runtime/test_many_positions.py`` (a few).
 """
@@ -78,10 +80,40 @@ def open_fleet(net: Any, n_accounts: int, *, multi: int = 0, weth_each: float = 
     return specs + extra
 
 
+def fleet_executors(net: Any, positions: list[DemoPosition]) -> dict[str, str]:
+    """Deploy and grant one PosmanExecutor per fleet signer (sent by the account itself, impersonated);
+    returns ``{account_name: executor_address}``. The grants cover the positions as they are now."""
+    from manager.devnet.executor import deploy_executor, grant_executor
+
+    out: dict[str, str] = {}
+    for spec in positions:
+        if spec.account_name in out:
+            continue
+        owner = net.address(spec.account_name)
+        net.node.call("anvil_impersonateAccount", [owner])
+        try:
+            out[spec.account_name] = deploy_executor(net, owner)
+            grant_executor(net, owner, out[spec.account_name])
+        finally:
+            net.node.call("anvil_stopImpersonatingAccount", [owner])
+    return out
+
+
 def write_fleet_config(path: Path, net: Any, positions: list[DemoPosition], *, db_url: str,
-                       webhook_url: str | None = None) -> None:
-    """The manager's config for the fleet (the demo's config writer: limits, alert rules, signers)."""
+                       webhook_url: str | None = None, executors: dict[str, str] | None = None) -> None:
+    """The manager's config for the fleet (the demo's config writer: limits, alert rules, signers); with
+    ``executors`` (``{account_name: address}``) each of those signers names its executor."""
+    from manager.demo.scenario import key_env_of
+
     write_config(path, net, webhook_url=webhook_url, smtp_port=None, db_url=db_url, positions=tuple(positions))
+    if executors:
+        text = path.read_text()
+        for name, executor in executors.items():
+            line = f'key_env = "{key_env_of(name)}"'
+            if line not in text:
+                raise ValueError(f"fleet config: no [signers.{name}] table to name executor {executor} in")
+            text = text.replace(line, f'{line}\nexecutor = "{executor}"', 1)
+        path.write_text(text)
 
 
 def fleet_environ(net: Any, positions: list[DemoPosition]) -> dict[str, str]:
@@ -90,4 +122,5 @@ def fleet_environ(net: Any, positions: list[DemoPosition]) -> dict[str, str]:
     return environ_for(net, tuple(positions))
 
 
-__all__ = ["OPEN_HF", "TARGET_HF", "TRIGGER_HF", "fleet_environ", "fleet_key", "open_fleet", "write_fleet_config"]
+__all__ = ["OPEN_HF", "TARGET_HF", "TRIGGER_HF", "fleet_environ", "fleet_executors", "fleet_key", "open_fleet",
+           "write_fleet_config"]

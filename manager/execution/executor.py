@@ -8,7 +8,8 @@
    ``valid_until_block``;
 3. policy (``policy.check_plan``): allow-list, exact approvals, per-tx/per-day USD caps, slippage;
 4. simulation: the first step at the latest block, then the whole plan on an anvil fork of the RPC at
-   that block; the fork's post-state health must land in the plan's band;
+   that block; the fork's post-state health must land in the plan's band (a one-step plan calling posman's
+   executor contract: one ``eth_simulateV1`` at that block instead of the fork, ``simulate.atomic_post_state``);
 5. fees: EIP-1559 quote by urgency (emergency below ``emergency_health``), the fee budget;
 6. per step, in order: simulate at the latest block (the previous step is mined by then), lease the
    nonce, sign, **the one dry-run branch**, store plan status + signed tx, broadcast, wait (RBF), record.
@@ -45,7 +46,7 @@ from manager.execution.nonce import NonceManager
 from manager.execution.policy import PolicyLimits, check_plan
 from manager.execution.reconcile import ReconcileReport, reconcile, reconcile_plans, reconcile_transactions
 from manager.execution.signer import Signer
-from manager.execution.simulate import ForkReplay, PostCheck, fork_replay, simulate_step
+from manager.execution.simulate import ForkReplay, PostCheck, atomic_post_state, fork_replay, simulate_step
 from manager.execution.store import ExecutionStore
 from manager.execution.submit import BroadcastRejected, Submitter, latest_base_fee_wei
 from manager.execution.tracker import Tracker, TrackReport
@@ -206,10 +207,17 @@ class Executor:
                                   rule="account")
         head = self._check_fresh(plan)
         check_plan(plan, self.limits, used_today_usd=self.store.used_today_usd())
-        simulate_step(self.w3, plan.steps[0], self.signer.address, block_number=head, where="0")
-        replay = fork_replay(self.fork_rpc_url, head, plan.steps, self.signer.address,
-                             preconditions=plan.preconditions, post_check=post_check,
-                             **({"anvil_factory": self._fork_factory} if self._fork_factory else {}))
+        first = simulate_step(self.w3, plan.steps[0], self.signer.address, block_number=head, where="0")
+        # NOTE: a one-step executor plan is its own whole plan: one eth_simulateV1 at the head (the action, then the
+        # contract's healthOf on the state it leaves) replaces the fork; anything else is replayed on a fork
+        replay = None
+        if post_check is not None or not plan.preconditions.needs_post_check:
+            replay = atomic_post_state(self.w3, head, plan.steps, self.signer.address,
+                                       preconditions=plan.preconditions, first=first)
+        if replay is None:
+            replay = fork_replay(self.fork_rpc_url, head, plan.steps, self.signer.address,
+                                 preconditions=plan.preconditions, post_check=post_check,
+                                 **({"anvil_factory": self._fork_factory} if self._fork_factory else {}))
         self._replay_note = replay.fallback_reason
         level = urgency or urgency_for_health(plan.health_before, self.fee_policy)
         quote = quote_fees(latest_base_fee_wei(self.w3), level, self.fee_policy)

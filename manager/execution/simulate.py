@@ -9,6 +9,10 @@ and the whole plan is replayed on a local fork whose post-state must land in the
 - ``fork_replay``: starts anvil with ``--fork-url <rpc> --fork-block-number <block>``, impersonates the
   sender, simulates and executes every step in order there, then evaluates the caller's post-state
   check (e.g. reads the health factor) and requires it within ``min_post_health`` / ``target_band``.
+- ``atomic_post_state``: the same check for a ONE-step plan calling posman's executor contract, without a fork:
+  one ``eth_simulateV1`` at the block (the node's standard multi-call simulation: the action from the sender,
+  then the contract's own ``healthOf`` view on the state it leaves - the health the contract checks on chain);
+  ``None`` when the plan does not qualify or the node has no ``eth_simulateV1`` (then the fork replays it).
 
 Nothing here signs; the fork uses ``anvil_impersonateAccount`` so no key is needed.
 """
@@ -269,6 +273,76 @@ def fork_replay(
                                               f"{' '.join(str(exc).split())[:160]})")
     finally:
         node.stop()
+
+
+_ATOMIC_ENTRY_POINTS = ("deleverage", "boost", "close", "switchCollateral")
+_simulate_v1_missing: set[str] = set()  # endpoints that answered "method not found" (not asked again)
+
+
+def atomic_post_state(w3: Any, block_number: int, steps: tuple[TxStep, ...] | list[TxStep], sender: str, *,
+                      preconditions: Preconditions, first: StepSimulation) -> ForkReplay | None:
+    """The post-state of a one-step executor plan by ``eth_simulateV1`` at ``block_number`` (see module doc).
+
+    ``first`` is the step's own simulation at that block (``simulate_step``: ``eth_call`` + ``eth_estimateGas``,
+    the gas limit). Raises ``SimulationFailed`` when the action reverts there or its post-state health misses
+    ``min_post_health`` / ``target_band``; ``None`` when the plan is not one executor call or the node cannot
+    run ``eth_simulateV1`` (the caller replays it on a fork then).
+    """
+    from manager.chain.abi import load_abi
+
+    if len(steps) != 1 or first.block_number != block_number:
+        return None
+    step = steps[0]
+    started = time.monotonic()
+    try:
+        from web3 import Web3
+
+        contract = Web3().eth.contract(abi=load_abi("posman/PosmanExecutor"))
+        fn, args = contract.decode_function_input(step.data)
+    except Exception:
+        return None
+    if fn.fn_name not in _ATOMIC_ENTRY_POINTS or "plan" not in args:
+        return None
+    plan = args["plan"]
+    market = plan["market"]
+    market_tuple = tuple(market.values()) if isinstance(market, dict) else tuple(market)
+    health_data = contract.encode_abi("healthOf", [plan["protocol"], plan["pool"], market_tuple])
+    endpoint = str(getattr(getattr(w3, "provider", None), "endpoint_uri", "") or id(w3))
+    if endpoint in _simulate_v1_missing:
+        return None
+    call = {"from": sender, "to": step.to, "data": step.data, "value": hex(step.value_wei or 0),
+            "gas": hex(first.gas_limit)}
+    view = {"from": sender, "to": step.to, "data": health_data}
+    try:
+        resp = w3.provider.make_request("eth_simulateV1", [{"blockStateCalls": [{"calls": [call, view]}],
+                                                            "validation": False}, hex(block_number)])
+    except Exception as exc:  # transport failure: the fork replay decides (it has its own fallback)
+        log.warning("event=simulate_v1_failed block=%d error=%r", block_number, " ".join(str(exc).split())[:160])
+        return None
+    if "error" in resp or not resp.get("result"):
+        err = resp.get("error") or {}
+        if int(err.get("code", 0) or 0) == -32601 or "not found" in str(err.get("message", "")).lower() \
+                or "not supported" in str(err.get("message", "")).lower():
+            _simulate_v1_missing.add(endpoint)
+        log.warning("event=simulate_v1_unavailable block=%d error=%r", block_number, str(err)[:160])
+        return None
+    calls = resp["result"][0]["calls"]
+    action, health = calls[0], calls[1]
+    if int(action.get("status", "0x0"), 16) != 1:
+        revert = action.get("returnData") or (action.get("error") or {}).get("data")
+        reason = decode_revert(revert, str((action.get("error") or {}).get("message", "")))
+        raise SimulationFailed(f"simulation: step 0 ({step.label}) reverts on the post-state simulation: {reason}",
+                               step=0)
+    if int(health.get("status", "0x0"), 16) != 1:
+        return None  # the view could not run: let the fork replay read the post-state instead
+    (health_wad,) = abi_decode(["uint256"], bytes.fromhex(str(health["returnData"])[2:]))
+    post_health = float("inf") if health_wad >= 2**255 else health_wad / 10**18
+    check_post_health(post_health, preconditions)
+    result = ForkReplay(fork_block=block_number, simulations=[first], gas_used=[int(action["gasUsed"], 16)],
+                        post_health=post_health, elapsed_s=time.monotonic() - started)
+    log.info("event=post_state_simulated block=%d steps=1 gas_used=%d post_health=%s elapsed_s=%.3f method=eth_simulateV1",
+             block_number, result.gas_used[0], post_health, result.elapsed_s)
+    return result
 
 
 def _fallback(block_number: int, steps: tuple[TxStep, ...] | list[TxStep], why: str) -> ForkReplay:

@@ -100,6 +100,8 @@ class TickReport:
     alerts: int = 0
     error: str = ""
     elapsed_s: float = 0.0
+    # wall time of the tick's stages (track, read, decide, plan, send): what a benchmark splits the tick into
+    phase_s: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -328,6 +330,7 @@ class Runtime:
         # NOTE: settle what earlier ticks sent *before* the read: a plan seen still pending here keeps its
         # position out of this tick (in flight), so nothing is sent twice for one need.
         self._track(now_s)
+        t_read = time.monotonic()
         failure: Exception | None = None
         try:
             data = self.reader.read(now_s, block_number)
@@ -348,6 +351,8 @@ class Runtime:
             return report
         block = int(data.block_number)
         report = TickReport(block_number=block, ok=True)
+        t_decide = time.monotonic()
+        report.phase_s.update(track=t_read - started, read=t_decide - t_read)
         alerts_before = self.alerting.sent
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
@@ -375,6 +380,7 @@ class Runtime:
                 continue
             if item is not None:
                 work.append(item)
+        report.phase_s["decide"] = time.monotonic() - t_decide
         self._act_all(work, data, report, now_s)
         self._check_pending(block, now_s)
         self.alerting.emit("tick_succeeded", now_s)
@@ -618,6 +624,7 @@ class Runtime:
         """Plan every decision, then send: one thread per signer (concurrent), each signer's plans in urgency
         order (consecutive nonces, no waiting for inclusion)."""
         block = int(data.block_number)
+        t_plan = time.monotonic()
         by_signer: dict[int, list[tuple[_Work, Any]]] = {}
         for item in work:
             try:
@@ -629,6 +636,8 @@ class Runtime:
                 continue
             if plan is not None:
                 by_signer.setdefault(id(item.pos.executor), []).append((item, plan))
+        t_send = time.monotonic()
+        report.phase_s["plan"] = t_send - t_plan
         if not by_signer:
             return
 
@@ -651,6 +660,7 @@ class Runtime:
                                     thread_name_prefix="posman-send") as pool:
                 for fut in [pool.submit(run, b) for b in batches]:
                     fut.result()
+        report.phase_s["send"] = time.monotonic() - t_send
         if stops:
             raise stops[0]
 

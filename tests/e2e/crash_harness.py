@@ -18,6 +18,7 @@ from typing import Any
 
 from manager.config import load_config
 from manager.demo.scenario import DemoPosition, environ_for, key_env_of, open_position, write_config
+from manager.devnet.executor import deploy_executor, grant_executor
 from manager.runtime.lifecycle import build_manager
 
 WAD = 10**18
@@ -172,42 +173,6 @@ class Harness:
 
     def health_series(self, name: str, since_block: int) -> list[tuple[int, float]]:
         return [(b, self.health_at(name, b)) for b in range(since_block, int(self.net.w3.eth.block_number) + 1)]
-
-
-def deploy_executor(net: Any, owner: str) -> str:
-    """A PosmanExecutor for an account the devnet did not give one (reverted with the test's snapshot)."""
-    from manager.atomic.deploy import deploy
-
-    return deploy(net.w3, owner)
-
-
-def grant_executor(net: Any, owner: str, executor: str | None = None) -> None:
-    """The owner grants its devnet executor what an atomic action needs now: aToken allowances of twice the
-    collateral, credit delegation of twice the debt, and the Morpho Blue authorization (``posman executor grant``
-    does the same on a real chain)."""
-    from manager.atomic.grants import GrantSet, grant_steps, read_reserves
-    from manager.chain.abi import load_abi
-
-    w3 = net.w3
-    executor = executor or net.book["executors"][owner]
-    reserves = read_reserves(w3, net.book["aave"]["pool"])
-    withdraw, borrow = {}, {}
-    for sym, r in reserves.items():
-        coll = w3.eth.contract(address=r.a_token, abi=load_abi("aave_v3/AToken")).functions.balanceOf(owner).call()
-        debt = w3.eth.contract(address=r.variable_debt_token,
-                               abi=load_abi("aave_v3/VariableDebtToken")).functions.balanceOf(owner).call()
-        if coll:
-            withdraw[sym] = 2 * coll
-        if debt:
-            borrow[sym] = 2 * debt
-    morpho = net.book["morpho"]["morpho"]
-    authorized = w3.eth.call({"to": morpho, "data": "0x65e4ad9e" + owner[2:].lower().rjust(64, "0")
-                              + executor[2:].lower().rjust(64, "0")})
-    # NOTE: Morpho's setAuthorization reverts "already set" when nothing changes: only grant what is missing.
-    grants = GrantSet(withdraw_caps_wei=withdraw, borrow_caps_wei=borrow,
-                      morpho=() if int.from_bytes(bytes(authorized), "big") else (morpho,))
-    for step in grant_steps(executor, reserves, grants):
-        w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": owner, "to": step.to, "data": step.data}))
 
 
 _CLIENTS: dict[tuple[int, str], Any] = {}  # one client per harness config (reads at every block are many)
