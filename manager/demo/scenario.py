@@ -166,9 +166,29 @@ def liquidations(net: Any, from_block: int, accounts: dict[str, str]) -> dict[st
     return {name: by_user.get(addr.lower(), 0) for name, addr in accounts.items()}
 
 
+def demo_executors(net: Any, positions: tuple[DemoPosition, ...]) -> dict[str, str]:
+    """``{account_name: executor}`` for every managed lending signer of ``positions``: its devnet PosmanExecutor
+    (deployed by the devnet build, or now), granted what its positions as opened need
+    (``manager.devnet.executor.grant_executor``; ``posman executor grant`` on a real chain)."""
+    from manager.devnet.executor import deploy_executor, grant_executor
+
+    out: dict[str, str] = {}
+    for spec in positions:
+        if spec.mode != "manage" or spec.protocol.startswith("perps") or spec.account_name in out:
+            continue
+        owner = net.address(spec.account_name)
+        executor = net.book.get("executors", {}).get(owner) or deploy_executor(net, owner)
+        grant_executor(net, owner, executor)
+        out[spec.account_name] = executor
+    return out
+
+
 def write_config(path: Path, net: Any, *, webhook_url: str | None, smtp_port: int | None,
-                 db_url: str, positions: tuple[DemoPosition, ...] = POSITIONS) -> None:
-    """The manager's config for the demo (no keys: signers name environment variables)."""
+                 db_url: str, positions: tuple[DemoPosition, ...] = POSITIONS,
+                 executors: dict[str, str] | None = None) -> None:
+    """The manager's config for the demo (no keys: signers name environment variables). ``executors``
+    (``{account_name: address}``): the signers' PosmanExecutor contracts (``[signers.X] executor``), which
+    make each protective action one flash-loan transaction (the atomic path)."""
     from manager.devnet.cli import render_config
 
     info = net.info()
@@ -197,7 +217,10 @@ def write_config(path: Path, net: Any, *, webhook_url: str | None, smtp_port: in
         if spec.mode == "manage" and spec.account_name not in signers_written:  # one signer, several positions
             signers_written.add(spec.account_name)
             lines += [f"[signers.{spec.account_name}]", f'address = "{net.address(spec.account_name)}"',
-                      f'key_env = "{key_env_of(spec.account_name)}"', ""]
+                      f'key_env = "{key_env_of(spec.account_name)}"']
+            if executors and spec.account_name in executors:
+                lines.append(f'executor = "{executors[spec.account_name]}"')
+            lines.append("")
     for spec in positions:
         lines += ["[[positions]]", f'name = "{spec.name}"', f'protocol = "{spec.protocol}"',
                   f'account = "{net.address(spec.account_name)}"', f'mode = "{spec.mode}"',
@@ -337,8 +360,11 @@ def run_demo(state_dir: Path, *, steps: int = DEFAULT_STEPS, fraction: float = C
             open_position(net, spec)
         accounts = {p.name: net.address(p.account_name) for p in POSITIONS}
         managed = [p.name for p in POSITIONS if p.mode == "manage"]
+        executors = demo_executors(net, POSITIONS)
         write_config(result.config_path, net, webhook_url=webhook.url if webhook else None,
-                     smtp_port=smtp.port if smtp else None, db_url=f"sqlite:///{db_path}")
+                     smtp_port=smtp.port if smtp else None, db_url=f"sqlite:///{db_path}", executors=executors)
+        out(f"executors (one flash-loan transaction per protective action): "
+            f"{', '.join(f'{n} {a}' for n, a in sorted(executors.items())) or 'none'}")
         cfg = load_config(result.config_path)
         readers = health_readers(cfg, list(accounts))
 
