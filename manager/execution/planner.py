@@ -351,28 +351,6 @@ def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
     )
 
 
-def unspent_proceeds(steps: list[Any], included_steps: set[int]) -> dict[str, int]:
-    """Swap proceeds of a plan that stopped part-way (token address lower-case -> wei): what its included swap
-    steps guaranteed (``min_amount_out_wei``) less what its included repay steps spent of the same token.
-
-    ``steps`` are the plan's stored steps (``PlanRow.steps_json``: dumped ``TxStep``s), ``included_steps`` the
-    indexes whose transaction was mined successfully. The next decision may spend these (capped by the wallet):
-    the direct plan is finished from the chain state instead of leaving the proceeds idle.
-    """
-    out: dict[str, int] = {}
-    for i, st in enumerate(steps):
-        if i not in included_steps or not isinstance(st, dict):
-            continue
-        swap = st.get("swap") or {}
-        if st.get("kind") == "swap" and swap.get("token_out") and swap.get("min_amount_out_wei"):
-            key = str(swap["token_out"]).lower()
-            out[key] = out.get(key, 0) + int(swap["min_amount_out_wei"])
-        elif st.get("kind") == "repay" and st.get("token") and st.get("amount_wei"):
-            key = str(st["token"]).lower()
-            out[key] = out.get(key, 0) - int(st["amount_wei"])
-    return {k: v for k, v in out.items() if v > 0}
-
-
 def atomic_allowed_calls(executor: str) -> dict[str, set[str]]:
     """The executor's entry points (``manager.atomic.encode.allowed_calls``) as an allow-list to merge."""
     from manager.atomic.encode import allowed_calls as executor_calls
@@ -519,4 +497,4 @@ def build_atomic_steps(decision: SizingDecision, snapshot: Any, ctx: Any, path: 
 
 __all__ = ["AtomicSetup", "PathChoice", "PerpPlanContext", "PlanContext", "UnplannableDecision", "allowed_calls",
            "atomic_allowed_calls", "build_atomic_steps", "build_plan", "build_steps", "choose_path", "merge_calls",
-           "morpho_allowed_calls", "perp_allowed_calls", "unspent_proceeds"]
+           "morpho_allowed_calls", "perp_allowed_calls"]

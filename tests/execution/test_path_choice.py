@@ -95,28 +95,6 @@ def test_flash_decision_without_the_atomic_path_is_refused():
         build_plan(d, snap, ctx(atomic=False), path=choose_path(ctx(atomic=False), snap, None))
 
 
-def test_unspent_proceeds_of_a_direct_plan_stopped_after_its_swap():
-    """Withdraw and swap mined, the repay not: the swap's guaranteed output is left to spend; once the repay of
-    that round is mined too, nothing is."""
-    from manager.execution.planner import unspent_proceeds
-    from manager.sizing.deleverage import plan_deleverage
-
-    snap = a1(weth_price_base=1300 * 10**8)
-    curve = cpmm_curve(WETH, USDC, 2000e18, 2_600_000e6, fee_pips=500, n=60, max_fraction=0.3)
-    d = plan_deleverage(snap, 1.5, depth={(WETH, USDC): curve}, limits=SizingLimits(max_slippage_bps=100,
-                                                                                     min_action_usd=0))
-    plan = build_plan(d, snap, ctx(atomic=False), path=choose_path(ctx(atomic=False), snap, None))
-    steps = [s.model_dump(mode="json") for s in plan.steps]
-    kinds = [s["kind"] for s in steps]
-    swap_i = kinds.index("swap")
-    repay_i = kinds.index("repay")
-    assert swap_i < repay_i
-    got = unspent_proceeds(steps, set(range(swap_i + 1)))
-    assert got == {USDC.lower(): plan.steps[swap_i].swap.min_amount_out_wei}
-    left = unspent_proceeds(steps, set(range(repay_i + 1)))
-    assert left.get(USDC.lower(), 0) == max(0, plan.steps[swap_i].swap.min_amount_out_wei - plan.steps[repay_i].amount_wei)
-
-
 def test_cdp_health_repays_the_stranded_proceeds_not_the_borrowed_funds():
     from manager.sizing.aave import health_factor
     from strategies import cdp_health
