@@ -277,6 +277,7 @@ class Runtime:
         self.health_history: dict[str, deque[float]] = {n: deque(maxlen=HEALTH_HISTORY) for n in self.positions}
         self.price_history: dict[str, deque[float]] = {}
         self._pending_first_seen: dict[str, int] = {}
+        self._pending_by_position: tuple[int | None, dict[str, list[str]]] = (None, {})  # block -> waiting txs
         # a tick and the tracking job never run at once (tracking settles plans a tick may be sending)
         self._act_lock = threading.RLock()
         self._state_lock = threading.Lock()  # the maps below are written by the per-signer send threads
@@ -330,6 +331,7 @@ class Runtime:
         # NOTE: settle what earlier ticks sent *before* the read: a plan seen still pending here keeps its
         # position out of this tick (in flight), so nothing is sent twice for one need.
         self._track(now_s)
+        self._pending_by_position = (None, {})  # this tick's waiting transactions are scanned once, after tracking
         t_read = time.monotonic()
         failure: Exception | None = None
         try:
@@ -1053,18 +1055,24 @@ class Runtime:
     def _pending_of(self, name: str, block: int) -> list[str]:
         """Hashes of stored pending transactions of ``name``'s plans seen pending for fewer than
         ``PENDING_WAIT_BLOCKS`` blocks (after this tick's reconcile): the position waits for them."""
-        out = []
-        try:
-            for row in self._pending_transactions():
-                first = self._pending_first_seen.get(row.tx_hash, block)
-                if block - first >= self.PENDING_WAIT_BLOCKS:
-                    continue
-                plan = self.repo.get_plan(row.plan_id)
-                if plan is not None and plan.position == name:
-                    out.append(row.tx_hash)
-        except Exception as exc:  # a record that cannot be read must not block protection
-            log.warning("event=pending_unreadable position=%s error=%r", name, str(exc)[:200])
-        return out
+        if self._pending_by_position[0] != block:  # NOTE: one scan of the stored transactions per tick
+            by_position: dict[str, list[str]] = {}
+            try:
+                positions: dict[str, str | None] = {}  # plan id -> position (one read per plan)
+                for row in self._pending_transactions():
+                    first = self._pending_first_seen.get(row.tx_hash, block)
+                    if block - first >= self.PENDING_WAIT_BLOCKS:
+                        continue
+                    if row.plan_id not in positions:
+                        plan = self.repo.get_plan(row.plan_id)
+                        positions[row.plan_id] = plan.position if plan is not None else None
+                    owner = positions[row.plan_id]
+                    if owner is not None:
+                        by_position.setdefault(owner, []).append(row.tx_hash)
+            except Exception as exc:  # a record that cannot be read must not block protection
+                log.warning("event=pending_unreadable position=%s error=%r", name, str(exc)[:200])
+            self._pending_by_position = (block, by_position)
+        return list(self._pending_by_position[1].get(name, []))
 
     def _settle_pending(self) -> None:
         """Stored transactions still pending (a restart, a slow inclusion): reconcile them with the chain
