@@ -71,7 +71,7 @@ def _field_text(value: Any) -> str:
 
 
 def _shown_fields(alert: Alert) -> dict[str, str]:
-    shown = {"severity": alert.severity, "kind": alert.kind}
+    shown: dict[str, str] = {"severity": alert.severity, "kind": alert.kind}
     if alert.position:
         shown["position"] = alert.position
     if alert.block_number is not None:

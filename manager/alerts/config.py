@@ -203,6 +203,11 @@ ChannelConfig = Annotated[
 ]
 
 
+def _default_channels() -> list[ChannelConfig]:
+    """The default channel list: the log channel only."""
+    return [LogChannelConfig(name="log")]
+
+
 class AlertsConfig(_Strict):
     """The ``[alerts]`` section: rules and channels. Defaults: alerts on, log channel only."""
 
@@ -211,7 +216,7 @@ class AlertsConfig(_Strict):
     )
     rules: AlertRules = Field(default_factory=AlertRules, description="When alerts fire.")
     channels: list[ChannelConfig] = Field(
-        default_factory=lambda: [LogChannelConfig(name="log")],
+        default_factory=_default_channels,
         description="Where alerts go. Every alert goes to every enabled channel whose min_severity it meets.",
     )
     retry_undelivered_max_attempts: int = Field(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from manager.config.locate import Loc, TomlLocator
 from manager.config.report import MISSING, format_loc, located_error, where
@@ -213,7 +214,7 @@ def _suggest(loc: Loc, root: Any) -> str | None:
     return close[0] if close else None
 
 
-def _describe(err: dict[str, Any], loc: Loc, root: Any) -> tuple[str, Any]:
+def _describe(err: ErrorDetails, loc: Loc, root: Any) -> tuple[str, Any]:
     """Message and shown value of one pydantic error."""
     kind = err["type"]
     value = err.get("input", MISSING)

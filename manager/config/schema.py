@@ -472,13 +472,13 @@ class Config(Section):
         protocols = {p.name: p for p in self.protocols}
 
         for i, pool in enumerate(self.pools):
-            proto = protocols.get(pool.protocol)
-            if proto is None:
+            pool_proto = protocols.get(pool.protocol)
+            if pool_proto is None:
                 problems.append(Problem(("pools", i, "protocol"), f"unknown protocol{_known(pool.protocol, protocols)}",
                                         pool.protocol))
-            elif proto.kind != "uniswap_v3":
+            elif pool_proto.kind != "uniswap_v3":
                 problems.append(Problem(("pools", i, "protocol"),
-                                        f"pool depth needs a uniswap_v3 protocol, '{pool.protocol}' is {proto.kind}",
+                                        f"pool depth needs a uniswap_v3 protocol, '{pool.protocol}' is {pool_proto.kind}",
                                         pool.protocol))
             if pool.token_in == pool.token_out:
                 problems.append(Problem(("pools", i, "token_out"), "token_out equals token_in", pool.token_out))

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import TypedDict
 
 from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing import morpho as mm
@@ -106,6 +107,15 @@ def plan_atomic_boost(
 
 
 # --- Morpho Blue ------------------------------------------------------------------------------------
+class _DecisionBase(TypedDict):
+    """The fields every Morpho decision of ``plan_atomic_deleverage_morpho`` shares."""
+
+    position: str
+    health_before: float
+    target_health: float
+    block_number: int | None
+
+
 def _morpho_sale(market: mm.MorphoMarket, curves: tuple[DepthCurve, ...], limits: SizingLimits,
                  haircut_bps: int) -> VenueSet:
     found = venue_set(curves, limits, market.oracle_price / mm.ORACLE_PRICE_SCALE)
@@ -146,7 +156,8 @@ def plan_atomic_deleverage_morpho(
     hf0 = mm.health_factor(market, position)
     coll, loan = market.collateral_token, market.loan_token
     cs, ls = market.collateral_symbol, market.loan_symbol
-    base = dict(position=name, health_before=hf0, target_health=t, block_number=block_number)
+    base: _DecisionBase = {"position": name, "health_before": hf0, "target_health": t,
+                           "block_number": block_number}
     if hf0 >= t:
         return SizingDecision(action="none", projected_health=hf0, binding_constraint="already_at_target",
                               reason=f"HF {hf0:.6f} >= target {t:g}", best_reachable_health=hf0, **base)

@@ -21,12 +21,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, _borrow_ok_v30, _largest, exact_position, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.deleverage import venues_for
 from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.venues import DepthEntry
 
 
 def plan_boost(
@@ -35,7 +36,7 @@ def plan_boost(
     *,
     borrow_asset: str,
     supply_asset: str,
-    depth: Mapping[tuple[str, str], DepthCurve] | None = None,
+    depth: Mapping[tuple[str, str], DepthEntry] | None = None,
     limits: SizingLimits | None = None,
     flash_premium_bps: int | None = None,
     emode_price_base: int | None = None,

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.domain import ActionKind, DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import ActionKind, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei
@@ -169,7 +169,7 @@ def plan_deleverage(
     snapshot: LendingPositionSnapshot,
     target_hf: float,
     *,
-    depth: Mapping[tuple[str, str], DepthCurve] | None = None,
+    depth: Mapping[tuple[str, str], DepthEntry] | None = None,
     limits: SizingLimits | None = None,
     flash_premium_bps: int | None = None,
     emode_price_base: int | None = None,

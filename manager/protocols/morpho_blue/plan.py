@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.domain import DepthCurve, SizingDecision, SizingStep
+from manager.domain import ActionKind, DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
 from manager.execution.calls import erc20_approve
 from manager.execution.types import TxStep
@@ -138,7 +138,7 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
     loan_usd = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
     notional = (coll_out * coll_usd if coll_usd is not None
                 else debt_out * loan_usd if loan_usd is not None else 0.0)
-    action = "deleverage" if steps else "none"
+    action: ActionKind = "deleverage" if steps else "none"
     return SizingDecision(
         position=snap.name or snap.account, action=action, steps=tuple(steps),
         deltas_wei={cs: -coll_out, ls: -debt_out} if steps else {},
