@@ -20,17 +20,6 @@ WAD = 10**18
 KEY_ENV = "POSMAN_TEST_ATOMIC_KEY"
 
 
-@pytest.fixture
-def repo(tmp_path):
-    from manager.persistence import Database, Repository
-    from tests.support.clock import FakeClock
-
-    clock = FakeClock()
-    db = Database(f"sqlite:///{tmp_path / 'posman.sqlite'}", clock=clock)
-    yield Repository(db, clock=clock)
-    db.dispose()
-
-
 def test_atomic_deleverage_through_the_executor(chain, repo, monkeypatch):
     net = chain
     carol, key = net.accounts["carol"]

@@ -21,17 +21,6 @@ WAD = 10**18
 KEY_ENV = "POSMAN_TEST_ATOMIC_POST_KEY"
 
 
-@pytest.fixture
-def repo(tmp_path):
-    from manager.persistence import Database, Repository
-    from tests.support.clock import FakeClock
-
-    clock = FakeClock()
-    db = Database(f"sqlite:///{tmp_path / 'posman.sqlite'}", clock=clock)
-    yield Repository(db, clock=clock)
-    db.dispose()
-
-
 def _no_fork(**_kw):
     raise AssertionError("a one-step executor plan must not start a fork")
 

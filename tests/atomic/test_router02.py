@@ -21,17 +21,6 @@ WAD = 10**18
 KEY_ENV = "POSMAN_TEST_ATOMIC_R02_KEY"
 
 
-@pytest.fixture
-def repo(tmp_path):
-    from manager.persistence import Database, Repository
-    from tests.support.clock import FakeClock
-
-    clock = FakeClock()
-    db = Database(f"sqlite:///{tmp_path / 'posman.sqlite'}", clock=clock)
-    yield Repository(db, clock=clock)
-    db.dispose()
-
-
 def _oracle_out(net, withdraw_wei: int) -> int:
     t = net.book["tokens"]
     oracle = H.contract(net, "aave_v3/AaveOracle", net.book["aave"]["oracle"])
