@@ -14,7 +14,12 @@ from manager.atomic import encode as E
 from manager.atomic.grants import read_reserves
 from manager.chain.abi import load_abi
 from manager.devnet import morpho as MO
+from manager.execution.executor import Executor
+from manager.execution.fees import FeePolicy
+from manager.execution.policy import PolicyLimits
+from manager.execution.signer import Signer
 from manager.execution.simulate import decode_revert
+from manager.execution.store import ExecutionStore
 
 WAD = 10**18
 
@@ -245,3 +250,19 @@ def scaled_position(net: Any, user: str) -> dict[tuple[str, str], int]:
         for kind, token in (("a", r.a_token), ("debt", r.variable_debt_token)):
             scaled[(kind, sym)] = contract(net, "aave_v3/AToken", token).functions.scaledBalanceOf(user).call()
     return scaled
+
+
+def pipeline_executor(net, repo, monkeypatch, key_env: str, account: str, key: str, allowed: dict[str, set[str]], *,
+                      per_tx_usd: float = 1e6, per_day_usd: float = 5e6, poll_interval_s: float | None = 0.02,
+                      **executor_kw: Any) -> Executor:
+    """The project's ``Executor`` for ``account`` on ``net``: its key read from ``key_env`` (set from ``key``),
+    the store on ``repo``, the policy allow-list ``allowed`` (address -> selectors) with 1 % max slippage, fork
+    replay on ``net``; ``executor_kw`` go to ``Executor`` (e.g. ``fork_factory``)."""
+    monkeypatch.setenv(key_env, key)
+    ex = Executor(net.w3, Signer.from_env(key_env=key_env, expected_address=account), ExecutionStore(repo),
+                  limits=PolicyLimits(allowed_calls={a: frozenset(v) for a, v in allowed.items()},
+                                      per_tx_usd=per_tx_usd, per_day_usd=per_day_usd, max_slippage_bps=100),
+                  fee_policy=FeePolicy(), fork_rpc_url=net.url, **executor_kw)
+    if poll_interval_s is not None:
+        ex.submitter.poll_interval_s = poll_interval_s
+    return ex

@@ -7,28 +7,12 @@ from __future__ import annotations
 import pytest
 
 from manager.atomic import encode as E
-from manager.execution.executor import Executor
-from manager.execution.fees import FeePolicy
-from manager.execution.policy import PolicyLimits
-from manager.execution.signer import Signer
-from manager.execution.store import ExecutionStore
 from manager.execution.types import Plan, Preconditions
 from tests.atomic import helpers as H
 
 pytestmark = [pytest.mark.chain]
 WAD = 10**18
 KEY_ENV = "POSMAN_TEST_ATOMIC_KEY"
-
-
-@pytest.fixture
-def repo(tmp_path):
-    from manager.persistence import Database, Repository
-    from tests.support.clock import FakeClock
-
-    clock = FakeClock()
-    db = Database(f"sqlite:///{tmp_path / 'posman.sqlite'}", clock=clock)
-    yield Repository(db, clock=clock)
-    db.dispose()
 
 
 def test_atomic_deleverage_through_the_executor(chain, repo, monkeypatch):
@@ -57,12 +41,7 @@ def test_atomic_deleverage_through_the_executor(chain, repo, monkeypatch):
     for address, selector in E.allowed_calls(executor_address):
         allowed.setdefault(address, set()).add(selector)
     allowed[net.book["uniswap"]["router"]] = {E.EXACT_INPUT}  # the legs, checked by policy as swaps
-    monkeypatch.setenv(KEY_ENV, key)
-    ex = Executor(net.w3, Signer.from_env(key_env=KEY_ENV, expected_address=carol), ExecutionStore(repo),
-                  limits=PolicyLimits(allowed_calls={a: frozenset(v) for a, v in allowed.items()}, per_tx_usd=1e6,
-                                      per_day_usd=5e6, max_slippage_bps=100),
-                  fee_policy=FeePolicy(), fork_rpc_url=net.url)
-    ex.submitter.poll_interval_s = 0.02
+    ex = H.pipeline_executor(net, repo, monkeypatch, KEY_ENV, carol, key, allowed)
     nonce0 = net.w3.eth.get_transaction_count(carol)
     result = ex.execute(plan, post_check=lambda w: H.hf_wad_of(w, net.book["aave"]["pool"], carol) / WAD)
     assert result.status == "confirmed", result.reason
@@ -86,11 +65,8 @@ def test_policy_refuses_a_leg_beyond_the_max_slippage(chain, repo, monkeypatch):
     plan = Plan(plan_id="atomic-slippage", position="carol", account=carol, block_number=net.w3.eth.block_number,
                 steps=(step,))
     allowed = {executor_address: set(E.ENTRY_POINTS.values()), net.book["uniswap"]["router"]: {E.EXACT_INPUT}}
-    monkeypatch.setenv(KEY_ENV, key)
-    ex = Executor(net.w3, Signer.from_env(key_env=KEY_ENV, expected_address=carol), ExecutionStore(repo),
-                  limits=PolicyLimits(allowed_calls={a: frozenset(v) for a, v in allowed.items()}, per_tx_usd=1e9,
-                                      per_day_usd=1e9, max_slippage_bps=100),
-                  fee_policy=FeePolicy(), fork_rpc_url=net.url)
+    ex = H.pipeline_executor(net, repo, monkeypatch, KEY_ENV, carol, key, allowed, per_tx_usd=1e9, per_day_usd=1e9,
+                             poll_interval_s=None)
     nonce0 = net.w3.eth.get_transaction_count(carol)
     result = ex.execute(plan)
     assert result.status == "refused" and "slippage" in result.reason and "atomic_leg_0" in result.reason

@@ -8,28 +8,12 @@ from __future__ import annotations
 import pytest
 
 from manager.atomic import encode as E
-from manager.execution.executor import Executor
-from manager.execution.fees import FeePolicy
-from manager.execution.policy import PolicyLimits
-from manager.execution.signer import Signer
-from manager.execution.store import ExecutionStore
 from manager.execution.types import Plan, Preconditions
 from tests.atomic import helpers as H
 
 pytestmark = [pytest.mark.chain]
 WAD = 10**18
 KEY_ENV = "POSMAN_TEST_ATOMIC_POST_KEY"
-
-
-@pytest.fixture
-def repo(tmp_path):
-    from manager.persistence import Database, Repository
-    from tests.support.clock import FakeClock
-
-    clock = FakeClock()
-    db = Database(f"sqlite:///{tmp_path / 'posman.sqlite'}", clock=clock)
-    yield Repository(db, clock=clock)
-    db.dispose()
 
 
 def _no_fork(**_kw):
@@ -60,12 +44,7 @@ def _setup(net, repo, monkeypatch, band):
     for address, selector in E.allowed_calls(executor_address):
         allowed.setdefault(address, set()).add(selector)
     allowed[net.book["uniswap"]["router"]] = {E.EXACT_INPUT}
-    monkeypatch.setenv(KEY_ENV, key)
-    ex = Executor(net.w3, Signer.from_env(key_env=KEY_ENV, expected_address=carol), ExecutionStore(repo),
-                  limits=PolicyLimits(allowed_calls={a: frozenset(v) for a, v in allowed.items()}, per_tx_usd=1e6,
-                                      per_day_usd=5e6, max_slippage_bps=100),
-                  fee_policy=FeePolicy(), fork_rpc_url=net.url, fork_factory=_no_fork)
-    ex.submitter.poll_interval_s = 0.02
+    ex = H.pipeline_executor(net, repo, monkeypatch, KEY_ENV, carol, key, allowed, fork_factory=_no_fork)
     return carol, ex, plan
 
 

@@ -9,27 +9,17 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from manager.cli import main
 from manager.config import load_config
-from manager.demo.scenario import (
-    POSITIONS,
-    environ_for,
-    move_eth,
-    onchain_health,
-    open_position,
-    write_config,
-)
+from manager.demo.scenario import environ_for, move_eth, onchain_health
 from manager.runtime.lifecycle import build_manager
+from tests.e2e.helpers import CDP, ROOT, demo_config
 
 pytestmark = pytest.mark.chain
-
-CDP = next(p for p in POSITIONS if p.name == "cdp")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _posman(*args):
@@ -48,10 +38,7 @@ def _cli(capsys, *args):
 
 
 def test_pause_resume_then_history_and_alerts(net, tmp_path, capsys):
-    open_position(net, CDP)
-    path = tmp_path / "posman.toml"
-    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                 positions=(CDP,))
+    path = demo_config(net, tmp_path)
     cfg = load_config(path)
     account = net.address(CDP.account_name)
     manager = build_manager(cfg, environ=environ_for(net, (CDP,)))  # the running manager

@@ -11,22 +11,13 @@ from pathlib import Path
 import pytest
 
 from manager.config import load_config
-from manager.demo.scenario import (
-    POSITIONS,
-    DemoPosition,
-    environ_for,
-    move_eth,
-    onchain_health,
-    open_position,
-    write_config,
-)
+from manager.demo.scenario import POSITIONS, DemoPosition, environ_for, move_eth, onchain_health
 from manager.runtime.lifecycle import build_manager
+from tests.e2e.helpers import CDP, ROOT, demo_config
 
 pytestmark = pytest.mark.chain
 
-CDP = next(p for p in POSITIONS if p.name == "cdp")
 WATCHED = next(p for p in POSITIONS if p.name == "watched")
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Crash(BaseException):
@@ -36,12 +27,7 @@ class Crash(BaseException):
 def _setup(net, tmp_path, positions=(CDP,), **params):
     specs = tuple(p if p.name not in params else DemoPosition(**{**p.__dict__, "params": params[p.name]})
                   for p in positions)
-    for spec in positions:
-        open_position(net, spec)
-    path = tmp_path / "posman.toml"
-    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                 positions=specs)
-    return path
+    return demo_config(net, tmp_path, specs, opened=positions)
 
 
 def test_restart_mid_plan_resumes_without_a_duplicate_action(net, tmp_path):

@@ -8,34 +8,21 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from manager.config import load_config
-from manager.demo.scenario import (
-    POSITIONS,
-    environ_for,
-    move_eth,
-    onchain_health,
-    open_position,
-    write_config,
-)
+from manager.demo.scenario import environ_for, move_eth, onchain_health
 from manager.errors import ConfigError
 from manager.protocols.uniswap_v3.router import MULTICALL_DEADLINE
 from manager.runtime.lifecycle import build_manager
+from tests.e2e.helpers import CDP, ROOT, demo_config
 
 pytestmark = pytest.mark.chain
 
-CDP = next(p for p in POSITIONS if p.name == "cdp")
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def _config(net, tmp_path, router: str, router_kind: str | None = None):
-    open_position(net, CDP)
-    path = tmp_path / "posman.toml"
-    write_config(path, net, webhook_url=None, smtp_port=None, db_url=f"sqlite:///{tmp_path / 'db.sqlite'}",
-                 positions=(CDP,))
+    path = demo_config(net, tmp_path)
     line = f'swap_router = "{net.book["uniswap"]["router"]}"'
     text = path.read_text()
     assert line in text

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from manager.devnet.anvil import ROOT, Anvil
+from manager.execution.signer import Signer
 from tests.support.clock import FakeClock
 
 MINTABLE_ERC20 = (
@@ -86,3 +87,10 @@ def repo(db_path, clock):
     db = Database(f"sqlite:///{db_path}", clock=clock)
     yield Repository(db, clock=clock)
     db.dispose()
+
+
+@pytest.fixture
+def signer(account, monkeypatch):
+    """The funded test account's key as the executor's signer, read from ``KEY_ENV`` like a user's key."""
+    monkeypatch.setenv(KEY_ENV, account.key.hex())
+    return Signer.from_env(key_env=KEY_ENV, expected_address=account.address)

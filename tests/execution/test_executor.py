@@ -8,22 +8,14 @@ import threading
 import pytest
 from eth_account import Account
 
-from manager.execution.signer import Signer
 from manager.execution.types import Preconditions
 from manager.persistence import PlanStatus
 
-from .conftest import KEY_ENV
 from .helpers import RECIPIENT, limits_for, make_executor, transfer_plan
 
 pytestmark = pytest.mark.chain
 
 TOKEN_UNIT = 10**18
-
-
-@pytest.fixture
-def signer(account, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, account.key.hex())
-    return Signer.from_env(key_env=KEY_ENV, expected_address=account.address)
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ from __future__ import annotations
 import pytest
 
 from manager.errors import DevnetError
-from manager.execution.signer import Signer
 from manager.execution.simulate import fork_replay
 from manager.execution.types import Preconditions
 
-from .conftest import KEY_ENV
 from .helpers import RECIPIENT, make_executor, transfer_plan
 
 pytestmark = pytest.mark.chain
@@ -29,12 +27,6 @@ def _no_remembered_fork_failures():
     simulate._fork_down.clear()
     yield
     simulate._fork_down.clear()  # never leak "upstream down" into other tests
-
-
-@pytest.fixture
-def signer(account, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, account.key.hex())
-    return Signer.from_env(key_env=KEY_ENV, expected_address=account.address)
 
 
 def test_fork_that_cannot_start_falls_back(w3, signer, repo, token, anvil, account):

@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from manager.execution.signer import Signer
 from manager.execution.types import Preconditions
 from manager.persistence import PlanStatus, TxStatus
 
-from .conftest import KEY_ENV
 from .helpers import RECIPIENT, make_executor, transfer_plan
 
 pytestmark = pytest.mark.chain
 
 UNIT = 10**18
-
-
-@pytest.fixture
-def signer(account, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, account.key.hex())
-    return Signer.from_env(key_env=KEY_ENV, expected_address=account.address)
 
 
 @pytest.fixture

@@ -10,11 +10,9 @@ from eth_utils import keccak
 
 from manager.execution.executor import ExecutorHooks
 from manager.execution.reconcile import decode_signed_tx, track_pending
-from manager.execution.signer import Signer
 from manager.execution.store import ExecutionStore
 from manager.execution.types import Preconditions
 
-from .conftest import KEY_ENV
 from .helpers import RECIPIENT, make_executor, transfer_plan
 
 pytestmark = pytest.mark.chain
@@ -24,12 +22,6 @@ AMOUNT = 2 * 10**18
 
 class Crash(BaseException):
     """Stands for the process dying right after the signed transaction was stored (before broadcast)."""
-
-
-@pytest.fixture
-def signer(account, monkeypatch):
-    monkeypatch.setenv(KEY_ENV, account.key.hex())
-    return Signer.from_env(key_env=KEY_ENV, expected_address=account.address)
 
 
 def _crash_after_store(w3, signer, repo, token, anvil, plan):
