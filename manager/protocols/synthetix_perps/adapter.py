@@ -1,0 +1,20 @@
+"""The synthetix_perps adapter: everything the pipeline needs from this protocol (see manager.protocols.base)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from manager.protocols.base import PerpAdapter
+
+
+class SynthetixPerpsAdapter(PerpAdapter):
+    kind: ClassVar[str] = "synthetix_perps"
+    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+
+    # ------------------------------------------------------------------------------------------------
+    # wiring: config, start-up, planning, allow-list, fees (wiring branch)
+    # ------------------------------------------------------------------------------------------------
+
+    # ------------------------------------------------------------------------------------------------
+    # reads: read plan, decode, health view, status row, oracle checks (tick branch)
+    # ------------------------------------------------------------------------------------------------
