@@ -64,6 +64,7 @@ def plot(result: Any, repo: Any, accounts: dict[str, str], path: Path) -> None:
     colors = {}
     for name in accounts:
         target = ax_perp if name in perps else ax
+        assert target is not None
         series = repo.health_series(name, limit=100_000)
         xs = [s.block_number for s in series if math.isfinite(s.health_factor) and s.health_factor < 1e6]
         ys = [s.health_factor for s in series if math.isfinite(s.health_factor) and s.health_factor < 1e6]

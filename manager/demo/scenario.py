@@ -402,7 +402,7 @@ def run_demo(state_dir: Path, *, steps: int = DEFAULT_STEPS, fraction: float = C
             result.min_health[name] = min([s.health_factor for s in series] + [chain_min])
             result.actions[name] = [{"block": p.block_number, "action": p.action, "status": p.status}
                                     for p in reversed(repo.actions_for(name, limit=1000))]
-        if alerts:
+        if alerts and webhook is not None and smtp is not None:
             wait_until(lambda: True, 0.3)
             result.webhook_alerts = [r.json for r in webhook.on("/hook")]
             result.slack_alerts = len(webhook.on("/slack"))

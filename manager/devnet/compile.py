@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from manager.errors import SetupError
 
@@ -51,7 +52,7 @@ def compile_files(
         raise SetupError("node is not installed; it is needed to run the npm solc compiler")
     if not (NM / solc_package).is_dir():
         raise SetupError(f"npm package {solc_package} missing under {NM}: run 'make setup' (or 'npm ci')")
-    std_input = {
+    std_input: dict[str, Any] = {
         "language": "Solidity",
         "sources": {unit: {"content": Path(path).read_text()} for unit, path in sources.items()},
         "settings": {

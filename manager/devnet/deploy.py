@@ -173,12 +173,12 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
 
     for ps in M.POOLS:
         a, b = tokens[ps.a].address, tokens[ps.b].address
-        s0, s1 = (ps.a, ps.b) if int(a, 16) < int(b, 16) else (ps.b, ps.a)
-        t0, t1 = specs[s0], specs[s1]
+        sym0, sym1 = (ps.a, ps.b) if int(a, 16) < int(b, 16) else (ps.b, ps.a)
+        t0, t1 = specs[sym0], specs[sym1]
         sqrt_p = sqrt_price_x96(t0.price_usd, t1.price_usd, t0.decimals, t1.decimals)
-        d.send(npm.functions.createAndInitializePoolIfNecessary(tokens[s0].address, tokens[s1].address, ps.fee_pips,
+        d.send(npm.functions.createAndInitializePoolIfNecessary(tokens[sym0].address, tokens[sym1].address, ps.fee_pips,
                                                                 sqrt_p))
-        pool_addr = factory.functions.getPool(tokens[s0].address, tokens[s1].address, ps.fee_pips).call()
+        pool_addr = factory.functions.getPool(tokens[sym0].address, tokens[sym1].address, ps.fee_pips).call()
         book["uniswap"]["pools"][f"{ps.a}/{ps.b}/{ps.fee_pips}"] = pool_addr
         spacing = TICK_SPACING[ps.fee_pips]
         center = _tick_of(sqrt_p)
@@ -188,7 +188,7 @@ def deploy_all(w3: Any, accounts: dict[str, str]) -> dict[str, Any]:
             hi = min(MAX_TICK, (-(-(center + half) // spacing)) * spacing)
             amt0 = token_units(layer.usd / 2 / t0.price_usd, t0.decimals)
             amt1 = token_units(layer.usd / 2 / t1.price_usd, t1.decimals)
-            d.send(npm.functions.mint((tokens[s0].address, tokens[s1].address, ps.fee_pips, lo, hi, amt0, amt1, 0, 0,
+            d.send(npm.functions.mint((tokens[sym0].address, tokens[sym1].address, ps.fee_pips, lo, hi, amt0, amt1, 0, 0,
                                        admin, 2**40)))
         # observation history so observe() works over a TWAP window
         pool_c = d.at("UniswapV3Pool", pool_addr)

@@ -35,7 +35,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from manager.errors import SimulationFailed
 from manager.execution.simulate import simulate_step
@@ -168,7 +168,7 @@ def reconcile_transactions(w3: Any, store: ExecutionStore, *, sender: str | None
         siblings = [t for t in store.transactions_for(plan_id) if t.step_index == step_index and t.nonce == nonce]
         hashes = [t.tx_hash for t in sorted(siblings, key=lambda t: t.id or 0)]
         account = rows[0].sender or sender
-        status, _receipt, mined = settle(w3, store, account, hashes, nonce)
+        status, _receipt, mined = settle(w3, store, cast(str, account), hashes, nonce)
         if status == "included":
             report.included.append(mined)  # type: ignore[arg-type]
         elif status == "reverted":
@@ -216,7 +216,7 @@ def _settle_released(w3: Any, store: ExecutionStore, sender: str | None, report:
         groups[(row.plan_id, row.step_index, row.nonce)].append(row)
     for (plan_id, step_index, nonce), rows in groups.items():
         hashes = [r.tx_hash for r in sorted(rows, key=lambda t: t.id or 0)]
-        status, _receipt, mined = settle(w3, store, rows[0].sender or sender, hashes, nonce)
+        status, _receipt, mined = settle(w3, store, cast(str, rows[0].sender or sender), hashes, nonce)
         if status in ("included", "reverted"):
             (report.included if status == "included" else report.reverted).append(mined)  # type: ignore[arg-type]
             log.warning("event=released_tx_mined plan_id=%s step=%d nonce=%d tx_hash=%s status=%s",

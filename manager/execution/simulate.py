@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from pydantic import BaseModel, ConfigDict
@@ -110,7 +110,7 @@ def _call_dict(step: TxStep, sender: str) -> dict[str, Any]:
     return {"from": sender, "to": step.to, "data": step.data, "value": step.value_wei}
 
 
-def _revert_from(exc: Exception) -> tuple[str | None, str]:
+def _revert_from(exc: Exception) -> tuple[str | bytes | None, str]:
     data = getattr(exc, "data", None)
     message = getattr(exc, "message", None) or (exc.args[0] if exc.args else str(exc))
     if isinstance(message, dict):
@@ -210,6 +210,7 @@ def fork_replay(
     against the chain just before sending it and checks the on-chain post-state after the last one.
     """
     from web3 import Web3
+    from web3.types import RPCEndpoint, TxParams
 
     if preconditions.needs_post_check and post_check is None:
         raise SimulationFailed("fork replay: the plan sets a health band but no post-state check was given")
@@ -239,13 +240,13 @@ def fork_replay(
         return _fallback(block_number, steps, "the fork could not start (" + "; ".join(errors) + ")")
     try:
         fw3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 30}))
-        fw3.provider.make_request("anvil_impersonateAccount", [sender])
+        fw3.provider.make_request(RPCEndpoint("anvil_impersonateAccount"), [sender])
         result = ForkReplay(fork_block=block_number)
         for i, step in enumerate(steps):
             sim = simulate_step(fw3, step, sender, where=f"{i}@fork")
             result.simulations.append(sim)
             tx = _call_dict(step, sender) | {"gas": sim.gas_limit}
-            tx_hash = fw3.eth.send_transaction(tx)
+            tx_hash = fw3.eth.send_transaction(cast(TxParams, tx))
             receipt = fw3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.05)
             if receipt["status"] != 1:
                 raise SimulationFailed(

@@ -42,6 +42,8 @@ class DatabaseError(StopError):
 class MissingDatabaseError(DatabaseError):
     """A read-only open found no SQLite file at ``path`` (nothing has been recorded yet)."""
 
+    path: str
+
 
 def default_sqlite_url(data_dir: str | Path) -> str:
     """``sqlite:///<data_dir>/posman.sqlite`` (the default database location)."""

@@ -80,7 +80,7 @@ class ManagerScheduler:
         sched.add_job(self.daily_rollover, "cron", hour=0, minute=0, id="daily")
         sched.add_job(self.compact, "interval", hours=1, id="compaction")
         alerts_cfg = getattr(getattr(self.runtime, "cfg", None), "alerts", None)
-        if getattr(alerts_cfg, "daily_digest", False):
+        if alerts_cfg is not None and getattr(alerts_cfg, "daily_digest", False):
             sched.add_job(self.digest, "cron", hour=alerts_cfg.daily_digest_hour_utc, minute=0, id="digest")
         sched.start()
         self._scheduler = sched

@@ -169,7 +169,7 @@ def _check_against_cdp_health(cfg: Any, index: int, automations: list[LoadedAuto
     for auto in automations:
         if auto.kind != "price_trigger":
             continue
-        c = auto.config
+        c: Any = auto.config
         if c.action == "boost" and trigger is not None and c.target_health <= trigger:
             raise cfg.error(where(auto, "target_health"),
                             f"automation '{auto.key}' (price_trigger) fights the strategy: it boosts to HF {c.target_health:g}, at or below "

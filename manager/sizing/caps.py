@@ -74,7 +74,7 @@ def supply_cap_room_wei(reserve: ReserveState) -> int | None:
         return None
     supplied = reserve.total_supply_wei + ray_mul(reserve.accrued_to_treasury_scaled, reserve.liquidity_index_ray)
     # NOTE: totalSupply is itself scaled·index rounded; keep 1 wei of margin for that rounding.
-    return max(0, reserve.supply_cap_tokens * 10**reserve.decimals - supplied - 1)
+    return int(max(0, reserve.supply_cap_tokens * 10**reserve.decimals - supplied - 1))
 
 
 def borrow_cap_room_wei(reserve: ReserveState) -> int | None:
@@ -82,7 +82,7 @@ def borrow_cap_room_wei(reserve: ReserveState) -> int | None:
     if reserve.borrow_cap_tokens == 0:
         return None
     total = reserve.total_variable_debt_wei + reserve.total_stable_debt_wei
-    return max(0, reserve.borrow_cap_tokens * 10**reserve.decimals - total - 1)
+    return int(max(0, reserve.borrow_cap_tokens * 10**reserve.decimals - total - 1))
 
 
 def is_dust(value_usd: float, limits: SizingLimits) -> bool:

@@ -15,6 +15,7 @@ tolerance (it becomes the swap's ``min_amount_out``).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -121,7 +122,7 @@ class SwapModel:
             return x * float(self.ys[1])  # linear models: one slope
         return float(np.interp(x, self.xs, self.ys))
 
-    def segments(self, start_wei: float = 0.0):
+    def segments(self, start_wei: float = 0.0) -> Iterator[tuple[float, float, float, float]]:
         """Yield ``(x0, x1, y0, slope)`` for x >= ``start_wei`` (x1 may be inf)."""
         if math.isinf(self.max_in_wei):
             yield start_wei, math.inf, start_wei * float(self.ys[1]), float(self.ys[1])
@@ -140,7 +141,7 @@ class SwapModel:
         for x0, x1, y0, slope in self.segments():
             y1 = y0 + slope * (x1 - x0) if math.isfinite(x1) else math.inf
             if y <= y1:
-                return x0 if slope == 0 else x0 + (y - y0) / slope
+                return float(x0 if slope == 0 else x0 + (y - y0) / slope)
         return math.inf
 
     def depth_cap_wei(self, max_slippage_bps: float, fee_fraction: float = 0.0) -> float:

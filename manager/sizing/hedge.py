@@ -18,7 +18,7 @@ emulation in ``manager.sizing.perp`` (``_remainingMargin``, ``_canLiquidate``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -71,7 +71,7 @@ def _lending_terms(snap: LendingPositionSnapshot, mapping: Mapping[str, str]) ->
     return out
 
 
-def _first_cross(liquidated, direction: int, max_up: float = 4.0) -> float | None:
+def _first_cross(liquidated: Callable[[float], bool], direction: int, max_up: float = 4.0) -> float | None:
     """The smallest |move| (as k - 1) in ``direction`` at which ``liquidated(k)`` becomes true."""
     if liquidated(1.0):
         return 0.0

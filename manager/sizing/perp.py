@@ -514,7 +514,7 @@ def _refine_boundary(m: PerpsV2Market, pos: PerpsV2Position, ts: int, guess_usd:
             lo = mid
         else:
             hi = mid
-    return (lo if long else hi) * step
+    return int((lo if long else hi) * step)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ Time is in years unless the name says ``_s``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -25,27 +26,29 @@ from scipy import optimize, special
 from manager.domain import Frozen
 from manager.sizing._checks import BadInputError, array, finite, fraction, non_negative, positive
 
+Floats = Any  # a float or an array-like of floats (numpy broadcasts it)
+
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 
 
-def _norm_cdf(x):
+def _norm_cdf(x: Floats) -> Any:
     return special.ndtr(x)
 
 
-def log_returns(prices) -> np.ndarray:
+def log_returns(prices: Floats) -> np.ndarray:
     p = array("prices", prices, positive_only=True)
     if p.ndim != 1 or p.size < 3:
         raise BadInputError(f"prices: need a 1-D series of >= 3 points, got shape {p.shape}", field="prices", value=p.size)
     return np.diff(np.log(p))
 
 
-def realized_volatility(prices, periods_per_year: float) -> float:
+def realized_volatility(prices: Floats, periods_per_year: float) -> float:
     """Annualized sample standard deviation of log returns."""
     r = log_returns(prices)
     return float(np.std(r, ddof=1) * math.sqrt(positive("periods_per_year", periods_per_year)))
 
 
-def ewma_volatility(prices, periods_per_year: float, lam: float = 0.94) -> float:
+def ewma_volatility(prices: Floats, periods_per_year: float, lam: float = 0.94) -> float:
     """RiskMetrics EWMA: ``σ²_t = λσ²_{t-1} + (1-λ)r²_t`` seeded with the first squared return; annualized."""
     r = log_returns(prices)
     lam = fraction("lam", lam, allow_zero=False, allow_one=False)
@@ -64,7 +67,7 @@ def touch_probability(spot: float, barrier: float, sigma: float, horizon: float,
     return float(touch_probability_vec(spot, barrier, sigma, horizon, mu))
 
 
-def touch_probability_vec(spot, barrier, sigma, horizon, mu=0.0) -> np.ndarray:
+def touch_probability_vec(spot: Floats, barrier: Floats, sigma: Floats, horizon: Floats, mu: Floats = 0.0) -> np.ndarray:
     s0 = array("spot", spot, positive_only=True)
     b = array("barrier", barrier, positive_only=True)
     sig = array("sigma", sigma, positive_only=True)
@@ -141,7 +144,7 @@ def touch_probability_mc(
 # ------------------------------------------------------------------------------------------------
 # VaR / ES
 # ------------------------------------------------------------------------------------------------
-def var_es(pnl, alpha: float = 0.99) -> tuple[float, float]:
+def var_es(pnl: Floats, alpha: float = 0.99) -> tuple[float, float]:
     """Historical VaR and Expected Shortfall at ``alpha`` of P&L samples, both as positive losses."""
     x = np.asarray(pnl, dtype=np.float64)
     if x.size < 2 or not np.isfinite(x).all():
@@ -211,7 +214,7 @@ def kelly_fraction(mu: float, sigma: float, *, risk_free: float = 0.0, fraction_
     return float(min(max(c * f, 0.0), positive("max_leverage", max_leverage)))
 
 
-def drawdown_throttle(equity_curve, *, start_drawdown: float = 0.05, max_drawdown: float = 0.20,
+def drawdown_throttle(equity_curve: Floats, *, start_drawdown: float = 0.05, max_drawdown: float = 0.20,
                       min_scale: float = 0.0) -> float:
     """Risk scale in [min_scale, 1]: 1 until the drawdown from peak reaches ``start``, linear to ``min_scale`` at ``max``."""
     e = array("equity_curve", equity_curve, positive_only=True)
@@ -236,7 +239,7 @@ class Rebalance(Frozen):
     triggered: bool
 
 
-def rebalance_trades(values_usd, target_weights, *, band: float = 0.05, min_trade_usd: float = 0.0) -> Rebalance:
+def rebalance_trades(values_usd: Floats, target_weights: Floats, *, band: float = 0.05, min_trade_usd: float = 0.0) -> Rebalance:
     """Move every position to its target weight when the largest weight gap exceeds ``band``.
 
     Trades below ``min_trade_usd`` are dropped; the rest are scaled so that buys equal sells.

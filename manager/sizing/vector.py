@@ -19,9 +19,14 @@ Closed forms (notes §6, "Deleveraging and leverage math"):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from manager.sizing._checks import BadInputError, array, finite
+
+Floats = Any  # a float or an array-like of floats (numpy broadcasts it)
 
 BPS = 1e4
 WAD = 1e18
@@ -37,7 +42,7 @@ def _lt(lt: np.ndarray, name: str = "lt") -> np.ndarray:
     return a
 
 
-def _target(t, name: str = "target_hf") -> np.ndarray:
+def _target(t: Floats, name: str = "target_hf") -> np.ndarray:
     a = np.asarray(t, dtype=np.float64)
     bad = ~np.isfinite(a) | (a <= 1.0)
     if bad.any():
@@ -50,14 +55,14 @@ def _target(t, name: str = "target_hf") -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # Health, LTV, available borrows, liquidation prices
 # ------------------------------------------------------------------------------------------------
-def weighted_collateral(coll_base, lt) -> np.ndarray:
+def weighted_collateral(coll_base: Floats, lt: Floats) -> np.ndarray:
     """``S = Σ_i c_i·lt_i`` per position."""
     c = array("coll_base", coll_base)
     lt_a = _lt(lt)
-    return (c * lt_a).sum(axis=-1) if c.ndim > 1 else c * lt_a
+    return np.asarray((c * lt_a).sum(axis=-1) if c.ndim > 1 else c * lt_a)
 
 
-def health_factor(coll_base, lt, debt_base, *, check: bool = True) -> np.ndarray:
+def health_factor(coll_base: Floats, lt: Floats, debt_base: Floats, *, check: bool = True) -> np.ndarray:
     """``HF = Σ c_i·lt_i / D``; ``inf`` where the debt is 0. ``check=False`` skips validation (hot loops)."""
     if check:
         s = weighted_collateral(coll_base, lt)
@@ -70,7 +75,7 @@ def health_factor(coll_base, lt, debt_base, *, check: bool = True) -> np.ndarray
         return np.where(d > 0, s / np.where(d > 0, d, 1.0), np.inf)
 
 
-def health_factor_aave_v30(coll_base, lt_bps, debt_base) -> np.ndarray:
+def health_factor_aave_v30(coll_base: Floats, lt_bps: Floats, debt_base: Floats) -> np.ndarray:
     """Aave v3.0 HF (as float) from integer-valued base amounts: floored avgLT, half-up percentMul, wadDiv."""
     c = array("coll_base", coll_base)
     lt_b = array("lt_bps", lt_bps)
@@ -102,7 +107,7 @@ def health_factor_aave_v30(coll_base, lt_bps, debt_base) -> np.ndarray:
     return hf
 
 
-def ltv(coll_base, ltv_frac) -> np.ndarray:
+def ltv(coll_base: Floats, ltv_frac: Floats) -> np.ndarray:
     """Collateral-weighted LTV per position (0 where there is no collateral)."""
     c = array("coll_base", coll_base)
     w = np.asarray(ltv_frac, dtype=np.float64)
@@ -111,21 +116,21 @@ def ltv(coll_base, ltv_frac) -> np.ndarray:
         return np.where(tot > 0, (c * w).sum(axis=-1) / np.where(tot > 0, tot, 1.0), 0.0)
 
 
-def liquidation_threshold(coll_base, lt) -> np.ndarray:
+def liquidation_threshold(coll_base: Floats, lt: Floats) -> np.ndarray:
     c = array("coll_base", coll_base)
     tot = c.sum(axis=-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(tot > 0, (c * _lt(lt)).sum(axis=-1) / np.where(tot > 0, tot, 1.0), 0.0)
 
 
-def available_borrows(coll_base, ltv_frac, debt_base) -> np.ndarray:
+def available_borrows(coll_base: Floats, ltv_frac: Floats, debt_base: Floats) -> np.ndarray:
     """``max(0, Σ c_i·ltv_i - D)``."""
     c = array("coll_base", coll_base)
     d = array("debt_base", debt_base)
-    return np.maximum(0.0, (c * np.asarray(ltv_frac, dtype=np.float64)).sum(axis=-1) - d)
+    return np.asarray(np.maximum(0.0, (c * np.asarray(ltv_frac, dtype=np.float64)).sum(axis=-1) - d))
 
 
-def liquidation_price(coll_tokens, price, lt, debt_base, asset: int) -> np.ndarray:
+def liquidation_price(coll_tokens: Floats, price: Floats, lt: Floats, debt_base: Floats, asset: int) -> np.ndarray:
     """Price of asset column ``asset`` (others fixed) at which HF = 1; NaN-free: ``inf`` marks "unreachable".
 
     ``coll_tokens`` (N, A) in whole tokens, ``price`` (N, A) base per token, ``debt_base`` (N,) stable debt.
@@ -145,7 +150,7 @@ def liquidation_price(coll_tokens, price, lt, debt_base, asset: int) -> np.ndarr
 # ------------------------------------------------------------------------------------------------
 # Closed-form sizes
 # ------------------------------------------------------------------------------------------------
-def repay_from_collateral(s, d, lt_k, g, target_hf, premium=0.0):
+def repay_from_collateral(s: Floats, d: Floats, lt_k: Floats, g: Floats, target_hf: Floats, premium: Floats = 0.0) -> Any:
     """Base value ``x`` of collateral k to withdraw and sell (and the repay ``x·g/(1+p)``) to reach the target.
 
     Returns ``(x, repay, valid)``; ``valid`` is False where ``HF_t·g' <= LT_k`` (selling k cannot raise HF)
@@ -167,7 +172,7 @@ def repay_from_collateral(s, d, lt_k, g, target_hf, premium=0.0):
     return x, x * g_eff, valid | (need == 0)
 
 
-def boost_amount(s, d, lt_k, g, target_hf, premium=0.0):
+def boost_amount(s: Floats, d: Floats, lt_k: Floats, g: Floats, target_hf: Floats, premium: Floats = 0.0) -> Any:
     """Borrow ``Δ`` (base) that, swapped with retention g and supplied to k, lands on the target.
 
     ``Δ = (S - HF_t·D) / (HF_t·(1+p) - g·LT_k)``; 0 where the position is already at/below the target.
@@ -184,12 +189,12 @@ def boost_amount(s, d, lt_k, g, target_hf, premium=0.0):
         return np.where(den > 0, room / np.where(den > 0, den, 1.0), np.inf)
 
 
-def max_borrow_for_target(s, d, target_hf) -> np.ndarray:
+def max_borrow_for_target(s: Floats, d: Floats, target_hf: Floats) -> np.ndarray:
     """``max(0, S/HF_t - D)`` (base), before LTV/caps."""
-    return np.maximum(array("S", s) / _target(target_hf) - array("D", d), 0.0)
+    return np.asarray(np.maximum(array("S", s) / _target(target_hf) - array("D", d), 0.0))
 
 
-def deleverage_batch(coll_base, lt, g, debt_base, target_hf, premium=0.0):
+def deleverage_batch(coll_base: Floats, lt: Floats, g: Floats, debt_base: Floats, target_hf: Floats, premium: Floats = 0.0) -> Any:
     """Greedy multi-collateral deleverage for N positions at once.
 
     Sells collateral in decreasing ``HF_t·g_k/(1+p) - LT_k`` order, each up to its balance, until the
@@ -228,7 +233,7 @@ def deleverage_batch(coll_base, lt, g, debt_base, target_hf, premium=0.0):
 # ------------------------------------------------------------------------------------------------
 # Per-version Aave health over many snapshots (the float path follows the pool's revision too)
 # ------------------------------------------------------------------------------------------------
-def health_factor_aave(coll_base, lt_bps, debt_base, version: str) -> np.ndarray:
+def health_factor_aave(coll_base: Floats, lt_bps: Floats, debt_base: Floats, version: str) -> np.ndarray:
     """Aave health (float) of integer-valued base amounts under ``version``'s rules (``aave_rules``).
 
     v3.0/v3.1: ``health_factor_aave_v30`` (floored average LT, half-up ``percentMul``). v3.5+:
@@ -247,7 +252,7 @@ def health_factor_aave(coll_base, lt_bps, debt_base, version: str) -> np.ndarray
         return np.where(d > 0, s / (BPS * np.where(d > 0, d, 1.0)), np.inf)
 
 
-def aave_arrays(snapshots) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
+def aave_arrays(snapshots: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
     """``(coll_base (N, A), lt_bps (N, A), debt_base (N,), versions)`` from Aave snapshots, each under its own
     version's rules (e-mode by category or bitmap, LT-0 collateral, debt rounding) - exact integers as float64.
 
@@ -278,7 +283,7 @@ def aave_arrays(snapshots) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[st
     return coll, lt, debt, tuple(versions)
 
 
-def health_factor_aave_batch(snapshots) -> np.ndarray:
+def health_factor_aave_batch(snapshots: Sequence[Any]) -> np.ndarray:
     """Health (float) of every Aave snapshot, vectorized per version group (``aave_arrays`` + ``health_factor_aave``)."""
     coll, lt, debt, versions = aave_arrays(snapshots)
     out = np.empty(len(versions))
