@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -75,6 +77,9 @@ class Anvil:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     extra_args: list[str] = field(default_factory=list)
+    # an owned node's private HOME: anvil writes the states it pages out of memory to
+    # ``$HOME/.foundry/anvil/tmp`` and never deletes them (tens of GB over a test suite); removed by ``stop()``
+    home_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -117,9 +122,12 @@ class Anvil:
             args += ["--load-state", str(load_state)]
         args += extra_args or []
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+        home = None if detach else Path(tempfile.mkdtemp(prefix="posman-anvil-home-"))
+        env = None if home is None else {**os.environ, "HOME": str(home)}
         try:
             proc = subprocess.Popen(
                 args,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -130,7 +138,8 @@ class Anvil:
         finally:
             if log_path:
                 log.close()  # type: ignore[union-attr]
-        node = cls(port=port, chain_id=chain_id, process=proc, log_path=log_path, extra_args=extra_args or [])
+        node = cls(port=port, chain_id=chain_id, process=proc, log_path=log_path, extra_args=extra_args or [],
+                   home_dir=home)
         node._wait_ready(timeout_s)
         if not detach:
             _register_cleanup(node)
@@ -160,16 +169,18 @@ class Anvil:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        if proc is not None and proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=timeout_s)
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout_s)
+        if self.home_dir is not None:
+            shutil.rmtree(self.home_dir, ignore_errors=True)
+            self.home_dir = None
 
     def __enter__(self) -> Anvil:
         return self
