@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         tick = reader.read(now, block_number=args.block)
         rows = preview(runtime, tick, now_s=now, managed_only=not args.all)
     finally:
-        db.dispose()
+        if db is not None:
+            db.dispose()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:

@@ -6,7 +6,7 @@ plan each position that must act would send. Nothing is signed or sent, and noth
 
 - the run's database (``[storage] url``, the dry run's with ``[runtime] dry_run``) is opened **read-only**
   (``PreviewRepository``: reads pass through, the decision stage's records are dropped); before the first
-  ``posman run`` an empty in-memory one stands in (no last action, nothing paused, nothing used today);
+  ``posman run`` an ``EmptyRepository`` stands in (no last action, nothing paused, nothing used today);
 - alerts are evaluated by nobody (``SilentEngine``): ``posman plan`` never notifies;
 - each managed position with a signer gets its plan context (``plan_contexts``: the addresses, router kind and
   executor contract ``posman run`` wires at start-up, from the config and read-only calls; no key is loaded)
@@ -83,16 +83,54 @@ class PreviewRepository:
         raise AttributeError(f"posman plan does not write to the database ({name})")
 
 
+class EmptyRepository:
+    """The answers of a database before the first ``posman run``: no last action, nothing paused, open, pending
+    or used today."""
+
+    def last_processed_block(self) -> int | None:
+        return None
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def is_paused(self, position: str) -> bool:
+        return False
+
+    def paused_positions(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def daily_usage(self, day: Any, *, counter: str = "notional_usd") -> float:
+        return 0.0
+
+    def get_plan(self, plan_id: str) -> Any:
+        return None
+
+    def latest_snapshot(self, position: str) -> Any:
+        return None
+
+    def open_plans(self) -> list[Any]:
+        return []
+
+    def pending_transactions(self, **_kw: Any) -> list[Any]:
+        return []
+
+    def transactions_for(self, plan_id: str) -> list[Any]:
+        return []
+
+    def actions_for(self, position: str, **_kw: Any) -> list[Any]:
+        return []
+
+
 def open_run_repository(cfg: Any, clock: Callable[[], float] = time.time) -> tuple[PreviewRepository, Any]:
-    """(``PreviewRepository`` over the run's database opened read-only, the ``Database`` to dispose). Before the
-    first ``posman run`` (no database yet) an empty in-memory SQLite database stands in."""
+    """(``PreviewRepository`` over the run's database opened read-only, the ``Database`` to dispose or ``None``).
+    Before the first ``posman run`` (no database yet) an ``EmptyRepository`` stands in; nothing is created."""
     from manager.persistence import Database, Repository
     from manager.persistence.db import MissingDatabaseError
 
     try:
         db = Database.open_read_only(cfg.storage.url_for(cfg.runtime.dry_run))
     except MissingDatabaseError:
-        db = Database("sqlite://")
+        return PreviewRepository(EmptyRepository(), clock), None
     return PreviewRepository(Repository(db, clock=clock), clock), db
 
 

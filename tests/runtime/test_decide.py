@@ -44,3 +44,14 @@ def test_preview_repository_reads_through_drops_records_and_refuses_other_writes
         ro.pause_position("m")
     with pytest.raises(PreviewSendError, match="never sends"):
         NoSend().execute(object())
+
+
+def test_every_read_of_the_decision_stage_exists_on_the_repository_and_before_the_first_run():
+    from manager.runtime.preview import _READS, EmptyRepository
+
+    for name in _READS:
+        assert callable(getattr(Repository, name)), name
+        assert callable(getattr(EmptyRepository, name)), name
+    empty = PreviewRepository(EmptyRepository())
+    assert (empty.is_paused("m"), empty.open_plans(), empty.get_state("k", 3), empty.daily_usage("2026-01-01")) == (
+        False, [], 3, 0.0)
