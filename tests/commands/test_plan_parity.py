@@ -92,7 +92,8 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
             manager.repo.set_state("last_action:cooldown", {"block": head["number"] - 1,
                                                             "timestamp_s": float(head["timestamp"] - 10)})
             manager.repo.pause_position("paused", reason="checking")
-            time.sleep(1.5)  # LINK's answer is now older than its 1 s heartbeat
+            updated = int(net.feed("LINK").functions.latestRoundData().call()[3])
+            time.sleep(max(0.0, updated + 2.5 - time.time()))  # LINK's answer is older than its 1 s heartbeat
             rows, report = _plan_then_tick(net, path, info, manager)
             # the plan contexts posman plan builds without keys are the ones the run wired at start-up
             wired = {n: p.plan_context for n, p in manager.runtime.positions.items() if p.plan_context is not None}
