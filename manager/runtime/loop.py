@@ -128,6 +128,7 @@ class TickDecisions:
     block_number: int
     report: TickReport
     planned: list[tuple[_Work, Any]] = field(default_factory=list)  # (work, manager.execution.types.Plan)
+    views: dict[str, PeerView] = field(default_factory=dict)  # every position read: its snapshot and health
     # position -> the strategy context it decided with (only with ``Runtime.keep_contexts``: ``posman plan``)
     contexts: dict[str, StrategyContext] = field(default_factory=dict)
 
@@ -433,7 +434,7 @@ class Runtime:
                 work.append(item)
         report.phase_s["decide"] = time.monotonic() - t_decide
         planned = self._plan_all(work, data, report, now_s)
-        return TickDecisions(block_number=block, report=report, planned=planned, contexts=self.contexts)
+        return TickDecisions(block_number=block, report=report, planned=planned, views=views, contexts=self.contexts)
 
     def _finish(self, report: TickReport) -> None:
         self.last_tick = report

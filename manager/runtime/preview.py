@@ -29,14 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from manager.errors import PosmanError
-from manager.runtime.loop import (
-    Alerting,
-    ManagedPosition,
-    PositionOutcome,
-    Runtime,
-    TickDecisions,
-    _snapshot_of,
-)
+from manager.runtime.loop import Alerting, ManagedPosition, PositionOutcome, Runtime, TickDecisions
 from strategies.api import LoadedStrategy, StrategyContext, armed_automations
 
 
@@ -209,7 +202,7 @@ def preview(runtime: Runtime, tick: Any, *, now_s: float, managed_only: bool = T
             continue
         outcome = decided.report.positions.get(pos.name) or PositionOutcome(pos.name, status="error",
                                                                             reason="not decided")
-        rows.append(_row(runtime, tick, pos, outcome, plans.get(pos.name), decided))
+        rows.append(_row(runtime, pos, outcome, plans.get(pos.name), decided))
     return rows
 
 
@@ -219,8 +212,7 @@ _SKIPS = {"paused": "paused (posman resume {name} lifts it)", "in_flight": "plan
           "watch": "watch mode (or no signer): decisions are only logged"}
 
 
-def _row(runtime: Runtime, tick: Any, pos: Any, outcome: PositionOutcome, plan: Any,
-         decided: TickDecisions) -> dict[str, Any]:
+def _row(runtime: Runtime, pos: Any, outcome: PositionOutcome, plan: Any, decided: TickDecisions) -> dict[str, Any]:
     row: dict[str, Any] = {"position": pos.name, "mode": pos.mode, "strategy": pos.strategy,
                            "block": decided.block_number, "health": _num(outcome.health),
                            "action": outcome.action if outcome.status != "error" else "error",
@@ -245,7 +237,7 @@ def _row(runtime: Runtime, tick: Any, pos: Any, outcome: PositionOutcome, plan: 
     strategy = runtime.positions[pos.name].strategy
     ctx = decided.contexts.get(pos.name)
     if ctx is not None and armed_automations(strategy):  # issue 16: each automation now and at its trigger price
-        row["automations"] = _automations(strategy, _snapshot_of(tick, pos.name), ctx)
+        row["automations"] = _automations(strategy, decided.views[pos.name].snapshot, ctx)
     return row
 
 

@@ -1,8 +1,8 @@
 """`posman plan` is a tick without an executor (issue 13): on the real devnet, what `posman plan --json --block B`
 prints for each managed position equals what `Runtime.tick(B)` of a manager built from the same config and
 database then decides (same action, status, reason, plan id), for a position with a stale oracle, one in its
-cooldown, a paused one, one inside its band, a normal one that acts (atomic path), and every position over the
-daily cap; and `posman plan` sends nothing (no block mined, every nonce unchanged). The plan contexts it builds
+cooldown, a paused one, one inside its band, one whose earlier plan is in flight, a normal one that acts (atomic
+path), and every position over the daily cap; and `posman plan` sends nothing (no block mined, every nonce unchanged). The plan contexts it builds
 without any key equal the ones `posman run` wires at start-up."""
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ POSITIONS: dict[str, tuple[str, str]] = {
     "cooldown": ("dave", "trigger_health = 1.25\ntarget_health = 1.35\ncooldown_s = 3600\nemergency_health = 1.05"),
     "paused": ("bob", "trigger_health = 1.6\ntarget_health = 1.8"),
     "in_band": ("frank", "trigger_health = 1.3\ntarget_health = 1.6"),
+    "in_flight": ("gina", "trigger_health = 1.6\ntarget_health = 1.8"),  # HF ~1.44, a plan of it still open
 }
 
 
@@ -92,6 +93,11 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
             manager.repo.set_state("last_action:cooldown", {"block": head["number"] - 1,
                                                             "timestamp_s": float(head["timestamp"] - 10)})
             manager.repo.pause_position("paused", reason="checking")
+            # a plan sent at the previous block, not settled yet (no transaction of it pending: nothing to track)
+            manager.repo.create_plan("plan-in-flight-earlier", position="in_flight", block_number=head["number"] - 1,
+                                     steps=[], action="deleverage")
+            for status in ("simulated", "submitted"):
+                manager.repo.update_plan_status("plan-in-flight-earlier", status)
             updated = int(net.feed("LINK").functions.latestRoundData().call()[3])
             time.sleep(max(0.0, updated + 2.5 - time.time()))  # LINK's answer is older than its 1 s heartbeat
             rows, report = _plan_then_tick(net, path, info, manager)
@@ -104,7 +110,7 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
     assert set(by_name) == set(POSITIONS)
     for name, row in by_name.items():
         _same(row, report.positions[name])
-    normal, stale, cooldown, paused, in_band = (by_name[n] for n in POSITIONS)
+    normal, stale, cooldown, paused, in_band, in_flight = (by_name[n] for n in POSITIONS)
     assert normal["action"] == "deleverage" and normal["status"] == "planned" and normal["plan"]["calls"]
     assert normal["plan"]["plan_id"] == report.positions["normal"].plan_id
     assert report.positions["normal"].status == "submitted"  # the tick sent what the plan showed
@@ -114,6 +120,8 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
     assert cooldown["action"] == "none" and cooldown["binding"] == "cooldown" and "cooldown" in cooldown["reason"]
     assert paused["action"] == "deleverage" and paused["status"] == "paused" and paused["skip"].startswith("paused")
     assert in_band["action"] == "none" and in_band["binding"] == "in_band"
+    assert in_flight["action"] == "deleverage" and in_flight["status"] == "in_flight"
+    assert in_flight["plan_id"] == "plan-in-flight-earlier" and "in flight" in in_flight["skip"]
 
 
 def test_plan_and_tick_agree_over_the_daily_cap(live, tmp_path):
