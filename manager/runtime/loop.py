@@ -23,11 +23,6 @@
    ended by one "recovered" alert when an action lands or the position needs none; stuck transactions
    and the tick's success are alerted. Delivery is the ``Alerting`` worker's job: never in the tick.
 
-Stages 2-5 up to the plan are ``Runtime.decide(data, now_s)``, the tick's **decision stage**: it returns a
-``TickDecisions`` (every position's outcome, skips with their reasons, and the plans to send) and signs or sends
-nothing; ``tick`` then sends its plans. ``posman plan`` runs the same ``decide`` on a ``Runtime`` built without
-executors, alerts or database writes (``manager.runtime.preview``), so it shows what the next tick would do.
-
 Positions may be on Aave V3, Morpho Blue or Synthetix PerpsV2: the tick's snapshot of each is found by
 name (``TickData.positions`` / ``.morpho`` / ``.perps``), its health comes from
 ``manager.runtime.views.health_view`` (one number, 1.0 = liquidatable, for recording, alerts and the
@@ -36,6 +31,11 @@ urgency order), and the plan context wired at start-up picks the protocol's enco
 One position's failure (a bad read, a strategy crash, a refused plan) is logged and the next position
 runs; only a ``StopError`` (configuration/environment) ends the tick and the process.
 Strategies never see web3 or the database; the executor is the only code that sends.
+
+Stages 2-5 up to the plan are ``Runtime.decide(data, now_s)``, the tick's **decision stage**: it returns a
+``TickDecisions`` (every position's outcome, skips with their reasons, and the plans to send) and signs or sends
+nothing; ``tick`` then sends its plans. ``posman plan`` runs the same ``decide`` on a ``Runtime`` built without
+executors, alerts or database writes (``manager.runtime.preview``), so it shows what the next tick would do.
 """
 
 from __future__ import annotations
