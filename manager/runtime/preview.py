@@ -130,8 +130,10 @@ def open_run_repository(cfg: Any, clock: Callable[[], float] = time.time) -> tup
 def plan_contexts(cfg: Any, client_of: Callable[[str], Any]) -> dict[str, Any]:
     """position -> the plan context ``posman run`` gives a managed position with a signer (no key loaded).
 
-    NOTE: mirrors the plan-context part of ``runtime.lifecycle.build_manager`` (a test requires them equal on the
-    devnet); once the adapters build their own plan contexts (issue 13, the "wiring" branch) both call that.
+    NOTE: mirrors the plan-context part of ``runtime.lifecycle.build_manager`` (``tests/commands/test_plan_parity.py``
+    requires them equal on the devnet). Once the adapters wire positions themselves (issue 13, the "wiring"
+    branch: ``adapter.wire_position(env, pos, proto).plan_context``, with ``env.venue`` / ``env.atomic`` from
+    ``lifecycle._venue_on`` / ``_atomic_setup``), this becomes that same loop, without signers or executors.
     """
     from manager.execution.planner import AtomicSetup, PerpPlanContext, PlanContext, atomic_allowed_calls
     from manager.protocols.uniswap_v3.router import configured_router_kind
