@@ -7,7 +7,8 @@ Every perp adapter must show, on the real contracts of the session devnet:
    remaining margin, accrued funding, the liquidation price and keeper fee (the view's price is built from the
    liquidation margin: it fixes that too), and the liquidation verdict;
 2. **the liquidation boundary**: the project's exact liquidation price, on the feed's grid, flips the contract's
-   ``canLiquidate`` one price unit apart (at the probe block's time, funding accrued to it);
+   ``canLiquidate`` one price unit apart (at the probe block's time, funding accrued to it), and at both probes
+   every view equals the project's, re-priced there (the keeper fee, reported only when liquidatable, too);
 3. **encoders that execute**: margin in -> open with a bounded fill price -> grow -> a fill bound the fill
    breaks reverts and changes nothing -> reduce -> margin out, each the adapter's own unsigned ``TxStep``s, with
    the read-back position as expected;
@@ -17,7 +18,7 @@ Every perp adapter must show, on the real contracts of the session devnet:
 
 Hooks: a subclass sets ``kind`` (the registry key), ``markets`` and implements the devnet hooks (funding an
 account, moving the oracle, reading the contract's views: test scaffolding, not adapter code). The adapter hooks
-(``read``, ``project_views``, ``boundary_answer``, ``can_liquidate_at``, ``encode_*``, ``repair``, ``margin_ratio``)
+(``read``, ``project_views(_at)``, ``boundary_answer``, ``can_liquidate_at``, ``encode_*``, ``repair``, ``margin_ratio``)
 default to the registry adapter's method of the same name (``manager.protocols.registry.adapter(kind)``; see
 ``adapter_call``): a new adapter that has them passes the suite with a subclass of devnet hooks only. Until the
 adapters carry those methods (issue 13 branches), the subclass overrides them with the protocol module's functions.
@@ -110,8 +111,13 @@ class PerpAdapterConformance:
         return self.adapter_call("read", client, h.account, h.market, block)
 
     def project_views(self, snap: Any) -> PerpViews:
-        """The project's numbers for the snapshot (same units as ``protocol_views``)."""
+        """The project's numbers for the snapshot at its own block (same units as ``protocol_views``)."""
         return self.adapter_call("project_views", snap)  # type: ignore[no-any-return]
+
+    def project_views_at(self, snap: Any, answer: int, timestamp_s: int) -> PerpViews:
+        """The project's numbers for the snapshot's position with the oracle at ``answer`` at ``timestamp_s``
+        (funding accrued to it), nothing else changed."""
+        return self.adapter_call("project_views_at", snap, answer, timestamp_s)  # type: ignore[no-any-return]
 
     def boundary_answer(self, snap: Any, timestamp_s: int) -> int:
         """The oracle answer (feed units) at which the project says the position becomes liquidatable at
@@ -218,9 +224,13 @@ class PerpAdapterConformance:
             try:
                 block = self.set_oracle_answer(chain, h.market, answer, probe_ts)
                 assert int(chain.w3.eth.get_block(block)["timestamp"]) == probe_ts
-                got = self.protocol_views(chain, h, block).can_liquidate
-                assert got is expected, (f"{self.kind}: answer {answer} (boundary {boundary}, long={long}): "
-                                         f"project says can_liquidate={expected}, the contract {got}")
+                theirs = self.protocol_views(chain, h, block)
+                assert theirs.can_liquidate is expected, (
+                    f"{self.kind}: answer {answer} (boundary {boundary}, long={long}): project says "
+                    f"can_liquidate={expected}, the contract {theirs.can_liquidate}")
+                # every view at the probe, re-priced by the project: the keeper fee is reported (liquidatable)
+                assert self.project_views_at(snap, answer, probe_ts) == theirs
+                assert (theirs.liquidation_fee_wad > 0) is expected
             finally:
                 chain.revert(snap_id)
 

@@ -100,7 +100,10 @@ class TestSynthetixPerpsConformance(PerpAdapterConformance):
         return snap
 
     def project_views(self, snap) -> PerpViews:
-        m, pos, ts, px = snap.market, snap.position, snap.block_timestamp, snap.market.price_wad
+        return self.project_views_at(snap, snap.market.price_wad // self.price_unit_wad(snap), snap.block_timestamp)
+
+    def project_views_at(self, snap, answer, timestamp_s) -> PerpViews:
+        m, pos, ts, px = snap.market, snap.position, timestamp_s, answer * self.price_unit_wad(snap)
         can = P.snx_can_liquidate(m, pos, px, ts)
         # NOTE: PerpsV2MarketViews.liquidationFee answers 0 unless the position can be liquidated now
         return PerpViews(size_wad=pos.size_wad, margin_wad=pos.margin_wad,
