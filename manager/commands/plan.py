@@ -63,8 +63,9 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{'':<16} not acted on: {r['skip']}")
             if r.get("plan"):
                 plan = r["plan"]
+                path = f"; {r['path']}" if r.get("path") else ""
                 print(f"{'':<16} plan {plan['plan_id']} ({plan['kind']}, {len(plan['calls'])} call(s), "
-                      f"${plan['notional_usd']:,.0f}); path: {r.get('path') or 'direct'}")
+                      f"${plan['notional_usd']:,.0f}){path}")
             for au in r.get("automations", []):
                 print(f"{'':<16} {_automation_line(au)}")
                 trig = au.get("at_trigger") or {}
