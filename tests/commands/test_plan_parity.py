@@ -54,14 +54,20 @@ def _environ(info: dict[str, Any]) -> dict[str, str]:
     return {f"POSMAN_KEY_{a.upper()}": info["accounts"][a]["private_key"] for a, _ in POSITIONS.values()}
 
 
-def _plan_then_tick(net: Any, path: Path, info: dict[str, Any], manager: Any) -> tuple[list[dict[str, Any]], Any]:
-    """`posman plan --json --block B` (checked to send nothing), then the manager's tick at B."""
+def _plan_then_tick(net: Any, path: Path, info: dict[str, Any], manager: Any,
+                    text: list[str] | None = None) -> tuple[list[dict[str, Any]], Any]:
+    """`posman plan --json --block B` (checked to send nothing; its table into ``text``), then the manager's
+    tick at B."""
     block = net.w3.eth.block_number
     accounts = [info["accounts"][a]["address"] for a, _ in POSITIONS.values()]
     nonces = [net.w3.eth.get_transaction_count(a) for a in accounts]
     proc = posman("plan", "--config", str(path), "--json", "--block", str(block))  # no key in its environment
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(proc.stdout)
+    if text is not None:
+        table = posman("plan", "--config", str(path), "--block", str(block))
+        assert table.returncode == 0, table.stderr
+        text.extend(table.stdout.splitlines())
     assert net.w3.eth.block_number == block, "posman plan mined a block"
     assert [net.w3.eth.get_transaction_count(a) for a in accounts] == nonces, "posman plan sent a transaction"
     assert {r["block"] for r in rows} == {block}
@@ -100,7 +106,8 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
                 manager.repo.update_plan_status("plan-in-flight-earlier", status)
             updated = int(net.feed("LINK").functions.latestRoundData().call()[3])
             time.sleep(max(0.0, updated + 2.5 - time.time()))  # LINK's answer is older than its 1 s heartbeat
-            rows, report = _plan_then_tick(net, path, info, manager)
+            table: list[str] = []
+            rows, report = _plan_then_tick(net, path, info, manager, table)
             # the plan contexts posman plan builds without keys are the ones the run wired at start-up
             wired = {n: p.plan_context for n, p in manager.runtime.positions.items() if p.plan_context is not None}
             assert plan_contexts(cfg, manager.runtime.reader.client) == wired and len(wired) == len(POSITIONS)
@@ -122,6 +129,13 @@ def test_plan_shows_what_the_tick_then_does_every_skip_included(live, tmp_path):
     assert in_band["action"] == "none" and in_band["binding"] == "in_band"
     assert in_flight["action"] == "deleverage" and in_flight["status"] == "in_flight"
     assert in_flight["plan_id"] == "plan-in-flight-earlier" and "in flight" in in_flight["skip"]
+    # the table says the same: status per position, why a decision is not acted on, the plan and its path
+    assert "decided as the tick would; nothing is sent" in table[0]
+    line = {n: next(x for x in table if x.startswith(n + " ")) for n in POSITIONS}
+    assert "deleverage planned" in " ".join(line["normal"].split()) and "skip skipped" in " ".join(
+        line["stale"].split())
+    assert "not acted on: paused (posman resume paused lifts it)" in "\n".join(table)
+    assert any(x.strip().startswith(f"plan {normal['plan']['plan_id']} (") and "path: atomic" in x for x in table)
 
 
 def test_plan_and_tick_agree_over_the_daily_cap(live, tmp_path):
