@@ -14,6 +14,7 @@ from typing import Any
 
 from manager.devnet.synthetix import market_abi
 from manager.domain import SizingDecision
+from manager.execution.planner import PerpPlanContext, build_plan
 from manager.execution.types import TxStep
 from manager.protocols.synthetix_perps import encode as enc
 from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
@@ -138,7 +139,9 @@ class TestSynthetixPerpsConformance(PerpAdapterConformance):
         config = P.PerpMarginConfig(trigger_margin_ratio=trigger_ratio, target_margin_ratio=target_ratio,
                                     prefer=prefer)
         decision = P.decide_perp(snap, config)
-        return decision, list(enc.steps_for_decision(decision, snap, slippage_bps=50))
+        # the planner the tick runs (``execution.planner.build_plan`` with the context ``posman run`` wires)
+        plan = build_plan(decision, snap, PerpPlanContext(account=snap.account, max_slippage_bps=50))
+        return decision, list(plan.steps)
 
     def margin_ratio(self, snap) -> float:
         return P.perp_metrics(snap)["margin_ratio"]
