@@ -1,7 +1,8 @@
-"""``posman plan --config FILE [--json] [--all]``: what each managed position's strategy would do now.
+"""``posman plan --config FILE [--json] [--all] [--block N]``: what the next tick would do, nothing sent.
 
-The positions are read at one block, each strategy decides exactly as in a tick, and the decision is
-printed (action, target and projected health, binding constraint, steps). Nothing is signed or sent.
+The positions are read at one block and decided by the tick's own decision stage (``Runtime.decide``, through
+``manager.runtime.preview``): every skip and its reason, the decision (action, target and projected health,
+binding constraint, steps), the path and the plan a run would send. Nothing is signed, sent or written.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from manager.commands.status import check_block_arg, check_block_at_head
     from manager.config import load_config
-    from manager.runtime.preview import preview
+    from manager.runtime.preview import open_run_repository, plan_contexts, preview, preview_runtime
     from manager.runtime.strategies import bind_strategies, groups_of
     from manager.watchers.tick import TickReader
 
@@ -36,21 +37,35 @@ def run(args: argparse.Namespace) -> int:
     now = time.time()
     reader = TickReader(cfg)
     check_block_at_head(cfg, reader, args.block)
-    tick = reader.read(now, block_number=args.block)
-    rows = preview(cfg, tick, bound, groups_of(bound), now_s=now, managed_only=not args.all, reader=reader)
+    repo, db = open_run_repository(cfg)
+    try:
+        runtime = preview_runtime(cfg, reader, bound, groups_of(bound), repo=repo,
+                                  contexts=plan_contexts(cfg, reader.client))
+        tick = reader.read(now, block_number=args.block)
+        rows = preview(runtime, tick, now_s=now, managed_only=not args.all)
+    finally:
+        if db is not None:
+            db.dispose()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"block {tick.block_number}: {len(rows)} position(s); nothing is sent")
+        print(f"block {tick.block_number}: {len(rows)} position(s), decided as the tick would; nothing is sent")
         for r in rows:
             hf = "-" if r.get("health") is None else f"{r['health']:.4f}"
-            line = f"{r['position']:<16} {r['strategy']:<15} HF {hf:>8}  {r['action']:<10}"
+            line = f"{r['position']:<16} {r['strategy']:<15} HF {hf:>8}  {r['action']:<10} {r['status']:<9}"
             if r.get("steps"):
                 tgt = r.get("target_health")
                 line += (f" -> HF {r.get('projected_health') or 0:.4f} (target {tgt}) "
                          f"${r.get('notional_usd', 0):,.0f} in {len(r['steps'])} step(s), bound by {r.get('binding')}")
             print(line)
             print(f"{'':<16} {r.get('reason', '')}")
+            if r.get("skip"):
+                print(f"{'':<16} not acted on: {r['skip']}")
+            if r.get("plan"):
+                plan = r["plan"]
+                path = f"; {r['path']}" if r.get("path") else ""
+                print(f"{'':<16} plan {plan['plan_id']} ({plan['kind']}, {len(plan['calls'])} call(s), "
+                      f"${plan['notional_usd']:,.0f}){path}")
             for au in r.get("automations", []):
                 print(f"{'':<16} {_automation_line(au)}")
                 trig = au.get("at_trigger") or {}

@@ -31,6 +31,11 @@ urgency order), and the plan context wired at start-up picks the protocol's enco
 One position's failure (a bad read, a strategy crash, a refused plan) is logged and the next position
 runs; only a ``StopError`` (configuration/environment) ends the tick and the process.
 Strategies never see web3 or the database; the executor is the only code that sends.
+
+Stages 2-5 up to the plan are ``Runtime.decide(data, now_s)``, the tick's **decision stage**: it returns a
+``TickDecisions`` (every position's outcome, skips with their reasons, and the plans to send) and signs or sends
+nothing; ``tick`` then sends its plans. ``posman plan`` runs the same ``decide`` on a ``Runtime`` built without
+executors, alerts or database writes (``manager.runtime.preview``), so it shows what the next tick would do.
 """
 
 from __future__ import annotations
@@ -90,6 +95,7 @@ class PositionOutcome:
     plan_id: str | None = None
     reason: str = ""
     decision: SizingDecision | None = None
+    path: str = ""  # the execution path chosen for the action (atomic or direct) and why
 
 
 @dataclass
@@ -112,6 +118,19 @@ class _Work:
     decision: SizingDecision
     snap: Any
     native_price: float | None = None
+
+
+@dataclass
+class TickDecisions:
+    """What ``Runtime.decide`` found at one block: every position's outcome (``report.positions``: action,
+    status, reason; a skip says why) and the plans the tick sends next, most endangered first."""
+
+    block_number: int
+    report: TickReport
+    planned: list[tuple[_Work, Any]] = field(default_factory=list)  # (work, manager.execution.types.Plan)
+    views: dict[str, PeerView] = field(default_factory=dict)  # every position read: its snapshot and health
+    # position -> the strategy context it decided with (only with ``Runtime.keep_contexts``: ``posman plan``)
+    contexts: dict[str, StrategyContext] = field(default_factory=dict)
 
 
 def plan_content_digest(plan: Any) -> str:
@@ -293,6 +312,9 @@ class Runtime:
         self.last_tick: TickReport | None = None
         self.ticks = 0
         self.observers: list[Callable[[TickReport], None]] = []  # called with every report (e.g. manager.web)
+        # ``posman plan`` keeps each position's strategy context of a decision (its automations are listed)
+        self.keep_contexts = False
+        self.contexts: dict[str, StrategyContext] = {}
 
     # --- state kept in the database (survives a restart) ------------------------------------------
     @property
@@ -353,9 +375,36 @@ class Runtime:
             return report
         block = int(data.block_number)
         report = TickReport(block_number=block, ok=True)
-        t_decide = time.monotonic()
-        report.phase_s.update(track=t_read - started, read=t_decide - t_read)
+        report.phase_s.update(track=t_read - started, read=time.monotonic() - t_read)
         alerts_before = self.alerting.sent
+        decided = self.decide(data, now_s, report)
+        self._send_all(decided.planned, data, report, now_s)
+        self._check_pending(block, now_s)
+        self.alerting.emit("tick_succeeded", now_s)
+        self.alerting.retry()
+        self.repo.set_last_processed_block(block)
+        report.alerts = self.alerting.sent - alerts_before
+        report.elapsed_s = time.monotonic() - started
+        log.info("event=tick_done block=%d positions=%d acted=%d alerts=%d elapsed_s=%.3f", block,
+                 len(report.positions), sum(o.status in ("confirmed", "submitted") for o in report.positions.values()),
+                 report.alerts, report.elapsed_s)
+        self.tick_durations.append(report.elapsed_s)
+        self._finish(report)
+        return report
+
+    def decide(self, data: Any, now_s: float, report: TickReport | None = None) -> TickDecisions:
+        """The tick's decision stage at the block of ``data``: stages 2-5 up to the plan, nothing signed or sent.
+
+        Data quality (stale / deviating oracles), every position's health (recorded and alerted), each
+        position's decision, most endangered first (every skip with its reason: untrusted oracle, a pending
+        transaction, paused, in flight, watch mode; cooldown and the daily cap inside the strategy's decision
+        through its context), the path choice (atomic or direct) and the plan of each position that must act.
+        ``Runtime.tick`` sends ``planned`` next; ``posman plan`` (``runtime.preview``) prints it instead.
+        """
+        block = int(data.block_number)
+        if report is None:
+            report = TickReport(block_number=block, ok=True)
+        t_decide = time.monotonic()
         self._update_block_time(block, int(data.block_timestamp))
         bad_symbols = self._check_oracles(data, now_s)
         views, health_views = self._observe(data, report, now_s)
@@ -365,6 +414,7 @@ class Runtime:
         # and nothing waits for a receipt: the next tick (or the tracking job) settles what was sent.
         work: list[_Work] = []
         self._ledger = DepthLedger()  # the tick's sales so far: later decisions value theirs after them
+        self.contexts = {}
         for name in sorted(views, key=lambda n: (views[n].health, n)):
             pos = self.positions[name]
             try:
@@ -383,19 +433,8 @@ class Runtime:
             if item is not None:
                 work.append(item)
         report.phase_s["decide"] = time.monotonic() - t_decide
-        self._act_all(work, data, report, now_s)
-        self._check_pending(block, now_s)
-        self.alerting.emit("tick_succeeded", now_s)
-        self.alerting.retry()
-        self.repo.set_last_processed_block(block)
-        report.alerts = self.alerting.sent - alerts_before
-        report.elapsed_s = time.monotonic() - started
-        log.info("event=tick_done block=%d positions=%d acted=%d alerts=%d elapsed_s=%.3f", block,
-                 len(report.positions), sum(o.status in ("confirmed", "submitted") for o in report.positions.values()),
-                 report.alerts, report.elapsed_s)
-        self.tick_durations.append(report.elapsed_s)
-        self._finish(report)
-        return report
+        planned = self._plan_all(work, data, report, now_s)
+        return TickDecisions(block_number=block, report=report, planned=planned, views=views, contexts=self.contexts)
 
     def _finish(self, report: TickReport) -> None:
         self.last_tick = report
@@ -566,6 +605,7 @@ class Runtime:
         # ctx.interrupted_proceeds_wei (``execution.leftovers``): one record, spent once
         path = self._choose_path(pos, snap, data)
         if path is not None:  # the atomic path (executor + flash loan) or the direct one, and why
+            outcome.path = path.why
             ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
                                       path_note=path.why)
             reads = (getattr(data, "atomic", None) or {}).get(name)
@@ -573,6 +613,8 @@ class Runtime:
                 ctx = dataclasses.replace(ctx, aave_flash_premium_bps=int(reads.aave_premium_bps))
         if armed_automations(pos.strategy):  # price automations: their durable state (trailing stop peaks)
             ctx = dataclasses.replace(ctx, automation_state=self.automation_state(pos, data, ctx.oracles))
+        if self.keep_contexts:
+            self.contexts[name] = ctx
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
         lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
         seen: dict[tuple[str, str], Any] = {}
@@ -622,12 +664,11 @@ class Runtime:
         return _Work(pos, decision, snap)
 
     # --- stage 5: plan and send, every position at once ------------------------------------------------
-    def _act_all(self, work: list[_Work], data: Any, report: TickReport, now_s: float) -> None:
-        """Plan every decision, then send: one thread per signer (concurrent), each signer's plans in urgency
-        order (consecutive nonces, no waiting for inclusion)."""
+    def _plan_all(self, work: list[_Work], data: Any, report: TickReport, now_s: float) -> list[tuple[_Work, Any]]:
+        """Plan every decision, in urgency order: (work, plan) of each position whose plan is to be sent."""
         block = int(data.block_number)
         t_plan = time.monotonic()
-        by_signer: dict[int, list[tuple[_Work, Any]]] = {}
+        planned: list[tuple[_Work, Any]] = []
         for item in work:
             try:
                 plan = self._plan(item, data, report.positions[item.pos.name], now_s)
@@ -637,9 +678,18 @@ class Runtime:
                 self._position_failed(report, item.pos.name, block, exc)
                 continue
             if plan is not None:
-                by_signer.setdefault(id(item.pos.executor), []).append((item, plan))
+                planned.append((item, plan))
+        report.phase_s["plan"] = time.monotonic() - t_plan
+        return planned
+
+    def _send_all(self, planned: list[tuple[_Work, Any]], data: Any, report: TickReport, now_s: float) -> None:
+        """Send every plan: one thread per signer (concurrent), each signer's plans in urgency order
+        (consecutive nonces, no waiting for inclusion)."""
+        block = int(data.block_number)
         t_send = time.monotonic()
-        report.phase_s["plan"] = t_send - t_plan
+        by_signer: dict[int, list[tuple[_Work, Any]]] = {}
+        for item, plan in planned:
+            by_signer.setdefault(id(item.pos.executor), []).append((item, plan))
         if not by_signer:
             return
 
@@ -712,6 +762,7 @@ class Runtime:
             log.warning("event=plan_not_resent position=%s block=%d plan_id=%s reason=%r", name, block, plan.plan_id,
                         outcome.reason)
             return None
+        outcome.status = "planned"  # the send sets what became of it
         return plan
 
     def _send(self, item: _Work, plan: Any, data: Any, outcome: PositionOutcome, now_s: float) -> None:

@@ -1,129 +1,257 @@
-"""What the strategies would decide now, without acting (``posman plan``): same inputs as a tick.
+"""``posman plan``: the tick without an executor. The decisions come from ``Runtime.decide`` (the tick's own decision
+stage, ``manager.runtime.loop``) at one block, so a plan shows exactly what the next tick would do there: every
+skip and its reason (untrusted oracle, a pending transaction, paused, in flight, watch mode), the strategy's
+cooldown and the daily cap (the day's usage read from the run's database), the path (atomic or direct) and the
+plan each position that must act would send. Nothing is signed or sent, and nothing is written:
+
+- the run's database (``[storage] url``, the dry run's with ``[runtime] dry_run``) is opened **read-only**
+  (``PreviewRepository``: reads pass through, the decision stage's records are dropped); before the first
+  ``posman run`` an ``EmptyRepository`` stands in (no last action, nothing paused, nothing used today);
+- alerts are evaluated by nobody (``SilentEngine``): ``posman plan`` never notifies;
+- each managed position with a signer gets its plan context (``plan_contexts``: the addresses, router kind and
+  executor contract ``posman run`` wires at start-up, from the config and read-only calls; no key is loaded)
+  and ``NoSend`` in place of an executor: its ``execute`` raises, and the decision stage never calls it.
+
+What a running manager knows and a one-shot ``posman plan`` does not: the health and price histories of earlier
+ticks (strategies that use them see a fresh start, as after a restart), the last refused plan held in memory
+(not re-sent unchanged), and transactions the tick's tracking would settle first (a plan still open in the
+database shows ``in_flight``).
 
 A position's price automations are listed with their distance to firing and what each would do at its trigger
 price (``manager.runtime.automation_view``).
-
-Every protocol the tick reads is previewed (Aave V3, Morpho Blue, Synthetix PerpsV2); ``steps`` are the
-sizing steps of the decision (``posman plan`` shows the encoded calls with ``--calls`` where supported).
-
-Pure apart from the read it is given (and, for positions with price automations, their stored state: a trailing
-stop's peak, a partial close's armed flag, read from the run's database read-only): no signer, nothing sent.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from manager.runtime.loop import _snapshot_of, decide_with_depth, strategy_context
-from manager.runtime.views import health_view
-from manager.sizing.caps import SizingLimits
-from strategies.api import LoadedStrategy, PeerView, armed_automations
+from manager.errors import PosmanError
+from manager.runtime.loop import Alerting, ManagedPosition, PositionOutcome, Runtime, TickDecisions
+from strategies.api import LoadedStrategy, StrategyContext, armed_automations
 
 
-def preview(cfg: Any, tick: Any, bound: dict[str, LoadedStrategy], peers: dict[str, list[str]], *,
-            now_s: float, managed_only: bool = True, reader: Any = None) -> list[dict[str, Any]]:
-    """One row per position: health, decision (action, target, projected, binding, steps, reason).
+class PreviewSendError(PosmanError):
+    """Something tried to send from ``posman plan`` (a bug: the decision stage never sends)."""
 
-    With ``reader`` (the ``TickReader`` that produced ``tick``), a decision that swaps without a depth
-    curve for its pair is decided again with the pools' depth read at the same block, as a tick does.
+
+class NoSend:
+    """Stands where a managed position's ``Executor`` is in a run: the position acts (it is planned) but
+    nothing can be signed or sent."""
+
+    def execute(self, plan: Any, **_kw: Any) -> Any:
+        raise PreviewSendError(f"posman plan never sends (plan {getattr(plan, 'plan_id', '?')})")
+
+
+class SilentEngine:
+    """The alert engine of a preview: every rule answers "nothing to send"."""
+
+    def __getattr__(self, name: str) -> Callable[..., list[Any]]:
+        return lambda *a, **k: []
+
+
+# The repository reads the decision stage makes (``Runtime``, ``execution.leftovers``, ``ExecutionStore``).
+_READS = frozenset({"last_processed_block", "get_state", "is_paused", "paused_positions", "open_plans",
+                    "pending_transactions", "get_plan", "transactions_for", "actions_for", "daily_usage",
+                    "latest_snapshot"})
+# What the decision stage records in a run; dropped by a preview.
+_WRITES = frozenset({"record_snapshot", "record_decision", "set_state", "set_last_processed_block"})
+
+
+class PreviewRepository:
+    """The run's ``Repository`` for reading only: the decision stage's reads pass through, its records are
+    dropped (``_WRITES``), anything else is refused (a new write must be listed, never made by a preview)."""
+
+    def __init__(self, repo: Any, clock: Callable[[], float] = time.time) -> None:
+        self._repo = repo
+        self._clock = clock
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _READS:
+            return getattr(self._repo, name)
+        if name in _WRITES:
+            return lambda *a, **k: None
+        raise AttributeError(f"posman plan does not write to the database ({name})")
+
+
+class EmptyRepository:
+    """The answers of a database before the first ``posman run``: no last action, nothing paused, open, pending
+    or used today."""
+
+    def last_processed_block(self) -> int | None:
+        return None
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        return default
+
+    def is_paused(self, position: str) -> bool:
+        return False
+
+    def paused_positions(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def daily_usage(self, day: Any, *, counter: str = "notional_usd") -> float:
+        return 0.0
+
+    def get_plan(self, plan_id: str) -> Any:
+        return None
+
+    def latest_snapshot(self, position: str) -> Any:
+        return None
+
+    def open_plans(self) -> list[Any]:
+        return []
+
+    def pending_transactions(self, **_kw: Any) -> list[Any]:
+        return []
+
+    def transactions_for(self, plan_id: str) -> list[Any]:
+        return []
+
+    def actions_for(self, position: str, **_kw: Any) -> list[Any]:
+        return []
+
+
+def open_run_repository(cfg: Any, clock: Callable[[], float] = time.time) -> tuple[PreviewRepository, Any]:
+    """(``PreviewRepository`` over the run's database opened read-only, the ``Database`` to dispose or ``None``).
+    Before the first ``posman run`` (no database yet) an ``EmptyRepository`` stands in; nothing is created."""
+    from manager.persistence import Database, Repository
+    from manager.persistence.db import MissingDatabaseError
+
+    try:
+        db = Database.open_read_only(cfg.storage.url_for(cfg.runtime.dry_run))
+    except MissingDatabaseError:
+        return PreviewRepository(EmptyRepository(), clock), None
+    return PreviewRepository(Repository(db, clock=clock), clock), db
+
+
+def plan_contexts(cfg: Any, client_of: Callable[[str], Any]) -> dict[str, Any]:
+    """position -> the plan context ``posman run`` gives a managed position with a signer (no key loaded).
+
+    NOTE: mirrors the plan-context part of ``runtime.lifecycle.build_manager`` (``tests/commands/test_plan_parity.py``
+    requires them equal on the devnet). Once the adapters wire positions themselves (issue 13, the "wiring"
+    branch: ``adapter.wire_position(env, pos, proto).plan_context``, with ``env.venue`` / ``env.atomic`` from
+    ``lifecycle._venue_on`` / ``_atomic_setup``), this becomes that same loop, without signers or executors.
     """
-    views: dict[str, PeerView] = {}
+    from manager.execution.planner import AtomicSetup, PerpPlanContext, PlanContext, atomic_allowed_calls
+    from manager.protocols.uniswap_v3.router import configured_router_kind
+    from manager.runtime.lifecycle import _aave_pool, _atomic_setup
+
+    out: dict[str, Any] = {}
+    pools: dict[str, tuple[str, list[str]]] = {}
+    fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
+    router_kinds: dict[str, str] = {}
+    slippage = int(cfg.limits.max_slippage_bps)
     for pos in cfg.positions:
-        snap = _snapshot_of(tick, pos.name)
-        if snap is None:
+        if pos.mode != "manage" or pos.signer is None:
             continue
-        proto = next((p for p in cfg.protocols if p.name == pos.protocol), None)
-        hv = health_view(snap, asset=getattr(proto, "asset", None))
-        views[pos.name] = PeerView(pos.name, snap, bound[pos.name].config, hv.health, hv.collateral_usd, hv.debt_usd)
-    limits = SizingLimits(per_action_usd=cfg.limits.per_tx_usd, per_day_remaining_usd=cfg.limits.per_day_usd,
-                          max_slippage_bps=float(cfg.limits.max_slippage_bps))
+        proto = cfg.protocol(pos.protocol)
+        if proto.kind == "synthetix_perps":
+            out[pos.name] = PerpPlanContext(account=pos.account, max_slippage_bps=slippage)
+            continue
+        if proto.kind not in ("aave_v3", "morpho_blue"):
+            continue  # the run refuses to start on it
+        client = client_of(proto.chain)
+        router_cfg = next((p for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
+        if router_cfg is None:
+            continue  # the run refuses to start without a router
+        if router_cfg.name not in router_kinds:
+            router_kinds[router_cfg.name] = configured_router_kind(cfg, router_cfg, client)
+        atomic = _atomic_setup(cfg, pos, proto, client.w3, {}, atomic_allowed_calls, AtomicSetup, pools)
+        if proto.kind == "morpho_blue":
+            from manager.protocols.morpho_blue.plan import MorphoPlanContext
 
-    def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
-        got = reader.depth(tick, pairs)
-        tick.depth.update(got)  # later positions reuse what this one read
-        return dict(got)
+            out[pos.name] = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
+                                              max_slippage_bps=slippage, fees_pips=fees,
+                                              router_kind=router_kinds[router_cfg.name], atomic=atomic)
+            continue
+        if proto.name not in pools:
+            pools[proto.name] = _aave_pool(client.w3, proto.pool_addresses_provider)
+        out[pos.name] = PlanContext(pool=pools[proto.name][0], router=router_cfg.swap_router, account=pos.account,
+                                    max_slippage_bps=slippage, fees_pips=fees,
+                                    router_kind=router_kinds[router_cfg.name], atomic=atomic)
+    return out
 
-    rows: list[dict[str, Any]] = []
-    stored: dict[str, Any] | None = None
+
+def preview_runtime(cfg: Any, reader: Any, bound: Mapping[str, LoadedStrategy], peers: Mapping[str, list[str]], *,
+                    repo: Any, contexts: Mapping[str, Any], clock: Callable[[], float] = time.time) -> Runtime:
+    """A ``Runtime`` that can decide but not act: read-only ``repo``, silent alerts, ``NoSend`` executors."""
+    from manager.execution.store import ExecutionStore
+
+    positions = []
     for pos in cfg.positions:
+        mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=list(peers[pos.name]))
+        if pos.name in contexts:
+            mp.plan_context, mp.executor = contexts[pos.name], NoSend()
+        positions.append(mp)
+    store = ExecutionStore(repo, clock=clock)
+    runtime = Runtime(cfg, reader=reader, repo=repo, positions=positions, alerting=Alerting(SilentEngine(), None),
+                      clock=clock, used_today_usd=store.used_today_usd,
+                      pending_transactions=lambda: list(repo.pending_transactions()))
+    runtime.keep_contexts = True
+    return runtime
+
+
+def preview(runtime: Runtime, tick: Any, *, now_s: float, managed_only: bool = True) -> list[dict[str, Any]]:
+    """One row per position (managed ones only unless ``managed_only=False``) of ``runtime.decide`` at ``tick``."""
+    decided = runtime.decide(tick, now_s)
+    plans = {item.pos.name: plan for item, plan in decided.planned}
+    rows: list[dict[str, Any]] = []
+    for pos in runtime.cfg.positions:
         if managed_only and pos.mode != "manage":
             continue
-        row: dict[str, Any] = {"position": pos.name, "mode": pos.mode, "strategy": pos.strategy,
-                               "block": tick.block_number}
-        if pos.name not in views:
-            row.update(action="error", reason=tick.errors.get(pos.name, "not read"))
-            rows.append(row)
-            continue
-        view = views[pos.name]
-        try:
-            ctx = strategy_context(pos.name, pos.mode, peers.get(pos.name, []), views, tick, now_s, limits)
-            path = _path_for(cfg, tick, pos, view.snapshot)
-            if path is not None:  # the path a run would take (atomic with the signer's executor, or direct)
-                ctx = dataclasses.replace(ctx, flash_premium_bps=path.premium_bps if path.atomic else None,
-                                          path_note=path.why)
-            autos = armed_automations(bound[pos.name])
-            if autos:  # a trailing stop's stored peak, a partial close's armed flag (the run's database, read-only)
-                if stored is None:
-                    from manager.commands.status import _stored_states
-
-                    stored = _stored_states(cfg)
-                ctx = dataclasses.replace(ctx, automation_state={
-                    a.key: stored.get(f"automation:{pos.name}:{a.key}", {}) for a in autos})
-            decision = decide_with_depth(bound[pos.name], view.snapshot, ctx,
-                                         read_depth if reader is not None and hasattr(reader, "depth") else None)
-        except Exception as exc:
-            row.update(health=_num(view.health), action="error", reason=str(exc))
-            rows.append(row)
-            continue
-        row["health"] = _num(view.health)
-        if decision is None:
-            row.update(action="none", reason="strategy returned None")
-        else:
-            row.update(action=decision.action, target_health=_num(decision.target_health),
-                       projected_health=_num(decision.projected_health), binding=decision.binding_constraint,
-                       feasible=decision.feasible, notional_usd=round(decision.notional_usd, 2),
-                       steps=[{"kind": s.kind, "symbol": s.symbol, "amount_wei": str(s.amount_wei),
-                               "symbol_out": s.symbol_out} for s in decision.steps],
-                       reason=decision.reason)
-        if armed_automations(bound[pos.name]):  # issue 16: each automation now and at its trigger price
-            row["automations"] = _automations(bound[pos.name], view.snapshot, ctx)
-        rows.append(row)
+        outcome = decided.report.positions.get(pos.name) or PositionOutcome(pos.name, status="error",
+                                                                            reason="not decided")
+        rows.append(_row(runtime, pos, outcome, plans.get(pos.name), decided))
     return rows
 
 
-def _automations(strategy: LoadedStrategy, snap: Any, ctx: Any) -> list[dict[str, Any]]:
+# why a position that decided to act does not act this tick, by its status (``skipped`` / ``refused`` say it in
+# their reason)
+_SKIPS = {"paused": "paused (posman resume {name} lifts it)", "in_flight": "plan {plan_id} sent earlier is in flight",
+          "watch": "watch mode (or no signer): decisions are only logged"}
+
+
+def _row(runtime: Runtime, pos: Any, outcome: PositionOutcome, plan: Any, decided: TickDecisions) -> dict[str, Any]:
+    row: dict[str, Any] = {"position": pos.name, "mode": pos.mode, "strategy": pos.strategy,
+                           "block": decided.block_number, "health": _num(outcome.health),
+                           "action": outcome.action if outcome.status != "error" else "error",
+                           "status": outcome.status, "reason": outcome.reason}
+    decision = outcome.decision
+    if decision is not None:
+        row.update(target_health=_num(decision.target_health), projected_health=_num(decision.projected_health),
+                   binding=decision.binding_constraint, feasible=decision.feasible,
+                   notional_usd=round(decision.notional_usd, 2),
+                   steps=[{"kind": s.kind, "symbol": s.symbol, "amount_wei": str(s.amount_wei),
+                           "symbol_out": s.symbol_out} for s in decision.steps])
+    skip = _SKIPS.get(outcome.status)
+    if skip is not None:  # decided, but the tick does not act on it
+        row["skip"] = skip.format(name=pos.name, plan_id=outcome.plan_id)
+    if outcome.path:
+        row["path"] = outcome.path
+    if plan is not None:
+        row["plan"] = {"plan_id": plan.plan_id, "kind": plan.kind, "notional_usd": round(plan.notional_usd, 2),
+                       "calls": [{"label": s.label, "to": s.to, "selector": s.selector} for s in plan.steps]}
+    if outcome.plan_id is not None:
+        row["plan_id"] = outcome.plan_id
+    strategy = runtime.positions[pos.name].strategy
+    ctx = decided.contexts.get(pos.name)
+    if ctx is not None and armed_automations(strategy):  # issue 16: each automation now and at its trigger price
+        row["automations"] = _automations(strategy, decided.views[pos.name].snapshot, ctx)
+    return row
+
+
+def _automations(strategy: LoadedStrategy, snap: Any, ctx: StrategyContext) -> list[dict[str, Any]]:
     from manager.runtime.automation_view import armed_rows, at_trigger
 
     out = []
     for r in armed_rows(strategy, ctx):
-        if r.get("level_usd") is not None and r.get("asset"):
+        if snap is not None and r.get("level_usd") is not None and r.get("asset"):
             r["at_trigger"] = at_trigger(strategy, r["key"], snap, ctx, float(r["level_usd"]), str(r["asset"]))
         out.append(r)
     return out
-
-
-def _path_for(cfg: Any, tick: Any, pos: Any, snap: Any) -> Any:
-    """``planner.choose_path`` for a managed Aave / Morpho position from the config's ``[signers.X] executor``
-    and the tick's executor reads (the run also checks the contract's code and owner at start-up)."""
-    from types import SimpleNamespace
-
-    from manager.execution.planner import AtomicSetup, choose_path
-
-    if pos.mode != "manage" or pos.signer is None or pos.signer not in cfg.signers:
-        return None
-    proto = cfg.protocol(pos.protocol)
-    if proto.kind not in ("aave_v3", "morpho_blue"):
-        return None
-    signer = cfg.signers[pos.signer]
-    setup = None
-    if getattr(signer, "executor", None) is not None:
-        morpho = next((p.morpho for p in cfg.protocols if p.kind == "morpho_blue" and p.chain == proto.chain), None)
-        aave_pool = next((m.pool for m in (getattr(tick, "markets", None) or {}).values()), None)
-        setup = AtomicSetup(executor=signer.executor, aave_pool=aave_pool, morpho=morpho,
-                            min_debt_usd=float(signer.atomic_min_debt_usd))
-    return choose_path(SimpleNamespace(atomic=setup), snap, (getattr(tick, "atomic", None) or {}).get(pos.name))
 
 
 def _num(value: float | None) -> float | None:

@@ -631,7 +631,9 @@ def decide_perp(snap: PerpSnapshot, config: PerpMarginConfig) -> SizingDecision:
         need_wad = max(0, math.ceil(t * notional_wad) - rem_wad)
         add_wad = 0
         if config.prefer == "add_margin":
-            cap = min(snap.wallet_susd_wad, int(config.max_add_margin_usd * SNX_UNIT))
+            # NOTE: the default cap is unbounded (inf): only the wallet's sUSD bounds the deposit then
+            cap = snap.wallet_susd_wad if math.isinf(config.max_add_margin_usd) else min(
+                snap.wallet_susd_wad, int(config.max_add_margin_usd * SNX_UNIT))
             add_wad = min(need_wad, cap)
         cut_wad = 0
         binding = "none"
