@@ -14,9 +14,9 @@ from manager.protocols.base import ProtocolAdapter
 # kind -> "module:Class" of its adapter
 _ADAPTERS: dict[str, str] = {
     "aave_v3": "manager.protocols.aave_v3.adapter:AaveV3Adapter",
+    "uniswap_v3": "manager.protocols.uniswap_v3.adapter:UniswapV3Adapter",
     "morpho_blue": "manager.protocols.morpho_blue.adapter:MorphoBlueAdapter",
     "synthetix_perps": "manager.protocols.synthetix_perps.adapter:SynthetixPerpsAdapter",
-    "uniswap_v3": "manager.protocols.uniswap_v3.adapter:UniswapV3Adapter",
 }
 _LOADED: dict[str, ProtocolAdapter] = {}
 

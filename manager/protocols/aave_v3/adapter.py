@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from manager.protocols.aave_v3.config import AaveV3Config
 from manager.protocols.base import LendingAdapter
 
 
 class AaveV3Adapter(LendingAdapter):
     kind: ClassVar[str] = "aave_v3"
-    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+    config_model: ClassVar[type[Any]] = AaveV3Config
 
     # ------------------------------------------------------------------------------------------------
     # wiring: config, start-up, planning, allow-list, fees (wiring branch)

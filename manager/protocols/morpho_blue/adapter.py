@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from manager.protocols.base import LendingAdapter
+from manager.protocols.morpho_blue.config import MorphoBlueConfig
 
 
 class MorphoBlueAdapter(LendingAdapter):
     kind: ClassVar[str] = "morpho_blue"
-    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+    config_model: ClassVar[type[Any]] = MorphoBlueConfig
 
     # ------------------------------------------------------------------------------------------------
     # wiring: config, start-up, planning, allow-list, fees (wiring branch)

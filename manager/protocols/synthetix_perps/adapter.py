@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from manager.protocols.base import PerpAdapter
+from manager.protocols.synthetix_perps.config import SynthetixPerpsConfig
 
 
 class SynthetixPerpsAdapter(PerpAdapter):
     kind: ClassVar[str] = "synthetix_perps"
-    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+    config_model: ClassVar[type[Any]] = SynthetixPerpsConfig
 
     # ------------------------------------------------------------------------------------------------
     # wiring: config, start-up, planning, allow-list, fees (wiring branch)

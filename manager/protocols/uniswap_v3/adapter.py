@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from manager.protocols.base import VenueAdapter
+from manager.protocols.uniswap_v3.config import UniswapV3Config
 
 
 class UniswapV3Adapter(VenueAdapter):
     kind: ClassVar[str] = "uniswap_v3"
-    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+    config_model: ClassVar[type[Any]] = UniswapV3Config
 
     # ------------------------------------------------------------------------------------------------
     # wiring: config, start-up, planning, allow-list, fees (wiring branch)
