@@ -510,6 +510,21 @@ def _venue_kinds() -> list[str]:
     return [a.kind for a in registry.adapters("venue")]
 
 
+def refresh_protocols() -> None:
+    """Rebuild ``ProtocolConfig``, ``PROTOCOL_KINDS`` and ``Config``'s ``protocols`` field from the registry
+    (``registry.register`` calls it: an adapter registered at run time is parsed like a built-in one)."""
+    global ProtocolConfig, PROTOCOL_KINDS
+    ProtocolConfig = _protocol_union()
+    PROTOCOL_KINDS = registry.kinds()
+    Config.model_fields["protocols"].annotation = list[ProtocolConfig]  # type: ignore[valid-type]
+    Config.model_rebuild(force=True)
+    import sys
+
+    loader = sys.modules.get("manager.config.loader")
+    if loader is not None:
+        loader.PROTOCOL_KINDS = PROTOCOL_KINDS  # type: ignore[attr-defined]
+
+
 def _known(value: str, names: Any) -> str:
     import difflib
 
