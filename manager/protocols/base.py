@@ -301,6 +301,10 @@ class VenueAdapter(ProtocolAdapter):
         """The router selectors a direct swap of this router kind calls (the allow-list's part on the router)."""
         raise NotImplementedError
 
+    def swap_functions(self) -> tuple[str, ...]:
+        """The signatures of the router functions a direct swap calls (``posman allowlist``'s names)."""
+        return ()
+
     def swap_codec(self) -> Any:
         """The router calldata codec the policy and the executor encoder use (for Uniswap V3,
         ``manager.protocols.uniswap_v3.router``: ``SWAP_SELECTORS``, ``decode_path_swap``, ``unwrap_deadline``,

@@ -50,6 +50,11 @@ class UniswapV3Adapter(VenueAdapter):
 
         return router_selectors(router_kind)
 
+    def swap_functions(self) -> tuple[str, ...]:
+        from manager.protocols.uniswap_v3.router import swap_signature
+
+        return (swap_signature("swap_router", "exactInput"),)
+
     def swap_codec(self) -> Any:
         from manager.protocols.uniswap_v3 import router
 
