@@ -191,7 +191,7 @@ def allowed_calls(executor: str) -> set[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ router kinds
-# Leg router kinds (manager.protocols.uniswap_v3.router) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
+# Leg router kinds (the swap venue's router codec) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
 # the router selector each kind's leg calls (what the allow-list needs on that router for the legs' inner steps).
 EXACT_INPUT_02 = selector_of("exactInput((bytes,address,uint256,uint256))")  # SwapRouter02 (IV3SwapRouter)
 ROUTER_KINDS = {"swap_router": 0, "swap_router02": 1}

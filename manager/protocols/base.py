@@ -217,6 +217,8 @@ class ManagedAdapter(ProtocolAdapter):
 class LendingAdapter(ManagedAdapter):
     family: ClassVar[Family] = "lending"
     needs_venue: ClassVar[bool] = True
+    # the ``FlashSource.kind`` of the flash loans it offers the executor contract (``manager.atomic.encode``)
+    flash_kind: ClassVar[str | None] = None
     # the contract's ``Protocol`` enum value of ``PosmanExecutor`` (``manager.atomic.encode``); None: no atomic path
     executor_protocol_id: ClassVar[int | None] = None
     # the executor's ``LendingTarget`` of a position carries the market's ``MarketParams`` (isolated markets)
@@ -229,6 +231,11 @@ class LendingAdapter(ManagedAdapter):
         """The flash lender an entry of this protocol on the position's chain offers the executor contract:
         ``(FlashSource kind, lender address)`` (``manager.atomic.encode.FLASH_KINDS``), or None."""
         return None
+
+    def flash_option(self, w3: Any, lender: str, asset: str, block: int | str = "latest") -> Any:
+        """The ``manager.atomic.reads.FlashOption`` of ``lender`` (this protocol's flash lender) for ``asset`` at
+        ``block``: its ``FlashSource`` (premium read, never assumed), liquidity and whether it is usable now."""
+        raise NotSupported(f"{self.kind} offers no flash loan")
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
         """For ``planner.choose_path``: the debt an atomic action would flash (the largest debt by value), or a

@@ -28,6 +28,7 @@ class AaveV3Adapter(LendingAdapter):
     # ------------------------------------------------------------------------------------------------
     title: ClassVar[str] = "Aave V3"
     strategies: ClassVar[frozenset[str]] = frozenset({"cdp_health", "vault_leverage"})
+    flash_kind: ClassVar[str | None] = "aave"  # FlashSource.kind of its flash loans
     executor_protocol_id: ClassVar[int | None] = 0  # PosmanExecutor's Protocol.AAVE_V3
     supports_collateral_switch: ClassVar[bool] = True
     read_required_fields: ClassVar[tuple[str, ...]] = ("pool_addresses_provider",)
@@ -86,8 +87,13 @@ class AaveV3Adapter(LendingAdapter):
 
         return build_steps(decision, snapshot, ctx)
 
+    def flash_option(self, w3: Any, lender: str, asset: str, block: int | str = "latest") -> Any:
+        from manager.protocols.aave_v3.flash import aave_flash_option
+
+        return aave_flash_option(w3, lender, asset, block)
+
     def flash_lender(self, env: WiringEnv, proto: Any) -> tuple[str, str] | None:
-        return "aave", self._pool(env, proto)[0]
+        return self.flash_kind, self._pool(env, proto)[0]
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
         debts = [(a.variable_debt_wei + a.stable_debt_wei, a) for a in snapshot.assets

@@ -27,6 +27,7 @@ class MorphoBlueAdapter(LendingAdapter):
     # ------------------------------------------------------------------------------------------------
     title: ClassVar[str] = "Morpho Blue"
     strategies: ClassVar[frozenset[str]] = frozenset({"cdp_health"})
+    flash_kind: ClassVar[str | None] = "morpho"  # FlashSource.kind of its flash loans
     executor_protocol_id: ClassVar[int | None] = 1  # PosmanExecutor's Protocol.MORPHO_BLUE
     executor_target_has_market: ClassVar[bool] = True
 
@@ -79,8 +80,13 @@ class MorphoBlueAdapter(LendingAdapter):
         except NeverSubmitError as exc:
             raise UnplannableDecision(str(exc)) from exc
 
+    def flash_option(self, w3: Any, lender: str, asset: str, block: int | str = "latest") -> Any:
+        from manager.protocols.morpho_blue.flash import morpho_flash_option
+
+        return morpho_flash_option(w3, lender, asset, block)
+
     def flash_lender(self, env: WiringEnv, proto: Any) -> tuple[str, str] | None:
-        return "morpho", proto.morpho
+        return self.flash_kind, proto.morpho
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
         from manager.sizing import morpho as mm
