@@ -5,6 +5,8 @@ from them through the registry).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from manager.config.types import Name, is_hex_address
@@ -22,6 +24,8 @@ class ProtocolConfigBase(Section):
 
     name: Name
     chain: Name
+    if TYPE_CHECKING:  # each protocol's model declares it as ``Literal["<kind>"]`` (the union's tag)
+        kind: str
 
     def contracts(self) -> list[str]:
         """The addresses this protocol entry configures (the executor's allow-list starts here)."""

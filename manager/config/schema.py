@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from manager.alerts.config import AlertsConfig
-from manager.config.base import Section
+from manager.config.base import ProtocolConfigBase, Section
 from manager.config.report import MISSING, located_error
 from manager.config.types import (
     MULTICALL3_ADDRESS,
@@ -187,7 +187,10 @@ def _protocol_union() -> Any:
 
 
 # Built from the registry (``manager.protocols.registry``): a protocol's config model lives in its own folder.
-ProtocolConfig = _protocol_union()
+if TYPE_CHECKING:  # for the type checker: any protocol entry (the union is built at run time)
+    ProtocolConfig = ProtocolConfigBase
+else:
+    ProtocolConfig = _protocol_union()
 PROTOCOL_KINDS: tuple[str, ...] = registry.kinds()
 
 

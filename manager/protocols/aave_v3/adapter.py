@@ -93,7 +93,7 @@ class AaveV3Adapter(LendingAdapter):
         return aave_flash_option(w3, lender, asset, block)
 
     def flash_lender(self, env: WiringEnv, proto: Any) -> tuple[str, str] | None:
-        return self.flash_kind, self._pool(env, proto)[0]
+        return str(self.flash_kind), self._pool(env, proto)[0]
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
         debts = [(a.variable_debt_wei + a.stable_debt_wei, a) for a in snapshot.assets
@@ -128,7 +128,8 @@ class AaveV3Adapter(LendingAdapter):
         from manager.sizing.liquidation import liquidation_loss_usd
 
         try:
-            return float(liquidation_loss_usd(snapshot))
+            loss: float | None = liquidation_loss_usd(snapshot)
+            return loss
         except Exception as exc:  # a snapshot the exact math refuses: fall back to the bonus estimate
             logging.getLogger("posman.execution.fees").warning("event=liquidation_loss_unavailable reason=%r",
                                                                str(exc)[:200])
@@ -153,7 +154,8 @@ class AaveV3Adapter(LendingAdapter):
                     (emode.collateral_bitmap >> r.reserve_id) & 1 == 1
                     if emode.collateral_bitmap is not None and r.reserve_id >= 0
                     else r.emode_category == emode.id)
-                bonus = max(bonus, emode.liquidation_bonus_bps if in_emode else r.liquidation_bonus_bps)
+                bonus = max(bonus, emode.liquidation_bonus_bps if in_emode and emode is not None
+                            else r.liquidation_bonus_bps)
         return debt_usd, bonus
 
     # ------------------------------------------------------------------ posman init / posman executor

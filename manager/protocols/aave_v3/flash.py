@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from manager.atomic.encode import FlashSource
 from manager.atomic.reads import FlashOption
@@ -39,7 +39,7 @@ def aave_flash_option(w3: Any, pool: str, asset: str, block: int | str = "latest
 
 
 def _calldata(signature: str, address: str) -> str:
-    from eth_abi import encode
+    from eth_abi.abi import encode
 
     from manager.execution.calls import selector_of
 

@@ -69,7 +69,7 @@ def allowed_calls(pool: str, router: str, tokens: Iterable[str], router_kind: st
 
 def _usd(snapshot: LendingPositionSnapshot, asset: str, amount_wei: int) -> float:
     r = snapshot.reserves[asset]
-    return amount_wei * r.price_base / 10**r.decimals / snapshot.base_unit
+    return float(amount_wei * r.price_base / 10**r.decimals / snapshot.base_unit)
 
 
 def _swap(step: SizingStep, snapshot: LendingPositionSnapshot, ctx: PlanContext) -> list[TxStep]:

@@ -86,7 +86,7 @@ class MorphoBlueAdapter(LendingAdapter):
         return morpho_flash_option(w3, lender, asset, block)
 
     def flash_lender(self, env: WiringEnv, proto: Any) -> tuple[str, str] | None:
-        return self.flash_kind, proto.morpho
+        return str(self.flash_kind), proto.morpho
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
         from manager.sizing import morpho as mm

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
 from manager.atomic.encode import FlashSource
 from manager.atomic.reads import FlashOption
