@@ -28,7 +28,12 @@ _EXPORTS = {
 }
 
 
+_SUBMODULES = ("base", "loader", "locate", "report", "schema", "types")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # ``manager.config.schema`` before anything imported it
+        return importlib.import_module(f"manager.config.{name}")
     module = _EXPORTS.get(name)
     if module is None:  # a protocol's config model by class name (``AaveV3Config``...): the schema finds it
         if name.endswith("Config") and not name.startswith("_"):
