@@ -263,6 +263,26 @@ class LendingAdapter(ManagedAdapter):
         return None
 
     # ------------------------------------------------------------------ posman executor
+    def executor_grant_calls(self, executor: str, reserves: Mapping[str, Any], grants: Any) -> list[Any]:
+        """The unsigned steps that set this protocol's part of ``grants`` (``manager.atomic.grants.GrantSet``)
+        for the (checksummed) ``executor``; ``reserves``: ``executor_reserves``' answer when it has any."""
+        return []
+
+    def executor_revoke_calls(self, executor: str, lenders: Sequence[str]) -> list[Any]:
+        """Steps revoking what is not amount-scoped (``lenders``: the contracts to deauthorize the executor on);
+        amount grants are revoked by ``executor_grant_calls`` with zero amounts."""
+        return []
+
+    def executor_reserves(self, w3: Any, pool: str, block: int | str = "latest") -> dict[str, Any]:
+        """``{symbol: tokens}`` of a pool whose grants are per reserve; ``NotSupported`` when they are not."""
+        raise NotSupported(f"{self.kind} has no per-reserve executor grants")
+
+    def read_executor_grants(self, w3: Any, owner: str, executor: str, *, reserves: Mapping[str, Any],
+                             lenders: Sequence[str], block: int | str = "latest") -> dict[str, Any]:
+        """What ``owner`` has granted ``executor`` now on this protocol (JSON-able), from ``reserves`` /
+        ``lenders`` as ``read_grants`` was given them."""
+        return {}
+
     def executor_grant_steps(self, w3: Any, proto: Any, pos: Any, signer_cfg: Any, *,
                              withdraw_caps: Sequence[str] = (), borrow_caps: Sequence[str] = ()) -> list[Any]:
         """``posman executor grant``: the unsigned steps that give ``signer_cfg.executor`` what managing ``pos``

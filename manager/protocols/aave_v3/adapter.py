@@ -181,6 +181,22 @@ class AaveV3Adapter(LendingAdapter):
         ]
         return InitPart(lines, [(name, name.removeprefix("aave-v3-"))])
 
+    def executor_grant_calls(self, executor: str, reserves: Mapping[str, Any], grants: Any) -> list[Any]:
+        from manager.protocols.aave_v3.grants import grant_calls
+
+        return grant_calls(executor, reserves, grants)
+
+    def executor_reserves(self, w3: Any, pool: str, block: int | str = "latest") -> dict[str, Any]:
+        from manager.protocols.aave_v3.grants import read_reserves
+
+        return dict(read_reserves(w3, pool, block))
+
+    def read_executor_grants(self, w3: Any, owner: str, executor: str, *, reserves: Mapping[str, Any],
+                             lenders: Sequence[str], block: int | str = "latest") -> dict[str, Any]:
+        from manager.protocols.aave_v3.grants import read_state
+
+        return dict(read_state(w3, owner, executor, reserves, block))
+
     def executor_grant_steps(self, w3: Any, proto: Any, pos: Any, signer_cfg: Any, *,
                              withdraw_caps: Sequence[str] = (), borrow_caps: Sequence[str] = ()) -> list[Any]:
         from manager.protocols.aave_v3.grants import grant_steps

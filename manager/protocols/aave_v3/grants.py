@@ -7,6 +7,7 @@ The unsigned steps come from ``manager.atomic.grants``. Moved here from ``manage
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -15,9 +16,83 @@ from manager.errors import ConfigError
 GRANT_MARGIN_BPS = 100  # the default withdraw cap: the collateral balance + 1 % (interest accrues until used)
 
 
+# ------------------------------------------------------------------------------------------------ the grants
+# aToken allowance (``AToken.approve(executor, amount)``) per collateral reserve, credit delegation
+# (``VariableDebtToken.approveDelegation(executor, amount)``) per debt reserve; both amount-bounded and shrinking
+# by what the executor pulls / borrows. Mirrors aave-v3-core ``IncentivizedERC20.approve``/``allowance``,
+# ``DebtTokenBase.approveDelegation``/``borrowAllowance``. (Moved here from ``manager.atomic.grants``.)
+@dataclass(frozen=True)
+class AaveReserveTokens:
+    """One Aave reserve's tokens (from ``getReserveData``)."""
+
+    symbol: str
+    asset: str
+    a_token: str
+    variable_debt_token: str
+
+
+def read_reserves(w3: Any, pool: str, block: int | str = "latest") -> dict[str, AaveReserveTokens]:
+    """Every reserve of an Aave V3 pool: ``{symbol: tokens}`` (v3.0 ``ReserveData`` / v3.6 ``ReserveDataLegacy``)."""
+    from eth_utils.address import to_checksum_address
+
+    from manager.chain.abi import load_abi
+
+    p = w3.eth.contract(address=to_checksum_address(pool), abi=load_abi("aave_v3/Pool"))
+    out = {}
+    for asset in p.functions.getReservesList().call(block_identifier=block):
+        data = p.functions.getReserveData(asset).call(block_identifier=block)
+        erc20 = w3.eth.contract(address=asset, abi=load_abi("erc20/MintableERC20"))
+        sym = erc20.functions.symbol().call(block_identifier=block)
+        out[sym] = AaveReserveTokens(symbol=sym, asset=asset, a_token=data[8], variable_debt_token=data[10])
+    return out
+
+
+def _reserve(reserves: Mapping[str, AaveReserveTokens], sym: str) -> AaveReserveTokens:
+    if sym not in reserves:
+        raise ValueError(f"unknown Aave reserve {sym!r}; the pool lists: {', '.join(sorted(reserves))}")
+    return reserves[sym]
+
+
+def grant_calls(executor: str, reserves: Mapping[str, AaveReserveTokens], grants: Any) -> list[Any]:
+    """The steps setting ``grants.withdraw_caps_wei`` (aToken allowances) then ``grants.borrow_caps_wei`` (credit
+    delegations), by symbol in order, for the checksummed ``executor``."""
+    from manager.execution.calls import encode_call
+    from manager.execution.types import TxStep
+
+    steps: list[Any] = []
+    for sym, amount in sorted(grants.withdraw_caps_wei.items()):
+        r = _reserve(reserves, sym)
+        steps.append(TxStep(to=r.a_token, data=encode_call("aave_v3/AToken", "approve", [executor, amount]),
+                            label=f"grant_withdraw_{sym}", kind="approve", token=r.a_token, amount_wei=amount,
+                            approval_amount_wei=amount, spender=executor))
+    for sym, amount in sorted(grants.borrow_caps_wei.items()):
+        r = _reserve(reserves, sym)
+        steps.append(TxStep(to=r.variable_debt_token,
+                            data=encode_call("aave_v3/VariableDebtToken", "approveDelegation", [executor, amount]),
+                            label=f"grant_borrow_{sym}", kind="call", token=r.variable_debt_token, amount_wei=amount,
+                            spender=executor))
+    return steps
+
+
+def read_state(w3: Any, owner: str, executor: str, reserves: Mapping[str, AaveReserveTokens],
+               block: int | str = "latest") -> dict[str, dict[str, int]]:
+    """``{symbol: {withdraw_cap_wei, borrow_cap_wei}}`` granted now (checksummed ``owner`` / ``executor``)."""
+    from manager.chain.abi import load_abi
+
+    out: dict[str, dict[str, int]] = {}
+    for sym, r in sorted(reserves.items()):
+        a = w3.eth.contract(address=r.a_token, abi=load_abi("aave_v3/AToken"))
+        v = w3.eth.contract(address=r.variable_debt_token, abi=load_abi("aave_v3/VariableDebtToken"))
+        out[sym] = {"withdraw_cap_wei": int(a.functions.allowance(owner, executor).call(block_identifier=block)),
+                    "borrow_cap_wei": int(v.functions.borrowAllowance(owner, executor).call(block_identifier=block))}
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the commands
+
+
 def reserves_of(w3: Any, proto: Any) -> tuple[str, dict[str, Any]]:
     """``(Pool, {symbol: AaveReserveTokens})`` of the market behind the entry's addresses provider."""
-    from manager.atomic.grants import read_reserves
     from manager.chain.abi import load_abi
 
     provider = w3.eth.contract(address=proto.pool_addresses_provider, abi=load_abi("aave_v3/PoolAddressesProvider"))
@@ -118,5 +193,17 @@ def grant_lines(d: Mapping[str, Any]) -> list[str]:
     return out
 
 
-__all__ = ["GRANT_MARGIN_BPS", "balances", "caps", "grant_lines", "grant_steps", "grants_doc", "reserves_of",
-           "revoke_steps"]
+__all__ = [
+    "GRANT_MARGIN_BPS",
+    "AaveReserveTokens",
+    "balances",
+    "caps",
+    "grant_calls",
+    "grant_lines",
+    "grant_steps",
+    "grants_doc",
+    "read_reserves",
+    "read_state",
+    "reserves_of",
+    "revoke_steps",
+]

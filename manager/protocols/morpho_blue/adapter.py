@@ -119,6 +119,22 @@ class MorphoBlueAdapter(LendingAdapter):
                 "# [[protocols]]", "# name = \"morpho-MARKET\"", f"# kind = \"{self.kind}\"", f"# chain = \"{chain}\"",
                 f"# morpho = \"{morpho['morpho']}\"", "# market_id = \"0x...\"", ""]
 
+    def executor_grant_calls(self, executor: str, reserves: Mapping[str, Any], grants: Any) -> list[Any]:
+        from manager.protocols.morpho_blue.grants import authorization_step
+
+        return [authorization_step(m, executor, True) for m in grants.morpho]
+
+    def executor_revoke_calls(self, executor: str, lenders: Sequence[str]) -> list[Any]:
+        from manager.protocols.morpho_blue.grants import authorization_step
+
+        return [authorization_step(m, executor, False) for m in lenders]
+
+    def read_executor_grants(self, w3: Any, owner: str, executor: str, *, reserves: Mapping[str, Any],
+                             lenders: Sequence[str], block: int | str = "latest") -> dict[str, Any]:
+        from manager.protocols.morpho_blue.grants import read_state
+
+        return dict(read_state(w3, owner, executor, lenders, block))
+
     def executor_grant_steps(self, w3: Any, proto: Any, pos: Any, signer_cfg: Any, *,
                              withdraw_caps: Sequence[str] = (), borrow_caps: Sequence[str] = ()) -> list[Any]:
         from manager.protocols.morpho_blue.grants import grant_steps
