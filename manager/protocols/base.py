@@ -144,6 +144,15 @@ class ProtocolAdapter:
         return f"<{type(self).__name__} kind={self.kind}>"
 
     # -------------------------------------------------------------------------------------------- wiring
+    def revert_reason(self, text: str) -> str | None:
+        """A simulation's ``Error(string)`` revert named by this protocol (e.g. Aave's numeric codes), or None."""
+        return None
+
+    def custom_error(self, selector_hex: str, body: bytes) -> str | None:
+        """A custom-error revert (4-byte selector, 8 hex digits; ABI-encoded arguments) named by this protocol's
+        contracts, or None."""
+        return None
+
     def contract_checks(self) -> Sequence[ContractCheck]:
         """The contract fields of an entry and the calls each must answer at start (``chain.verify``).
         Default: none."""

@@ -33,6 +33,29 @@ class AaveV3Adapter(LendingAdapter):
     supports_collateral_switch: ClassVar[bool] = True
     read_required_fields: ClassVar[tuple[str, ...]] = ("pool_addresses_provider",)
 
+    def revert_reason(self, text: str) -> str | None:
+        from manager.protocols.aave_v3.errors import AAVE_ERRORS
+
+        if text not in AAVE_ERRORS:
+            return None
+        name, description = AAVE_ERRORS[text]
+        return f"Aave error {text} {name} ({description})"
+
+    def custom_error(self, selector_hex: str, body: bytes) -> str | None:
+        from eth_abi.abi import decode
+
+        from manager.protocols.aave_v3.errors import custom_error
+
+        known = custom_error(selector_hex)
+        if known is None:
+            return None
+        name, types = known
+        try:
+            args = decode(list(types), body) if types else ()
+        except Exception:
+            args = ()
+        return f"Aave error {name}({', '.join(str(a) for a in args)})"
+
     def contract_checks(self) -> Sequence[ContractCheck]:
         return [ContractCheck("pool_addresses_provider", "an Aave V3 PoolAddressesProvider",
                               (CallCheck("getPool()", "address"), CallCheck("getPriceOracle()", "address")))]
