@@ -24,6 +24,7 @@ protocol does not support raises ``NotSupported`` (a one-line "<kind> does not <
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -126,8 +127,11 @@ class InitPart:
 # ------------------------------------------------------------------------------------------------------------
 # the adapters
 # ------------------------------------------------------------------------------------------------------------
-class ProtocolAdapter:
-    """Base of every adapter. ``kind`` is the config's ``kind`` string; ``family`` what it is."""
+class ProtocolAdapter(ABC):
+    """Base of every adapter. ``kind`` is the config's ``kind`` string; ``family`` what it is.
+
+    Methods marked ``@abstractmethod`` must be implemented (an adapter missing one cannot be instantiated: the
+    registry's lookup fails naming them); the others have a default that says "not offered"."""
 
     kind: ClassVar[str]
     family: ClassVar[Family]
@@ -189,6 +193,7 @@ class ManagedAdapter(ProtocolAdapter):
     # a managed position on it swaps (a lending deleverage sells collateral): the chain needs a venue
     needs_venue: ClassVar[bool] = False
 
+    @abstractmethod
     def wire_position(self, env: WiringEnv, pos: Any, proto: Any) -> PositionWiring:
         """Start-up wiring of one managed position ``pos`` on entry ``proto``: its plan context (what
         ``build_steps`` needs besides the decision and the snapshot), the post-state health check of the fork
@@ -196,12 +201,14 @@ class ManagedAdapter(ProtocolAdapter):
         (memoized in ``env.cache``); refusals are ``env.cfg.error`` lines."""
         raise NotImplementedError
 
+    @abstractmethod
     def allowed_calls(self, env: WiringEnv, proto: Any) -> Calls:
         """The (contract -> selectors) allow-list a managed position on ``proto`` needs (what ``posman
         allowlist`` prints; the same as ``wire_position(...).allowed_calls``). ``env.venue`` may be None: then
         the protocol's own calls only (a lending protocol without a venue allows nothing: it cannot act)."""
         raise NotImplementedError
 
+    @abstractmethod
     def action_selectors(self) -> set[str]:
         """Every selector this protocol's plans may call, whatever the addresses (``[limits] allowed_contracts``
         get the union over the registry)."""
@@ -211,11 +218,13 @@ class ManagedAdapter(ProtocolAdapter):
         """The signatures (``name(types)``) of every function its plans may call (``posman allowlist``'s names)."""
         return ()
 
+    @abstractmethod
     def post_health_reader(self, chain_cfg: Any, proto: Any, account: str) -> PostCheck:
         """A ``post_check``: ``read(w3)`` -> the health of ``account``'s position on ``proto`` as the node ``w3``
         talks to sees it at its latest block (1.0 = liquidatable; ``inf`` without debt)."""
         raise NotImplementedError
 
+    @abstractmethod
     def build_steps(self, decision: Any, snapshot: Any, ctx: Any) -> tuple[Any, ...]:
         """The unsigned ``TxStep`` calls that carry out ``decision`` (a direct-path ``SizingDecision``) on
         ``snapshot`` with the plan context ``ctx`` from ``wire_position``, in order. Raises
@@ -256,6 +265,7 @@ class LendingAdapter(ManagedAdapter):
         """The executor contract's ``LendingTarget`` of ``snapshot``'s position (``manager.atomic.encode``)."""
         raise NotSupported(f"the executor contract has no {self.kind} target")
 
+    @abstractmethod
     def leg_price(self, snapshot: Any, asset: str) -> tuple[int, int]:
         """``(price in a base common to the position's assets, decimals)`` of ``asset``: the oracle amount of a
         swap leg is ``amount * p_in / p_out`` rescaled by the decimals (``oracle_amount_out_wei``)."""
@@ -320,19 +330,23 @@ class VenueAdapter(ProtocolAdapter):
 
     family: ClassVar[Family] = "venue"
 
+    @abstractmethod
     def router_of(self, proto: Any) -> str:
         """The router address of a venue entry."""
         raise NotImplementedError
 
+    @abstractmethod
     def router_kind(self, cfg: Any, proto: Any, client: Any) -> str:
         """Which router ``proto``'s router is (detected on chain at start-up, checked against the config);
         a refusal is one ``cfg.error`` line."""
         raise NotImplementedError
 
+    @abstractmethod
     def describe_router(self, client: Any, proto: Any, block: int) -> str:
         """``posman init``'s check: "<router kind>: <title>" of the entry's router (``PosmanError`` if it is none)."""
         raise NotImplementedError
 
+    @abstractmethod
     def swap_selectors(self, router_kind: str) -> set[str]:
         """The router selectors a direct swap of this router kind calls (the allow-list's part on the router)."""
         raise NotImplementedError
@@ -341,17 +355,20 @@ class VenueAdapter(ProtocolAdapter):
         """The signatures of the router functions a direct swap calls (``posman allowlist``'s names)."""
         return ()
 
+    @abstractmethod
     def swap_codec(self) -> Any:
         """The router calldata codec the policy and the executor encoder use (for Uniswap V3,
         ``manager.protocols.uniswap_v3.router``: ``SWAP_SELECTORS``, ``decode_path_swap``, ``unwrap_deadline``,
         ``encode_inner_swap``, ...)."""
         raise NotImplementedError
 
+    @abstractmethod
     def swap_encoder(self) -> Any:
         """The swap step encoder (for Uniswap V3, ``manager.protocols.uniswap_v3.encode``: ``exact_input``,
         ``oracle_amount_out_wei``)."""
         raise NotImplementedError
 
+    @abstractmethod
     def find_pools(self, client: Any, factory: str, pairs: set[tuple[str, str, str, str]],
                    block: int) -> dict[tuple[str, str], int]:
         """``posman init``: for every (token_in, token_out, symbol_in, symbol_out), the fee (pips) of the pool

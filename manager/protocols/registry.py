@@ -90,9 +90,20 @@ def venue(kind: str | None = None) -> Any:
 
 def register(kind: str, target: str | ProtocolAdapter) -> None:
     """Register (or replace) the adapter of ``kind`` (an instance or ``"module:Class"``) and rebuild the
-    config schema's protocol union (``manager.config.schema.refresh_protocols``)."""
+    config schema's protocol union (``manager.config.schema.refresh_protocols``). The adapter is loaded now: one
+    that cannot be (an abstract method left unimplemented, a bad path) is refused and the registry is unchanged."""
+    previous = _ADAPTERS.get(kind)
     _ADAPTERS[kind] = target
     _LOADED.pop(kind, None)
+    try:
+        adapter(kind)
+    except Exception:
+        if previous is None:
+            _ADAPTERS.pop(kind, None)
+        else:
+            _ADAPTERS[kind] = previous
+        _LOADED.pop(kind, None)
+        raise
     _refresh_schema()
 
 

@@ -23,6 +23,7 @@ from manager.protocols import registry
 from manager.protocols.base import (
     ContractCheck,
     LendingAdapter,
+    NotSupported,
     PerpAdapter,
     PositionWiring,
     ProtocolAdapter,
@@ -241,14 +242,45 @@ def test_unregistering_removes_the_kind_from_the_config(fake_registered):
     registry.register("fake_perp", fake_registered)  # the fixture unregisters it again
 
 
-def test_base_adapter_defaults_say_not_supported():
-    class Bare(LendingAdapter):
-        kind: ClassVar[str] = "bare"
-        config_model: ClassVar[type[Any]] = FakePerpConfig
+class Bare(LendingAdapter):
+    """A lending adapter that implements nothing."""
 
-    b = Bare()
+    kind: ClassVar[str] = "bare"
+    config_model: ClassVar[type[Any]] = FakePerpConfig
+
+
+def test_an_adapter_missing_a_required_method_is_refused_by_name():
+    with pytest.raises(TypeError, match=r"abstract.*build_steps"):
+        registry.register("bare", "tests.protocols.test_registry:Bare")
+    assert "bare" not in registry.kinds()  # refused: the registry is unchanged
+
+
+def test_base_adapter_defaults_say_not_supported():
+    class Minimal(Bare):
+        def wire_position(self, env: Any, pos: Any, proto: Any) -> PositionWiring:
+            raise AssertionError
+
+        def allowed_calls(self, env: Any, proto: Any) -> dict[str, set[str]]:
+            return {}
+
+        def action_selectors(self) -> set[str]:
+            return set()
+
+        def post_health_reader(self, chain_cfg: Any, proto: Any, account: str) -> Any:
+            return lambda w3: 1.0
+
+        def build_steps(self, decision: Any, snapshot: Any, ctx: Any) -> tuple[Any, ...]:
+            return ()
+
+        def leg_price(self, snapshot: Any, asset: str) -> tuple[int, int]:
+            return 1, 18
+
+    b = Minimal()
     assert isinstance(b, ProtocolAdapter) and b.contract_checks() == () and b.init_markets({}) == []
     assert b.liquidation_loss_usd(object()) is None and b.debt_and_bonus(object()) is None
+    assert b.revert_reason("35") is None and b.flash_lender(None, None) is None  # type: ignore[arg-type]
     assert "does not cover bare" in str(b.atomic_debt(object(), None))
-    with pytest.raises(Exception, match="no bare target"):
+    with pytest.raises(NotSupported, match="no bare target"):
         b.atomic_target(object(), None)
+    with pytest.raises(NotSupported, match="bare offers no flash loan"):
+        b.flash_option(None, "0x", "0x")
