@@ -45,7 +45,8 @@ SETTLE_BLOCKS = 15
 
 
 def _health_readers(cfg: Any, net: Any, names: list[str]) -> dict[str, Any]:
-    from manager.runtime.lifecycle import health_reader, morpho_health_reader
+    from manager.protocols.aave_v3.wiring import health_reader
+    from manager.runtime.lifecycle import morpho_health_reader
 
     def retrying(read: Any) -> Any:
         def call(w3: Any) -> float:

@@ -9,7 +9,7 @@ planner to fill. When every leg carries ``oracle_out_wei``, the step's ``inner``
 slippage and allow-list like a direct swap; without it, the planner must check slippage itself.
 
 Each leg names its router's kind (``SwapLeg.router_kind``: ``"swap_router"``, the original SwapRouter, or
-``"swap_router02"``, SwapRouter02; ``manager.protocols.uniswap_v3.router``): the contract calls that router's own
+``"swap_router02"``, SwapRouter02; the swap venue's router codec, ``registry.venue().swap_codec()``): the contract calls that router's own
 ``exactInput`` (``Leg.routerKind``), and the leg's inner step is that call, so the allow-list needs the router's
 ``exactInput`` of that kind (``EXACT_INPUT`` / ``EXACT_INPUT_02``; ``leg_allowed_calls(legs)`` lists them).
 
@@ -27,13 +27,21 @@ from eth_utils import is_hex_address, to_checksum_address
 from manager.domain import UINT256_MAX
 from manager.execution.calls import encode_call, selector_of
 from manager.execution.types import ZERO_ADDRESS, SwapBounds, TxStep
-from manager.protocols.uniswap_v3.router import encode_inner_swap
+from manager.protocols import registry
 
 ABI = "posman/PosmanExecutor"
 WAD = 10**18
 ACTIONS = {"deleverage": 0, "boost": 1, "close": 2, "switchCollateral": 3}
 FLASH_KINDS = {"aave": 0, "morpho": 1}
-PROTOCOLS = {"aave_v3": 0, "morpho_blue": 1}
+
+
+def protocol_ids() -> dict[str, int]:
+    """Protocol kind -> the contract's ``Protocol`` enum value, from the lending adapters that have a target
+    (``executor_protocol_id``)."""
+    return {a.kind: int(a.executor_protocol_id) for a in registry.adapters("lending")
+            if a.executor_protocol_id is not None}
+
+
 _PLAN = ("(uint8,address,uint8,address,(address,address,address,address,uint256),address,address,uint256,uint256,"
          "(address,bytes,uint256,uint256,uint8)[],uint256,uint256,address,uint256,uint256,bytes32)")
 # The executor's owner-only entry points the runtime may call (``sweep`` is a CLI action, not in here).
@@ -86,7 +94,7 @@ class FlashSource:
 class LendingTarget:
     """Where the owner's position is."""
 
-    protocol: Literal["aave_v3", "morpho_blue"]
+    protocol: str  # the position's protocol kind (one of ``protocol_ids()``)
     pool: str  # Aave Pool / Morpho Blue
     morpho_market: tuple[str, str, str, str, int] | None = None  # MarketParams (loan, coll, oracle, irm, lltv)
 
@@ -170,7 +178,8 @@ def switch_step(executor: str, *, pool: str, from_asset: str, to_asset: str, fla
         raise ValueError("from_asset and to_asset must differ")
     if sum(leg.min_out_wei for leg in legs) < flash_wei + flash.premium_wei(flash_wei):
         raise ValueError("the legs' minimum outputs must cover the flash loan and its premium")
-    plan = _plan_tuple(flash, LendingTarget("aave_v3", pool), to_asset, from_asset, flash_wei, withdraw_wei, legs,
+    kind = next(a.kind for a in registry.adapters("lending") if a.supports_collateral_switch)
+    plan = _plan_tuple(flash, LendingTarget(kind, pool), to_asset, from_asset, flash_wei, withdraw_wei, legs,
                        min_health_wad, 0, ZERO_ADDRESS, 0, deadline_unix_s, plan_id)
     return _step(executor, "switchCollateral", plan, legs, to_asset, flash_wei, deadline_unix_s)
 
@@ -182,7 +191,7 @@ def allowed_calls(executor: str) -> set[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------------------------ router kinds
-# Leg router kinds (manager.protocols.uniswap_v3.router) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
+# Leg router kinds (the swap venue's router codec) -> the contract's Leg.routerKind (ROUTER_V1 / ROUTER_02), and
 # the router selector each kind's leg calls (what the allow-list needs on that router for the legs' inner steps).
 EXACT_INPUT_02 = selector_of("exactInput((bytes,address,uint256,uint256))")  # SwapRouter02 (IV3SwapRouter)
 ROUTER_KINDS = {"swap_router": 0, "swap_router02": 1}
@@ -203,14 +212,15 @@ def _plan_tuple(flash: FlashSource, target: LendingTarget, debt_asset: str, coll
     """The contract's ``struct Plan`` in field order."""
     if flash.kind not in FLASH_KINDS:
         raise ValueError(f"flash.kind must be one of {sorted(FLASH_KINDS)}, got {flash.kind!r}")
-    if target.protocol not in PROTOCOLS:
-        raise ValueError(f"target.protocol must be one of {sorted(PROTOCOLS)}, got {target.protocol!r}")
+    ids = protocol_ids()
+    if target.protocol not in ids:
+        raise ValueError(f"target.protocol must be one of {sorted(ids)}, got {target.protocol!r}")
     if flash.kind == "morpho" and flash.premium_bps != 0:
         raise ValueError("Morpho Blue flash loans have no fee: premium_bps must be 0")
     debt, coll = _address("debt_asset", debt_asset), _address("collateral_asset", collateral_asset)
-    if target.protocol == "morpho_blue":
+    if registry.adapter(target.protocol).executor_target_has_market:
         if target.morpho_market is None:
-            raise ValueError("a morpho_blue target needs morpho_market (loan, collateral, oracle, irm, lltv)")
+            raise ValueError(f"a {target.protocol} target needs morpho_market (loan, collateral, oracle, irm, lltv)")
         loan, mcoll, oracle, irm, lltv = target.morpho_market
         market = (_address("loan", loan), _address("collateral", mcoll), _address("oracle", oracle),
                   _address("irm", irm), int(lltv))
@@ -224,7 +234,7 @@ def _plan_tuple(flash: FlashSource, target: LendingTarget, debt_asset: str, coll
         raise ValueError(f"deadline_unix_s must be a non-negative integer, got {deadline_unix_s!r}")
     leg_tuples = [(_address("router", leg.router), bytes(leg.path), leg.amount_in_wei, leg.min_out_wei,
                    ROUTER_KINDS[_kind(leg)]) for leg in legs]
-    return (FLASH_KINDS[flash.kind], _address("lender", flash.lender), PROTOCOLS[target.protocol],
+    return (FLASH_KINDS[flash.kind], _address("lender", flash.lender), ids[target.protocol],
             _address("pool", target.pool), market, debt, coll, flash_amount_wei, collateral_amount_wei, leg_tuples,
             min_health_wad, max_health_wad, _address("out_asset", out_asset), min_out_wei, deadline_unix_s,
             bytes(plan_id).ljust(32, b"\0"))
@@ -247,7 +257,7 @@ def _inner_swaps(executor: str, legs: Sequence[SwapLeg], deadline_unix_s: int) -
         # NOTE: the executor passes block.timestamp as the router deadline (SwapRouter; SwapRouter02 has none);
         # the plan deadline bounds it.
         deadline = deadline_unix_s or UINT256_MAX
-        data = encode_inner_swap(_kind(leg), "exactInput", path=bytes(leg.path), recipient=executor,
+        data = registry.venue().swap_codec().encode_inner_swap(_kind(leg), "exactInput", path=bytes(leg.path), recipient=executor,
                                  deadline_unix_s=deadline, amount_wei=leg.amount_in_wei, limit_wei=leg.min_out_wei)
         bounds = SwapBounds(mode="exact_in", token_in=leg.token_in, token_out=leg.token_out,
                             amount_in_wei=leg.amount_in_wei, min_amount_out_wei=leg.min_out_wei,

@@ -16,11 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from eth_utils import to_checksum_address
-
 from manager.atomic.encode import FlashSource
-
-ACTIVE_BIT, PAUSED_BIT, FLASHLOAN_ENABLED_BIT = 56, 60, 63
 
 
 @dataclass(frozen=True)
@@ -34,45 +30,29 @@ class FlashOption:
         return self.usable and self.liquidity_wei >= amount_wei
 
 
-def aave_flash_option(w3: Any, pool: str, asset: str, block: int | str = "latest") -> FlashOption:
-    from manager.chain.abi import load_abi
+def flash_option(flash_kind: str, w3: Any, lender: str, asset: str, block: int | str = "latest") -> FlashOption:
+    """The ``FlashOption`` of the lender of ``flash_kind`` (``FlashSource.kind``: "aave", "morpho") for ``asset``
+    at ``block``, read by the lending adapter that offers that flash loan (``adapter.flash_option``)."""
+    from manager.protocols import registry
 
-    p = w3.eth.contract(address=to_checksum_address(pool), abi=load_abi("aave_v3/Pool"))
-    premium = int(p.functions.FLASHLOAN_PREMIUM_TOTAL().call(block_identifier=block))
-    data = p.functions.getReserveData(to_checksum_address(asset)).call(block_identifier=block)
-    config = int(data[0][0] if isinstance(data[0], (list, tuple)) else data[0])
-    a_token = data[8]
-    erc20 = w3.eth.contract(address=to_checksum_address(asset), abi=load_abi("erc20/MintableERC20"))
-    liquidity = int(erc20.functions.balanceOf(a_token).call(block_identifier=block))
-    try:  # v3.1+: virtual accounting; the pool lends at most its virtual balance
-        ret = w3.eth.call({"to": p.address, "data": _calldata("getVirtualUnderlyingBalance(address)", asset)},
-                          block_identifier=block)
-        if len(ret) == 32:
-            liquidity = min(liquidity, int.from_bytes(bytes(ret), "big")) or liquidity
-    except Exception:  # v3.0 has no such function
-        pass
-    why = ("" if config >> FLASHLOAN_ENABLED_BIT & 1 else "flash loans disabled for the reserve") or \
-        ("" if config >> ACTIVE_BIT & 1 else "reserve inactive") or ("reserve paused" if config >> PAUSED_BIT & 1 else "")
-    return FlashOption(FlashSource("aave", p.address, premium), liquidity, usable=not why, why=why)
+    for adapter in registry.adapters("lending"):
+        if adapter.flash_kind == flash_kind:
+            option: FlashOption = adapter.flash_option(w3, lender, asset, block)
+            return option
+    raise ValueError(f"no lending protocol offers a {flash_kind!r} flash loan")
+
+
+def aave_flash_option(w3: Any, pool: str, asset: str, block: int | str = "latest") -> FlashOption:
+    """``flashLoanSimple`` of an Aave V3 Pool (see the module docstring)."""
+    return flash_option("aave", w3, pool, asset, block)
 
 
 def morpho_flash_option(w3: Any, morpho: str, asset: str, block: int | str = "latest") -> FlashOption:
-    from manager.chain.abi import load_abi
-
-    erc20 = w3.eth.contract(address=to_checksum_address(asset), abi=load_abi("erc20/MintableERC20"))
-    liquidity = int(erc20.functions.balanceOf(to_checksum_address(morpho)).call(block_identifier=block))
-    return FlashOption(FlashSource("morpho", to_checksum_address(morpho), 0), liquidity, usable=True)
+    """``flashLoan`` of Morpho Blue (see the module docstring)."""
+    return flash_option("morpho", w3, morpho, asset, block)
 
 
 def cheapest(options: Iterable[FlashOption], amount_wei: int) -> FlashSource | None:
     """The lowest-premium source that can lend ``amount_wei`` now (ties: the first given), else None."""
     fit = [o for o in options if o.can_lend(amount_wei)]
     return min(fit, key=lambda o: o.source.premium_bps).source if fit else None
-
-
-def _calldata(signature: str, address: str) -> str:
-    from eth_abi import encode
-
-    from manager.execution.calls import selector_of
-
-    return selector_of(signature) + encode(["address"], [to_checksum_address(address)]).hex()

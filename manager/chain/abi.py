@@ -18,7 +18,7 @@ ABI_DIR = Path(__file__).resolve().parents[2] / "contracts_abi"
 
 @cache
 def load_abi(name: str) -> list[dict[str, Any]]:
-    """Load ``contracts_abi/<protocol>/<Contract>.json``, e.g. ``load_abi("aave_v3/Pool")``."""
+    """Load ``contracts_abi/<protocol>/<Contract>.json``, e.g. ``load_abi("erc20/MintableERC20")``."""
     path = ABI_DIR / f"{name}.json"
     if not path.is_file():
         known = sorted(p.relative_to(ABI_DIR).with_suffix("").as_posix() for p in ABI_DIR.rglob("*.json"))

@@ -77,45 +77,25 @@ def verify_chain(cfg: Any, chain: str, client: ChainClient, *, block: int | None
     for i, proto in enumerate(cfg.protocols):
         if proto.chain != chain:
             continue
-        for field, what, checks in _checks_of(proto):
-            address = getattr(proto, field)
+        for check in _checks_of(proto):
+            address = getattr(proto, check.field)
             if address is None:
                 continue
-            at: Loc = ("protocols", i, field)
-            c.code(at, address, what)
-            for signature, equals in checks:
-                if equals is _ADDRESS:
-                    c.address_answer(at, address, what, signature)
-                elif isinstance(equals, str):
-                    c.address_answer(at, address, what, signature, equals=getattr(proto, equals))
+            at: Loc = ("protocols", i, check.field)
+            c.code(at, address, check.what)
+            for call in check.calls:
+                if call.answers == "address":
+                    c.address_answer(at, address, check.what, call.signature)
+                elif call.answers == "field":
+                    c.address_answer(at, address, check.what, call.signature,
+                                     equals=getattr(proto, str(call.equals_field)))
                 else:
-                    c.call(at, address, what, signature, equals or b"")
+                    c.call(at, address, check.what, call.signature, call.args)
 
 
-_ADDRESS = object()  # the call answers an address that must have code
+def _checks_of(proto: Any) -> Sequence[Any]:
+    """The ``ContractCheck``s of a protocol entry (its adapter's ``contract_checks``; none for an unknown kind)."""
+    from manager.protocols import registry
 
-
-def _checks_of(proto: Any) -> Sequence[tuple[str, str, Sequence[tuple[str, Any]]]]:
-    """(field, what it must be, [(signature, expectation)]) per contract field of a protocol entry.
-
-    Expectation: ``_ADDRESS`` (answers an address with code), a field name (answers that field's address),
-    bytes (call arguments; any 32-byte answer), or None (no arguments; any 32-byte answer).
-    """
-    kind = proto.kind
-    if kind == "aave_v3":
-        return [("pool_addresses_provider", "an Aave V3 PoolAddressesProvider",
-                 [("getPool()", _ADDRESS), ("getPriceOracle()", _ADDRESS)])]
-    if kind == "uniswap_v3":
-        fee_500 = (500).to_bytes(32, "big")
-        return [("factory", "a Uniswap V3 factory", [("feeAmountTickSpacing(uint24)", fee_500)]),
-                ("swap_router", "a Uniswap V3 SwapRouter or SwapRouter02", [("factory()", "factory"), ("WETH9()", _ADDRESS)]),
-                ("quoter", "a Uniswap V3 QuoterV2", [("factory()", "factory")]),
-                ("tick_lens", "a Uniswap V3 TickLens", [])]
-    if kind == "morpho_blue":
-        return [("morpho", "a Morpho Blue contract", [("owner()", None)])]
-    if kind == "synthetix_perps":
-        return [("market", "a Synthetix PerpsV2 market proxy", [("marketKey()", None), ("baseAsset()", None)]),
-                ("settings", "Synthetix PerpsV2MarketSettings", []),
-                ("exchange_rates", "Synthetix ExchangeRates", []),
-                ("susd", "the sUSD token", [("decimals()", None), ("totalSupply()", None)])]
-    return []
+    adapter = registry.find_adapter(proto)
+    return adapter.contract_checks() if adapter is not None else []

@@ -18,13 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from manager.errors import ConfigError
-
-GRANT_MARGIN_BPS = 100  # the default withdraw cap: the collateral balance + 1 % (interest accrues until used)
 
 
 def register(sub: Any) -> None:
@@ -112,17 +109,31 @@ def _targets(cfg: Any, only: str | None) -> list[_Target]:
                                 "the executor only acts for managed positions")
             continue
         proto = protocols[pos.protocol]
-        if proto.kind not in ("aave_v3", "morpho_blue"):
+        served = _served_kinds()
+        if proto.kind not in served:
             if only is not None:
                 raise cfg.error(("positions", i, "protocol"),
-                                f"position '{pos.name}' is on {proto.kind}; the executor serves aave_v3 and morpho_blue")
+                                f"position '{pos.name}' is on {proto.kind}; the executor serves {' and '.join(served)}")
             continue
         out.append(_Target(pos, pos.signer, cfg.signers[pos.signer], proto, proto.chain))
     if not out:
-        which = f"position '{only}'" if only else "no managed aave_v3/morpho_blue position with a signer"
+        which = f"position '{only}'" if only else f"no managed {'/'.join(_served_kinds())} position with a signer"
         raise ConfigError(f"{cfg.source}: {which} not found; known: "
                           f"{', '.join(p.name for p in cfg.positions) or 'none'}")
     return out
+
+
+def _served_kinds() -> list[str]:
+    """The protocol kinds the executor contract has a target for (``executor_protocol_id``)."""
+    from manager.protocols import registry
+
+    return [a.kind for a in registry.adapters("lending") if a.executor_protocol_id is not None]
+
+
+def _adapter(t: _Target) -> Any:
+    from manager.protocols import registry
+
+    return registry.adapter_of(t.protocol)
 
 
 def _w3(cfg: Any, chain: str) -> Any:
@@ -168,116 +179,33 @@ def _deploy(cfg: Any, targets: list[_Target], *, dry_run: bool) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ grants
-def _aave_reserves(w3: Any, proto: Any) -> tuple[str, dict]:
-    from manager.atomic.grants import read_reserves
-    from manager.chain.abi import load_abi
-
-    provider = w3.eth.contract(address=proto.pool_addresses_provider, abi=load_abi("aave_v3/PoolAddressesProvider"))
-    pool = provider.functions.getPool().call()
-    return pool, read_reserves(w3, pool)
-
-
-def _balances(w3: Any, reserves: dict, account: str) -> dict[str, tuple[int, int, int]]:
-    """{symbol: (aToken balance, variable debt, decimals)} of ``account``."""
-    from manager.chain.abi import load_abi
-
-    out = {}
-    for sym, r in reserves.items():
-        a = w3.eth.contract(address=r.a_token, abi=load_abi("aave_v3/AToken"))
-        v = w3.eth.contract(address=r.variable_debt_token, abi=load_abi("aave_v3/VariableDebtToken"))
-        out[sym] = (int(a.functions.balanceOf(account).call()), int(v.functions.balanceOf(account).call()),
-                    int(a.functions.decimals().call()))
-    return out
-
-
-def _caps(items: list[str], what: str, decimals: dict[str, int]) -> dict[str, int]:
-    out = {}
-    for item in items:
-        sym, sep, amount = item.partition("=")
-        if not sep or sym not in decimals:
-            raise ConfigError(f"--{what} {item!r}: expected SYM=TOKENS with SYM one of {', '.join(sorted(decimals))}")
-        try:
-            tokens = Decimal(amount)
-        except InvalidOperation:
-            raise ConfigError(f"--{what} {item!r}: {amount!r} is not a number of tokens") from None
-        if not tokens.is_finite() or tokens < 0:
-            raise ConfigError(f"--{what} {item!r}: the amount must be a non-negative number of tokens")
-        out[sym] = int(tokens * (Decimal(10) ** decimals[sym]))
-    return out
-
-
+# What each protocol needs granted is its adapter's (``executor_grant_steps`` / ``executor_revoke_steps`` /
+# ``executor_grants_doc``).
 def _grant_steps(w3: Any, t: _Target, args: argparse.Namespace) -> list[Any]:
-    from manager.atomic.grants import GrantSet, grant_steps, read_grants
-
-    executor, owner = t.signer_cfg.executor, t.signer_cfg.address
-    if t.protocol.kind == "morpho_blue":
-        state = read_grants(w3, owner, executor, {}, [t.protocol.morpho])
-        if state["morpho"][t.protocol.morpho]:
-            return []
-        return grant_steps(executor, {}, GrantSet(morpho=(t.protocol.morpho,)))
-    _pool, reserves = _aave_reserves(w3, t.protocol)
-    bal = _balances(w3, reserves, owner)
-    decimals = {sym: b[2] for sym, b in bal.items()}
-    withdraw = {sym: b[0] * (10_000 + GRANT_MARGIN_BPS) // 10_000 for sym, b in bal.items() if b[0]}
-    boosts = t.position.params.get("upper_health") is not None
-    borrow = {sym: b[1] for sym, b in bal.items() if b[1]} if boosts else {}
-    withdraw.update(_caps(args.withdraw_cap, "withdraw-cap", decimals))
-    borrow.update(_caps(args.borrow_cap, "borrow-cap", decimals))
-    current = read_grants(w3, owner, executor, reserves)["aave"]
-    withdraw = {s: v for s, v in withdraw.items() if current[s]["withdraw_cap_wei"] != v}
-    borrow = {s: v for s, v in borrow.items() if current[s]["borrow_cap_wei"] != v}
-    return grant_steps(executor, reserves, GrantSet(withdraw_caps_wei=withdraw, borrow_caps_wei=borrow))
+    steps: list[Any] = _adapter(t).executor_grant_steps(w3, t.protocol, t.position, t.signer_cfg,
+                                                        withdraw_caps=args.withdraw_cap, borrow_caps=args.borrow_cap)
+    return steps
 
 
 def _revoke_steps(w3: Any, t: _Target) -> list[Any]:
-    from manager.atomic.grants import GrantSet, grant_steps, read_grants, revoke_steps
-
-    executor, owner = t.signer_cfg.executor, t.signer_cfg.address
-    if t.protocol.kind == "morpho_blue":
-        state = read_grants(w3, owner, executor, {}, [t.protocol.morpho])
-        return revoke_steps(executor, {}, [], [t.protocol.morpho]) if state["morpho"][t.protocol.morpho] else []
-    _pool, reserves = _aave_reserves(w3, t.protocol)
-    current = read_grants(w3, owner, executor, reserves)["aave"]
-    withdraw = {s: 0 for s, g in current.items() if g["withdraw_cap_wei"]}
-    borrow = {s: 0 for s, g in current.items() if g["borrow_cap_wei"]}
-    steps = grant_steps(executor, reserves, GrantSet(withdraw_caps_wei=withdraw, borrow_caps_wei=borrow))
-    return [s.model_copy(update={"label": s.label.replace("grant_", "revoke_")}) for s in steps]
+    steps: list[Any] = _adapter(t).executor_revoke_steps(w3, t.protocol, t.signer_cfg)
+    return steps
 
 
 def _show_doc(w3: Any, t: _Target) -> dict[str, Any]:
-    from manager.atomic.grants import read_grants
-
     executor, owner = t.signer_cfg.executor, t.signer_cfg.address
     doc: dict[str, Any] = {"position": t.position.name, "protocol": t.protocol.kind, "signer": t.signer_name,
                            "owner": owner, "executor": executor, "owner_checked": True}
-    if t.protocol.kind == "morpho_blue":
-        state = read_grants(w3, owner, executor, {}, [t.protocol.morpho])
-        doc["morpho"] = t.protocol.morpho
-        doc["morpho_authorized"] = state["morpho"][t.protocol.morpho]
-        return doc
-    _pool, reserves = _aave_reserves(w3, t.protocol)
-    bal = _balances(w3, reserves, owner)
-    grants = read_grants(w3, owner, executor, reserves)["aave"]
-    doc["aave"] = {
-        sym: {"withdraw_cap_wei": str(g["withdraw_cap_wei"]), "borrow_cap_wei": str(g["borrow_cap_wei"]),
-              "collateral_wei": str(bal[sym][0]), "debt_wei": str(bal[sym][1]), "decimals": bal[sym][2]}
-        for sym, g in grants.items() if g["withdraw_cap_wei"] or g["borrow_cap_wei"] or bal[sym][0] or bal[sym][1]
-    }
+    doc.update(_adapter(t).executor_grants_doc(w3, t.protocol, t.signer_cfg))
     return doc
 
 
 def _print_doc(d: dict[str, Any]) -> None:
+    from manager.protocols import registry
+
     print(f"{d['position']}: executor {d['executor']} (owner {d['owner']}, signer {d['signer']})")
-    if d["protocol"] == "morpho_blue":
-        print(f"  Morpho Blue {d['morpho']}: authorization {'ON' if d['morpho_authorized'] else 'off'}")
-        return
-    if not d["aave"]:
-        print("  Aave: no grants, no position")
-    for sym, g in d["aave"].items():
-        unit = 10 ** g["decimals"]
-        print(f"  Aave {sym:<7} withdraw cap {int(g['withdraw_cap_wei']) / unit:>16,.6f} "
-              f"(collateral {int(g['collateral_wei']) / unit:,.6f})   borrow cap "
-              f"{int(g['borrow_cap_wei']) / unit:>16,.6f} (debt {int(g['debt_wei']) / unit:,.6f})")
+    for line in registry.adapter(d["protocol"]).print_executor_grants(d):
+        print(line)
 
 
 # ------------------------------------------------------------------------------------------------ sending

@@ -12,12 +12,15 @@ its ``router_kind``: ``"swap_router02"`` for the table's SwapRouter02 (sdk-core 
 ``"swap_router"`` for an original SwapRouter (a devnet's ``devnet.json``).
 
 With an RPC URL, init then checks what ``posman status`` checks (the node's chain id, code at every
-configured contract, which router kind ``swap_router`` is (``manager.protocols.uniswap_v3.router``: it must be a
-SwapRouter or SwapRouter02 of the configured factory, and agree with ``router_kind``), every position read at one
-block), adds a ``[[pools]]`` entry for the deepest
+configured contract, which router kind the swap venue's ``swap_router`` is (the venue adapter's
+``describe_router``: it must be a SwapRouter or SwapRouter02 of the configured factory, and agree with
+``router_kind``), every position read at one block), adds a ``[[pools]]`` entry for the deepest
 Uniswap V3 pool of every collateral/debt pair the positions hold, and says what is missing (no signer,
 no pool for a collateral, no multicall, a contract that does not answer). The written file is loaded
 with the config loader before init returns, so it is accepted unchanged.
+
+What is written per protocol comes from its adapter (``init_markets`` / ``init_market`` for the markets that can
+be picked, ``init_lines`` for the rest, ``init_multicall``), in registry order.
 """
 
 from __future__ import annotations
@@ -33,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_RPC_URL = "http://127.0.0.1:8545"
-FEE_TIERS_PIPS = (100, 500, 3000, 10000)  # Uniswap V3 fee tiers (UniswapV3Factory.feeAmountTickSpacing)
 
 
 def register(sub: Any) -> None:
@@ -108,11 +110,24 @@ def parse_accounts(values: list[str]) -> list[Account]:
     return out
 
 
+def _market_adapters() -> list[Any]:
+    """The adapters whose markets ``--market`` picks from (``init_markets``), in registry order."""
+    from manager.protocols import registry
+    from manager.protocols.base import ProtocolAdapter
+
+    return [a for a in registry.adapters() if type(a).init_markets is not ProtocolAdapter.init_markets]
+
+
+def _markets_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every pickable market of the chain, each tagged with its adapter's kind (``"_kind"``)."""
+    return [{**m, "_kind": a.kind} for a in _market_adapters() for m in a.init_markets(entry)]
+
+
 def pick_markets(entry: dict[str, Any], wanted: list[str]) -> list[dict[str, Any]]:
-    """The chain's Aave markets to watch: ``wanted`` names, 'all', or the main (first) market."""
+    """The chain's markets to watch: ``wanted`` names, 'all', or the main (first) market."""
     from manager.errors import ConfigError
 
-    markets = entry.get("aave_v3") or []
+    markets = _markets_of(entry)
     if not wanted:
         return markets[:1]
     if "all" in wanted:
@@ -122,7 +137,8 @@ def pick_markets(entry: dict[str, Any], wanted: list[str]) -> list[dict[str, Any
     for name in wanted:
         if name.lower() not in by_name:
             known = ", ".join(m["market"] for m in markets) or "none"
-            raise ConfigError(f"--market {name!r}: no such Aave V3 market on chain {entry['chain_id']} "
+            titles = "/".join(a.title for a in _market_adapters())
+            raise ConfigError(f"--market {name!r}: no such {titles} market on chain {entry['chain_id']} "
                               f"(known: {known})", field="market", value=name)
         out.append(by_name[name.lower()])
     return out
@@ -130,7 +146,9 @@ def pick_markets(entry: dict[str, Any], wanted: list[str]) -> list[dict[str, Any
 
 def protocol_name(market: str) -> str:
     """``AaveV3EthereumLido`` -> ``aave-v3-ethereum-lido`` (a [[protocols]] name)."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "-", market).lower()[:64]
+    from manager.protocols.common import kebab
+
+    return kebab(market)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -147,9 +165,9 @@ def render_config(
     today: str | None = None,
 ) -> str:
     """The config file text. ``pools``: (protocol, token_in symbol, token_out symbol, fee_pips) to watch."""
+    from manager.protocols import registry
+
     chain = entry["name"]
-    uni = entry.get("uniswap_v3")
-    morpho = entry.get("morpho_blue")
     src = ", ".join(f"{k} {v}" for k, v in sorted(sources.items()))
     today = today or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
     urls = rpc_urls or [DEFAULT_RPC_URL]
@@ -175,60 +193,24 @@ def render_config(
     if entry.get("multicall3"):
         L += ["# Multicall3 (from viem's chain definitions): every read of a tick is one block, batched.",
               f'multicall = "{entry["multicall3"]}"', 'multicall_kind = "multicall3"']
-    elif uni and uni.get("interface_multicall"):
-        L += ["# No Multicall3 known on this chain: Uniswap's UniswapInterfaceMulticall (from @uniswap/sdk-core).",
-              f'multicall = "{uni["interface_multicall"]}"', 'multicall_kind = "uniswap_interface"']
+    elif (other := next((m for a in registry.adapters() if (m := a.init_multicall(entry))), None)) is not None:
+        L += [other[1], f'multicall = "{other[0]}"', 'multicall_kind = "uniswap_interface"']
     else:
         L += ["# NO multicall is known for this chain: posman reads through one. Deploy Multicall3 with",
               "# 'posman multicall deploy --rpc-url URL --key-env VAR' and put its address here",
               "# (with multicall_kind = \"multicall3\"). Until then the default address below will not answer.",
               '# multicall = "0x..."']
     L.append("")
-    for m in markets:
-        L += [
-            "[[protocols]]",
-            f"# Aave V3 market {m['market']} (@aave-dao/aave-address-book): pool {m.get('pool')},",
-            f"# oracle {m.get('oracle')}, data provider {m.get('data_provider')} (discovered on-chain from the provider).",
-            f'name = "{protocol_name(m["market"])}"',
-            'kind = "aave_v3"',
-            f'chain = "{chain}"',
-            f'pool_addresses_provider = "{m["pool_addresses_provider"]}"',
-            "# version: \"3.0\" (default) or \"3.1\"; the pool's POOL_REVISION is checked on every read and",
-            "# later versions (v3.2+) are refused rather than computed with the wrong rounding.",
-            "",
-        ]
-    if uni and uni.get("factory"):
-        router = uni.get("swap_router") or uni.get("swap_router_02")
-        L += ["[[protocols]]", "# Uniswap V3 (from @uniswap/sdk-core): oracle-vs-DEX checks, pool depth and swaps.",
-              'name = "uniswap"', 'kind = "uniswap_v3"', f'chain = "{chain}"', f'factory = "{uni["factory"]}"']
-        if uni.get("swap_router"):
-            L += ["# The original SwapRouter (v3-periphery): swaps are exactInput(path, recipient, deadline, ...).",
-                  f'swap_router = "{router}"', 'router_kind = "swap_router"']
-            if uni.get("swap_router_02"):
-                L.append(f'# SwapRouter02 is deployed too: swap_router = "{uni["swap_router_02"]}" with '
-                         'router_kind = "swap_router02".')
-        else:
-            L += ["# SwapRouter02 (sdk-core's SWAP_ROUTER_02_ADDRESSES): posman sends each swap as",
-                  "# multicall(deadline, [exactInput(path, recipient, amountIn, amountOutMinimum)]) and the atomic",
-                  "# executor's legs call its exactInput. router_kind is checked against the chain at start-up",
-                  "# (remove it to let posman detect the kind).",
-                  f'swap_router = "{router}"', 'router_kind = "swap_router02"']
-        L += ["# Quoter (sdk-core's quoterAddress); posman does not call it at run time.", f'quoter = "{uni["quoter"]}"']
-        if uni.get("tick_lens"):
-            L += ["# TickLens: reads a pool's initialized ticks in one call per bitmap word; it is what lets a",
-                  "# deleverage size its swaps from real pool depth.", f'tick_lens = "{uni["tick_lens"]}"']
-        else:
-            L += ["# No TickLens is known for this chain: without it swaps are not sized from pool depth.",
-                  '# tick_lens = "0x..."']
-        L.append("")
-    else:
-        L += ["# No Uniswap V3 deployment is known on this chain: managed positions need one (kind = \"uniswap_v3\")",
-              "# to swap collateral; watching works without it.", ""]
-    if morpho:
-        L += ["# Morpho Blue (from @morpho-org/blue-sdk) is deployed here. A Morpho market is one [[protocols]] entry;",
-              "# fill in the market id (keccak256(abi.encode(MarketParams)), e.g. from the Morpho app) to watch it:",
-              "# [[protocols]]", "# name = \"morpho-MARKET\"", "# kind = \"morpho_blue\"", f"# chain = \"{chain}\"",
-              f"# morpho = \"{morpho['morpho']}\"", "# market_id = \"0x...\"", ""]
+    # NOTE: each protocol's lines in registry order: its picked markets' entries, then its other lines
+    fallback = (_market_adapters() or [None])[0]
+    parts: list[tuple[Any, Any]] = []  # (market, InitPart) of every picked market
+    for a in registry.adapters():
+        for m in markets:
+            if m.get("_kind", fallback.kind if fallback is not None else None) == a.kind:
+                part = a.init_market(m, chain)
+                parts.append((m, part))
+                L += part.lines
+        L += a.init_lines(entry, chain)
     L += ["[oracles]", "default_heartbeat_s = 86400", "max_deviation_bps = 300", "twap_window_s = 300", ""]
     for proto, a, b, fee in pools or []:
         L += ["[[pools]]", f'protocol = "{proto}"', f'token_in = "{a}"', f'token_out = "{b}"', f"fee_pips = {fee}",
@@ -245,11 +227,11 @@ def render_config(
             "",
         ]
     for acc in accounts:
-        for m in markets:
+        for proto_name, suffix in [pp for _m, part in parts for pp in part.position_protocols]:
             L += [
                 "[[positions]]",
-                f'name = "{acc.label}-{protocol_name(m["market"]).removeprefix("aave-v3-")}"',
-                f'protocol = "{protocol_name(m["market"])}"',
+                f'name = "{acc.label}-{suffix}"',
+                f'protocol = "{proto_name}"',
                 f'account = "{acc.address}"',
                 'mode = "watch"',
                 'strategy = "alert_only"',
@@ -258,7 +240,8 @@ def render_config(
                 "",
             ]
     if not markets:
-        L += ["# No Aave V3 market is known on this chain: add a [[protocols]] entry and [[positions]] by hand.", ""]
+        titles = "/".join(a.title for a in _market_adapters())
+        L += [f"# No {titles} market is known on this chain: add a [[protocols]] entry and [[positions]] by hand.", ""]
     return "\n".join(L)
 
 
@@ -285,26 +268,12 @@ def chain_id_of(url: str, timeout_s: float = 10.0) -> int:
 
 def find_pools(client: Any, factory: str, pairs: set[tuple[str, str, str, str]], block: int) -> dict[tuple[str, str], int]:
     """For every (token_in, token_out, symbol_in, symbol_out): the fee tier of the pool with the most
-    in-range liquidity at ``block`` ((symbol_in, symbol_out) -> fee_pips); pairs without a pool are left out."""
-    from manager.chain.abi import load_abi
+    in-range liquidity at ``block`` ((symbol_in, symbol_out) -> fee_pips); pairs without a pool are left out
+    (the swap venue adapter's ``find_pools``)."""
+    from manager.protocols import registry
 
-    w3 = client.w3
-    fac = w3.eth.contract(address=factory, abi=load_abi("uniswap_v3/UniswapV3Factory"))
-    pool_abi = load_abi("uniswap_v3/UniswapV3Pool")
-    zero = "0x0000000000000000000000000000000000000000"
-    out: dict[tuple[str, str], int] = {}
-    for a, b, sa, sb in sorted(pairs):
-        best: tuple[int, int] | None = None
-        for fee in FEE_TIERS_PIPS:
-            pool = fac.functions.getPool(a, b, fee).call(block_identifier=block)
-            if pool == zero:
-                continue
-            liq = w3.eth.contract(address=pool, abi=pool_abi).functions.liquidity().call(block_identifier=block)
-            if liq > 0 and (best is None or liq > best[0]):
-                best = (liq, fee)
-        if best is not None:
-            out[(sa, sb)] = best[1]
-    return out
+    found: dict[tuple[str, str], int] = registry.venue().find_pools(client, factory, pairs, block)
+    return found
 
 
 def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str], int]]:
@@ -313,6 +282,7 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
     Returns the tick (or None) and the pools found per (collateral symbol, debt symbol)."""
     from manager.chain.client import ChainClient
     from manager.errors import PosmanError
+    from manager.protocols import registry
     from manager.status import status_rows
     from manager.watchers.tick import TickReader
 
@@ -333,16 +303,15 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
             dead.append(what)
             hint = (" - a private chain needs a multicall: 'posman multicall deploy'" if what == "multicall" else "")
             report.missing.append(f"{what} {addr}: no code at block {block}{hint}")
-    uni = next((p for p in cfg.protocols if p.kind == "uniswap_v3"), None)
+    uni = _venue_entry(cfg)
     if uni is not None and f"{uni.name}.swap_router" not in dead:  # which router kind it is (posman run checks too)
-        from manager.protocols.uniswap_v3.router import TITLE_OF, resolve_router_kind
-
         try:
-            kind = resolve_router_kind(client, uni.swap_router, uni.router_kind, factory=uni.factory, block=block)
-            report.ok.append(f"{uni.name}.swap_router {uni.swap_router} is a {kind}: {TITLE_OF[kind]}")
+            described = registry.adapter_of(uni).describe_router(client, uni, block)
+            report.ok.append(f"{uni.name}.swap_router {uni.swap_router} is a {described}")
         except PosmanError as exc:
             report.missing.append(f"{uni.name}.swap_router: {exc} - managed positions cannot swap")
-    if any(d == "multicall" or d.endswith("pool_addresses_provider") for d in dead):
+    required = {f"{p.name}.{f}" for p in cfg.protocols for f in registry.adapter_of(p).read_required_fields}
+    if any(d == "multicall" or d in required for d in dead):
         return None, {}
     try:
         tick = TickReader(cfg, clients={chain_name: client}).read(time.time(), block_number=block)
@@ -372,6 +341,13 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
                     f"position {snap.name}: no Uniswap V3 pool from collateral {c.symbol} to {', '.join(missing)}: a "
                     f"deleverage cannot sell it; put the collateral that has a pool first in collateral_order")
     return tick, found
+
+
+def _venue_entry(cfg: Any) -> Any:
+    """The config's first swap venue entry (None without one)."""
+    from manager.protocols import registry
+
+    return next((p for p in cfg.protocols if registry.adapter_of(p).family == "venue"), None)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -418,7 +394,8 @@ def run(args: argparse.Namespace) -> int:
             report.missing.append(f"chain check failed: {exc}")
             found = {}
         if found:
-            uni = next(p for p in cfg.protocols if p.kind == "uniswap_v3")
+            uni = _venue_entry(cfg)
+            assert uni is not None  # pools were found through it
             pools = [(uni.name, a, b, fee) for (a, b), fee in sorted(found.items())]
             text = render_config(entry, accounts, markets, rpc_urls=args.rpc_url, sources=sources, pools=pools)
             report.ok += [f"pool {a}->{b} fee {fee} pips watched" for _p, a, b, fee in pools]

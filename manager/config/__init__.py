@@ -7,46 +7,39 @@
 
 Every problem is a ``ConfigError`` whose message is one line: file, line, field path, bad value and
 what is allowed. ``configs/example.toml`` documents every key.
+
+The names below are imported on first use (PEP 562), so that a protocol's own config model
+(``manager/protocols/<kind>/config.py``, built on ``manager.config.base``) can be imported before the schema,
+which builds its protocol union from those models through the registry.
 """
 
-from manager.config.loader import load_config, params_error, parse_config
-from manager.config.report import format_loc
-from manager.config.schema import (
-    AaveV3Config,
-    ChainConfig,
-    Config,
-    LimitsConfig,
-    OraclesConfig,
-    PoolWatchConfig,
-    PositionConfig,
-    ProtocolConfig,
-    RuntimeConfig,
-    SignerConfig,
-    StorageConfig,
-    UniswapV3Config,
-    mask_url,
-)
-from manager.config.types import MULTICALL3_ADDRESS, check_address, to_checksum
+from __future__ import annotations
 
-__all__ = [
-    "MULTICALL3_ADDRESS",
-    "AaveV3Config",
-    "ChainConfig",
-    "Config",
-    "LimitsConfig",
-    "OraclesConfig",
-    "PoolWatchConfig",
-    "PositionConfig",
-    "ProtocolConfig",
-    "RuntimeConfig",
-    "SignerConfig",
-    "StorageConfig",
-    "UniswapV3Config",
-    "check_address",
-    "format_loc",
-    "load_config",
-    "mask_url",
-    "params_error",
-    "parse_config",
-    "to_checksum",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "load_config": "loader", "params_error": "loader", "parse_config": "loader",
+    "format_loc": "report",
+    "ChainConfig": "schema", "Config": "schema", "LimitsConfig": "schema", "OraclesConfig": "schema",
+    "PoolWatchConfig": "schema", "PositionConfig": "schema", "ProtocolConfig": "schema", "RuntimeConfig": "schema",
+    "SignerConfig": "schema", "StorageConfig": "schema", "mask_url": "schema",
+    "MULTICALL3_ADDRESS": "types", "check_address": "types", "to_checksum": "types",
+}
+
+
+_SUBMODULES = ("base", "loader", "locate", "report", "schema", "types")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:  # ``manager.config.schema`` before anything imported it
+        return importlib.import_module(f"manager.config.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:  # a protocol's config model by class name (``AaveV3Config``...): the schema finds it
+        if name.endswith("Config") and not name.startswith("_"):
+            return getattr(importlib.import_module("manager.config.schema"), name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"manager.config.{module}"), name)
+
+
+__all__ = sorted(_EXPORTS)

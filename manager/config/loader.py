@@ -151,7 +151,7 @@ def _clean_msg(msg: str) -> str:
 
 
 def _strip_tags(loc: Loc, root: Any) -> Loc:
-    """Drop pydantic's union tags from a location (``protocols.0.aave_v3.x`` -> ``protocols.0.x``)."""
+    """Drop pydantic's union tags from a location (``protocols.0.<kind>.x`` -> ``protocols.0.x``)."""
     out: list[str | int] = []
     tp: Any = root
     for part in loc:

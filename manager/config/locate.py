@@ -170,7 +170,7 @@ class TomlLocator:
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """Line of the deepest part of ``loc`` that appears in the file.
 
-        Parts that are not in the file (a pydantic union tag such as ``"aave_v3"``, a missing key, an
+        Parts that are not in the file (a pydantic union tag (a protocol entry's ``kind``), a missing key, an
         index into an array value) are skipped, so a missing key maps to its table's header line and
         ``("chains", "devnet", "rpc_urls", 1)`` maps to the ``rpc_urls`` line.
         """

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationInfo,
@@ -26,6 +24,7 @@ from pydantic import (
 )
 
 from manager.alerts.config import AlertsConfig
+from manager.config.base import ProtocolConfigBase, Section
 from manager.config.report import MISSING, located_error
 from manager.config.types import (
     MULTICALL3_ADDRESS,
@@ -34,17 +33,11 @@ from manager.config.types import (
     EnvVarName,
     Name,
     check_address,
-    is_hex_address,
 )
+from manager.protocols import registry
 
 if TYPE_CHECKING:
     from manager.errors import ConfigError
-
-
-class Section(BaseModel):
-    """Base of every config model: strict, frozen, unknown keys refused."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _base_dir(info: ValidationInfo) -> Path | None:
@@ -187,81 +180,27 @@ def mask_url(url: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # [[protocols]]
 # ------------------------------------------------------------------------------------------------
-class _ProtocolBase(Section):
-    name: Name
-    chain: Name
-
-    def contracts(self) -> list[str]:
-        """The addresses this protocol entry configures (the executor's allow-list starts here)."""
-        return [v for k, v in self if k not in ("name", "chain", "kind") and isinstance(v, str) and is_hex_address(v)]
+def _protocol_union() -> Any:
+    """The discriminated union of every registered protocol's config model (``kind`` tags the entry)."""
+    models = tuple(a.config_model for a in registry.adapters())
+    return Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007 (a runtime tuple of models)
 
 
-class AaveV3Config(_ProtocolBase):
-    """An Aave V3 market. Pool, oracle and data provider are discovered from the addresses provider."""
-
-    kind: Literal["aave_v3"]
-    pool_addresses_provider: Address
-    # Optional pin of the Aave release (unset: taken from the pool's POOL_REVISION on every read; set: must agree
-    # with it, or the read is refused). The rules of each release live in manager.sizing.aave_rules.
-    version: Literal["3.0", "3.1", "3.6"] | None = None
+# Built from the registry (``manager.protocols.registry``): a protocol's config model lives in its own folder.
+if TYPE_CHECKING:  # for the type checker: any protocol entry (the union is built at run time)
+    ProtocolConfig = ProtocolConfigBase
+else:
+    ProtocolConfig = _protocol_union()
+PROTOCOL_KINDS: tuple[str, ...] = registry.kinds()
 
 
-class UniswapV3Config(_ProtocolBase):
-    """A Uniswap V3 deployment (swaps, quotes and pool depth).
-
-    ``router_kind``: which router ``swap_router`` is, ``"swap_router"`` (the original SwapRouter, deadline in the
-    params) or ``"swap_router02"`` (SwapRouter02, deadline via ``multicall``); unset = detected on chain at
-    start-up, set = checked against the chain at start-up (``manager.protocols.uniswap_v3.router``).
-    """
-
-    kind: Literal["uniswap_v3"]
-    factory: Address
-    swap_router: Address
-    router_kind: Literal["swap_router", "swap_router02"] | None = None
-    quoter: Address  # QuoterV2
-    tick_lens: Address | None = None
-
-
-class MorphoBlueConfig(_ProtocolBase):
-    """One Morpho Blue market (Morpho Blue markets are isolated: one entry per market).
-
-    ``morpho`` is the Morpho contract; ``market_id`` the market's id (``keccak256(abi.encode(MarketParams))``,
-    0x + 64 hex). Loan/collateral tokens, oracle, IRM and LLTV are read on-chain from
-    ``idToMarketParams(market_id)``. Positions on this entry are the accounts' positions in that market.
-    """
-
-    kind: Literal["morpho_blue"]
-    morpho: Address
-    market_id: Annotated[str, Field(pattern=r"^0x[0-9a-fA-F]{64}$")]
-
-    @field_validator("market_id")
-    @classmethod
-    def _lower_id(cls, value: str) -> str:
-        return value.lower()
-
-
-class SynthetixPerpsConfig(_ProtocolBase):
-    """One Synthetix PerpsV2 market (one entry per market: ETH, BTC, ...).
-
-    ``market`` is the market's ``ProxyPerpsV2`` (every trade and view goes through it); ``settings`` the
-    ``PerpsV2MarketSettings``; ``exchange_rates`` the ``ExchangeRates`` (the price feed's decimals);
-    ``susd`` the sUSD ``ProxyERC20`` (the margin wallet). ``market_key`` (e.g. "sETHPERP") is read from the
-    market when unset. ``asset`` optionally names the oracle symbol the market tracks (e.g. "WETH"): a
-    position is not acted upon while that oracle is stale or deviates.
-    """
-
-    kind: Literal["synthetix_perps"]
-    market: Address
-    settings: Address
-    exchange_rates: Address
-    susd: Address
-    market_key: Annotated[str, Field(min_length=1, max_length=31, pattern=r"^[A-Za-z0-9]+$")] | None = None
-    asset: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-
-
-ProtocolConfig = Annotated[AaveV3Config | UniswapV3Config | MorphoBlueConfig | SynthetixPerpsConfig,
-                           Field(discriminator="kind")]
-PROTOCOL_KINDS = ("aave_v3", "uniswap_v3", "morpho_blue", "synthetix_perps")
+def __getattr__(name: str) -> Any:
+    """Compatibility: ``from manager.config.schema import AaveV3Config`` etc. finds the registered protocol config
+    model of that class name (the models live in ``manager/protocols/<kind>/config.py``)."""
+    for a in registry.adapters():
+        if a.config_model.__name__ == name:
+            return a.config_model
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -476,10 +415,10 @@ class Config(Section):
             if pool_proto is None:
                 problems.append(Problem(("pools", i, "protocol"), f"unknown protocol{_known(pool.protocol, protocols)}",
                                         pool.protocol))
-            elif pool_proto.kind != "uniswap_v3":
+            elif pool_proto.kind not in _venue_kinds():
                 problems.append(Problem(("pools", i, "protocol"),
-                                        f"pool depth needs a uniswap_v3 protocol, '{pool.protocol}' is {pool_proto.kind}",
-                                        pool.protocol))
+                                        f"pool depth needs a {' or '.join(_venue_kinds())} protocol, "
+                                        f"'{pool.protocol}' is {pool_proto.kind}", pool.protocol))
             if pool.token_in == pool.token_out:
                 problems.append(Problem(("pools", i, "token_out"), "token_out equals token_in", pool.token_out))
 
@@ -542,7 +481,8 @@ class Config(Section):
         return self
 
     # ------------------------------------------------------------------ lookups
-    def protocol(self, name: str) -> AaveV3Config | UniswapV3Config | MorphoBlueConfig | SynthetixPerpsConfig:
+    def protocol(self, name: str) -> Any:
+        """The ``[[protocols]]`` entry named ``name`` (its model is its adapter's ``config_model``)."""
         for proto in self.protocols:
             if proto.name == name:
                 return proto
@@ -566,6 +506,26 @@ class Config(Section):
                 out.extend(proto.contracts())
         out.extend(self.limits.allowed_contracts)
         return list(dict.fromkeys(out))
+
+
+def _venue_kinds() -> list[str]:
+    """The kinds of the registered swap venues (what ``[[pools]]`` depth is measured on)."""
+    return [a.kind for a in registry.adapters("venue")]
+
+
+def refresh_protocols() -> None:
+    """Rebuild ``ProtocolConfig``, ``PROTOCOL_KINDS`` and ``Config``'s ``protocols`` field from the registry
+    (``registry.register`` calls it: an adapter registered at run time is parsed like a built-in one)."""
+    global ProtocolConfig, PROTOCOL_KINDS
+    ProtocolConfig = _protocol_union()
+    PROTOCOL_KINDS = registry.kinds()
+    Config.model_fields["protocols"].annotation = list[ProtocolConfig]  # type: ignore[valid-type]
+    Config.model_rebuild(force=True)
+    import sys
+
+    loader = sys.modules.get("manager.config.loader")
+    if loader is not None:
+        loader.PROTOCOL_KINDS = PROTOCOL_KINDS  # type: ignore[attr-defined]
 
 
 def _known(value: str, names: Any) -> str:

@@ -3,7 +3,7 @@
 Per signer: the contracts its managed positions' protocols need (derived: the Aave ``Pool`` behind the
 configured ``PoolAddressesProvider`` and ``approve`` on its reserve tokens, the configured Uniswap
 ``SwapRouter``'s ``exactInput``, the Morpho Blue contract and its market's two tokens, a PerpsV2 market proxy),
-each with exactly the functions posman's plans call on it; plus every address of ``[limits]
+each with exactly the functions posman's plans call on it (each protocol adapter's ``allowed_calls``); plus every address of ``[limits]
 allowed_contracts``, on which posman's own action functions (the union of the derived selectors, never
 anything else, e.g. never ``transfer``) are allowed. Nothing outside this list is ever sent: the policy refuses
 any step whose ``(to, selector)`` is not in it (``manager.execution.policy.check_plan``).
@@ -20,14 +20,12 @@ from eth_utils import to_checksum_address
 
 
 def action_selectors() -> set[str]:
-    """Every selector a posman plan may call (the union of the derived allow-lists' functions)."""
-    from manager.execution.planner import allowed_calls, morpho_allowed_calls, perp_allowed_calls
+    """Every selector a posman plan may call (the union of every managed adapter's ``action_selectors``)."""
+    from manager.protocols import registry
 
-    zero, one, two = "0x" + "00" * 20, "0x" + "00" * 19 + "01", "0x" + "00" * 19 + "02"
     out: set[str] = set()
-    for calls in (allowed_calls(zero, one, [two]), morpho_allowed_calls(zero, one, [two]), perp_allowed_calls(zero)):
-        for sels in calls.values():
-            out |= {s.lower() for s in sels}
+    for adapter in registry.managed():
+        out |= {s.lower() for s in adapter.action_selectors()}
     return out
 
 
@@ -45,28 +43,33 @@ def with_allowed_contracts(derived: Mapping[str, Iterable[str]], allowed_contrac
 def signer_allow_lists(cfg: Any, clients: Mapping[str, Any] | None = None) -> dict[str, dict[str, set[str]]]:
     """``{signer: {contract: selectors}}`` for every signer of a managed position (reads the chain once)."""
     from manager.chain.client import ChainClient
-    from manager.execution.planner import allowed_calls, merge_calls, morpho_allowed_calls, perp_allowed_calls
-    from manager.runtime.lifecycle import _aave_pool, _morpho_params
+    from manager.execution.planner import merge_calls
+    from manager.protocols import registry
+    from manager.protocols.base import VenueWiring, WiringEnv
 
     clients = dict(clients or {})
+    cache: dict[Any, Any] = {}
     per_signer: dict[str, list[dict[str, set[str]]]] = {}
-    for pos in cfg.positions:
+    venue_kinds = [a.kind for a in registry.adapters("venue")]
+    for i, pos in enumerate(cfg.positions):
         if pos.mode != "manage" or pos.signer is None:
             continue
         proto = cfg.protocol(pos.protocol)
         if proto.chain not in clients:
             clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
         client = clients[proto.chain]
-        router = next((p.swap_router for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
+        venue = next((p for p in cfg.protocols if p.kind in venue_kinds and p.chain == proto.chain), None)
+        env = WiringEnv(cfg=cfg, client=client, index=i, cache=cache)
+        if venue is not None:
+            # NOTE: the router's default kind here (as before issue 13); the run detects it on chain
+            env.venue = VenueWiring(kind=venue.kind, proto=venue, router=registry.adapter_of(venue).router_of(venue),
+                                    router_kind="swap_router")
         lists = per_signer.setdefault(pos.signer, [])
-        if proto.kind == "synthetix_perps":
-            lists.append(perp_allowed_calls(proto.market))
-        elif proto.kind == "morpho_blue" and router is not None:
-            params = _morpho_params(client, proto)
-            lists.append(morpho_allowed_calls(proto.morpho, router, [params.loan_token, params.collateral_token]))
-        elif proto.kind == "aave_v3" and router is not None:
-            pool, reserves = _aave_pool(client.w3, proto.pool_addresses_provider)
-            lists.append(allowed_calls(pool, router, reserves))
+        adapter = registry.adapter_of(proto)
+        if adapter.family in ("lending", "perp"):
+            calls = adapter.allowed_calls(env, proto)
+            if calls:
+                lists.append(calls)
     return {signer: with_allowed_contracts(merge_calls(*lists), cfg.limits.allowed_contracts)
             for signer, lists in per_signer.items()}
 
@@ -74,12 +77,12 @@ def signer_allow_lists(cfg: Any, clients: Mapping[str, Any] | None = None) -> di
 def function_names() -> dict[str, str]:
     """selector -> ``name(types)`` of every function posman's plans may call (for printing)."""
     from manager.execution.calls import selector_of
-    from manager.execution.planner import PERP_FUNCTIONS
+    from manager.protocols import registry
 
-    sigs = ["supply(address,uint256,address,uint16)", "withdraw(address,uint256,address)",
-            "borrow(address,uint256,uint256,uint16,address)", "repay(address,uint256,uint256,address)",
-            "exactInput((bytes,address,uint256,uint256,uint256))", "approve(address,uint256)", *PERP_FUNCTIONS]
-    from manager.protocols.morpho_blue import abi as morpho_abi
-
-    sigs += list(morpho_abi.WRITE_FUNCTIONS)
-    return {selector_of(s).lower(): s for s in sigs}
+    sigs: list[str] = []
+    for adapter in registry.managed():
+        sigs += list(adapter.write_functions())
+    for venue in registry.adapters("venue"):
+        sigs += list(venue.swap_functions())
+    sigs.append("approve(address,uint256)")
+    return {selector_of(s).lower(): s for s in dict.fromkeys(sigs)}

@@ -1,6 +1,6 @@
 """ABI-encode a contract call from the project's stored ABIs (``contracts_abi/``), without a node.
 
-``encode_call("aave_v3/Pool", "repay", [asset, amount, 2, on_behalf_of])`` returns the calldata hex
+``encode_call("erc20/MintableERC20", "approve", [spender, amount_wei])`` returns the calldata hex
 (selector + arguments). Overloads are resolved by argument count; tuples are passed as Python tuples.
 Also the generic ERC-20 steps (exact ``approve``, ``transfer``) used by every protocol encoder.
 """

@@ -249,39 +249,25 @@ def expected_loss_avoided_usd(*, action: str, health_before: float | None, debt_
 
 
 def lending_liquidation_loss_usd(snapshot: object) -> float | None:
-    """USD an Aave V3 position would lose to its worst single liquidation (``sizing.liquidation``, exact rules of
-    the snapshot's pool version; valued just below HF 1 when it is above); ``None`` for other snapshots or when
-    it cannot be evaluated."""
-    if getattr(snapshot, "protocol", None) != "aave_v3":
-        return None
-    from manager.sizing.liquidation import liquidation_loss_usd
+    """USD a lending position would lose to its worst single liquidation under its protocol's exact rules
+    (the adapter's ``liquidation_loss_usd``; Aave V3: ``sizing.liquidation``, valued just below HF 1 when it is
+    above); ``None`` for snapshots of no lending protocol, or when it cannot be evaluated."""
+    from manager.protocols import registry
 
-    try:
-        return liquidation_loss_usd(snapshot)  # type: ignore[arg-type]
-    except Exception as exc:  # a snapshot the exact math refuses: fall back to the bonus estimate
-        log.warning("event=liquidation_loss_unavailable reason=%r", str(exc)[:200])
+    adapter = registry.find_adapter(snapshot)
+    if adapter is None or adapter.family != "lending":
         return None
+    loss: float | None = adapter.liquidation_loss_usd(snapshot)
+    return loss
 
 
 def lending_debt_and_bonus(snapshot: object) -> tuple[float, int] | None:
-    """Debt (USD) and the highest liquidation bonus (bps) of the enabled collateral of an Aave V3
-    ``LendingPositionSnapshot`` (e-mode's bonus when in e-mode); ``None`` for other snapshots."""
-    reserves = getattr(snapshot, "reserves", None)
-    assets = getattr(snapshot, "assets", None)
-    base_unit = getattr(snapshot, "base_unit", None)
-    if not isinstance(reserves, dict) or assets is None or not base_unit:
+    """Debt (USD) and the highest liquidation bonus (bps) of the enabled collateral of a lending position
+    (the adapter's ``debt_and_bonus``; Aave V3: e-mode's bonus when in e-mode); ``None`` for other snapshots."""
+    from manager.protocols import registry
+
+    adapter = registry.find_adapter(snapshot)
+    if adapter is None or adapter.family != "lending":
         return None
-    debt_usd, bonus = 0.0, 0
-    emode = getattr(snapshot, "emode", None)
-    for a in assets:
-        r = reserves.get(a.asset)
-        if r is None:
-            continue
-        debt = a.variable_debt_wei + a.stable_debt_wei
-        debt_usd += debt * r.price_base / 10**r.decimals / base_unit
-        if a.collateral_enabled and a.collateral_wei > 0:
-            in_emode = emode is not None and (
-                (emode.collateral_bitmap >> r.reserve_id) & 1 == 1 if emode.collateral_bitmap is not None and r.reserve_id >= 0
-                else r.emode_category == emode.id)
-            bonus = max(bonus, emode.liquidation_bonus_bps if in_emode else r.liquidation_bonus_bps)
-    return debt_usd, bonus
+    out: tuple[float, int] | None = adapter.debt_and_bonus(snapshot)
+    return out

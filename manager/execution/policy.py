@@ -4,8 +4,8 @@
 - approvals are exact: an ``approve`` of 2**255 or more ("unlimited") is refused;
 - per-transaction USD cap on each step, per-day USD cap on the plan's notional plus today's usage;
 - max slippage: each swap's bounds are re-derived against the oracle amounts (not trusted labels);
-- swaps on either Uniswap V3 router kind (``manager.protocols.uniswap_v3.router``): the original SwapRouter's
-  ``exactInput``/``exactOutput`` and SwapRouter02's (no deadline field) are decoded and must equal their bounds;
+- swaps on either Uniswap V3 router kind (the swap venue's router codec, ``registry.venue().swap_codec()``): the
+  original SwapRouter's ``exactInput``/``exactOutput`` and SwapRouter02's (no deadline field) are decoded and must equal their bounds;
   SwapRouter02's ``multicall(uint256 deadline, bytes[] data)`` is unwrapped: exactly one inner call, itself an
   allow-listed swap on the same router, checked like a direct one, with the wrapper's deadline equal to the
   bounds' deadline; a SwapRouter02 swap sent as a transaction of its own without that wrapper (no deadline) is
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from eth_utils import to_checksum_address
 from pydantic import Field, field_validator
@@ -29,9 +30,19 @@ from manager.domain import Frozen
 from manager.errors import PolicyViolation
 from manager.execution.calls import UNLIMITED_APPROVAL_WEI, selector_of
 from manager.execution.types import Plan, TxStep
-from manager.protocols.uniswap_v3 import router as R
+from manager.protocols import registry
 
 log = logging.getLogger("posman.execution.policy")
+
+
+class _Codec:
+    """The swap venue's router codec (``VenueAdapter.swap_codec``), looked up on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(registry.venue().swap_codec(), name)
+
+
+R = _Codec()
 
 APPROVE_SELECTOR = "0x095ea7b3"
 

@@ -34,7 +34,6 @@ from manager.chain.multicall import (  # one table of Solidity panic codes
     PANIC_SELECTOR,
 )
 from manager.errors import RpcError, SimulationFailed
-from manager.execution.aave_errors import AAVE_ERRORS, custom_error
 from manager.execution.types import Preconditions, TxStep
 
 log = logging.getLogger("posman.execution.simulate")
@@ -65,9 +64,10 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
         except Exception:
             return f"Error(string) with undecodable data 0x{hexdata[:72]}"
         text = " ".join(str(text).split())
-        if text in AAVE_ERRORS:
-            name, description = AAVE_ERRORS[text]
-            return f"Aave error {text} {name} ({description})"
+        for adapter in _adapters():  # a protocol's numeric revert codes (Aave: Errors.sol)
+            named = adapter.revert_reason(text)
+            if named is not None:
+                return str(named)
         return f"Error({text!r})"
     if selector == PANIC_SELECTOR.hex():
         try:
@@ -80,15 +80,17 @@ def decode_revert(data: str | bytes | None, message: str = "") -> str:
     named = decode_executor_error(hexdata)
     if named is not None:
         return named
-    known = custom_error(selector)
-    if known is not None:  # Aave v3.4+: custom errors (Pool and every linked library)
-        name, types = known
-        try:
-            args = abi_decode(list(types), body) if types else ()
-        except Exception:
-            args = ()
-        return f"Aave error {name}({', '.join(str(a) for a in args)})"
+    for adapter in _adapters():  # a protocol's custom errors (Aave v3.4+: Pool and every linked library)
+        named = adapter.custom_error(selector, body)
+        if named is not None:
+            return str(named)
     return f"custom error 0x{selector} (data 0x{hexdata[:72]}{'...' if len(hexdata) > 72 else ''})"
+
+
+def _adapters() -> list[Any]:
+    from manager.protocols import registry
+
+    return registry.adapters()
 
 
 class StepSimulation(BaseModel):

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.errors import ConfigError, DataQualityError
+from manager.errors import ConfigError
 from manager.runtime.loop import Alerting, ManagedPosition, Runtime
 from manager.runtime.strategies import bind_strategies, groups_of
 
@@ -86,93 +86,26 @@ def load_signers(cfg: Any, environ: Mapping[str, str] | None = None) -> dict[str
     return out
 
 
-def _aave_pool(w3: Any, provider: str) -> tuple[str, list[str]]:
-    from manager.chain.abi import load_abi
+def post_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
+    """``post_check`` for the fork replay of a position of ``account`` on entry ``proto``: its health as the node
+    read sees it (the adapter's ``post_health_reader``)."""
+    from manager.protocols import registry
 
-    prov = w3.eth.contract(address=provider, abi=load_abi("aave_v3/PoolAddressesProvider"))
-    pool_address = prov.functions.getPool().call()
-    pool = w3.eth.contract(address=pool_address, abi=load_abi("aave_v3/Pool"))
-    return pool_address, list(pool.functions.getReservesList().call())
-
-
-def health_reader(pool_address: str, account: str) -> Callable[[Any], float]:
-    """``post_check`` for the fork replay: the account's health factor read from the Pool."""
-    from manager.chain.abi import load_abi
-
-    abi = load_abi("aave_v3/Pool")
-
-    def read(w3: Any) -> float:
-        hf = w3.eth.contract(address=pool_address, abi=abi).functions.getUserAccountData(account).call()[5]
-        return float("inf") if hf >= 2**255 else hf / 1e18
-
-    return read
+    return registry.adapter_of(proto).post_health_reader(chain_cfg, proto, account)  # type: ignore[no-any-return]
 
 
-def _client_on(w3: Any, chain_cfg: Any) -> Any:
-    """A ``ChainClient`` on the node ``w3`` talks to (the fork replay's anvil, or the chain itself)."""
-    from manager.chain.client import ChainClient
-
-    url = getattr(w3.provider, "endpoint_uri", None) or chain_cfg.rpc_urls[0]
-    return ChainClient("post_check", chain_cfg.model_copy(update={"rpc_urls": [str(url)]}))
-
-
-def _block_ts(w3: Any, block: int) -> int:
-    stamp = w3.eth.get_block(block)["timestamp"]
-    return int(stamp, 16) if isinstance(stamp, str) else int(stamp)
-
-
-def morpho_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
-    """``post_check`` for a Morpho Blue position: its health (interest accrued to the block) read with the adapter."""
-    from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
-
-    def read(w3: Any) -> float:
-        block = int(w3.eth.block_number)
-        snaps, errors = read_snapshots(_client_on(w3, chain_cfg), proto.morpho,
-                                       [PositionRef(name="post_check", account=account, market_id=proto.market_id)],
-                                       block, block_timestamp=_block_ts(w3, block))
-        if errors or not snaps:
-            raise DataQualityError(f"post-state read of Morpho position {account} failed: {errors}")
-        return snaps[0].health_factor()
-
-    return read
-
-
-def perp_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
-    """``post_check`` for a PerpsV2 position: remaining liquidatable margin / liquidation margin."""
-    from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
-    from manager.sizing.perp import snx_perp_health
-
-    addrs = PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
-                             susd=proto.susd, name=proto.name)
-
-    def read(w3: Any) -> float:
-        block = int(w3.eth.block_number)
-        (snap,), _ = read_perps(_client_on(w3, chain_cfg), addrs, [account], block, market_key=proto.market_key,
-                                block_timestamp=_block_ts(w3, block), with_reported=False)
-        return snx_perp_health(snap.market, snap.position, snap.market.price_wad, snap.block_timestamp)
-
-    return read
-
-
-def _morpho_params(client: Any, proto: Any) -> Any:
-    """The market's ``MarketParams`` (``idToMarketParams``), for the allow-list's token approvals."""
-    from manager.chain.multicall import execute
-    from manager.protocols.morpho_blue.reads import decode_params, params_calls
-
-    block = int(client.block_number())
-    res = execute(client, params_calls(proto.morpho, [proto.market_id]), block)
-    return decode_params(res[0], proto.market_id)
-
-
-# The protocols the built-in strategies can act on (others' strategies are not restricted here).
-_KINDS_OF = {"cdp_health": {"aave_v3", "morpho_blue"}, "vault_leverage": {"aave_v3"},
-             "perp_margin": {"synthetix_perps"}}
+# NOTE: kept for the demo (manager/demo) and older callers: any protocol's reader, by its entry.
+morpho_health_reader = post_health_reader
+perp_health_reader = post_health_reader
 
 
 def _check_strategy_fits(cfg: Any, index: int, kind: str, strategy: str) -> None:
-    """A managed position's built-in strategy must know how to act on its protocol."""
-    kinds = _KINDS_OF.get(strategy)
-    if kinds is not None and kind not in kinds:
+    """A managed position's built-in strategy must know how to act on its protocol (each adapter's
+    ``strategies``; others' strategies are not restricted here)."""
+    from manager.protocols import registry
+
+    kinds = {a.kind for a in registry.managed() if strategy in a.strategies}
+    if kinds and kind not in kinds:
         raise cfg.error(("positions", index, "strategy"),
                         f"strategy '{strategy}' cannot manage a {kind} position (it acts on: {', '.join(sorted(kinds))})")
 
@@ -191,20 +124,12 @@ def build_manager(
     from manager.chain.client import ChainClient
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
-    from manager.execution.planner import (
-        AtomicSetup,
-        PerpPlanContext,
-        PlanContext,
-        allowed_calls,
-        atomic_allowed_calls,
-        merge_calls,
-        morpho_allowed_calls,
-        perp_allowed_calls,
-    )
+    from manager.execution.planner import AtomicSetup, atomic_allowed_calls, merge_calls
     from manager.execution.policy import PolicyLimits
     from manager.execution.store import ExecutionStore
     from manager.persistence import Database, Repository
-    from manager.protocols.uniswap_v3.router import configured_router_kind
+    from manager.protocols import registry
+    from manager.protocols.base import VenueWiring, WiringEnv
 
     dry = cfg.runtime.dry_run if dry_run is None else dry_run
     bound = bind_strategies(cfg)
@@ -222,11 +147,11 @@ def build_manager(
     peers = groups_of(bound)
     positions: list[ManagedPosition] = []
     store = ExecutionStore(repo)
-    pools: dict[str, tuple[str, list[str]]] = {}
+    cache: dict[Any, Any] = {}  # chain lookups shared by every position of this start (adapters memoize in it)
     fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
     signer_calls: dict[str, list[dict[str, set[str]]]] = {}
     signer_chain: dict[str, str] = {}
-    router_kinds: dict[str, str] = {}  # uniswap_v3 protocol name -> router kind
+    venues: dict[str, VenueWiring] = {}  # venue protocol name -> its router, router kind and fees
     wiring: list[tuple[ManagedPosition, Any, Any]] = []  # (position, plan context, post check)
     for i, pos in enumerate(cfg.positions):
         mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
@@ -234,9 +159,13 @@ def build_manager(
         if pos.mode != "manage" or pos.signer is None:
             continue
         proto = cfg.protocol(pos.protocol)
-        if proto.kind not in ("aave_v3", "morpho_blue", "synthetix_perps"):
-            raise cfg.error(("positions", i, "protocol"), f"managed positions need an aave_v3, morpho_blue or "
-                                                          f"synthetix_perps protocol, '{pos.protocol}' is {proto.kind}")
+        adapter = registry.adapter_of(proto)
+        if adapter.family not in ("lending", "perp"):
+            managed = registry.managed()
+            names = ", ".join(a.kind for a in managed[:-1]) + f" or {managed[-1].kind}" if len(managed) > 1 \
+                else managed[0].kind
+            raise cfg.error(("positions", i, "protocol"), f"managed positions need an {names} protocol, "
+                                                          f"'{pos.protocol}' is {proto.kind}")
         _check_strategy_fits(cfg, i, proto.kind, bound[pos.name].name)
         if signer_chain.setdefault(pos.signer, proto.chain) != proto.chain:
             raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
@@ -246,41 +175,13 @@ def build_manager(
 
             clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
             verify_chain(cfg, proto.chain, clients[proto.chain])  # contracts are what the config says
-        w3 = clients[proto.chain].w3
-        chain_cfg = cfg.chains[proto.chain]
-        if proto.kind == "synthetix_perps":
-            ctx: Any = PerpPlanContext(account=pos.account, max_slippage_bps=int(cfg.limits.max_slippage_bps))
-            signer_calls.setdefault(pos.signer, []).append(perp_allowed_calls(proto.market))
-            wiring.append((mp, ctx, perp_health_reader(chain_cfg, proto, pos.account)))
-            continue
-        router_cfg = next((p for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
-        if router_cfg is None:
-            raise cfg.error(("positions", i, "mode"), f"managed positions need a uniswap_v3 protocol on chain "
-                                                      f"'{proto.chain}' to swap collateral")
-        if router_cfg.name not in router_kinds:  # SwapRouter or SwapRouter02: detected (and checked) on chain
-            router_kinds[router_cfg.name] = configured_router_kind(cfg, router_cfg, clients[proto.chain])
-        router_kind = router_kinds[router_cfg.name]
-        atomic = _atomic_setup(cfg, pos, proto, w3, signer_calls, atomic_allowed_calls, AtomicSetup, pools)
-        if proto.kind == "morpho_blue":
-            from manager.protocols.morpho_blue.plan import MorphoPlanContext
-
-            params = _morpho_params(clients[proto.chain], proto)
-            ctx = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
-                                    max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees,
-                                    router_kind=router_kind, atomic=atomic)
-            signer_calls.setdefault(pos.signer, []).append(morpho_allowed_calls(
-                proto.morpho, router_cfg.swap_router, [params.loan_token, params.collateral_token], router_kind))
-            wiring.append((mp, ctx, morpho_health_reader(chain_cfg, proto, pos.account)))
-            continue
-        if proto.name not in pools:
-            pools[proto.name] = _aave_pool(w3, proto.pool_addresses_provider)
-        pool_address, reserves = pools[proto.name]
-        signer_calls.setdefault(pos.signer, []).append(allowed_calls(pool_address, router_cfg.swap_router, reserves,
-                                                                     router_kind))
-        ctx = PlanContext(pool=pool_address, router=router_cfg.swap_router, account=pos.account,
-                          max_slippage_bps=int(cfg.limits.max_slippage_bps), fees_pips=fees, router_kind=router_kind,
-                          atomic=atomic)
-        wiring.append((mp, ctx, health_reader(pool_address, pos.account)))
+        env = WiringEnv(cfg=cfg, client=clients[proto.chain], index=i, cache=cache)
+        if adapter.needs_venue:
+            env.venue = _venue_on(cfg, i, proto.chain, clients[proto.chain], fees, venues)
+            env.atomic = _atomic_setup(cfg, pos, env, signer_calls, atomic_allowed_calls, AtomicSetup)
+        wired = adapter.wire_position(env, pos, proto)
+        signer_calls.setdefault(pos.signer, []).append(wired.allowed_calls)
+        wiring.append((mp, wired.plan_context, wired.post_check))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
     # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
     from manager.execution.forks import DEFAULT_POOL_SIZE, ForkPool
@@ -327,11 +228,33 @@ def build_manager(
                    forks=forks)
 
 
-def _atomic_setup(cfg: Any, pos: Any, proto: Any, w3: Any, signer_calls: dict[str, list[Any]],
-                  atomic_allowed_calls: Callable[[str], dict[str, set[str]]], setup_type: Any,
-                  pools: dict[str, tuple[str, list[str]]]) -> Any:
+def _venue_on(cfg: Any, index: int, chain: str, client: Any, fees: dict[tuple[str, str], int],
+              venues: dict[str, Any]) -> Any:
+    """The chain's swap venue (the first venue entry on ``chain``), its router kind detected (and checked) on
+    chain once per entry; a chain without one refuses the position (one line)."""
+    from manager.protocols import registry
+    from manager.protocols.base import VenueWiring
+
+    venue_kinds = [a.kind for a in registry.adapters("venue")]
+    proto = next((p for p in cfg.protocols if p.kind in venue_kinds and p.chain == chain), None)
+    if proto is None:
+        raise cfg.error(("positions", index, "mode"), f"managed positions need a {' or '.join(venue_kinds)} "
+                                                      f"protocol on chain '{chain}' to swap collateral")
+    if proto.name not in venues:  # e.g. SwapRouter or SwapRouter02: detected (and checked) on chain
+        v = registry.adapter_of(proto)
+        venues[proto.name] = VenueWiring(kind=proto.kind, proto=proto, router=v.router_of(proto),
+                                         router_kind=v.router_kind(cfg, proto, client), fees_pips=fees)
+    return venues[proto.name]
+
+
+def _atomic_setup(cfg: Any, pos: Any, env: Any, signer_calls: dict[str, list[Any]],
+                  atomic_allowed_calls: Callable[[str], dict[str, set[str]]], setup_type: Any) -> Any:
     """The position's ``AtomicSetup`` when its signer has an executor contract (checked: code there, owned by
-    the signer); the executor's entry points join the signer's allow-list. ``None``: direct path only."""
+    the signer); the executor's entry points join the signer's allow-list. ``None``: direct path only.
+    The flash lenders are those the lending entries on the chain offer (``adapter.flash_lender``: the first
+    entry of each lending protocol)."""
+    from manager.protocols import registry
+
     signer = cfg.signers[pos.signer]
     executor = getattr(signer, "executor", None)
     if executor is None:
@@ -339,17 +262,18 @@ def _atomic_setup(cfg: Any, pos: Any, proto: Any, w3: Any, signer_calls: dict[st
     from manager.atomic.deploy import check_executor
 
     try:
-        check_executor(w3, executor, signer.address)
+        check_executor(env.client.w3, executor, signer.address)
     except ConfigError as exc:
         raise cfg.error(("signers", pos.signer, "executor"), str(exc)) from None
     signer_calls.setdefault(pos.signer, []).append(atomic_allowed_calls(executor))
-    aave_pool = None
-    aave = next((p for p in cfg.protocols if p.kind == "aave_v3" and p.chain == proto.chain), None)
-    if aave is not None:
-        if aave.name not in pools:
-            pools[aave.name] = _aave_pool(w3, aave.pool_addresses_provider)
-        aave_pool = pools[aave.name][0]
-    morpho = next((p.morpho for p in cfg.protocols if p.kind == "morpho_blue" and p.chain == proto.chain), None)
+    chain = cfg.protocol(pos.protocol).chain
+    lenders: dict[str, str] = {}
+    for adapter in registry.adapters("lending"):
+        entry = next((p for p in cfg.protocols if p.kind == adapter.kind and p.chain == chain), None)
+        offer = adapter.flash_lender(env, entry) if entry is not None else None
+        if offer is not None:
+            lenders.setdefault(offer[0], offer[1])
+    aave_pool, morpho = lenders.get("aave"), lenders.get("morpho")
     log.info("event=atomic_path position=%s executor=%s aave_pool=%s morpho=%s", pos.name, executor, aave_pool,
              morpho)
     return setup_type(executor=executor, aave_pool=aave_pool, morpho=morpho,

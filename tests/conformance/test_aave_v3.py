@@ -10,9 +10,9 @@ from typing import Any
 from manager.devnet.artifacts import Deployer
 from manager.devnet.deploy import fund_and_supply
 from manager.domain import WAD, LendingPositionSnapshot
-from manager.execution.planner import PlanContext, build_steps
 from manager.execution.types import TxStep
 from manager.protocols.aave_v3 import encode as enc
+from manager.protocols.aave_v3.plan import PlanContext, build_steps
 from manager.protocols.aave_v3.reads import read_accounts, read_market
 from manager.sizing.aave import account_data
 from manager.sizing.caps import SizingLimits

@@ -12,7 +12,8 @@ import pytest
 from bench.fleet import TRIGGER_HF, fleet_environ, open_fleet, write_fleet_config
 from manager.config import load_config
 from manager.demo.scenario import move_eth
-from manager.runtime.lifecycle import build_manager, health_reader, morpho_health_reader
+from manager.protocols.aave_v3.wiring import health_reader
+from manager.runtime.lifecycle import build_manager, morpho_health_reader
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

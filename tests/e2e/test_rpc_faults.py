@@ -24,7 +24,8 @@ import pytest
 
 from manager.config import load_config
 from manager.demo.scenario import DemoPosition, environ_for, write_config
-from manager.runtime.lifecycle import build_manager, health_reader, morpho_health_reader
+from manager.protocols.aave_v3.wiring import health_reader
+from manager.runtime.lifecycle import build_manager, morpho_health_reader
 from tests.support.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.chain

@@ -10,7 +10,8 @@ import pytest
 
 from manager.config import load_config
 from manager.demo.scenario import DemoPosition, environ_for, write_config
-from manager.runtime.lifecycle import build_manager, health_reader
+from manager.protocols.aave_v3.wiring import health_reader
+from manager.runtime.lifecycle import build_manager
 
 pytestmark = pytest.mark.chain
 WAD = 10**18

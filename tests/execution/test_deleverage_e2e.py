@@ -11,11 +11,12 @@ from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
 from manager.execution.executor import Executor
 from manager.execution.fees import FeePolicy
-from manager.execution.planner import PlanContext, allowed_calls, build_plan
+from manager.execution.planner import build_plan
 from manager.execution.policy import PolicyLimits
 from manager.execution.signer import Signer
 from manager.execution.store import ExecutionStore
 from manager.execution.types import Preconditions
+from manager.protocols.aave_v3.plan import PlanContext, allowed_calls
 from manager.protocols.aave_v3.reads import read_accounts, read_market
 from manager.sizing.deleverage import plan_deleverage
 

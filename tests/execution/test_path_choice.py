@@ -9,7 +9,8 @@ import pytest
 from eth_abi import decode
 
 from manager.domain import AtomicReads
-from manager.execution.planner import AtomicSetup, PlanContext, UnplannableDecision, build_plan, choose_path
+from manager.execution.planner import AtomicSetup, UnplannableDecision, build_plan, choose_path
+from manager.protocols.aave_v3.plan import PlanContext
 from manager.sizing.atomic import plan_atomic_deleverage
 from manager.sizing.caps import SizingLimits
 from tests.sizing.builders import USDC, WETH, a1, cpmm_curve

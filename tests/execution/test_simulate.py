@@ -7,10 +7,10 @@ import pytest
 from eth_abi import encode
 
 from manager.errors import SimulationFailed
-from manager.execution.aave_errors import AAVE_ERRORS
 from manager.execution.calls import erc20_transfer
 from manager.execution.simulate import decode_revert, fork_replay, simulate_step
 from manager.execution.types import Preconditions
+from manager.protocols.aave_v3.errors import AAVE_ERRORS
 
 from .helpers import RECIPIENT
 

@@ -13,8 +13,8 @@ import pytest
 from manager.alerts import AlertDispatcher, AlertRules, HealthAlertRules, engine_from_repository
 from manager.alerts.channels import Channel
 from manager.errors import RpcError
-from manager.execution.planner import PlanContext
 from manager.persistence import Database, Repository
+from manager.protocols.aave_v3.plan import PlanContext
 from manager.runtime.loop import Alerting, ManagedPosition, Runtime
 from manager.runtime.scheduler import ManagerScheduler
 from strategies import alert_only, cdp_health

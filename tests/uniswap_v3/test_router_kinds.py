@@ -181,11 +181,12 @@ def test_direct_swap_through_swap_router02_gets_the_pool_output_above_the_oracle
 def test_planned_deleverage_through_swap_router02_lands_in_the_band(chain, tmp_path, monkeypatch):
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
-    from manager.execution.planner import PlanContext, allowed_calls, build_plan
+    from manager.execution.planner import build_plan
     from manager.execution.signer import Signer
     from manager.execution.store import ExecutionStore
     from manager.execution.types import Preconditions
     from manager.persistence import Database, Repository
+    from manager.protocols.aave_v3.plan import PlanContext, allowed_calls
     from manager.protocols.aave_v3.reads import read_accounts, read_market
     from manager.sizing.deleverage import plan_deleverage
     from tests.atomic.helpers import hf_wad, hf_wad_of

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from manager.domain import ActionKind, DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
@@ -48,6 +48,7 @@ class UnplannableMorphoDecision(NeverSubmitError):
 
 @dataclass(frozen=True)
 class MorphoPlanContext:
+    protocol_kind: ClassVar[str] = "morpho_blue"  # the planner finds the adapter by it (wiring)
     morpho: str
     router: str  # Uniswap V3 SwapRouter or SwapRouter02 (``router_kind``)
     account: str

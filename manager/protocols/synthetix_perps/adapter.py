@@ -2,18 +2,70 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from manager.protocols.base import PerpAdapter
+from manager.protocols.base import (
+    CallCheck,
+    Calls,
+    ContractCheck,
+    PerpAdapter,
+    PositionWiring,
+    PostCheck,
+    WiringEnv,
+)
+from manager.protocols.synthetix_perps.config import SynthetixPerpsConfig
 
 
 class SynthetixPerpsAdapter(PerpAdapter):
     kind: ClassVar[str] = "synthetix_perps"
-    config_model: ClassVar[type[Any]] = object  # set by the wiring branch (the config model moves here)
+    config_model: ClassVar[type[Any]] = SynthetixPerpsConfig
 
     # ------------------------------------------------------------------------------------------------
     # wiring: config, start-up, planning, allow-list, fees (wiring branch)
     # ------------------------------------------------------------------------------------------------
+    title: ClassVar[str] = "Synthetix PerpsV2"
+    strategies: ClassVar[frozenset[str]] = frozenset({"perp_margin"})
+
+    def contract_checks(self) -> Sequence[ContractCheck]:
+        return [ContractCheck("market", "a Synthetix PerpsV2 market proxy",
+                              (CallCheck("marketKey()"), CallCheck("baseAsset()"))),
+                ContractCheck("settings", "Synthetix PerpsV2MarketSettings"),
+                ContractCheck("exchange_rates", "Synthetix ExchangeRates"),
+                ContractCheck("susd", "the sUSD token", (CallCheck("decimals()"), CallCheck("totalSupply()")))]
+
+    def wire_position(self, env: WiringEnv, pos: Any, proto: Any) -> PositionWiring:
+        from manager.protocols.synthetix_perps.plan import PerpPlanContext
+        from manager.protocols.synthetix_perps.wiring import perp_health_reader
+
+        ctx = PerpPlanContext(account=pos.account, max_slippage_bps=env.max_slippage_bps)
+        return PositionWiring(ctx, perp_health_reader(env.cfg.chains[proto.chain], proto, pos.account),
+                              self.allowed_calls(env, proto))
+
+    def allowed_calls(self, env: WiringEnv, proto: Any) -> Calls:
+        from manager.protocols.synthetix_perps.plan import perp_allowed_calls
+
+        return perp_allowed_calls(proto.market)
+
+    def action_selectors(self) -> set[str]:
+        from manager.protocols.synthetix_perps.plan import perp_allowed_calls
+
+        return {s.lower() for sels in perp_allowed_calls("0x" + "00" * 20).values() for s in sels}
+
+    def write_functions(self) -> tuple[str, ...]:
+        from manager.protocols.synthetix_perps.plan import PERP_FUNCTIONS
+
+        return PERP_FUNCTIONS
+
+    def post_health_reader(self, chain_cfg: Any, proto: Any, account: str) -> PostCheck:
+        from manager.protocols.synthetix_perps.wiring import perp_health_reader
+
+        return perp_health_reader(chain_cfg, proto, account)
+
+    def build_steps(self, decision: Any, snapshot: Any, ctx: Any) -> tuple[Any, ...]:
+        from manager.protocols.synthetix_perps.plan import build_steps
+
+        return build_steps(decision, snapshot, ctx)
 
     # ------------------------------------------------------------------------------------------------
     # reads: read plan, decode, health view, status row, oracle checks (tick branch)
