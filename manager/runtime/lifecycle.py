@@ -110,6 +110,51 @@ def _check_strategy_fits(cfg: Any, index: int, kind: str, strategy: str) -> None
                         f"strategy '{strategy}' cannot manage a {kind} position (it acts on: {', '.join(sorted(kinds))})")
 
 
+def wire_positions(cfg: Any, client_of: Callable[[str], Any], *, strategy_of: Mapping[str, str] | None = None,
+                   signer_calls: dict[str, list[dict[str, set[str]]]] | None = None,
+                   signer_chain: dict[str, str] | None = None) -> dict[str, Any]:
+    """position name -> ``PositionWiring`` (plan context, post-state check, allow-list part) of every managed
+    position with a signer, wired by its protocol's adapter: what ``posman run`` gives it and what ``posman plan``
+    decides with (no key is loaded here). ``signer_calls`` / ``signer_chain`` collect each signer's allow-list parts
+    and chain (one signer per chain); ``strategy_of`` (position -> built-in strategy name) checks each strategy can
+    act on its protocol."""
+    from manager.execution.planner import AtomicSetup, atomic_allowed_calls
+    from manager.protocols import registry
+    from manager.protocols.base import VenueWiring, WiringEnv
+
+    calls = signer_calls if signer_calls is not None else {}
+    chains = signer_chain if signer_chain is not None else {}
+    cache: dict[Any, Any] = {}  # chain lookups shared by every position of this start (adapters memoize in it)
+    fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
+    venues: dict[str, VenueWiring] = {}  # venue protocol name -> its router, router kind and fees
+    out: dict[str, Any] = {}
+    for i, pos in enumerate(cfg.positions):
+        if pos.mode != "manage" or pos.signer is None:
+            continue
+        proto = cfg.protocol(pos.protocol)
+        adapter = registry.adapter_of(proto)
+        if adapter.family not in ("lending", "perp"):
+            managed = registry.managed()
+            names = ", ".join(a.kind for a in managed[:-1]) + f" or {managed[-1].kind}" if len(managed) > 1 \
+                else managed[0].kind
+            raise cfg.error(("positions", i, "protocol"), f"managed positions need an {names} protocol, "
+                                                          f"'{pos.protocol}' is {proto.kind}")
+        if strategy_of is not None:
+            _check_strategy_fits(cfg, i, proto.kind, strategy_of[pos.name])
+        if chains.setdefault(pos.signer, proto.chain) != proto.chain:
+            raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
+                                                        f"'{chains[pos.signer]}'; one signer per chain")
+        client = client_of(proto.chain)
+        env = WiringEnv(cfg=cfg, client=client, index=i, cache=cache)
+        if adapter.needs_venue:
+            env.venue = _venue_on(cfg, i, proto.chain, client, fees, venues)
+            env.atomic = _atomic_setup(cfg, pos, env, calls, atomic_allowed_calls, AtomicSetup)
+        wired = adapter.wire_position(env, pos, proto)
+        calls.setdefault(pos.signer, []).append(wired.allowed_calls)
+        out[pos.name] = wired
+    return out
+
+
 def build_manager(
     cfg: Any,
     *,
@@ -124,12 +169,10 @@ def build_manager(
     from manager.chain.client import ChainClient
     from manager.execution.executor import Executor
     from manager.execution.fees import FeePolicy
-    from manager.execution.planner import AtomicSetup, atomic_allowed_calls, merge_calls
+    from manager.execution.planner import merge_calls
     from manager.execution.policy import PolicyLimits
     from manager.execution.store import ExecutionStore
     from manager.persistence import Database, Repository
-    from manager.protocols import registry
-    from manager.protocols.base import VenueWiring, WiringEnv
 
     dry = cfg.runtime.dry_run if dry_run is None else dry_run
     bound = bind_strategies(cfg)
@@ -147,41 +190,26 @@ def build_manager(
     peers = groups_of(bound)
     positions: list[ManagedPosition] = []
     store = ExecutionStore(repo)
-    cache: dict[Any, Any] = {}  # chain lookups shared by every position of this start (adapters memoize in it)
-    fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
     signer_calls: dict[str, list[dict[str, set[str]]]] = {}
     signer_chain: dict[str, str] = {}
-    venues: dict[str, VenueWiring] = {}  # venue protocol name -> its router, router kind and fees
     wiring: list[tuple[ManagedPosition, Any, Any]] = []  # (position, plan context, post check)
-    for i, pos in enumerate(cfg.positions):
-        mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
-        positions.append(mp)
-        if pos.mode != "manage" or pos.signer is None:
-            continue
-        proto = cfg.protocol(pos.protocol)
-        adapter = registry.adapter_of(proto)
-        if adapter.family not in ("lending", "perp"):
-            managed = registry.managed()
-            names = ", ".join(a.kind for a in managed[:-1]) + f" or {managed[-1].kind}" if len(managed) > 1 \
-                else managed[0].kind
-            raise cfg.error(("positions", i, "protocol"), f"managed positions need an {names} protocol, "
-                                                          f"'{pos.protocol}' is {proto.kind}")
-        _check_strategy_fits(cfg, i, proto.kind, bound[pos.name].name)
-        if signer_chain.setdefault(pos.signer, proto.chain) != proto.chain:
-            raise cfg.error(("positions", i, "signer"), f"signer '{pos.signer}' already acts on chain "
-                                                        f"'{signer_chain[pos.signer]}'; one signer per chain")
-        if proto.chain not in clients:
+
+    def client_of(chain: str) -> Any:
+        if chain not in clients:
             from manager.chain.verify import verify_chain
 
-            clients[proto.chain] = ChainClient.from_config(cfg, proto.chain).connect()
-            verify_chain(cfg, proto.chain, clients[proto.chain])  # contracts are what the config says
-        env = WiringEnv(cfg=cfg, client=clients[proto.chain], index=i, cache=cache)
-        if adapter.needs_venue:
-            env.venue = _venue_on(cfg, i, proto.chain, clients[proto.chain], fees, venues)
-            env.atomic = _atomic_setup(cfg, pos, env, signer_calls, atomic_allowed_calls, AtomicSetup)
-        wired = adapter.wire_position(env, pos, proto)
-        signer_calls.setdefault(pos.signer, []).append(wired.allowed_calls)
-        wiring.append((mp, wired.plan_context, wired.post_check))
+            clients[chain] = ChainClient.from_config(cfg, chain).connect()
+            verify_chain(cfg, chain, clients[chain])  # contracts are what the config says
+        return clients[chain]
+
+    wired_all = wire_positions(cfg, client_of, strategy_of={n: b.name for n, b in bound.items()},
+                               signer_calls=signer_calls, signer_chain=signer_chain)
+    for pos in cfg.positions:
+        mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
+        positions.append(mp)
+        wired = wired_all.get(pos.name)
+        if wired is not None:
+            wiring.append((mp, wired.plan_context, wired.post_check))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
     # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
     from manager.execution.forks import DEFAULT_POOL_SIZE, ForkPool

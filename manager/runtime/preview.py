@@ -128,51 +128,11 @@ def open_run_repository(cfg: Any, clock: Callable[[], float] = time.time) -> tup
 
 
 def plan_contexts(cfg: Any, client_of: Callable[[str], Any]) -> dict[str, Any]:
-    """position -> the plan context ``posman run`` gives a managed position with a signer (no key loaded).
+    """position -> the plan context ``posman run`` gives a managed position with a signer (no key loaded): the
+    same adapter wiring as ``runtime.lifecycle.build_manager`` (``lifecycle.wire_positions``)."""
+    from manager.runtime.lifecycle import wire_positions
 
-    NOTE: mirrors the plan-context part of ``runtime.lifecycle.build_manager`` (``tests/commands/test_plan_parity.py``
-    requires them equal on the devnet). Once the adapters wire positions themselves (issue 13, the "wiring"
-    branch: ``adapter.wire_position(env, pos, proto).plan_context``, with ``env.venue`` / ``env.atomic`` from
-    ``lifecycle._venue_on`` / ``_atomic_setup``), this becomes that same loop, without signers or executors.
-    """
-    from manager.execution.planner import AtomicSetup, PerpPlanContext, PlanContext, atomic_allowed_calls
-    from manager.protocols.uniswap_v3.router import configured_router_kind
-    from manager.runtime.lifecycle import _aave_pool, _atomic_setup
-
-    out: dict[str, Any] = {}
-    pools: dict[str, tuple[str, list[str]]] = {}
-    fees = {(p.token_in, p.token_out): p.fee_pips for p in cfg.pools}
-    router_kinds: dict[str, str] = {}
-    slippage = int(cfg.limits.max_slippage_bps)
-    for pos in cfg.positions:
-        if pos.mode != "manage" or pos.signer is None:
-            continue
-        proto = cfg.protocol(pos.protocol)
-        if proto.kind == "synthetix_perps":
-            out[pos.name] = PerpPlanContext(account=pos.account, max_slippage_bps=slippage)
-            continue
-        if proto.kind not in ("aave_v3", "morpho_blue"):
-            continue  # the run refuses to start on it
-        client = client_of(proto.chain)
-        router_cfg = next((p for p in cfg.protocols if p.kind == "uniswap_v3" and p.chain == proto.chain), None)
-        if router_cfg is None:
-            continue  # the run refuses to start without a router
-        if router_cfg.name not in router_kinds:
-            router_kinds[router_cfg.name] = configured_router_kind(cfg, router_cfg, client)
-        atomic = _atomic_setup(cfg, pos, proto, client.w3, {}, atomic_allowed_calls, AtomicSetup, pools)
-        if proto.kind == "morpho_blue":
-            from manager.protocols.morpho_blue.plan import MorphoPlanContext
-
-            out[pos.name] = MorphoPlanContext(morpho=proto.morpho, router=router_cfg.swap_router, account=pos.account,
-                                              max_slippage_bps=slippage, fees_pips=fees,
-                                              router_kind=router_kinds[router_cfg.name], atomic=atomic)
-            continue
-        if proto.name not in pools:
-            pools[proto.name] = _aave_pool(client.w3, proto.pool_addresses_provider)
-        out[pos.name] = PlanContext(pool=pools[proto.name][0], router=router_cfg.swap_router, account=pos.account,
-                                    max_slippage_bps=slippage, fees_pips=fees,
-                                    router_kind=router_kinds[router_cfg.name], atomic=atomic)
-    return out
+    return {name: wired.plan_context for name, wired in wire_positions(cfg, client_of).items()}
 
 
 def preview_runtime(cfg: Any, reader: Any, bound: Mapping[str, LoadedStrategy], peers: Mapping[str, list[str]], *,
