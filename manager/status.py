@@ -33,7 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from manager.domain import UINT256_MAX, WAD, LendingPositionSnapshot
+from manager.domain import UINT256_MAX, WAD
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.aave import account_data, liquidation_prices
 
 FIELDS = (

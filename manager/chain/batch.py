@@ -77,6 +77,40 @@ def _advance(key: Any, gen: ReadPlan[Any], sent: list[CallResult] | None, pendin
     pending[key] = (gen, list(calls))
 
 
+def gather(*plans: ReadPlan[Any]) -> ReadPlan[tuple[Any, ...]]:
+    """A plan running ``plans`` side by side (round k of each merged into one round); returns their results.
+
+    For a plan made of independent parts (``yield from gather(a, b)``): the parts cost as many rounds as the
+    deepest one. A part that raises ends the gathered plan with that exception (the other parts are closed).
+    """
+    results: list[Any] = [None] * len(plans)
+    pending: dict[int, list[Call]] = {}
+    for i, gen in enumerate(plans):
+        try:
+            pending[i] = list(next(gen))
+        except StopIteration as stop:
+            results[i] = stop.value
+    try:
+        while pending:
+            keys = list(pending)
+            merged: list[Call] = []
+            spans: list[tuple[int, int]] = []
+            for i in keys:
+                spans.append((len(merged), len(merged) + len(pending[i])))
+                merged.extend(pending[i])
+            got = yield merged
+            pending = {}
+            for i, (start, end) in zip(keys, spans, strict=True):
+                try:
+                    pending[i] = list(plans[i].send(got[start:end]))
+                except StopIteration as stop:
+                    results[i] = stop.value
+    finally:
+        for i in pending:
+            plans[i].close()
+    return tuple(results)
+
+
 def run_plan(client: Any, plan: ReadPlan[T], block_number: int) -> T:
     """One plan alone (raises its ``PosmanError``)."""
     got = run_plans(client, {0: plan}, block_number)[0]
@@ -85,4 +119,4 @@ def run_plan(client: Any, plan: ReadPlan[T], block_number: int) -> T:
     return got  # type: ignore[no-any-return]
 
 
-__all__ = ["ReadPlan", "run_plan", "run_plans"]
+__all__ = ["ReadPlan", "gather", "run_plan", "run_plans"]

@@ -36,12 +36,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from manager.domain import AtomicReads, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import AtomicReads, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
 from manager.execution.calls import erc20_approve, selector_of
 from manager.execution.types import Plan, Preconditions, TxStep
 from manager.persistence import derive_plan_id
 from manager.protocols.aave_v3 import encode as aave
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
 from manager.protocols.uniswap_v3.router import router_selectors
 

@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from manager.domain import LendingPositionSnapshot
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from strategies.api import LoadedStrategy, StrategyContext, armed_automations
 
 

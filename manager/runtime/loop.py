@@ -47,8 +47,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
 from manager.errors import PosmanError, StopError
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits

@@ -18,9 +18,10 @@ from typing import Any
 
 from manager.chain.client import ChainClient
 from manager.config.schema import AaveV3Config, Config, UniswapV3Config
-from manager.domain import AtomicReads, DepthCurve, LendingPositionSnapshot, OracleReading
+from manager.domain import AtomicReads, DepthCurve, OracleReading
 from manager.errors import ConfigError, DataQualityError, PosmanError
 from manager.protocols.aave_v3.reads import AaveMarket, read_accounts, read_market
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.watchers.oracle import read_oracles
 
 

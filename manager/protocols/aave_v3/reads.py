@@ -38,17 +38,12 @@ from typing import Any
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from manager.chain.batch import ReadPlan, gather, run_plan
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, execute, selector
-from manager.domain import (
-    RAY,
-    AccountData,
-    EModeCategory,
-    LendingPositionSnapshot,
-    PositionAsset,
-    ReserveState,
-)
+from manager.chain.multicall import Call, CallResult, selector
+from manager.domain import RAY, AccountData, EModeCategory, PositionAsset, ReserveState
 from manager.errors import ChainError, DataQualityError
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -269,21 +264,30 @@ def read_market(
     """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block.
 
     The rules come from the pool's ``POOL_REVISION``; ``version`` (the config's pin, optional) must agree with it.
+    (``market_plan`` run alone: the tick runs the same plan batched with every other protocol's reads.)
     """
-    provider = to_checksum_address(provider)
     if not block_timestamp:  # every value carries its block's time (swap deadlines, oracle ages)
         block_timestamp = client.block_timestamp(block_number)
+    return run_plan(client, market_plan(provider, block_number, block_timestamp=block_timestamp, version=version),
+                    block_number)
 
-    def run(calls: list[Call]) -> list[CallResult]:
-        return execute(client, calls, block_number)
 
-    r = run(
-        [
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPool"),
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPriceOracle"),
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPoolDataProvider"),
-        ]
-    )
+def market_plan(provider: str, block_number: int, *, block_timestamp: int,
+                version: str | None = None) -> ReadPlan[AaveMarket]:
+    """The read plan of ``read_market`` (``manager.chain.batch``)."""
+    pool, oracle, data_provider = yield from provider_plan(provider, block_number)
+    return (yield from market_rest_plan(to_checksum_address(provider), pool, oracle, data_provider, block_number,
+                                        block_timestamp=block_timestamp, version=version))
+
+
+def provider_plan(provider: str, block_number: int) -> ReadPlan[tuple[str, str, str]]:
+    """(pool, oracle, data provider) of the ``PoolAddressesProvider`` (one round)."""
+    provider = to_checksum_address(provider)
+    r = yield [
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPool"),
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPriceOracle"),
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPoolDataProvider"),
+    ]
     if not all(x.success for x in r):
         raise ChainError(
             f"{provider} does not answer as an Aave V3 PoolAddressesProvider at block {block_number} "
@@ -293,15 +297,19 @@ def read_market(
     pool, oracle, data_provider = (to_checksum_address(x.value) for x in r)
     if int(pool, 16) == 0 or int(oracle, 16) == 0:
         raise ChainError(f"Aave PoolAddressesProvider {provider} has no pool or oracle set", address=provider)
+    return pool, oracle, data_provider
 
-    r = run(
-        [
-            _fn("aave_v3/Pool", pool, "getReservesList"),
-            _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
-            _fn("aave_v3/Pool", pool, "POOL_REVISION"),
-            _fn("aave_v3/Pool", pool, "FLASHLOAN_PREMIUM_TOTAL"),
-        ]
-    )
+
+def market_rest_plan(provider: str, pool: str, oracle: str, data_provider: str, block_number: int, *,
+                     block_timestamp: int, version: str | None = None) -> ReadPlan[AaveMarket]:
+    """The market behind a known pool / oracle: the reserve list, then every reserve (v3.2+: the e-mode
+    categories alongside), then the reserves' totals (two or three rounds)."""
+    r = yield [
+        _fn("aave_v3/Pool", pool, "getReservesList"),
+        _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
+        _fn("aave_v3/Pool", pool, "POOL_REVISION"),
+        _fn("aave_v3/Pool", pool, "FLASHLOAN_PREMIUM_TOTAL"),
+    ]
     revision = r[2].value if r[2].success else None
     actual = check_revision(pool, revision, block_number)
     if version is not None and version != actual:
@@ -314,6 +322,36 @@ def read_market(
     base_unit = int(r[1].unwrap())
     premium_bps = int(r[3].value) if r[3].success else None
 
+    if rules.emode_bitmaps:  # v3.2+: the e-mode categories do not depend on the reserves: read them alongside
+        (reserves, by_id, by_symbol, feeds), emodes = yield from gather(
+            _reserves_plan(pool, oracle, assets, version, rules, block_number), _emodes_v32_plan(pool, EMODE_IDS))
+    else:
+        reserves, by_id, by_symbol, feeds, emode_data = yield from _reserves_plan(pool, oracle, assets, version,
+                                                                                  rules, block_number)
+        emodes = yield from _emode_prices_plan(oracle, emode_data)
+    return AaveMarket(
+        block_number=block_number,
+        block_timestamp=block_timestamp,
+        provider=provider,
+        pool=pool,
+        oracle=oracle,
+        data_provider=data_provider,
+        base_unit=base_unit,
+        reserves=reserves,
+        reserve_by_id=by_id,
+        emodes=emodes,
+        feeds=feeds,
+        version=version,
+        by_symbol=by_symbol,
+        pool_revision=int(revision or 0),
+        flash_loan_premium_bps=premium_bps,
+    )
+
+
+def _reserves_plan(pool: str, oracle: str, assets: list[str], version: str, rules: Any,
+                   block_number: int) -> ReadPlan[Any]:
+    """Every reserve's data, symbol, price source, configuration and price, then its totals (v3.0: and the
+    e-mode categories the reserves name). Returns (reserves, by id, by symbol, feeds[, v3.0 e-modes])."""
     per = 4
     calls: list[Call] = []
     for a in assets:
@@ -324,7 +362,7 @@ def read_market(
             _fn("aave_v3/Pool", pool, "getConfiguration", a, label=f"getConfiguration({a})"),
         ]
     calls.append(_fn("aave_v3/AaveOracle", oracle, "getAssetsPrices", assets, label="getAssetsPrices"))
-    r = run(calls)
+    r = yield calls
     prices = r[-1].unwrap()
     raw: list[dict[str, Any]] = []
     for i, a in enumerate(assets):
@@ -371,7 +409,7 @@ def read_market(
             calls.append(
                 _fn("aave_v3/Pool", pool, "getEModeCategoryData", eid, label=f"getEModeCategoryData({eid})")
             )
-    r = run(calls)
+    r = yield calls
     reserves: dict[str, ReserveState] = {}
     by_id: dict[int, str] = {}
     by_symbol: dict[str, str] = {}
@@ -402,39 +440,19 @@ def read_market(
         by_id[int(d[7])] = x["asset"]
         by_symbol[x["symbol"]] = x["asset"]
         feeds[x["symbol"]] = x["source"]
-    emodes: dict[int, EModeCategory] = {}
     if rules.emode_bitmaps:
-        emodes = _read_emodes_v32(client, pool, EMODE_IDS, block_number)
-    else:
-        off = len(raw) * 4
-        for j, eid in enumerate(emode_ids):
-            emodes[eid] = _decode_emode(eid, r[off + j].unwrap())
-        emodes = _emode_prices(client, oracle, emodes, block_number)
-    return AaveMarket(
-        block_number=block_number,
-        block_timestamp=block_timestamp,
-        provider=provider,
-        pool=pool,
-        oracle=oracle,
-        data_provider=data_provider,
-        base_unit=base_unit,
-        reserves=reserves,
-        reserve_by_id=by_id,
-        emodes=emodes,
-        feeds=feeds,
-        version=version,
-        by_symbol=by_symbol,
-        pool_revision=int(revision or 0),
-        flash_loan_premium_bps=premium_bps,
-    )
+        return reserves, by_id, by_symbol, feeds
+    off = len(raw) * 4
+    emodes: dict[int, EModeCategory] = {eid: _decode_emode(eid, r[off + j].unwrap()) for j, eid in enumerate(emode_ids)}
+    return reserves, by_id, by_symbol, feeds, emodes
 
 
-def _read_emodes_v32(client: ChainClient, pool: str, ids: Sequence[int], block_number: int) -> dict[int, EModeCategory]:
+def _emodes_v32_plan(pool: str, ids: Sequence[int]) -> ReadPlan[dict[int, EModeCategory]]:
     """v3.2+ liquid e-modes: ``getEModeCategoryCollateralConfig`` of every id, then for the configured ones
     (LT != 0, as ``validateSetUserEMode`` requires) the label and the collateral / borrowable / LTV-zero bitmaps."""
     ids = list(ids)
-    r = execute(client, [_fn("aave_v36/Pool", pool, "getEModeCategoryCollateralConfig", i,
-                             label=f"getEModeCategoryCollateralConfig({i})") for i in ids], block_number)
+    r = yield [_fn("aave_v36/Pool", pool, "getEModeCategoryCollateralConfig", i,
+                   label=f"getEModeCategoryCollateralConfig({i})") for i in ids]
     configs = {}
     for i, res in zip(ids, r, strict=True):
         cfg = res.unwrap()
@@ -449,7 +467,7 @@ def _read_emodes_v32(client: ChainClient, pool: str, ids: Sequence[int], block_n
             _fn("aave_v36/Pool", pool, "getEModeCategoryBorrowableBitmap", i, label=f"borrowableBitmap({i})"),
             _fn("aave_v36/Pool", pool, "getEModeCategoryLtvzeroBitmap", i, label=f"ltvzeroBitmap({i})"),
         ]
-    r = execute(client, calls, block_number) if calls else []
+    r = (yield calls) if calls else []
     out: dict[int, EModeCategory] = {}
     for k, (i, cfg) in enumerate(configs.items()):
         label, coll, borr, ltvzero = (r[4 * k + j].unwrap() for j in range(4))
@@ -471,18 +489,12 @@ def _decode_emode(eid: int, e: Sequence[Any]) -> EModeCategory:
     )
 
 
-def _emode_prices(
-    client: ChainClient, oracle: str, emodes: dict[int, EModeCategory], block_number: int
-) -> dict[int, EModeCategory]:
+def _emode_prices_plan(oracle: str, emodes: dict[int, EModeCategory]) -> ReadPlan[dict[int, EModeCategory]]:
     """v3.0 e-mode categories may carry a price source that overrides their assets' prices."""
     with_source = [e for e in emodes.values() if int(e.price_source, 16) != 0]
     if not with_source:
         return emodes
-    r = execute(
-        client,
-        [_fn("aave_v3/AaveOracle", oracle, "getAssetPrice", e.price_source) for e in with_source],
-        block_number,
-    )
+    r = yield [_fn("aave_v3/AaveOracle", oracle, "getAssetPrice", e.price_source) for e in with_source]
     out = dict(emodes)
     for e, res in zip(with_source, r, strict=True):
         out[e.id] = e.model_copy(update={"price_source_price_base": int(res.unwrap())})
@@ -491,19 +503,22 @@ def _emode_prices(
 
 def read_emode(client: ChainClient, market: AaveMarket, ids: Sequence[int], block_number: int) -> AaveMarket:
     """Add e-mode categories that users are in but no reserve belongs to (rare; still exact)."""
+    return run_plan(client, emode_plan(market, ids, block_number), block_number)
+
+
+def emode_plan(market: AaveMarket, ids: Sequence[int], block_number: int) -> ReadPlan[AaveMarket]:
+    """The read plan of ``read_emode``."""
     missing = [i for i in ids if i and i not in market.emodes]
     if not missing:
         return market
     if rules_for(market.version).emode_bitmaps:  # every configured category is already read; these are not set
         raise DataQualityError(f"e-mode categories {missing} are not configured in the Aave pool {market.pool} "
                                f"at block {block_number}", pool=market.pool)
-    r = execute(
-        client, [_fn("aave_v3/Pool", market.pool, "getEModeCategoryData", i) for i in missing], block_number
-    )
+    r = yield [_fn("aave_v3/Pool", market.pool, "getEModeCategoryData", i) for i in missing]
     emodes = dict(market.emodes)
     for i, res in zip(missing, r, strict=True):
         emodes[i] = _decode_emode(i, res.unwrap())
-    emodes = _emode_prices(client, market.oracle, emodes, block_number)
+    emodes = yield from _emode_prices_plan(market.oracle, emodes)
     return replace(market, emodes=emodes)
 
 
@@ -571,57 +586,86 @@ def read_accounts(
 
     Returns (snapshots, errors) where errors maps account -> one-line reason for accounts whose reads
     failed (they are left out; the others are unaffected). ``with_reported`` adds the protocol's own
-    ``getUserAccountData`` at the same block for cross-checks.
+    ``getUserAccountData`` at the same block for cross-checks. (``accounts_plan`` run alone.)
     """
+    return run_plan(client, accounts_plan(market, accounts, names=names, with_reported=with_reported,
+                                          oracle_fresh=oracle_fresh), market.block_number)
+
+
+UserConfigs = tuple[dict[str, tuple[int, int]], dict[str, str]]
+
+
+def user_config_plan(pool: str, accounts: Sequence[str], block: int) -> ReadPlan[UserConfigs]:
+    """Each account's user configuration bitmap and e-mode (one round): ({account: (bitmap, e-mode)}, errors).
+
+    Needs only the pool: the tick reads it in the same round as the market's reserve list."""
+    accounts = [_checksum(a) for a in accounts]
+    r = yield user_calls(pool, accounts)
+    errors: dict[str, str] = {}
+    user_cfg: dict[str, tuple[int, int]] = {}
     with _gc_paused():
-        return _read_accounts(client, market, accounts, names, with_reported, oracle_fresh)
+        for i, a in enumerate(accounts):
+            c, e = r[2 * i], r[2 * i + 1]
+            if not (c.success and e.success):
+                errors[a] = f"user configuration read failed at block {block}: {c.error or e.error}"
+                continue
+            user_cfg[a] = (int(c.value), int(e.value))
+    return user_cfg, errors
 
 
-def _read_accounts(
-    client: ChainClient,
+def accounts_plan(
     market: AaveMarket,
     accounts: Sequence[str],
-    names: Sequence[str] | None,
-    with_reported: bool,
-    oracle_fresh: bool,
-) -> tuple[list[LendingPositionSnapshot], dict[str, str]]:
+    *,
+    names: Sequence[str] | None = None,
+    with_reported: bool = False,
+    oracle_fresh: bool = True,
+    configs: UserConfigs | None = None,
+) -> ReadPlan[tuple[list[LendingPositionSnapshot], dict[str, str]]]:
+    """The read plan of ``read_accounts``: user configurations (unless ``configs`` were read already), e-mode
+    categories no reserve names (rare), then one balance call per used reserve."""
     block = market.block_number
     accounts = [_checksum(a) for a in accounts]
     names = list(names) if names is not None else [""] * len(accounts)
-    r = execute(client, user_calls(market.pool, accounts), block)
-    errors: dict[str, str] = {}
-    user_cfg: dict[str, tuple[int, int]] = {}
-    for i, a in enumerate(accounts):
-        c, e = r[2 * i], r[2 * i + 1]
-        if not (c.success and e.success):
-            errors[a] = f"user configuration read failed at block {block}: {c.error or e.error}"
-            continue
-        user_cfg[a] = (int(c.value), int(e.value))
+    if configs is None:
+        configs = yield from user_config_plan(market.pool, accounts, block)
+    user_cfg, read_errors = configs
+    errors = dict(read_errors)
     emode_ids = {e for _, e in user_cfg.values() if e}
     if emode_ids - set(market.emodes):
-        market = read_emode(client, market, sorted(emode_ids), block)
+        market = yield from emode_plan(market, sorted(emode_ids), block)
 
     calls: list[Call] = []
     spans: list[tuple[str, int, list[tuple[str, str]]]] = []
-    for a, (bitmap, _e) in user_cfg.items():
-        try:
-            cs, what = balance_calls(market, a, bitmap)
-        except DataQualityError as exc:
-            errors[a] = str(exc)
-            continue
-        spans.append((a, len(calls), what))
-        calls += cs
-        if with_reported:
-            calls.append(
-                Call(
-                    market.pool,
-                    SEL_ACCOUNT_DATA + _addr_arg(a),
-                    label="getUserAccountData",
-                    decoder=_decode_account_data,
+    with _gc_paused():
+        for a, (bitmap, _e) in user_cfg.items():
+            try:
+                cs, what = balance_calls(market, a, bitmap)
+            except DataQualityError as exc:
+                errors[a] = str(exc)
+                continue
+            spans.append((a, len(calls), what))
+            calls += cs
+            if with_reported:
+                calls.append(
+                    Call(
+                        market.pool,
+                        SEL_ACCOUNT_DATA + _addr_arg(a),
+                        label="getUserAccountData",
+                        decoder=_decode_account_data,
+                    )
                 )
-            )
-    results = execute(client, calls, block) if calls else []
+    results = (yield calls) if calls else []
+    with _gc_paused():
+        return _decode_accounts(market, accounts, names, user_cfg, spans, results, errors, with_reported,
+                                oracle_fresh)
 
+
+def _decode_accounts(market: AaveMarket, accounts: list[str], names: list[str],
+                     user_cfg: dict[str, tuple[int, int]], spans: list[tuple[str, int, list[tuple[str, str]]]],
+                     results: Sequence[CallResult], errors: dict[str, str], with_reported: bool,
+                     oracle_fresh: bool) -> tuple[list[LendingPositionSnapshot], dict[str, str]]:
+    block = market.block_number
     name_of = dict(zip(accounts, names, strict=True))
     out: list[LendingPositionSnapshot] = []
     for a, start, what in spans:
@@ -691,18 +735,18 @@ def _snapshot(
     return _fast_construct(LendingPositionSnapshot, {
         "name": name,
         "protocol": "aave_v3",
-        "protocol_version": market.version,
         "account": account,
         "block_number": market.block_number,
         "block_timestamp": market.block_timestamp,
+        "oracle_fresh": oracle_fresh,
+        "oracle_issues": (),
+        "protocol_version": market.version,
         "base_unit": market.base_unit,
         "reserves": market.reserves,
         "assets": tuple(assets),
         "emode_category_id": emode_id,
         "emode": market.emodes.get(emode_id) if emode_id else None,
         "isolated_asset": isolated,
-        "oracle_fresh": oracle_fresh,
-        "oracle_issues": (),
         "reported": reported,
         "flash_loan_premium_bps": market.flash_loan_premium_bps,
     })

@@ -28,7 +28,8 @@ from eth_utils import to_checksum_address
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, execute
 from manager.errors import DataQualityError
-from manager.sizing.perp import PerpSnapshot, PerpsV2Market, PerpsV2Position
+from manager.protocols.synthetix_perps.types import PerpSnapshot
+from manager.sizing.perp import PerpsV2Market, PerpsV2Position
 
 POSITION_T = "(uint64,uint64,uint128,uint128,int128)"
 
