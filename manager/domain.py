@@ -77,6 +77,10 @@ class PositionSnapshot(Frozen):
         """Token addresses the position owes (what a flash loan of its deleverage would borrow)."""
         return ()
 
+    def token_info(self) -> dict[str, tuple[str, int]]:
+        """Token address -> (symbol, decimals) of the tokens the snapshot knows (for display)."""
+        return {}
+
     def health_view(self) -> HealthView:
         """The protocol-neutral ``HealthView`` (pure: computed from the snapshot alone)."""
         raise NotImplementedError(f"{type(self).__name__} has no health view")

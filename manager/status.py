@@ -102,8 +102,8 @@ def _liquidation_view(snap: LendingPositionSnapshot) -> dict[str, Any] | None:
 
 
 def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The status row of a Synthetix PerpsV2 position (a ``manager.sizing.perp.PerpSnapshot``);
-    ``oracle_issues``: why the oracle of the market's asset is not trusted (``TickData.oracle_issues``)."""
+    """The status row of a Synthetix PerpsV2 position (a ``manager.protocols.synthetix_perps.types.PerpSnapshot``);
+    ``oracle_issues``: why the oracle of the market's asset is not trusted (the snapshot's ``oracle_issues``)."""
     from manager.sizing._checks import BadInputError
     from manager.sizing.perp import SNX_UNIT, perp_metrics, snx_exact_liquidation_price
 
@@ -164,14 +164,14 @@ def perp_distance_pct(size_wad: int, price_usd: float, liq_usd: float | None, he
 
 
 def status_rows(tick: Any) -> list[dict[str, Any]]:
-    rows = [status_row(s) for s in tick.positions.values()]
-    if getattr(tick, "morpho", None):
-        from manager.protocols.morpho_blue.status import status_row as morpho_row
+    """One row per snapshot of the tick (its adapter's ``status_row``), grouped by protocol kind in registry order
+    (each group in the tick's order); perps get their ``hedge`` views."""
+    from manager.protocols.registry import adapter_of, kinds
 
-        rows += [morpho_row(s) for s in tick.morpho.values()]
-    if getattr(tick, "perps", None):
-        issues = getattr(tick, "oracle_issues", None) or {}
-        rows += [perp_status_row(s, issues.get(name, ())) for name, s in tick.perps.items()]
+    rank = {k: i for i, k in enumerate(kinds())}
+    snaps = sorted(tick.snapshots.values(), key=lambda s: rank.get(s.protocol, len(rank)))
+    rows = [adapter_of(s).status_row(s) for s in snaps]
+    if any(adapter_of(s).family == "perp" for s in snaps):
         _add_hedges(tick, rows)
     order = {p: i for i, p in enumerate(getattr(tick, "order", ()) or ())}
     return sorted(rows, key=lambda r: order.get(r["name"], 0)) if order else rows
@@ -223,11 +223,16 @@ def _add_hedges(tick: Any, rows: list[dict[str, Any]]) -> None:
     leg it hits first (``binding_leg_down`` / ``binding_leg_up``). Computed by ``sizing.hedge`` at the
     tick's block; VaR is left out here (it needs a volatility the status read does not have).
     """
+    from manager.protocols.registry import adapter_of
     from manager.sizing.hedge import hedged_view
 
-    lending_by_account = {snap.account.lower(): (name, snap) for name, snap in tick.positions.items()}
+    # NOTE: the lending leg is a position with reserves (``sizing.hedge`` values its collateral and debt per asset)
+    lending_by_account = {snap.account.lower(): (name, snap) for name, snap in tick.snapshots.items()
+                          if adapter_of(snap).family == "lending" and hasattr(snap, "reserves")}
     by_name = {r["name"]: r for r in rows}
-    for perp_name, perp in tick.perps.items():
+    for perp_name, perp in tick.snapshots.items():
+        if adapter_of(perp).family != "perp":
+            continue
         account = str(getattr(perp, "account", "") or "").lower()
         if account not in lending_by_account:
             continue

@@ -41,9 +41,10 @@ from eth_utils import to_checksum_address
 from manager.chain.batch import ReadPlan, gather, run_plan
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, selector
-from manager.domain import RAY, AccountData, EModeCategory, PositionAsset, ReserveState
+from manager.domain import RAY, AccountData, EModeCategory, PositionAsset, PositionSnapshot, ReserveState
 from manager.errors import ChainError, DataQualityError
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
+from manager.protocols.reading import AtomicWanted, PositionRequest, ProtocolRead, ReadContext
 from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -762,3 +763,143 @@ def _decode_account_data(data: bytes) -> AccountData:
         ltv_bps=v[4],
         health_factor_wad=v[5],
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the tick: one [[protocols]] entry's positions, wallets and atomic-path reads as read plans
+# ------------------------------------------------------------------------------------------------
+def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+    """Every position of one Aave V3 market at ``ctx.block_number``: the provider, then the market alongside the
+    accounts' user configurations, then their balances alongside the managed accounts' wallets (4-5 rounds).
+
+    A position whose account has no balance and no flag is an error (nothing to manage); one whose reads fail
+    is an error too, alone. The ``[[pools]]`` token symbols must name reserves of the market (``ConfigError``).
+    """
+    block = ctx.block_number
+    pool, oracle, data_provider = yield from provider_plan(proto.pool_addresses_provider, block)
+    accounts = [_checksum(p.account) for p in positions]
+    unique = list(dict.fromkeys(accounts))
+    market, configs = yield from gather(
+        market_rest_plan(to_checksum_address(proto.pool_addresses_provider), pool, oracle, data_provider, block,
+                         block_timestamp=ctx.block_timestamp, version=proto.version),
+        user_config_plan(pool, unique, block))
+    if ctx.config is not None:
+        check_pool_symbols(ctx.config, market)
+    one_name = len(unique) == len(accounts)
+    managed = [(p.name, a) for p, a in zip(positions, accounts, strict=True) if p.mode == "manage"]
+    (snaps, errs), wallets = yield from gather(
+        accounts_plan(market, unique, names=[p.name for p in positions] if one_name else None, configs=configs),
+        wallets_plan(market, managed))
+    by_account = {s.account: s for s in snaps}
+    out: dict[str, PositionSnapshot] = {}
+    errors: dict[str, str] = {}
+    for p, account in zip(positions, accounts, strict=True):
+        snap = by_account.get(account)
+        if snap is None:
+            errors[p.name] = errs.get(account, "no snapshot")
+            continue
+        if not snap.assets:
+            errors[p.name] = (f"account {p.account} has no position on {proto.name!r} at block "
+                              f"{block} (no collateral, no debt)")
+            continue
+        out[p.name] = snap if snap.name == p.name else snap.model_copy(update={"name": p.name})
+    from manager.watchers.oracle import market_feeds
+
+    return ProtocolRead(snapshots=out, errors=errors, feeds=tuple(market_feeds(market)), tokens=dict(market.by_symbol),
+                        wallets={n: w for n, w in wallets.items() if n in out}, state=market)
+
+
+def wallets_plan(market: AaveMarket, accounts: Sequence[tuple[str, str]]) -> ReadPlan[dict[str, dict[str, int]]]:
+    """``balanceOf(account)`` of every reserve token for each (name, account): {name: {asset: wei > 0}}."""
+    assets = list(market.reserves)
+    if not accounts or not assets:
+        return {}
+    results = yield [_uint_call(a, SEL_BALANCE_OF, account, f"wallet {name}") for name, account in accounts
+                     for a in assets]
+    out: dict[str, dict[str, int]] = {}
+    for i, (name, _account) in enumerate(accounts):
+        row = results[i * len(assets) : (i + 1) * len(assets)]
+        out[name] = {a: int(r.value) for a, r in zip(assets, row, strict=True) if r.success and int(r.value) > 0}
+    return out
+
+
+def check_pool_symbols(config: Any, market: AaveMarket) -> None:
+    """``[[pools]]`` tokens given as symbols must name reserves of the market (``ConfigError`` naming the field)."""
+    for i, pool in enumerate(config.pools):
+        for key in ("token_in", "token_out"):
+            value = getattr(pool, key)
+            if value.startswith("0x"):
+                continue
+            try:
+                market.asset(value)
+            except DataQualityError as exc:
+                hint = str(exc).split(";", 1)[1].strip() if ";" in str(exc) else ""
+                raise config.error(("pools", i, key), f"unknown asset {value!r} (not a reserve of the "
+                                   f"Aave market{'; ' + hint if hint else ''})") from None
+
+
+# ReserveConfiguration: active (bit 56), paused (60), flash loans enabled (63)
+def _flash_enabled(bits: int) -> bool:
+    return bool((bits >> 63) & 1 and (bits >> 56) & 1 and not (bits >> 60) & 1)
+
+
+def atomic_plan(market: AaveMarket | None, wanted: Sequence[AtomicWanted], kind: str
+                ) -> ReadPlan[dict[str, dict[str, Any]]]:
+    """The Aave side of the atomic path for every ``wanted`` position (one round), as ``AtomicReads`` fields:
+
+    - as a flash lender (``market``, the chain's first Aave market): ``FLASHLOAN_PREMIUM_TOTAL`` and, per debt
+      token of the position that is a reserve, the reserve's flash-loan bit and free liquidity;
+    - the grants of positions on this protocol (``kind``): the aToken allowance owner -> executor of every
+      collateral and the variable-debt credit delegation of every debt (from the snapshot's own reserves).
+    A read that fails leaves its value out (the planner then takes the direct path and says why).
+    """
+    calls: list[Call] = []
+    index: list[tuple[str, str, str]] = []  # (position, what, token) per call
+
+    def add(call: Call, name: str, what: str, token: str = "") -> None:
+        calls.append(call)
+        index.append((name, what, token.lower()))
+
+    if market is not None:
+        add(Call.build(market.pool, "FLASHLOAN_PREMIUM_TOTAL()", (), ("uint128",)), "", "premium")
+    for w in wanted:
+        snap = w.snapshot
+        if snap.protocol == kind and isinstance(snap, LendingPositionSnapshot):
+            for a in snap.assets:
+                r = snap.reserves.get(a.asset)
+                if a.collateral_wei > 0 and r is not None and r.a_token:
+                    add(Call.build(r.a_token, "allowance(address,address)", (w.owner, w.executor), ("uint256",)),
+                        w.name, "withdraw", a.asset)
+            for d in snap.debt_tokens():
+                r = snap.reserves.get(d)
+                if r is not None and r.variable_debt_token:
+                    add(Call.build(r.variable_debt_token, "borrowAllowance(address,address)", (w.owner, w.executor),
+                                   ("uint256",)), w.name, "borrow", d)
+        if market is not None:
+            for d in snap.debt_tokens():
+                if d in market.reserves:
+                    add(Call.build(market.pool, "getConfiguration(address)", (d,), ("uint256",)), w.name, "config", d)
+    results = (yield calls) if calls else []
+    premium = None
+    got: dict[str, dict[str, Any]] = {w.name: {"withdraw_allowance_wei": {}, "borrow_allowance_wei": {},
+                                               "aave_flash_enabled": {}} for w in wanted}
+    for (name, what, token), res in zip(index, results, strict=True):
+        if not res.success:
+            continue
+        if what == "premium":
+            premium = int(res.value)
+        elif what == "withdraw":
+            got[name]["withdraw_allowance_wei"][token] = int(res.value)
+        elif what == "borrow":
+            got[name]["borrow_allowance_wei"][token] = int(res.value)
+        elif what == "config":
+            got[name]["aave_flash_enabled"][token] = _flash_enabled(int(res.value))
+    if market is None:
+        return got
+    by_lower = {a.lower(): r for a, r in market.reserves.items()}
+    for g in got.values():
+        g["aave_pool"] = market.pool
+        g["aave_premium_bps"] = premium
+        g["aave_available_wei"] = {t: int(by_lower[t].available_liquidity_wei) for t in g["aave_flash_enabled"]
+                                   if t in by_lower}
+    return got

@@ -44,6 +44,9 @@ class LendingPositionSnapshot(PositionSnapshot):
     def debt_tokens(self) -> tuple[str, ...]:
         return tuple(a.asset for a in self.assets if a.variable_debt_wei + a.stable_debt_wei > 0)
 
+    def token_info(self) -> dict[str, tuple[str, int]]:
+        return {r.asset: (r.symbol, r.decimals) for r in self.reserves.values()}
+
     def health_view(self) -> HealthView:
         """The exact ``getUserAccountData`` health factor (``manager.sizing.aave.account_data``)."""
         from manager.sizing.aave import account_data

@@ -82,6 +82,10 @@ class MorphoPositionSnapshot(PositionSnapshot):
     def debt_tokens(self) -> tuple[str, ...]:
         return (self.params.loan_token,)
 
+    def token_info(self) -> dict[str, tuple[str, int]]:
+        return {self.params.loan_token: (self.loan_symbol or "loan", self.loan_decimals),
+                self.params.collateral_token: (self.collateral_symbol or "collateral", self.collateral_decimals)}
+
     def health_view(self) -> HealthView:
         """``maxBorrow / borrowed`` with interest accrued to the block (``Morpho._isHealthy``)."""
         m, p = self.market_now, self.position
