@@ -75,7 +75,7 @@ class TickReader:
         self.clients: dict[str, ChainClient] = dict(clients or {})
         self.protocols = {p.name: p for p in config.protocols}
         # the chain's swap venue (its pools price the oracle check and the depth curves)
-        self._uniswap = {p.chain: p for p in config.protocols if _family(p) == "venue"}
+        self._uniswap: dict[str, Any] = {p.chain: p for p in config.protocols if _family(p) == "venue"}
         self._checked: set[str] = set()
 
     def client(self, chain: str) -> ChainClient:
@@ -132,6 +132,7 @@ class TickReader:
         plans: dict[str, ReadPlan[Any]] = {}
         for proto in protos:
             adapter = _adapter(proto)
+            assert adapter is not None  # _used_protocols keeps only entries whose adapter reads positions
             if proto.name not in self._checked:
                 adapter.check_contracts(client, proto, block)
                 self._checked.add(proto.name)
@@ -225,7 +226,7 @@ class TickReader:
         """
         from manager.sizing.venues import compose_curves
 
-        out: dict[tuple[str, str], DepthCurve] = {}
+        out: dict[tuple[str, str], Any] = {}  # a curve, or a tuple of curves (deepest first)
         chain = chain or next(iter(sorted(self._uniswap)), None)
         if chain is None:
             return out
@@ -233,7 +234,7 @@ class TickReader:
         # NOTE: symbols resolve through the tokens the tick's protocols named at this block (the first protocol
         # naming a symbol wins; exact, then case-insensitive); 0x... names are addresses.
         known = dict(tick.tokens)
-        lower = {}
+        lower: dict[str, str] = {}
         for sym, addr in known.items():
             lower.setdefault(sym.lower(), addr)
 

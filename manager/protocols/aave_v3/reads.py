@@ -225,9 +225,9 @@ class AaveMarket:
         elif symbol_or_address in self.by_symbol:
             return self.by_symbol[symbol_or_address]
         else:
-            for sym, addr in self.by_symbol.items():
+            for sym, known in self.by_symbol.items():
                 if sym.lower() == symbol_or_address.lower():
-                    return addr
+                    return known
         import difflib
 
         close = difflib.get_close_matches(symbol_or_address, list(self.by_symbol), n=1)
@@ -349,7 +349,7 @@ def market_rest_plan(provider: str, pool: str, oracle: str, data_provider: str, 
     )
 
 
-def _reserves_plan(pool: str, oracle: str, assets: list[str], version: str, rules: Any,
+def _reserves_plan(pool: str, oracle: str, assets: Sequence[str], version: str, rules: Any,
                    block_number: int) -> ReadPlan[Any]:
     """Every reserve's data, symbol, price source, configuration and price, then its totals (v3.0: and the
     e-mode categories the reserves name). Returns (reserves, by id, by symbol, feeds[, v3.0 e-modes])."""

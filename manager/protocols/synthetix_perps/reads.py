@@ -193,10 +193,11 @@ def perps_plan(a: PerpsV2Addresses, accounts: Sequence[str], block_number: int, 
     decimals = int(r2[1]) or 18
     market = decode_market(a, mvals, block_number=block_number, block_timestamp=block_timestamp,
                            funding_sequence_last_wad=int(r2[0]), price_decimals=decimals)
-    snaps, reported = [], {}
-    for i, (acct, (pos, wallet, rep)) in enumerate(zip(accounts, positions, strict=True)):
+    snaps: list[PerpSnapshot] = []
+    reported: dict[str, ReportedPerp] = {}
+    for i, (account, (pos, wallet, rep)) in enumerate(zip(accounts, positions, strict=True)):
         pid, idx, margin, last_price, size = (int(x) for x in pos)
-        acct = to_checksum_address(acct)
+        acct = str(to_checksum_address(account))
         position = PerpsV2Position(account=acct, id=pid, last_funding_index=idx, margin_wad=margin,
                                    last_price_wad=last_price, size_wad=size, funding_at_index_wad=int(r2[2 + i]))
         snaps.append(PerpSnapshot(name=(names[i] if names else f"{a.name}:{acct}"), account=acct, market=market,
