@@ -69,9 +69,9 @@ class PositionSnapshot(Frozen):
     oracle_fresh: bool = True
     oracle_issues: tuple[str, ...] = ()
 
-    def oracle_symbols(self) -> frozenset[str]:
-        """The oracle symbols whose price the position's health depends on."""
-        return frozenset()
+    def oracle_symbols(self) -> tuple[str, ...]:
+        """The oracle symbols whose price the position's health depends on (in the position's own order)."""
+        return ()
 
     def debt_tokens(self) -> tuple[str, ...]:
         """Token addresses the position owes (what a flash loan of its deleverage would borrow)."""

@@ -183,9 +183,9 @@ def reading_issues(symbol: str, r: OracleReading) -> list[str]:
 
 def position_oracle_issues(symbols: Iterable[str], readings: Mapping[str, OracleReading]) -> tuple[str, ...]:
     """The oracle issues of a position depending on ``symbols`` (protocol-neutral: every position's
-    ``PositionSnapshot.oracle_symbols``), in symbol order."""
+    ``PositionSnapshot.oracle_symbols``), in their order."""
     issues: list[str] = []
-    for sym in sorted(symbols):
+    for sym in symbols:
         r = readings.get(sym)
         if r is not None:
             issues += reading_issues(sym, r)

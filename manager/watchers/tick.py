@@ -130,14 +130,16 @@ class TickReader:
         """One chain's reads at ``ctx.block_number``: every entry's plan, then the oracle check and atomic reads."""
         block = ctx.block_number
         plans: dict[str, ReadPlan[Any]] = {}
+        by_proto: dict[str, list[PositionRequest]] = {}
+        for p in self.config.positions:
+            by_proto.setdefault(p.protocol, []).append(self._request(p))
         for proto in protos:
             adapter = _adapter(proto)
             assert adapter is not None  # _used_protocols keeps only entries whose adapter reads positions
             if proto.name not in self._checked:
                 adapter.check_contracts(client, proto, block)
                 self._checked.add(proto.name)
-            requests = [self._request(p) for p in self.config.positions if p.protocol == proto.name]
-            plans[proto.name] = adapter.read_plan(proto, requests, ctx)
+            plans[proto.name] = adapter.read_plan(proto, by_proto.get(proto.name, []), ctx)
         results = run_plans(client, plans, block)
         reads: dict[str, ProtocolRead] = {}
         for proto in protos:  # NOTE: a protocol whose read fails as a whole fails the tick (its positions unknown)
@@ -164,7 +166,7 @@ class TickReader:
             heartbeat_s=self.config.oracles.heartbeat_s, max_deviation_bps=self.config.oracles.max_deviation_bps,
             twap_window_s=self.config.oracles.twap_window_s, factory=uni.factory if uni else None,
             pools=[(p.token_in, p.token_out, p.fee_pips) for p in self.config.pools])}
-        wanted = self._atomic_wanted(chain, snapshots)
+        wanted = self._atomic_wanted(chain, snapshots, by_proto)
         if wanted:
             for kind, (lender, lender_state) in self._lenders(chain, reads).items():
                 plan = registry.adapter(kind).atomic_plan(lender, lender_state, wanted)
@@ -173,10 +175,13 @@ class TickReader:
         readings = done.pop("")
         if isinstance(readings, BaseException):
             raise readings
-        for name, snap in list(snapshots.items()):  # protocol-neutral: every position, the symbols it depends on
-            issues = position_oracle_issues(snap.oracle_symbols(), readings)
-            if issues:
-                snapshots[name] = snap.with_oracle_issues(issues)
+        # protocol-neutral: every position is checked against the readings of the symbols it depends on
+        untrusted = {sym for sym, r in readings.items() if position_oracle_issues((sym,), readings)}
+        if untrusted:
+            for name, snap in list(snapshots.items()):
+                symbols = snap.oracle_symbols()
+                if not untrusted.isdisjoint(symbols):
+                    snapshots[name] = snap.with_oracle_issues(position_oracle_issues(symbols, readings))
         atomic = _merge_atomic(wanted, done, block)
         return {"snapshots": snapshots, "errors": errors, "state": {n: r.state for n, r in reads.items()},
                 "wallets": wallets, "oracles": readings, "atomic": atomic, "tokens": tokens}
@@ -187,12 +192,15 @@ class TickReader:
             executor = getattr(self.config.signers[p.signer], "executor", None)
         return PositionRequest(name=p.name, account=p.account, mode=p.mode, executor=executor)
 
-    def _atomic_wanted(self, chain: str, snapshots: dict[str, PositionSnapshot]) -> list[AtomicWanted]:
+    def _atomic_wanted(self, chain: str, snapshots: dict[str, PositionSnapshot],
+                       requests: dict[str, list[PositionRequest]]) -> list[AtomicWanted]:
         """Managed positions read at this tick whose signer has an executor contract, in config order."""
+        with_executor = {r.name: r for reqs in requests.values() for r in reqs if r.executor is not None}
         out = []
         for p in self.config.positions:
-            req = self._request(p)
-            if req.executor is None or self.protocols[p.protocol].chain != chain or p.name not in snapshots:
+            req = with_executor.get(p.name)
+            if req is None or req.executor is None or self.protocols[p.protocol].chain != chain \
+                    or p.name not in snapshots:
                 continue
             out.append(AtomicWanted(name=p.name, owner=p.account, executor=req.executor, snapshot=snapshots[p.name]))
         return out

@@ -40,7 +40,7 @@ from eth_utils import to_checksum_address
 
 from manager.chain.batch import ReadPlan, gather, run_plan
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, selector
+from manager.chain.multicall import Call, CallResult, fast_call, selector
 from manager.domain import RAY, AccountData, EModeCategory, PositionAsset, PositionSnapshot, ReserveState
 from manager.errors import ChainError, DataQualityError
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
@@ -70,7 +70,7 @@ def _uint(data: bytes) -> int:
 
 
 def _uint_call(target: str, sel: bytes, account: str, label: str) -> Call:
-    return Call(target=target, calldata=sel + _addr_arg(account), label=label, decoder=_uint)
+    return fast_call(target, sel + _addr_arg(account), label, _uint)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -555,12 +555,10 @@ def balance_calls(
                 )
             r = market.reserves[asset]
             if pair & 2:  # collateral
-                calls.append(Call(r.a_token, SEL_BALANCE_OF + arg, label="aToken.balanceOf", decoder=_uint))
+                calls.append(fast_call(r.a_token, SEL_BALANCE_OF + arg, "aToken.balanceOf", _uint))
                 what.append((asset, "collateral"))
             if pair & 1:  # borrowing
-                calls.append(
-                    Call(r.variable_debt_token, SEL_BALANCE_OF + arg, label="vDebt.balanceOf", decoder=_uint)
-                )
+                calls.append(fast_call(r.variable_debt_token, SEL_BALANCE_OF + arg, "vDebt.balanceOf", _uint))
                 what.append((asset, "variable"))
                 if r.total_stable_debt_wei:
                     calls.append(

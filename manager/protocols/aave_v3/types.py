@@ -37,9 +37,9 @@ class LendingPositionSnapshot(PositionSnapshot):
     # ``Pool.FLASHLOAN_PREMIUM_TOTAL`` (bps) at the same block: what a flash-loan-funded plan pays
     flash_loan_premium_bps: int | None = None
 
-    def oracle_symbols(self) -> frozenset[str]:
+    def oracle_symbols(self) -> tuple[str, ...]:
         """Every reserve the user holds or owes (each one's ``AaveOracle`` price enters the health)."""
-        return frozenset(a.symbol for a in self.assets)
+        return tuple(dict.fromkeys(a.symbol for a in self.assets))
 
     def debt_tokens(self) -> tuple[str, ...]:
         return tuple(a.asset for a in self.assets if a.variable_debt_wei + a.stable_debt_wei > 0)
@@ -55,7 +55,7 @@ class LendingPositionSnapshot(PositionSnapshot):
         hf = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / WAD
         return HealthView(self.protocol, hf, acc.health_factor_wad, acc.total_collateral_base / self.base_unit,
                           acc.total_debt_base / self.base_unit, acc.ltv_bps, acc.current_liquidation_threshold_bps,
-                          self.oracle_symbols(), self.oracle_fresh, tuple(self.oracle_issues))
+                          frozenset(self.oracle_symbols()), self.oracle_fresh, tuple(self.oracle_issues))
 
 
 __all__ = ["LendingPositionSnapshot"]

@@ -75,9 +75,9 @@ class MorphoPositionSnapshot(PositionSnapshot):
     loan_feed: FeedReading | None = None  # the oracle's QUOTE_FEED_1 (loan/USD), when exposed
 
     # ---- the protocol-neutral view ---------------------------------------------------------------
-    def oracle_symbols(self) -> frozenset[str]:
+    def oracle_symbols(self) -> tuple[str, ...]:
         """The collateral and loan symbols (the oracle's feeds price them)."""
-        return frozenset(s for s in (self.collateral_symbol, self.loan_symbol) if s)
+        return tuple(dict.fromkeys(s for s in (self.collateral_symbol, self.loan_symbol) if s))
 
     def debt_tokens(self) -> tuple[str, ...]:
         return (self.params.loan_token,)
@@ -96,7 +96,7 @@ class MorphoPositionSnapshot(PositionSnapshot):
         coll_px = self.collateral_price_usd or 0.0
         lltv_bps = self.params.lltv_wad * 10_000 // WAD
         return HealthView(self.protocol, hf, wad, p.collateral_wei / 10**self.collateral_decimals * coll_px,
-                          borrowed / 10**self.loan_decimals * loan_usd, lltv_bps, lltv_bps, self.oracle_symbols(),
+                          borrowed / 10**self.loan_decimals * loan_usd, lltv_bps, lltv_bps, frozenset(self.oracle_symbols()),
                           self.oracle_fresh, tuple(self.oracle_issues))
 
     # ---- exact views ---------------------------------------------------------------------------

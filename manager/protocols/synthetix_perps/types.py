@@ -30,8 +30,8 @@ class PerpSnapshot(PositionSnapshot):
     wallet_susd_wad: int = 0
     oracle_symbol: str = ""
 
-    def oracle_symbols(self) -> frozenset[str]:
-        return frozenset({self.oracle_symbol}) if self.oracle_symbol else frozenset()
+    def oracle_symbols(self) -> tuple[str, ...]:
+        return (self.oracle_symbol,) if self.oracle_symbol else ()
 
     def health_view(self) -> HealthView:
         """Remaining liquidatable margin / liquidation margin (``snx_perp_health``; ``canLiquidate`` at <= 1);
@@ -42,7 +42,7 @@ class PerpSnapshot(PositionSnapshot):
         hf = met["health"]
         issues = ((PRICE_INVALID,) if self.market.price_invalid else ()) + tuple(self.oracle_issues)
         return HealthView(self.protocol, hf, health_wad(hf), max(0.0, met["remaining_margin_usd"]),
-                          met["notional_usd"], symbols=self.oracle_symbols(), oracle_fresh=not issues,
+                          met["notional_usd"], symbols=frozenset(self.oracle_symbols()), oracle_fresh=not issues,
                           oracle_issues=issues)
 
 
