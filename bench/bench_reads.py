@@ -339,7 +339,7 @@ def record_tick_calls(reader: Any, block: int) -> tuple[Any, list[Any], int]:
 
     calls: list[Any] = []
     rounds = 0
-    real = batch.execute
+    real = batch.execute_chunks
 
     def recording(client: Any, merged: Any, block_number: int, **kw: Any) -> Any:
         nonlocal rounds
@@ -347,11 +347,11 @@ def record_tick_calls(reader: Any, block: int) -> tuple[Any, list[Any], int]:
         calls.extend(merged)
         return real(client, merged, block_number, **kw)
 
-    batch.execute = recording  # type: ignore[assignment]
+    batch.execute_chunks = recording  # type: ignore[assignment]
     try:
         data = reader.read(time.time(), block)
     finally:
-        batch.execute = real  # type: ignore[assignment]
+        batch.execute_chunks = real  # type: ignore[assignment]
     return data, calls, rounds
 
 

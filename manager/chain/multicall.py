@@ -65,6 +65,7 @@ PANIC_CODES = {
 
 
 _new_object = object.__new__
+_set_attr = object.__setattr__
 
 
 def selector(signature: str) -> bytes:
@@ -603,17 +604,22 @@ def _via_uniswap(client: ChainClient, chunk: list[Call], block_number: int, gas:
         raise DataQualityError(f"multicall returned {len(results)} results for {len(chunk)} calls",
                                chain=client.name, block_number=block_number)
     out = []
+    append = out.append
+    new, set_dict = _new_object, _set_attr
     for c, (ok, gas_used, ret) in zip(chunk, results, strict=True):
         decoder = c.decoder
         if ok and decoder is not None:  # the common case, without the generic path's checks
             try:
                 value = decoder(ret)
             except Exception:
-                out.append(_result(c, block_number, ok, ret, gas_used))  # the decode failure, described
+                append(_result(c, block_number, ok, ret, gas_used))  # the decode failure, described
                 continue
-            out.append(_ok_result(c.label, block_number, value, gas_used))
+            obj = new(CallResult)  # = _ok_result(c.label, block_number, value, gas_used), inlined
+            set_dict(obj, "__dict__", {"label": c.label, "success": True, "block_number": block_number,
+                                       "value": value, "error": None, "revert_data": b"", "gas_used": gas_used})
+            append(obj)
         else:
-            out.append(_result(c, block_number, ok, ret, gas_used))
+            append(_result(c, block_number, ok, ret, gas_used))
     return out
 
 
@@ -624,8 +630,8 @@ def _ok_result(label: str, block_number: int, value: Any, gas_used: int | None) 
     ``object.__setattr__`` once per field); equal to the constructor's result in every field.
     """
     obj = _new_object(CallResult)
-    obj.__dict__.update(label=label, success=True, block_number=block_number, value=value, error=None,
-                        revert_data=b"", gas_used=gas_used)
+    _set_attr(obj, "__dict__", {"label": label, "success": True, "block_number": block_number, "value": value,
+                                "error": None, "revert_data": b"", "gas_used": gas_used})
     return obj
 
 

@@ -527,11 +527,50 @@ def emode_plan(market: AaveMarket, ids: Sequence[int], block_number: int) -> Rea
 # accounts
 # ------------------------------------------------------------------------------------------------
 def user_calls(pool: str, accounts: Sequence[str]) -> list[Call]:
-    calls = []
-    for a in accounts:
-        calls.append(_uint_call(pool, SEL_USER_CONFIG, a, "getUserConfiguration"))
-        calls.append(_uint_call(pool, SEL_USER_EMODE, a, "getUserEMode"))
-    return calls
+    """``getUserConfiguration`` and ``getUserEMode`` of every account (two calls each, in order).
+
+    NOTE: a watcher reads the same accounts every tick: the calls (values that depend on nothing but the pool
+    and the accounts) are kept for the last few account lists and reused (a copy of the list is returned).
+    """
+    key = (pool, tuple(accounts))
+    cached = _USER_CALLS.get(key)
+    if cached is None:
+        cached = []
+        for a in accounts:
+            cached.append(_uint_call(pool, SEL_USER_CONFIG, a, "getUserConfiguration"))
+            cached.append(_uint_call(pool, SEL_USER_EMODE, a, "getUserEMode"))
+        if len(_USER_CALLS) >= _CALLS_CACHE_MAX:
+            _USER_CALLS.pop(next(iter(_USER_CALLS)))
+        _USER_CALLS[key] = cached
+    return list(cached)
+
+
+_CALLS_CACHE_MAX = 64  # account lists (tick groups) whose user-configuration calls are kept
+_USER_CALLS: dict[tuple[str, tuple[str, ...]], list[Call]] = {}
+_BALANCE_CALLS: dict[tuple[Any, str, int], tuple[list[Call], list[tuple[str, str]]]] = {}
+_BALANCE_CACHE_MAX = 200_000
+_LAYOUT_IDS: dict[Any, int] = {}  # market layout (exact) -> a small id for the cache keys (never reused)
+
+
+def _balance_layout(market: AaveMarket) -> Any:
+    """What ``balance_calls`` depends on in the market: each reserve id's tokens and whether stable debt exists."""
+    return (market.pool, tuple((rid, a, r.a_token, r.variable_debt_token, r.stable_debt_token,
+                                bool(r.total_stable_debt_wei))
+                               for rid, a in market.reserve_by_id.items() for r in (market.reserves[a],)))
+
+
+def cached_balance_calls(market: AaveMarket, layout: Any, account: str, user_bitmap: int
+                         ) -> tuple[list[Call], list[tuple[str, str]]]:
+    """``balance_calls``, kept per (market layout, account, bitmap): the same position's calls are reused tick
+    after tick (they only change with the bitmap or the market's tokens)."""
+    key = (layout, account, user_bitmap)
+    got = _BALANCE_CALLS.get(key)
+    if got is None:
+        got = balance_calls(market, account, user_bitmap)
+        if len(_BALANCE_CALLS) >= _BALANCE_CACHE_MAX:
+            _BALANCE_CALLS.clear()
+        _BALANCE_CALLS[key] = got
+    return got
 
 
 def balance_calls(
@@ -636,10 +675,11 @@ def accounts_plan(
 
     calls: list[Call] = []
     spans: list[tuple[str, int, list[tuple[str, str]]]] = []
+    layout = _LAYOUT_IDS.setdefault(_balance_layout(market), len(_LAYOUT_IDS))
     with _gc_paused():
         for a, (bitmap, _e) in user_cfg.items():
             try:
-                cs, what = balance_calls(market, a, bitmap)
+                cs, what = cached_balance_calls(market, layout, a, bitmap)
             except DataQualityError as exc:
                 errors[a] = str(exc)
                 continue
@@ -766,29 +806,36 @@ def _decode_account_data(data: bytes) -> AccountData:
 # ------------------------------------------------------------------------------------------------
 # the tick: one [[protocols]] entry's positions, wallets and atomic-path reads as read plans
 # ------------------------------------------------------------------------------------------------
-def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
-    """Every position of one Aave V3 market at ``ctx.block_number``: the provider, then the market alongside the
-    accounts' user configurations, then their balances alongside the managed accounts' wallets (4-5 rounds).
+ACCOUNT_GROUP = 1000  # accounts per gathered part of the tick's account reads (each decoded as soon as it is back)
 
-    A position whose account has no balance and no flag is an error (nothing to manage); one whose reads fail
-    is an error too, alone. The ``[[pools]]`` token symbols must name reserves of the market (``ConfigError``).
+
+def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+    """Every position of one Aave V3 market at ``ctx.block_number``: the market (3-4 small rounds), then the
+    accounts' user configurations alongside the managed accounts' wallets, then their balances.
+
+    The accounts are read in gathered groups of ``ACCOUNT_GROUP``: a group's configurations are decoded and its
+    balance calls built, and its balances turned into snapshots, while the next groups' chunks are still in
+    flight. A position whose account has no balance and no flag is an error (nothing to manage); one whose
+    reads fail is an error too, alone. The ``[[pools]]`` token symbols must name reserves of the market.
     """
     block = ctx.block_number
-    pool, oracle, data_provider = yield from provider_plan(proto.pool_addresses_provider, block)
-    accounts = [_checksum(p.account) for p in positions]
-    unique = list(dict.fromkeys(accounts))
-    market, configs = yield from gather(
-        market_rest_plan(to_checksum_address(proto.pool_addresses_provider), pool, oracle, data_provider, block,
-                         block_timestamp=ctx.block_timestamp, version=proto.version),
-        user_config_plan(pool, unique, block))
+    market = yield from market_plan(proto.pool_addresses_provider, block, block_timestamp=ctx.block_timestamp,
+                                    version=proto.version)
     if ctx.config is not None:
         check_pool_symbols(ctx.config, market)
-    one_name = len(unique) == len(accounts)
+    accounts = [_checksum(p.account) for p in positions]
+    unique = list(dict.fromkeys(accounts))
+    names = [p.name for p in positions] if len(unique) == len(accounts) else None
     managed = [(p.name, a) for p, a in zip(positions, accounts, strict=True) if p.mode == "manage"]
-    (snaps, errs), wallets = yield from gather(
-        accounts_plan(market, unique, names=[p.name for p in positions] if one_name else None, configs=configs),
-        wallets_plan(market, managed))
-    by_account = {s.account: s for s in snaps}
+    groups = [(unique[i:i + ACCOUNT_GROUP], names[i:i + ACCOUNT_GROUP] if names else None)
+              for i in range(0, len(unique), ACCOUNT_GROUP)]
+    *parts, wallets = yield from gather(*(accounts_plan(market, g, names=n) for g, n in groups),
+                                        wallets_plan(market, managed))
+    by_account: dict[str, LendingPositionSnapshot] = {}
+    errs: dict[str, str] = {}
+    for snaps, part_errors in parts:
+        by_account.update((s.account, s) for s in snaps)
+        errs.update(part_errors)
     out: dict[str, PositionSnapshot] = {}
     errors: dict[str, str] = {}
     for p, account in zip(positions, accounts, strict=True):
