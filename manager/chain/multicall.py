@@ -603,7 +603,7 @@ def _via_uniswap(client: ChainClient, chunk: list[Call], block_number: int, gas:
     if len(results) != len(chunk):
         raise DataQualityError(f"multicall returned {len(results)} results for {len(chunk)} calls",
                                chain=client.name, block_number=block_number)
-    out = []
+    out: list[CallResult] = []
     append = out.append
     new, set_dict = _new_object, _set_attr
     for c, (ok, gas_used, ret) in zip(chunk, results, strict=True):
