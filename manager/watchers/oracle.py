@@ -21,11 +21,9 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from manager.chain.batch import ReadPlan, run_plan
-from manager.chain.client import ChainClient
+from manager.chain.batch import ReadPlan
 from manager.chain.multicall import Call
 from manager.domain import OracleReading
-from manager.protocols.aave_v3.reads import AaveMarket
 from manager.protocols.chainlink import feed_calls, legacy_feed_calls
 from manager.protocols.reading import OracleFeed
 from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header, pool_calls
@@ -34,32 +32,6 @@ from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_hea
 def pool_price_calls(factory: str, pairs: Sequence[tuple[str, str, int]]) -> list[Call]:
     return [Call.build(factory, "getPool(address,address,uint24)", (a, b, fee), ("address",), label="getPool")
             for a, b, fee in pairs]
-
-
-def market_feeds(market: AaveMarket) -> list[OracleFeed]:
-    """The ``OracleFeed`` of every reserve of an Aave market (its ``AaveOracle`` price source)."""
-    return [OracleFeed(symbol=sym, feed=feed, token=market.by_symbol[sym],
-                       decimals=market.reserves[market.by_symbol[sym]].decimals) for sym, feed in market.feeds.items()]
-
-
-def read_oracles(
-    client: ChainClient,
-    market: AaveMarket,
-    *,
-    now_s: float,
-    heartbeat_s: Any,
-    max_deviation_bps: float,
-    twap_window_s: int = 0,
-    factory: str | None = None,
-    pools: Sequence[tuple[str, str, int]] = (),
-) -> dict[str, OracleReading]:
-    """One ``OracleReading`` per reserve symbol of an Aave market at ``market.block_number`` (``oracles_plan``
-    over the market's feeds, run alone)."""
-    return run_plan(client, oracles_plan(market_feeds(market), block_number=market.block_number,
-                                         block_timestamp=market.block_timestamp, now_s=now_s,
-                                         heartbeat_s=heartbeat_s, max_deviation_bps=max_deviation_bps,
-                                         twap_window_s=twap_window_s, factory=factory, pools=pools),
-                    market.block_number)
 
 
 def oracles_plan(

@@ -51,7 +51,7 @@ class AaveV3Adapter(LendingAdapter):
         return None if asset is None else market.reserves[asset].price_base / market.base_unit
 
     def status_row(self, snap: Any) -> dict[str, Any]:
-        """The ``posman status`` row (``manager.status.status_row``)."""
-        from manager.status import status_row
+        """The ``posman status`` row (``manager.protocols.aave_v3.status.status_row``)."""
+        from manager.protocols.aave_v3.status import status_row
 
         return status_row(snap)

@@ -41,10 +41,18 @@ from eth_utils import to_checksum_address
 from manager.chain.batch import ReadPlan, gather, run_plan
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, fast_call, selector
-from manager.domain import RAY, AccountData, EModeCategory, PositionAsset, PositionSnapshot, ReserveState
+from manager.domain import (
+    RAY,
+    AccountData,
+    EModeCategory,
+    OracleReading,
+    PositionAsset,
+    PositionSnapshot,
+    ReserveState,
+)
 from manager.errors import ChainError, DataQualityError
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.reading import AtomicWanted, PositionRequest, ProtocolRead, ReadContext
+from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
 from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -848,8 +856,6 @@ def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext
                               f"{block} (no collateral, no debt)")
             continue
         out[p.name] = snap if snap.name == p.name else snap.model_copy(update={"name": p.name})
-    from manager.watchers.oracle import market_feeds
-
     return ProtocolRead(snapshots=out, errors=errors, feeds=tuple(market_feeds(market)), tokens=dict(market.by_symbol),
                         wallets={n: w for n, w in wallets.items() if n in out}, state=market)
 
@@ -948,3 +954,34 @@ def atomic_plan(market: AaveMarket | None, wanted: Sequence[AtomicWanted], kind:
         g["aave_available_wei"] = {t: int(by_lower[t].available_liquidity_wei) for t in g["aave_flash_enabled"]
                                    if t in by_lower}
     return got
+
+
+# ------------------------------------------------------------------------------------------------
+# oracle feeds of the market
+# ------------------------------------------------------------------------------------------------
+def market_feeds(market: AaveMarket) -> list[OracleFeed]:
+    """The ``OracleFeed`` of every reserve of an Aave market (its ``AaveOracle`` price source)."""
+    return [OracleFeed(symbol=sym, feed=feed, token=market.by_symbol[sym],
+                       decimals=market.reserves[market.by_symbol[sym]].decimals) for sym, feed in market.feeds.items()]
+
+
+def read_oracles(
+    client: ChainClient,
+    market: AaveMarket,
+    *,
+    now_s: float,
+    heartbeat_s: Any,
+    max_deviation_bps: float,
+    twap_window_s: int = 0,
+    factory: str | None = None,
+    pools: Sequence[tuple[str, str, int]] = (),
+) -> dict[str, OracleReading]:
+    """One ``OracleReading`` per reserve symbol of an Aave market at ``market.block_number`` (the protocol-neutral
+    ``manager.watchers.oracle.oracles_plan`` over the market's feeds, run alone)."""
+    from manager.watchers.oracle import oracles_plan
+
+    return run_plan(client, oracles_plan(market_feeds(market), block_number=market.block_number,
+                                         block_timestamp=market.block_timestamp, now_s=now_s,
+                                         heartbeat_s=heartbeat_s, max_deviation_bps=max_deviation_bps,
+                                         twap_window_s=twap_window_s, factory=factory, pools=pools),
+                    market.block_number)

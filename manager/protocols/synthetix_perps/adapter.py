@@ -34,7 +34,7 @@ class SynthetixPerpsAdapter(PerpAdapter):
         """Nothing beyond the start-up checks (``chain.verify``)."""
 
     def status_row(self, snap: Any) -> dict[str, Any]:
-        """The ``posman status`` row (``manager.status.perp_status_row``; its oracle issues ride on the snapshot)."""
-        from manager.status import perp_status_row
+        """The ``posman status`` row (``manager.protocols.synthetix_perps.status.perp_status_row``; its oracle issues ride on the snapshot)."""
+        from manager.protocols.synthetix_perps.status import perp_status_row
 
         return perp_status_row(snap, tuple(snap.oracle_issues))
