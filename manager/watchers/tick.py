@@ -198,13 +198,14 @@ class TickReader:
 
     def _atomic_wanted(self, chain: str, snapshots: dict[str, PositionSnapshot],
                        requests: dict[str, list[PositionRequest]]) -> list[AtomicWanted]:
-        """Managed positions read at this tick whose signer has an executor contract, in config order."""
+        """Managed lending positions read at this tick whose signer has an executor contract, in config order
+        (the executor's flash-loan deleverage / boost is a lending action)."""
         with_executor = {r.name: r for reqs in requests.values() for r in reqs if r.executor is not None}
         out = []
         for p in self.config.positions:
             req = with_executor.get(p.name)
             if req is None or req.executor is None or self.protocols[p.protocol].chain != chain \
-                    or p.name not in snapshots:
+                    or p.name not in snapshots or registry.adapter_of(snapshots[p.name]).family != "lending":
                 continue
             out.append(AtomicWanted(name=p.name, owner=p.account, executor=req.executor, snapshot=snapshots[p.name]))
         return out
