@@ -8,7 +8,9 @@ generator's ``return`` value is the plan's result. A plan whose next round depen
 ``run_plans`` advances every plan in lockstep: round k of every plan is merged into ONE ``execute`` (multicall
 chunks in parallel, ``manager.chain.multicall``), so a tick costs as many round trips as its deepest plan,
 not the sum over protocols. A plan that raises ``PosmanError`` fails alone: its key maps to the exception and
-the other plans go on.
+the other plans go on. Within a round, results stream: a plan (or a part of one, ``gather`` / ``Round``) is
+advanced as soon as the chunks holding its calls are back, so its decoding overlaps the node's execution of
+the round's later chunks (``multicall.execute_chunks``); round k+1 still goes out once round k is complete.
 
     def plan(token, account) -> ReadPlan[int]:
         (res,) = yield [Call.build(token, "balanceOf(address)", (account,), ("uint256",))]
