@@ -556,7 +556,7 @@ def user_calls(pool: str, accounts: Sequence[str]) -> list[Call]:
 _CALLS_CACHE_MAX = 64  # account lists (tick groups) whose user-configuration calls are kept
 _USER_CALLS: dict[tuple[str, tuple[str, ...]], list[Call]] = {}
 _BALANCE_CALLS: dict[tuple[Any, str, int], tuple[list[Call], list[tuple[str, str]]]] = {}
-_BALANCE_CACHE_MAX = 200_000
+_BALANCE_CACHE_MAX = 30_000  # (account, bitmap) entries, ~2 KB each; cleared when full
 _LAYOUT_IDS: dict[Any, int] = {}  # market layout (exact) -> a small id for the cache keys (never reused)
 
 
