@@ -548,7 +548,7 @@ def user_calls(pool: str, accounts: Sequence[str]) -> list[Call]:
             cached.append(_uint_call(pool, SEL_USER_CONFIG, a, "getUserConfiguration"))
             cached.append(_uint_call(pool, SEL_USER_EMODE, a, "getUserEMode"))
         if len(_USER_CALLS) >= _CALLS_CACHE_MAX:
-            _USER_CALLS.pop(next(iter(_USER_CALLS)))
+            _USER_CALLS.clear()  # NOTE: simple and thread-safe (reads may run from several threads)
         _USER_CALLS[key] = cached
     return list(cached)
 
