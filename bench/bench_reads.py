@@ -20,6 +20,15 @@ Measured at one block, for N = 1,000 and 10,000:
 Every account's local ``account_data`` is compared to the naive result (outside the timed region).
 
 Goal (issue 3 item 9): 10,000 positions in < 1 s and >= 25x the naive loop.
+
+Then the tick (issue 13): ``TickReader.read`` of a config watching the same 10,000 positions (the tick's whole
+read path: every adapter's read plan batched round by round, the oracle check, snapshots out) side by side, in
+the same run and alternating, with ONE ``eth_call`` carrying every sub-call the tick made (recorded from the
+tick's own rounds; one ``UniswapInterfaceMulticall.multicall`` with all of them, gas 2^32; anvil started with
+``--no-request-size-limit`` and, after the setup, one empty block mined with a 2^32 gas limit
+(``anvil_setBlockGasLimit``) so that one call can carry them; every read is at that block). The single call's time
+is the request alone (calldata encoded beforehand, the raw answer not decoded): the floor any batched read
+pays for the node's execution and transfer. Goal: the tick within 1.3x of it.
 """
 
 from __future__ import annotations
@@ -42,6 +51,9 @@ SIZES = tuple(int(x) for x in os.environ.get("POSMAN_BENCH_READS_SIZES", "1000,1
 REPEAT = 5  # project runs per size: the median is reported (the naive loop runs once: it is the slow one)
 GOAL_S = 1.0
 GOAL_RATIO = 25.0
+GOAL_TICK_RATIO = 1.3  # the tick's read against one eth_call carrying the same sub-calls
+SINGLE_CALL_GAS = 2**32
+ANVIL_ARGS = ["--no-request-size-limit"]  # one eth_call of 50,000 sub-calls is a ~12 MB request
 MAX_UINT = 2**256 - 1
 GROUP = 2500  # transactions per send-and-mine round during setup
 
@@ -306,17 +318,123 @@ def vectorized(snaps: list) -> tuple[float, np.ndarray]:
     return time.perf_counter() - t0, hf
 
 
+def tick_config(net: Any, folder: Any, accounts: list[str]) -> Any:
+    """A config watching ``accounts`` on the devnet's Aave market (the devnet's own protocols, pools, oracles)."""
+    from manager.config import load_config
+    from manager.devnet.cli import render_config
+
+    head = render_config(net.info(), folder).split("[[positions]]", 1)[0]
+    lines = [head.rstrip(), ""]
+    for i, a in enumerate(accounts):
+        lines += ["[[positions]]", f'name = "b{i}"', 'protocol = "aave"', f'account = "{a}"', 'mode = "watch"',
+                  'strategy = "alert_only"', ""]
+    path = folder / "bench.toml"
+    path.write_text("\n".join(lines))
+    return load_config(path)
+
+
+def record_tick_calls(reader: Any, block: int) -> tuple[Any, list[Any], int]:
+    """One tick read with every round it sends recorded: (tick data, every sub-call, rounds)."""
+    from manager.chain import batch
+
+    calls: list[Any] = []
+    rounds = 0
+    real = batch.execute_chunks
+
+    def recording(client: Any, merged: Any, block_number: int, **kw: Any) -> Any:
+        nonlocal rounds
+        rounds += 1
+        calls.extend(merged)
+        return real(client, merged, block_number, **kw)
+
+    batch.execute_chunks = recording  # type: ignore[assignment]
+    try:
+        data = reader.read(time.time(), block)
+    finally:
+        batch.execute_chunks = real  # type: ignore[assignment]
+    return data, calls, rounds
+
+
+def tick_vs_single_call(net: Any, accounts: list[str], block: int, folder: Any) -> dict[str, Any]:
+    """The tick's read of ``accounts`` against ONE eth_call carrying the same sub-calls, alternating, REPEAT each."""
+    from manager.chain.client import ChainClient
+    from manager.chain.multicall import decode_uniswap_multicall, encode_uniswap_multicall
+    from manager.watchers.tick import TickReader
+
+    cfg = tick_config(net, folder, accounts)
+    client = ChainClient.from_config(cfg, "devnet").connect()
+    reader = TickReader(cfg, clients={"devnet": client})
+    reader.read(time.time(), block)  # warm-up (checksums, contract checks, the thread pool's sessions)
+    data, calls, rounds = record_tick_calls(reader, block)
+    if data.errors or len(data.snapshots) != len(accounts):
+        raise RuntimeError(f"tick read {len(data.snapshots)} of {len(accounts)} positions, first error "
+                           f"{next(iter(data.errors.items()), None)}")
+    t0 = time.perf_counter()
+    payload = encode_uniswap_multicall(calls)
+    encode_s = time.perf_counter() - t0
+    multicall = cfg.chains["devnet"].multicall
+    got_block, results = decode_uniswap_multicall(client.eth_call(multicall, payload, block, gas=SINGLE_CALL_GAS))
+    if got_block != block or len(results) != len(calls):
+        raise RuntimeError(f"single call answered {len(results)} results at block {got_block}")
+    failed_single = sum(not ok for ok, _g, _r in results)
+    tick_runs: list[float] = []
+    single_runs: list[float] = []
+    for _ in range(REPEAT):
+        gc.collect()
+        t0 = time.perf_counter()
+        tick = reader.read(time.time(), block)
+        tick_runs.append(time.perf_counter() - t0)
+        del tick
+        gc.collect()
+        t0 = time.perf_counter()
+        client.eth_call(multicall, payload, block, gas=SINGLE_CALL_GAS)
+        single_runs.append(time.perf_counter() - t0)
+    tick_med = sorted(tick_runs)[len(tick_runs) // 2]
+    single_med = sorted(single_runs)[len(single_runs) // 2]
+    return {"positions": len(accounts), "sub_calls": len(calls), "rounds": rounds,
+            "chunk_size": cfg.chains["devnet"].multicall_chunk_size,
+            "parallel_chunks": cfg.chains["devnet"].max_parallel_requests,
+            "single_call_payload_bytes": len(payload), "single_call_encode_s": encode_s,
+            "single_call_failed_sub_calls": failed_single,
+            "tick_runs_s": tick_runs, "single_call_runs_s": single_runs,
+            "tick_median_s": tick_med, "single_call_median_s": single_med, "ratio": tick_med / single_med,
+            "ratio_best": min(tick_runs) / min(single_runs)}
+
+
+def _start_devnet() -> Any:
+    """``Devnet.start(time_mode="continue")`` with anvil's request size limit lifted (one eth_call of 50,000
+    sub-calls is a ~12 MB request)."""
+    from manager.devnet.anvil import Anvil
+    from manager.devnet.net import Devnet, derive_accounts, ensure_state
+
+    state_file, book = ensure_state()
+    node = Anvil.start(None, load_state=state_file, extra_args=ANVIL_ARGS)
+    try:
+        net = Devnet(node=node, book=book, accounts=derive_accounts())
+        last = net.w3.eth.get_block("latest")
+        node.call("anvil_setTime", [int(last["timestamp"]) + 1])
+        return net
+    except BaseException:
+        node.stop()
+        raise
+
+
 def run() -> dict:
+    import tempfile
+    from pathlib import Path
+
     from manager.chain.client import ChainClient
     from manager.config.schema import ChainConfig
-    from manager.devnet.net import Devnet
 
-    out: dict[str, Any] = {"goal": {"positions": max(SIZES), "max_s": GOAL_S, "min_ratio": GOAL_RATIO},
-                           "repeat": REPEAT}
-    with Devnet.start(time_mode="continue") as net:
+    out: dict[str, Any] = {"goal": {"positions": max(SIZES), "max_s": GOAL_S, "min_ratio": GOAL_RATIO,
+                                    "max_tick_ratio": GOAL_TICK_RATIO}, "repeat": REPEAT}
+    with _start_devnet() as net, tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         users, plans, setup = open_positions(net, max(SIZES))
         out["setup"] = setup
+        # one empty block whose gas limit lets ONE eth_call carry every sub-call of the tick (state unchanged)
+        net.node.call("anvil_setBlockGasLimit", [hex(SINGLE_CALL_GAS)])
+        net.node.call("evm_mine")
         block = net.w3.eth.block_number
         out["block_number"] = block
         pool, provider = net.book["aave"]["pool"], net.book["aave"]["pool_addresses_provider"]
@@ -370,12 +488,14 @@ def run() -> dict:
                 "accounts_with_debt": sum(d.total_debt_base > 0 for d in data),
                 "health_factor_range": [float(exact_hf.min()), float(exact_hf.max())],
             }
+        out["tick"] = tick_vs_single_call(net, users[:max(SIZES)], block, Path(tmp))
         out["total_s"] = time.perf_counter() - t0
     big = out[str(max(SIZES))]
     out["goals"] = {
         f"{max(SIZES)}_positions_s<{GOAL_S:g}": big["project_median_s"] < GOAL_S,
         f"ratio>={GOAL_RATIO:g}": big["ratio"] >= GOAL_RATIO,
         "exact_for_every_account": all(out[str(n)]["exact_mismatches"] == 0 for n in SIZES),
+        f"tick<={GOAL_TICK_RATIO:g}x_one_eth_call": out["tick"]["ratio"] <= GOAL_TICK_RATIO,
     }
     _print(out)
     return out
@@ -395,6 +515,11 @@ def _print(out: dict) -> None:
               f"{r['project_positions_per_s']:>13,.0f} {r['ratio']:>5.0f}x |       {p['read_market_s']:>6.3f} "
               f"{p['read_accounts_s']:>8.3f} {p['account_data_s']:>6.3f} | {r['vectorized_health_s']:>6.3f}  "
               f"{'all' if r['exact_mismatches'] == 0 else str(r['exact_mismatches']) + ' MISMATCHES'}")
+    t = out["tick"]
+    print(f"  tick read of {t['positions']:,} positions ({t['sub_calls']:,} sub-calls, {t['rounds']} rounds, chunks of "
+          f"{t['chunk_size']} x {t['parallel_chunks']} in flight): median {t['tick_median_s']:.3f} s; ONE eth_call "
+          f"carrying them ({t['single_call_payload_bytes'] / 1e6:.1f} MB): median {t['single_call_median_s']:.3f} s; "
+          f"ratio {t['ratio']:.2f}x (best runs {t['ratio_best']:.2f}x)")
     print("  goals: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in out["goals"].items()))
 
 

@@ -25,7 +25,8 @@ def _best(fn, repeat: int = 5) -> float:
 
 
 def _snapshot():
-    from manager.domain import LendingPositionSnapshot, PositionAsset, ReserveState
+    from manager.domain import PositionAsset, ReserveState
+    from manager.protocols.aave_v3.types import LendingPositionSnapshot
 
     weth, usdc = "0x" + "e1" * 20, "0x" + "e2" * 20
     res = {

@@ -11,8 +11,8 @@ import argparse
 import importlib
 import os
 import sys
-from typing import NoReturn
 from collections.abc import Sequence
+from typing import NoReturn
 
 from manager import __version__
 from manager.errors import PosmanError

@@ -11,6 +11,8 @@ All models are frozen pydantic values: they can be hashed, logged and compared, 
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +28,73 @@ class Frozen(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------------
-# Lending (Aave V3 shaped; Morpho and others map into the same view where they can)
+# Every position, whatever its protocol
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HealthView:
+    """A protocol-neutral view of one position: one health number (1.0 = liquidatable, inf = nothing to
+    liquidate), USD sizes and the oracle symbols it depends on (``PositionSnapshot.health_view``)."""
+
+    protocol: str
+    health: float
+    health_factor_wad: int  # UINT256_MAX when there is nothing to liquidate
+    collateral_usd: float
+    debt_usd: float
+    ltv_bps: int = 0
+    liquidation_threshold_bps: int = 0
+    symbols: frozenset[str] = frozenset()  # oracle symbols the position depends on
+    oracle_fresh: bool = True
+    oracle_issues: tuple[str, ...] = ()
+
+
+def health_wad(health: float) -> int:
+    """A float health as a WAD (``UINT256_MAX`` when infinite: nothing to liquidate)."""
+    return UINT256_MAX if not math.isfinite(health) else max(0, int(health * WAD))
+
+
+class PositionSnapshot(Frozen):
+    """What every position has, whatever its protocol, read at one block.
+
+    ``protocol`` is the protocol kind (the config's ``kind``; ``manager.protocols.registry.adapter_of`` finds
+    its adapter); each protocol's snapshot type derives from this one and holds its own detail.
+    ``oracle_fresh`` is False (with the reasons in ``oracle_issues``) when a price the position depends on
+    (``oracle_symbols``) is stale or deviates from the DEX: nothing acts on it then.
+    """
+
+    name: str = ""
+    protocol: str
+    account: str
+    block_number: int
+    block_timestamp: int
+    oracle_fresh: bool = True
+    oracle_issues: tuple[str, ...] = ()
+
+    def oracle_symbols(self) -> tuple[str, ...]:
+        """The oracle symbols whose price the position's health depends on (in the position's own order)."""
+        return ()
+
+    def debt_tokens(self) -> tuple[str, ...]:
+        """Token addresses the position owes (what a flash loan of its deleverage would borrow)."""
+        return ()
+
+    def token_info(self) -> dict[str, tuple[str, int]]:
+        """Token address -> (symbol, decimals) of the tokens the snapshot knows (for display)."""
+        return {}
+
+    def health_view(self) -> HealthView:
+        """The protocol-neutral ``HealthView`` (pure: computed from the snapshot alone)."""
+        raise NotImplementedError(f"{type(self).__name__} has no health view")
+
+    def with_oracle_issues(self, issues: tuple[str, ...]) -> PositionSnapshot:
+        """A copy marked not fresh with ``issues`` added (itself when ``issues`` adds nothing)."""
+        new = tuple(i for i in issues if i not in self.oracle_issues)
+        if not new:
+            return self
+        return self.model_copy(update={"oracle_fresh": False, "oracle_issues": tuple(self.oracle_issues) + new})
+
+
+# ------------------------------------------------------------------------------------------------
+# Lending reserves (Aave V3 shaped; the snapshot is manager.protocols.aave_v3.types.LendingPositionSnapshot)
 # ------------------------------------------------------------------------------------------------
 class EModeCategory(Frozen):
     """An Aave V3 efficiency-mode category (v3.0: ``Pool.getEModeCategoryData``)."""
@@ -110,28 +178,6 @@ class AccountData(Frozen):
     current_liquidation_threshold_bps: int
     ltv_bps: int
     health_factor_wad: int
-
-
-class LendingPositionSnapshot(Frozen):
-    """Everything needed to compute a lending position's health exactly, read at one block."""
-
-    name: str = ""
-    protocol: Literal["aave_v3", "morpho_blue"] = "aave_v3"
-    protocol_version: str = "3.0"
-    account: str
-    block_number: int
-    block_timestamp: int
-    base_unit: int = 10**8  # AaveOracle.BASE_CURRENCY_UNIT
-    reserves: dict[str, ReserveState]  # keyed by asset address (checksummed)
-    assets: tuple[PositionAsset, ...]  # only reserves where the user has a balance or a flag
-    emode_category_id: int = 0
-    emode: EModeCategory | None = None
-    isolated_asset: str | None = None  # set when the only enabled collateral has a debt ceiling
-    oracle_fresh: bool = True
-    oracle_issues: tuple[str, ...] = ()
-    reported: AccountData | None = None  # the protocol's own view at the same block, for checks
-    # ``Pool.FLASHLOAN_PREMIUM_TOTAL`` (bps) at the same block: what a flash-loan-funded plan pays
-    flash_loan_premium_bps: int | None = None
 
 
 # ------------------------------------------------------------------------------------------------

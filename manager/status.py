@@ -33,8 +33,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from manager.domain import UINT256_MAX, WAD, LendingPositionSnapshot
-from manager.sizing.aave import account_data, liquidation_prices
+
+def __getattr__(name: str) -> Any:
+    """The rows of each protocol live in its folder (``manager/protocols/<kind>/status.py``); these names
+    are kept for existing imports."""
+    if name == "status_row":
+        from manager.protocols.aave_v3.status import status_row
+
+        return status_row
+    if name in ("perp_status_row", "perp_distance_pct"):
+        from manager.protocols.synthetix_perps import status as perp
+
+        return getattr(perp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 FIELDS = (
     "name", "protocol", "account", "block_number", "collateral_usd", "debt_usd", "health_factor", "ltv",
@@ -43,134 +55,15 @@ FIELDS = (
 )
 
 
-def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
-    acc = account_data(snap)
-    unit = snap.base_unit
-    no_debt = acc.health_factor_wad == UINT256_MAX
-    hf = None if no_debt else acc.health_factor_wad / WAD
-    coll_usd = acc.total_collateral_base / unit
-    debt_usd = acc.total_debt_base / unit
-    return {
-        "name": snap.name,
-        "protocol": snap.protocol,
-        "account": snap.account,
-        "block_number": snap.block_number,
-        "collateral_usd": coll_usd,
-        "debt_usd": debt_usd,
-        "health_factor": hf,
-        "ltv": acc.ltv_bps / 10_000,
-        "liquidation_threshold": acc.current_liquidation_threshold_bps / 10_000,
-        "available_borrows_usd": acc.available_borrows_base / unit,
-        "liquidation_prices": liquidation_prices(snap),
-        "distance_to_liquidation_pct": None if hf is None else max(0.0, (1 - 1 / hf) * 100) if hf > 0 else 0.0,
-        "oracle_fresh": snap.oracle_fresh,
-        # extras (exact values and context)
-        "health_factor_wad": str(acc.health_factor_wad),
-        "total_collateral_base": acc.total_collateral_base,
-        "total_debt_base": acc.total_debt_base,
-        "available_borrows_base": acc.available_borrows_base,
-        "base_unit": unit,
-        "current_ltv": (debt_usd / coll_usd) if coll_usd else None,
-        "emode_category": snap.emode_category_id,
-        "isolated_asset": snap.isolated_asset,
-        "oracle_issues": list(snap.oracle_issues),
-        "protocol_version": snap.protocol_version,
-        "flash_loan_premium_bps": snap.flash_loan_premium_bps,
-        "liquidation": _liquidation_view(snap),
-    }
-
-
-def _liquidation_view(snap: LendingPositionSnapshot) -> dict[str, Any] | None:
-    """The worst single ``liquidationCall`` on the position (``sizing.liquidation.worst_liquidation``: the
-    version's close factor, $2,000 thresholds, $1,000 leftover rule and deficit), valued just below HF 1 when the
-    position is above it. ``None`` without debt. Amounts in the assets' token units and USD."""
-    from manager.sizing.liquidation import worst_liquidation
-
-    q = worst_liquidation(snap)
-    if q is None:
-        return None
-    rc, rd = snap.reserves[q.collateral_asset], snap.reserves[q.debt_asset]
-    return {
-        "collateral": q.collateral_symbol, "debt": q.debt_symbol, "close_factor": q.close_factor_bps / 10_000,
-        "max_repay": q.debt_to_cover_wei / 10**rd.decimals,
-        "seized": q.collateral_removed_wei / 10**rc.decimals,
-        "bonus": q.bonus_bps / 10_000 - 1, "loss_usd": q.loss_base / snap.base_unit, "bad_debt": q.bad_debt,
-        "deficit_usd": q.deficit_base / snap.base_unit,
-        "liquidatable_now": account_data(snap).health_factor_wad < WAD,
-    }
-
-
-def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The status row of a Synthetix PerpsV2 position (a ``manager.sizing.perp.PerpSnapshot``);
-    ``oracle_issues``: why the oracle of the market's asset is not trusted (``TickData.oracle_issues``)."""
-    from manager.sizing._checks import BadInputError
-    from manager.sizing.perp import SNX_UNIT, perp_metrics, snx_exact_liquidation_price
-
-    met = perp_metrics(snap)
-    open_ = snap.position.size_wad != 0
-    liq: float | None = None
-    if open_:
-        try:
-            b = snx_exact_liquidation_price(snap.market, snap.position, snap.block_timestamp)
-            liq = b.boundary_price_wad / SNX_UNIT if b.boundary_price_wad else b.price_usd
-        except BadInputError:
-            liq = None
-    px = met["price_usd"]
-    notional = met["notional_usd"]
-    return {
-        "name": snap.name,
-        "protocol": "synthetix_perps",
-        "account": snap.account,
-        "block_number": snap.block_number,
-        "collateral_usd": met["remaining_margin_usd"],
-        "debt_usd": notional,
-        "health_factor": met["health"] if open_ else None,
-        "ltv": met["margin_ratio"] if open_ else None,
-        "liquidation_threshold": ((met["liquidation_margin_usd"] + met["liquidation_premium_usd"]) / notional
-                                  if open_ and notional else None),
-        "available_borrows_usd": None,
-        "liquidation_prices": {snap.market.market: liq},
-        "distance_to_liquidation_pct": perp_distance_pct(snap.position.size_wad, px, liq,
-                                                         met["health"] if open_ else None),
-        "oracle_fresh": not snap.market.price_invalid and not oracle_issues,
-        # extras
-        "market": snap.market.market_key or snap.market.market,
-        "size": met["size"],
-        "price_usd": px,
-        "leverage": met["leverage"],
-        "margin_usd": met["margin_usd"],
-        "accrued_funding_usd": met["accrued_funding_usd"],
-        "pnl_usd": met["pnl_usd"],
-        "liquidation_margin_usd": met["liquidation_margin_usd"],
-        "liquidation_premium_usd": met["liquidation_premium_usd"],
-        "wallet_susd": snap.wallet_susd_wad / SNX_UNIT,
-        "oracle_issues": (["market price invalid"] if snap.market.price_invalid else []) + list(oracle_issues),
-    }
-
-
-def perp_distance_pct(size_wad: int, price_usd: float, liq_usd: float | None, health: float | None) -> float | None:
-    """% move of the price *against* the position to its liquidation price; 0 once liquidatable.
-
-    A long is liquidated by a fall (``(px - liq) / px``), a short by a rise (``(liq - px) / px``); a
-    liquidation price on the wrong side of the price (or health <= 1) means it is liquidatable now.
-    """
-    if liq_usd is None or not price_usd or size_wad == 0:
-        return None
-    if health is not None and health <= 1:
-        return 0.0
-    move = (price_usd - liq_usd) if size_wad > 0 else (liq_usd - price_usd)
-    return max(0.0, move / price_usd * 100)
-
-
 def status_rows(tick: Any) -> list[dict[str, Any]]:
-    rows = [status_row(s) for s in tick.positions.values()]
-    if getattr(tick, "morpho", None):
-        from manager.protocols.morpho_blue.status import status_row as morpho_row
+    """One row per snapshot of the tick (its adapter's ``status_row``), grouped by protocol kind in registry order
+    (each group in the tick's order); perps get their ``hedge`` views."""
+    from manager.protocols.registry import adapter_of, kinds
 
-        rows += [morpho_row(s) for s in tick.morpho.values()]
-    if getattr(tick, "perps", None):
-        issues = getattr(tick, "oracle_issues", None) or {}
-        rows += [perp_status_row(s, issues.get(name, ())) for name, s in tick.perps.items()]
+    rank = {k: i for i, k in enumerate(kinds())}
+    snaps = sorted(tick.snapshots.values(), key=lambda s: rank.get(s.protocol, len(rank)))
+    rows = [adapter_of(s).status_row(s) for s in snaps]
+    if any(adapter_of(s).family == "perp" for s in snaps):
         _add_hedges(tick, rows)
     order = {p: i for i, p in enumerate(getattr(tick, "order", ()) or ())}
     return sorted(rows, key=lambda r: order.get(r["name"], 0)) if order else rows
@@ -222,11 +115,16 @@ def _add_hedges(tick: Any, rows: list[dict[str, Any]]) -> None:
     leg it hits first (``binding_leg_down`` / ``binding_leg_up``). Computed by ``sizing.hedge`` at the
     tick's block; VaR is left out here (it needs a volatility the status read does not have).
     """
+    from manager.protocols.registry import adapter_of
     from manager.sizing.hedge import hedged_view
 
-    lending_by_account = {snap.account.lower(): (name, snap) for name, snap in tick.positions.items()}
+    # NOTE: the lending leg is a position with reserves (``sizing.hedge`` values its collateral and debt per asset)
+    lending_by_account = {snap.account.lower(): (name, snap) for name, snap in tick.snapshots.items()
+                          if adapter_of(snap).family == "lending" and hasattr(snap, "reserves")}
     by_name = {r["name"]: r for r in rows}
-    for perp_name, perp in tick.perps.items():
+    for perp_name, perp in tick.snapshots.items():
+        if adapter_of(perp).family != "perp":
+            continue
         account = str(getattr(perp, "account", "") or "").lower()
         if account not in lending_by_account:
             continue

@@ -12,7 +12,8 @@ from typing import Any
 
 from pydantic import Field
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
 INTERFACE_VERSION = 1

@@ -35,8 +35,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from manager.domain import DepthCurve, LendingPositionSnapshot, OracleReading, SizingDecision
+from manager.domain import DepthCurve, OracleReading, SizingDecision
 from manager.errors import ConfigError, SkipTickError
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.caps import SizingLimits
 
 INTERFACE_VERSION = 1

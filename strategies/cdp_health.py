@@ -28,7 +28,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
 from manager.sizing.boost import plan_boost

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.automations import plan_atomic_close, plan_atomic_close_morpho, plan_partial_close
 from strategies._price import automation_state, needs_atomic, oracle_price_usd, with_path

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.automations import plan_collateral_switch
 from strategies._price import needs_atomic, oracle_price_usd, with_path

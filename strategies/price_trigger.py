@@ -18,7 +18,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
 from strategies._price import needs_atomic, oracle_price_usd, with_path

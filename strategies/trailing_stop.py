@@ -16,7 +16,8 @@ import math
 
 from pydantic import Field
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from strategies import close_on_price
 from strategies._price import automation_state, oracle_price_usd

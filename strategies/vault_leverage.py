@@ -19,7 +19,8 @@ import math
 
 from pydantic import Field, model_validator
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.aave import account_data
 from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
 from manager.sizing.boost import plan_boost

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,6 +62,10 @@ PANIC_CODES = {
     0x41: "out of memory",
     0x51: "call to a zero-initialized internal function",
 }
+
+
+_new_object = object.__new__
+_set_attr = object.__setattr__
 
 
 def selector(signature: str) -> bytes:
@@ -152,6 +156,18 @@ class Call:
 
         values = decode(list(self.output_types), data)
         return values[0] if len(values) == 1 else tuple(values)
+
+
+def fast_call(target: str, calldata: bytes, label: str, decoder: Callable[[bytes], Any]) -> Call:
+    """``Call(target, calldata, label=label, decoder=decoder)``, about 3x cheaper (tens of thousands per tick).
+
+    NOTE: fills the frozen dataclass's ``__dict__`` directly (its ``__init__`` goes through
+    ``object.__setattr__`` once per field); equal to the constructor's result in every field.
+    """
+    obj = _new_object(Call)
+    obj.__dict__.update(target=target, calldata=calldata, output_types=(), label=label, decoder=decoder, raw=False,
+                        gas_limit=DEFAULT_CALL_GAS)
+    return obj  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -415,36 +431,85 @@ def execute(
     Raises ``DataQualityError`` if a multicall reports another block than ``block_number``, and
     ``RpcError`` on transport failures that survived the client's retries.
     """
+    out: list[CallResult] = []
+    for _start, results in execute_chunks(client, calls, block_number, transport=transport, chunk_size=chunk_size,
+                                          gas=gas):
+        out.extend(results)
+    return out
+
+
+def execute_chunks(
+    client: ChainClient,
+    calls: Sequence[Call],
+    block_number: int,
+    *,
+    transport: Transport | None = None,
+    chunk_size: int | None = None,
+    gas: int | None = None,
+) -> Iterator[tuple[int, list[CallResult]]]:
+    """``execute``, chunk by chunk: ``(index of the chunk's first call, its results)`` in call order, each as soon
+    as it is there (the caller may decode one chunk while the next ones are still in flight: the window of
+    requests in flight is kept full by the worker threads, not by the caller). The first failing chunk, in
+    order, raises when it is reached."""
     if isinstance(block_number, bool) or not isinstance(block_number, int) or block_number < 0:
         raise TypeError(f"block_number must be an explicit non-negative int, got {block_number!r}")
     kind: Transport = transport or client.config.multicall_kind
     size = chunk_size or client.config.multicall_chunk_size
-    chunks = [list(calls[start : start + size]) for start in range(0, len(calls), size)]
+    starts = list(range(0, len(calls), size))
+    chunks = [list(calls[start : start + size]) for start in starts]
     cap = getattr(client.config, "max_parallel_requests", MAX_PARALLEL_CHUNKS) if client is not None else MAX_PARALLEL_CHUNKS
     workers = max(1, min(int(cap), MAX_PARALLEL_CHUNKS, len(chunks)))
-    out: list[CallResult] = []
     if workers <= 1:
-        for chunk in chunks:
-            out.extend(_run_chunk(client, chunk, block_number, kind, gas))
-        return out
+        for start, chunk in zip(starts, chunks, strict=True):
+            yield start, _run_chunk(client, chunk, block_number, kind, gas)
+        return
     # NOTE: a few chunks in flight at once: the node executes one while this process encodes the
     # next and decodes the last (about 2x for 10,000 accounts). Results keep the call order; the
     # first failing chunk (in order) raises, as it would sequentially.
-    pool = _chunk_pool()
-    futures: list[Any] = []
+    window = _Window(chunks, workers, lambda chunk: _run_chunk(client, chunk, block_number, kind, gas))
     try:
-        # a sliding window of ``workers`` requests in flight; results are taken in call order
-        for i, chunk in enumerate(chunks):
-            if i >= workers:
-                out.extend(futures[i - workers].result())
-            futures.append(pool.submit(_run_chunk, client, chunk, block_number, kind, gas))
-        for future in futures[max(0, len(chunks) - workers):]:
-            out.extend(future.result())
-    except BaseException:
-        for future in futures:
-            future.cancel()
-        raise
-    return out
+        for i, start in enumerate(starts):
+            yield start, window.result(i)
+    finally:
+        window.cancel()
+
+
+class _Window:
+    """A sliding window of ``workers`` chunk requests in flight on the shared pool: each finished request starts
+    the next chunk (so the window stays full whatever the consumer does); ``result(i)`` waits for chunk ``i``."""
+
+    def __init__(self, chunks: list[list[Call]], workers: int, run: Callable[[list[Call]], list[CallResult]]) -> None:
+        self._chunks = chunks
+        self._run = run
+        self._lock = threading.Lock()
+        self._next = 0
+        self._cancelled = False
+        self._futures: list[Any] = [None] * len(chunks)
+        self._ready = [threading.Event() for _ in chunks]
+        for _ in range(workers):
+            self._submit_next()
+
+    def _submit_next(self) -> None:
+        with self._lock:
+            if self._cancelled or self._next >= len(self._chunks):
+                return
+            i = self._next
+            self._next += 1
+            future = _chunk_pool().submit(self._run, self._chunks[i])
+            self._futures[i] = future
+        self._ready[i].set()
+        future.add_done_callback(lambda _f: self._submit_next())
+
+    def result(self, i: int) -> list[CallResult]:
+        self._ready[i].wait()
+        return self._futures[i].result()  # type: ignore[no-any-return]
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            futures = [f for f in self._futures if f is not None]
+        for f in futures:
+            f.cancel()
 
 
 _POOL: Any = None
@@ -538,22 +603,24 @@ def _via_uniswap(client: ChainClient, chunk: list[Call], block_number: int, gas:
     if len(results) != len(chunk):
         raise DataQualityError(f"multicall returned {len(results)} results for {len(chunk)} calls",
                                chain=client.name, block_number=block_number)
-    out = []
+    out: list[CallResult] = []
+    append = out.append
+    new, set_dict = _new_object, _set_attr
     for c, (ok, gas_used, ret) in zip(chunk, results, strict=True):
         decoder = c.decoder
         if ok and decoder is not None:  # the common case, without the generic path's checks
             try:
                 value = decoder(ret)
             except Exception:
-                out.append(_result(c, block_number, ok, ret, gas_used))  # the decode failure, described
+                append(_result(c, block_number, ok, ret, gas_used))  # the decode failure, described
                 continue
-            out.append(_ok_result(c.label, block_number, value, gas_used))
+            obj = new(CallResult)  # = _ok_result(c.label, block_number, value, gas_used), inlined
+            set_dict(obj, "__dict__", {"label": c.label, "success": True, "block_number": block_number,
+                                       "value": value, "error": None, "revert_data": b"", "gas_used": gas_used})
+            append(obj)
         else:
-            out.append(_result(c, block_number, ok, ret, gas_used))
+            append(_result(c, block_number, ok, ret, gas_used))
     return out
-
-
-_new_object = object.__new__
 
 
 def _ok_result(label: str, block_number: int, value: Any, gas_used: int | None) -> CallResult:
@@ -563,8 +630,8 @@ def _ok_result(label: str, block_number: int, value: Any, gas_used: int | None) 
     ``object.__setattr__`` once per field); equal to the constructor's result in every field.
     """
     obj = _new_object(CallResult)
-    obj.__dict__.update(label=label, success=True, block_number=block_number, value=value, error=None,
-                        revert_data=b"", gas_used=gas_used)
+    _set_attr(obj, "__dict__", {"label": label, "success": True, "block_number": block_number, "value": value,
+                                "error": None, "revert_data": b"", "gas_used": gas_used})
     return obj
 
 

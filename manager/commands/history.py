@@ -103,20 +103,19 @@ def chain_costs(cfg: Any, position: str) -> Any:
     except PosmanError:
         return None
     client = ChainClient.from_config(cfg, proto.chain)
-    aave = next((p for p in cfg.protocols if p.kind == "aave_v3" and p.chain == proto.chain), None)
+    from manager.protocols.registry import adapter
+
+    # the chain's first protocol entry whose adapter prices a symbol at a block (an oracle of its own)
+    pricer = next(((p, a) for p in cfg.protocols if p.chain == proto.chain
+                   for a in [adapter(p.kind)] if callable(getattr(a, "price_usd", None))), None)
     prices: dict[int, float | None] = {}
 
     def native_usd(block: int) -> float | None:
         if block not in prices:
             prices[block] = None
-            if aave is not None:
-                from manager.protocols.aave_v3.reads import read_market
-
+            if pricer is not None:
                 try:
-                    market = read_market(client, aave.pool_addresses_provider, block, version=aave.version)
-                    asset = market.by_symbol.get(NATIVE_SYMBOL)
-                    if asset is not None:
-                        prices[block] = market.reserves[asset].price_base / market.base_unit
+                    prices[block] = pricer[1].price_usd(client, pricer[0], NATIVE_SYMBOL, block)
                 except Exception:  # an old block a pruned node no longer has: cost in native only
                     prices[block] = None
         return prices[block]
@@ -223,7 +222,9 @@ def run(args: argparse.Namespace) -> int:
         cells = [[str(s["block"]), fmt_time(s["timestamp"]), hf, f"{s['collateral_usd']:,.2f}",
                   f"{s['debt_usd']:,.2f}", mark] for s, hf, mark in rows]
         cells += [[str(b), "", "", "", "", ", ".join(m)] for b, m in sorted(acted.items())]
-        perp = cfg.protocol(cfg.position(args.name).protocol).kind == "synthetix_perps"
+        from manager.protocols.registry import adapter
+
+        perp = adapter(cfg.protocol(cfg.position(args.name).protocol).kind).family == "perp"
         bands = cfg.alerts.rules.health_for(args.name, perp=perp)
         styles = [band(s["health_factor"], bands.warning_below_hf, bands.critical_below_hf)[1]
                   for s, _hf, _m in rows] + ["bold"] * len(acted)

@@ -326,12 +326,13 @@ def check_chain(cfg: Any, report: InitReport) -> tuple[Any, dict[tuple[str, str]
         if not row["collateral_usd"] and not row["debt_usd"]:
             report.missing.append(f"position {row['name']}: the account has no collateral and no debt in this market")
     pairs: set[tuple[str, str, str, str]] = set()
-    for snap in tick.positions.values():
+    lending = [s for s in tick.snapshots.values() if hasattr(s, "assets")]  # positions holding reserves
+    for snap in lending:
         colls = [a for a in snap.assets if a.collateral_wei > 0 and a.collateral_enabled]
         debts = [a for a in snap.assets if a.variable_debt_wei + a.stable_debt_wei > 0]
         pairs |= {(c.asset, d.asset, c.symbol, d.symbol) for c in colls for d in debts if c.asset != d.asset}
     found = find_pools(client, uni.factory, pairs, block) if uni is not None and pairs else {}
-    for snap in tick.positions.values():
+    for snap in lending:
         colls = [a for a in snap.assets if a.collateral_wei > 0 and a.collateral_enabled]
         debts = [a for a in snap.assets if a.variable_debt_wei + a.stable_debt_wei > 0]
         for c in colls:

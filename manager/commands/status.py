@@ -82,11 +82,12 @@ def run(args: argparse.Namespace) -> int:
 def print_rich_status(config: Any, tick: Any, rows: list[dict[str, Any]]) -> None:
     """The status rows as a ``rich`` table: lowest health first, coloured by the position's alert band."""
     from manager.commands._render import BAND_RANK, band, print_rich_table
+    from manager.protocols.registry import adapter
     from manager.status import STATUS_HEAD, hedge_lines, status_cells
 
     bands = {}
     for r in rows:
-        b = config.alerts.rules.health_for(r["name"], perp=r["protocol"] == "synthetix_perps")
+        b = config.alerts.rules.health_for(r["name"], perp=adapter(r["protocol"]).family == "perp")
         bands[r["name"]] = band(r["health_factor"], b.warning_below_hf, b.critical_below_hf)
 
     def risk(r: dict[str, Any]) -> tuple[int, float]:

@@ -28,7 +28,7 @@ from sqlalchemy import and_, delete, exists, func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from manager.domain import WAD, LendingPositionSnapshot, SizingDecision
+from manager.domain import WAD, SizingDecision
 from manager.errors import NeverSubmitError, PosmanError
 from manager.persistence.db import Database
 from manager.persistence.models import (
@@ -41,6 +41,7 @@ from manager.persistence.models import (
     TransactionRow,
     TxStatus,
 )
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 
 log = logging.getLogger("posman.persistence")
 

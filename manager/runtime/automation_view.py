@@ -16,7 +16,6 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from manager.domain import LendingPositionSnapshot
 from strategies.api import LoadedStrategy, StrategyContext, armed_automations
 
 
@@ -38,7 +37,7 @@ def at_trigger(strategy: LoadedStrategy, key: str, snapshot: Any, ctx: StrategyC
     auto = next((a for a in armed_automations(strategy) if a.key == key), None)
     if auto is None:
         return {"error": f"no automation {key!r}"}
-    if not isinstance(snapshot, LendingPositionSnapshot):
+    if not hasattr(snapshot, "reserves") or not hasattr(snapshot, "base_unit"):  # a position priced per reserve
         return {"note": "the trigger-price preview covers Aave V3 positions"}
     reserve = next((r for r in snapshot.reserves.values() if r.symbol == asset), None)
     reading = ctx.oracles.get(asset)

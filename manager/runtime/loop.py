@@ -23,8 +23,8 @@
    ended by one "recovered" alert when an action lands or the position needs none; stuck transactions
    and the tick's success are alerted. Delivery is the ``Alerting`` worker's job: never in the tick.
 
-Positions may be on Aave V3, Morpho Blue or Synthetix PerpsV2: the tick's snapshot of each is found by
-name (``TickData.positions`` / ``.morpho`` / ``.perps``), its health comes from
+Positions may be on any registered protocol: the tick's snapshot of each is found by name in its one
+table (``TickData.snapshots``), its health comes from
 ``manager.runtime.views.health_view`` (one number, 1.0 = liquidatable, for recording, alerts and the
 urgency order), and the plan context wired at start-up picks the protocol's encoder.
 
@@ -52,9 +52,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from manager.domain import LendingPositionSnapshot, SizingDecision
+from manager.domain import SizingDecision
 from manager.errors import PosmanError, StopError
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
+from manager.protocols.registry import adapter_of
 from manager.runtime.views import HealthView, health_view
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthLedger
@@ -198,12 +198,8 @@ class Alerting:
 
 
 def _snapshot_of(data: Any, name: str) -> Any | None:
-    """The position's snapshot in a tick (Aave ``positions``, Morpho ``morpho``, PerpsV2 ``perps``)."""
-    for table in ("positions", "morpho", "perps"):
-        snap = (getattr(data, table, None) or {}).get(name)
-        if snap is not None:
-            return snap
-    return None
+    """The position's snapshot in a tick (its one table, ``TickData.snapshots``), or None."""
+    return (getattr(data, "snapshots", None) or {}).get(name)
 
 
 def strategy_context(name: str, mode: str, peers: Iterable[str], views: dict[str, PeerView], data: Any,
@@ -484,7 +480,7 @@ class Runtime:
                             outcome.reason)
                 continue
             try:
-                hv = health_view(snap, asset=self._perp_asset(name))
+                hv = health_view(snap)
                 health = hv.health
                 self.repo.record_snapshot(
                     position=name, protocol=hv.protocol, account=snap.account, block_number=int(snap.block_number),
@@ -497,7 +493,7 @@ class Runtime:
                                        collateral_usd=hv.collateral_usd, debt_usd=hv.debt_usd)
                 health_views[name] = hv
                 self.alerting.emit("evaluate_health", name, health, block_number=data.block_number, now_s=now_s,
-                                   perp=name in getattr(data, "perps", {}))
+                                   perp=adapter_of(snap).family == "perp")
             except StopError:
                 raise
             except Exception as exc:
@@ -550,14 +546,6 @@ class Runtime:
                 cache[1][p] = got.get(p)
         return {p: cache[1][p] for p in pairs if cache[1].get(p) is not None}
 
-    def _perp_asset(self, name: str) -> str | None:
-        """The oracle symbol a perp position's market tracks (``asset`` of its ``synthetix_perps`` entry)."""
-        try:
-            proto = self.cfg.protocol(self.cfg.position(name).protocol)
-        except (AttributeError, KeyError):
-            return None
-        return getattr(proto, "asset", None)
-
     def _position_failed(self, report: TickReport, name: str, block: int, exc: Exception) -> None:
         outcome = report.positions.setdefault(name, PositionOutcome(name))
         outcome.status, outcome.reason = "error", " ".join(str(exc).split())[:300]
@@ -583,10 +571,9 @@ class Runtime:
         outcome = report.positions[name]
         block = int(data.block_number)
         untrusted = sorted(hv.symbols & bad_symbols)
-        extra = tuple((getattr(data, "oracle_issues", None) or {}).get(name, ()))
-        if untrusted or not hv.oracle_fresh or extra:
+        if untrusted or not hv.oracle_fresh:
             why = ("oracle data not trusted: "
-                   f"{', '.join(untrusted) or ', '.join(hv.oracle_issues + extra) or 'stale'}")
+                   f"{', '.join(untrusted) or ', '.join(hv.oracle_issues) or 'stale'}")
             outcome.status, outcome.action, outcome.reason = "skipped", "skip", why
             log.warning("event=decision position=%s block=%d strategy=%s mode=%s hf=%s action=skip reason=%r",
                         name, block, pos.strategy.name, pos.mode, _fmt(views[name].health), why)
@@ -616,7 +603,7 @@ class Runtime:
         if self.keep_contexts:
             self.contexts[name] = ctx
         # NOTE: depth curves price the collateral sales of Aave and Morpho Blue; perp sizing does not take them.
-        lending = isinstance(snap, (LendingPositionSnapshot, MorphoPositionSnapshot))
+        lending = adapter_of(snap).family == "lending"
         seen: dict[tuple[str, str], Any] = {}
 
         def read_depth(pairs: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:

@@ -34,8 +34,9 @@ from dataclasses import dataclass, replace
 
 from pydantic import Field
 
-from manager.domain import AccountData, EModeCategory, Frozen, LendingPositionSnapshot
+from manager.domain import AccountData, EModeCategory, Frozen
 from manager.errors import SizingError
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError, target_health
 from manager.sizing.aave_rules import V3_0, AaveRules, rules_for
 from manager.sizing.caps import borrow_cap_room_wei

@@ -28,7 +28,8 @@ import math
 from collections.abc import Mapping
 from typing import TypedDict
 
-from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import DepthCurve, SizingDecision, SizingStep
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
 from manager.sizing.boost import plan_boost

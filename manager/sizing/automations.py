@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from manager.domain import LendingPositionSnapshot, PositionAsset, SizingDecision, SizingStep
+from manager.domain import PositionAsset, SizingDecision, SizingStep
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError
 from manager.sizing.aave import AssetLine, exact_position

@@ -21,7 +21,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from manager.domain import LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import SizingDecision, SizingStep
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, _borrow_ok_v30, _largest, exact_position, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei, usd_cap_wei

@@ -25,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from manager.domain import ActionKind, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import ActionKind, SizingDecision, SizingStep
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei

@@ -22,7 +22,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from manager.domain import Frozen, LendingPositionSnapshot
+from manager.domain import Frozen
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.aave import exact_position
 from manager.sizing.perp import (
     SNX_UNIT,

@@ -25,7 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from manager.domain import RAY, WAD, Frozen, LendingPositionSnapshot
+from manager.domain import RAY, WAD, Frozen
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError
 from manager.sizing.aave import AssetLine, ExactPosition, exact_position
 from manager.sizing.fixed import UINT256_MAX, percent_div, percent_mul

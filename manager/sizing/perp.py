@@ -15,12 +15,15 @@ Signed ``size`` is in base-asset units: > 0 long, < 0 short.
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from manager.domain import ActionKind, Frozen, SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, finite, non_negative, positive
+
+if TYPE_CHECKING:
+    from manager.protocols.synthetix_perps.types import PerpSnapshot
 
 Side = Literal["long", "short"]
 
@@ -541,20 +544,6 @@ class PerpMarginConfig(Frozen):
     fee_buffer_ratio: float = Field(default=0.001, ge=0, lt=0.1)
 
 
-class PerpSnapshot(Frozen):
-    """A PerpsV2 position with its market at one block, plus the account's sUSD wallet balance."""
-
-    name: str = ""
-    account: str
-    market: PerpsV2Market
-    position: PerpsV2Position
-    market_address: str = ""
-    susd_address: str = ""
-    wallet_susd_wad: int = 0
-    block_number: int
-    block_timestamp: int
-
-
 def perp_metrics(snap: PerpSnapshot) -> dict[str, float]:
     """Float view at the read block: size, notional, remaining margin, margin ratio, leverage, health."""
     m, pos, ts, px = snap.market, snap.position, snap.block_timestamp, snap.market.price_wad
@@ -686,3 +675,12 @@ def decide_perp(snap: PerpSnapshot, config: PerpMarginConfig) -> SizingDecision:
                 notional_usd=excess_wad / SNX_UNIT, block_number=snap.block_number,
             )
     return SizingDecision(action="none", reason=f"margin ratio {ratio:.4f} (health {health:.3f}) in band", **base)
+
+
+def __getattr__(name: str) -> Any:
+    """``PerpSnapshot`` moved to ``manager.protocols.synthetix_perps.types`` (lazy: it imports this module)."""
+    if name == "PerpSnapshot":
+        from manager.protocols.synthetix_perps.types import PerpSnapshot
+
+        return PerpSnapshot
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

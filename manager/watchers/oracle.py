@@ -1,6 +1,9 @@
 """Oracle watcher: Chainlink feed freshness and oracle-vs-DEX deviation, read at one block.
 
-Per feed (``AggregatorV3Interface.latestRoundData`` / ``decimals``): answer, round, ``updatedAt``,
+Protocol-neutral: the feeds come from every position's adapter (``OracleFeed``: Aave's ``AaveOracle`` sources,
+Morpho's oracle ``BASE_FEED_1`` / ``QUOTE_FEED_1``, ...), and every position is checked against the readings of
+the symbols it depends on (``position_oracle_issues``). Per feed (``AggregatorV3Interface.latestRoundData`` /
+``decimals``): answer, round, ``updatedAt``,
 age against the configured heartbeat (``age_s = max(now_s, block timestamp) - updatedAt``, with ``now_s``
 passed in so tests control the clock). Per asset, when a configured Uniswap V3 pool pairs it with another priced
 reserve: the pool's spot price (``slot0``) and TWAP (``observe``), turned into USD with the other
@@ -13,16 +16,16 @@ refuses to act on positions holding that asset and alerts.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eth_utils import to_checksum_address
 
-from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, execute
+from manager.chain.batch import ReadPlan
+from manager.chain.multicall import Call
 from manager.domain import OracleReading
-from manager.protocols.aave_v3.reads import AaveMarket
 from manager.protocols.chainlink import feed_calls, legacy_feed_calls
+from manager.protocols.reading import OracleFeed
 from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header, pool_calls
 
 
@@ -31,43 +34,57 @@ def pool_price_calls(factory: str, pairs: Sequence[tuple[str, str, int]]) -> lis
             for a, b, fee in pairs]
 
 
-def read_oracles(
-    client: ChainClient,
-    market: AaveMarket,
+def oracles_plan(
+    feeds: Sequence[OracleFeed],
     *,
+    block_number: int,
+    block_timestamp: int,
     now_s: float,
     heartbeat_s: Any,
     max_deviation_bps: float,
     twap_window_s: int = 0,
     factory: str | None = None,
     pools: Sequence[tuple[str, str, int]] = (),
-) -> dict[str, OracleReading]:
-    """One ``OracleReading`` per reserve symbol at ``market.block_number``.
+) -> ReadPlan[dict[str, OracleReading]]:
+    """One ``OracleReading`` per feed symbol at ``block_number``, whatever protocol named the feed (two rounds).
 
     ``heartbeat_s`` is a callable ``symbol -> seconds``; ``pools`` are (symbol_in, symbol_out, fee)
-    from the config's ``[[pools]]`` (used to compare the oracle with the DEX).
+    from the config's ``[[pools]]`` (used to compare the oracle with the DEX, for feeds whose ``token`` is known).
+    The first feed of a symbol is the one read (a symbol is one price per tick).
     """
-    block = market.block_number
-    symbols = list(market.feeds)
+    block = block_number
+    by_symbol: dict[str, OracleFeed] = {}
+    for f in feeds:
+        by_symbol.setdefault(f.symbol, f)
+    symbols = list(by_symbol)
     calls: list[Call] = []
     for sym in symbols:
-        calls += feed_calls(market.feeds[sym])
+        calls += feed_calls(by_symbol[sym].feed)
     pairs: list[tuple[str, str, int]] = []
     if factory:
         for a, b, fee in pools:
-            if a in market.by_symbol and b in market.by_symbol:
+            if a in by_symbol and b in by_symbol and by_symbol[a].token and by_symbol[b].token:
                 pairs.append((a, b, fee))
-        calls += pool_price_calls(factory, [(market.by_symbol[a], market.by_symbol[b], f) for a, b, f in pairs])
-    r = execute(client, calls, block)
+        calls += pool_price_calls(factory, [(by_symbol[a].token, by_symbol[b].token, f) for a, b, f in pairs])
+    r = (yield calls) if calls else []
     # NOTE: a source without latestRoundData (Aave's adapters and mocks) may still answer Chainlink's older
-    # latestAnswer()/latestTimestamp(); ask those of the feeds that failed, in one more batch.
+    # latestAnswer()/latestTimestamp(); ask those of the feeds that failed, alongside the pools' headers.
     failed = [sym for i, sym in enumerate(symbols) if not r[2 * i].success]
-    legacy = execute(client, [c for sym in failed for c in legacy_feed_calls(market.feeds[sym])], block) if failed else []
+    legacy_calls = [c for sym in failed for c in legacy_feed_calls(by_symbol[sym].feed)]
+    live: list[tuple[tuple[str, str, int], str]] = []
+    if pairs:
+        addrs = [to_checksum_address(x.value) if x.success else None for x in r[2 * len(symbols):]]
+        live = [(p, a) for p, a in zip(pairs, addrs, strict=True) if a and int(a, 16) != 0]
+    header_calls: list[Call] = []
+    for _p, a in live:
+        header_calls += pool_calls(a, twap_window_s=twap_window_s)
+    second = (yield legacy_calls + header_calls) if legacy_calls or header_calls else []
+    legacy, res = second[: len(legacy_calls)], second[len(legacy_calls):]
     legacy_of = {sym: (legacy[2 * j], legacy[2 * j + 1]) for j, sym in enumerate(failed)}
     out: dict[str, dict[str, Any]] = {}
     for i, sym in enumerate(symbols):
         rd, dec = r[2 * i], r[2 * i + 1]
-        feed = market.feeds[sym]
+        feed = by_symbol[sym].feed
         hb = int(heartbeat_s(sym))
         if rd.success:
             round_id, answer, _started, updated_at, _answered = rd.value
@@ -84,7 +101,7 @@ def read_oracles(
             continue
         # NOTE: the later of the caller's clock and the block's timestamp: a chain running ahead of
         # the wall clock (or a wall clock ahead of an idle chain) can only make a feed look older.
-        age = max(int(now_s), market.block_timestamp) - int(updated_at)
+        age = max(int(now_s), block_timestamp) - int(updated_at)
         decimals = int(dec.value) if dec.success else None
         issue = None
         if decimals is None:
@@ -94,24 +111,17 @@ def read_oracles(
                     "stale": age > hb or int(answer) <= 0 or issue is not None, "issue": issue}
 
     # oracle vs DEX
-    if pairs:
-        addrs = [to_checksum_address(x.value) if x.success else None for x in r[2 * len(symbols):]]
-        live = [(p, a) for p, a in zip(pairs, addrs, strict=True) if a and int(a, 16) != 0]
-        calls = []
-        for _p, a in live:
-            calls += pool_calls(a, twap_window_s=twap_window_s)
-        res = execute(client, calls, block) if calls else []
-        per = len(HEADER_FUNCTIONS) + (1 if twap_window_s > 0 else 0)  # pool_calls: header (+ observe)
-        for j, ((sa, sb, _fee), addr) in enumerate(live):
-            chunk = res[j * per : (j + 1) * per]
-            if not all(x.success for x in chunk[: len(HEADER_FUNCTIONS)]):
-                continue
-            header = decode_pool_header(addr, chunk, twap_window_s)
-            for sym, other in ((sa, sb), (sb, sa)):
-                if sym in out and other in out and "dex_spot_price" not in out[sym] and not out[other]["stale"]:
-                    spot, twap = _usd_prices(header, market, sym, other, out[other])
-                    out[sym]["dex_spot_price"] = spot
-                    out[sym]["dex_twap_price"] = twap
+    per = len(HEADER_FUNCTIONS) + (1 if twap_window_s > 0 else 0)  # pool_calls: header (+ observe)
+    for j, ((sa, sb, _fee), addr) in enumerate(live):
+        chunk = res[j * per : (j + 1) * per]
+        if not all(x.success for x in chunk[: len(HEADER_FUNCTIONS)]):
+            continue
+        header = decode_pool_header(addr, chunk, twap_window_s)
+        for sym, other in ((sa, sb), (sb, sa)):
+            if sym in out and other in out and "dex_spot_price" not in out[sym] and not out[other]["stale"]:
+                spot, twap = _usd_prices(header, by_symbol[sym], by_symbol[other], out[other])
+                out[sym]["dex_spot_price"] = spot
+                out[sym]["dex_twap_price"] = twap
     readings: dict[str, OracleReading] = {}
     for sym, d in out.items():
         oracle_usd = d["answer"] / 10 ** d["decimals"] if d["answer"] > 0 else 0.0
@@ -123,7 +133,7 @@ def read_oracles(
         dev = min(devs) if devs else None
         readings[sym] = OracleReading(
             symbol=sym, feed=d["feed"], answer=d["answer"], decimals=d["decimals"], round_id=d["round_id"],
-            updated_at=d["updated_at"], block_number=block, block_timestamp=market.block_timestamp,
+            updated_at=d["updated_at"], block_number=block, block_timestamp=block_timestamp,
             heartbeat_s=d.get("heartbeat_s", 0), age_s=d["age_s"], stale=d["stale"], issue=d.get("issue"),
             dex_spot_price=d.get("dex_spot_price"), dex_twap_price=d.get("dex_twap_price"),
             deviation_bps=dev, deviating=dev is not None and dev > max_deviation_bps,
@@ -131,13 +141,35 @@ def read_oracles(
     return readings
 
 
-def _usd_prices(header: Any, market: AaveMarket, sym: str, other: str, other_reading: dict[str, Any]) -> tuple[float, float | None]:
-    """USD price of ``sym`` implied by the pool and ``other``'s oracle price (spot, TWAP)."""
-    r_sym = market.reserves[market.by_symbol[sym]]
-    r_other = market.reserves[market.by_symbol[other]]
+def reading_issues(symbol: str, r: OracleReading) -> list[str]:
+    """Why ``symbol``'s reading cannot be trusted (stale, unreadable, deviating from the DEX); empty if it can."""
+    issues = []
+    if r.stale and r.issue:
+        issues.append(r.issue)
+    elif r.stale:
+        issues.append(f"{symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
+    if r.deviating:
+        issues.append(f"{symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
+    return issues
+
+
+def position_oracle_issues(symbols: Iterable[str], readings: Mapping[str, OracleReading]) -> tuple[str, ...]:
+    """The oracle issues of a position depending on ``symbols`` (protocol-neutral: every position's
+    ``PositionSnapshot.oracle_symbols``), in their order."""
+    issues: list[str] = []
+    for sym in symbols:
+        r = readings.get(sym)
+        if r is not None:
+            issues += reading_issues(sym, r)
+    return tuple(issues)
+
+
+def _usd_prices(header: Any, f_sym: OracleFeed, f_other: OracleFeed, other_reading: dict[str, Any]
+                ) -> tuple[float, float | None]:
+    """USD price of ``f_sym``'s asset implied by the pool and ``f_other``'s oracle price (spot, TWAP)."""
     other_usd = other_reading["answer"] / 10 ** other_reading["decimals"]
-    sym_is_0 = header.token0 == r_sym.asset
-    d0, d1 = (r_sym.decimals, r_other.decimals) if sym_is_0 else (r_other.decimals, r_sym.decimals)
+    sym_is_0 = header.token0.lower() == f_sym.token.lower()
+    d0, d1 = (f_sym.decimals, f_other.decimals) if sym_is_0 else (f_other.decimals, f_sym.decimals)
 
     def price_of_sym(p1_per_0_raw: float) -> float:
         p = p1_per_0_raw * 10 ** (d0 - d1)  # token1 per token0, human units

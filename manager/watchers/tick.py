@@ -1,13 +1,17 @@
 """One tick of reads: every position, oracle and (on demand) pool depth, all at ONE block.
 
-``TickReader(config).read(now_s)`` picks the head block (refusing a stale head), then reads the Aave
-market, the feeds and every configured position at that block number. Depth curves are expensive
+``TickReader(config).read(now_s)`` picks the head block (refusing a stale head; its timestamp is the block's,
+read once), then reads every configured position at that block number in ONE batched read: each protocol
+entry's adapter (``manager.protocols.registry``) contributes a read plan, and round k of every plan is one
+multicall (chunks in parallel); a second batched read checks every position's oracles and the atomic path.
+The result is one table of ``PositionSnapshot`` by position name (``TickData.snapshots``). Depth curves are expensive
 (the whole tick bitmap of a pool) and only needed when a strategy wants to act, so
 ``depth(tick, pairs)`` reads them later in the tick, still at ``tick.block_number``.
 
 Data-quality rules applied here: a position whose reads fail is reported in ``errors`` (the others
-go on); a position holding an asset whose oracle is stale or deviates from the DEX is marked
-``oracle_fresh=False`` with the reasons in ``oracle_issues``.
+go on); a position depending on an oracle symbol (``PositionSnapshot.oracle_symbols``, whatever its protocol)
+whose reading is stale or deviates from the DEX is marked ``oracle_fresh=False`` with the reasons in
+``oracle_issues``.
 """
 
 from __future__ import annotations
@@ -16,50 +20,62 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from manager.chain.batch import ReadPlan, gc_paused, run_plans
 from manager.chain.client import ChainClient
-from manager.config.schema import AaveV3Config, Config, UniswapV3Config
-from manager.domain import AtomicReads, DepthCurve, LendingPositionSnapshot, OracleReading
+from manager.config.schema import Config
+from manager.domain import AtomicReads, DepthCurve, OracleReading, PositionSnapshot
 from manager.errors import ConfigError, DataQualityError, PosmanError
-from manager.protocols.aave_v3.reads import AaveMarket, read_accounts, read_market
-from manager.watchers.oracle import read_oracles
+from manager.protocols import registry
+from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
+from manager.watchers.oracle import oracles_plan, position_oracle_issues
 
 
 @dataclass(frozen=True)
 class TickData:
+    """Everything one tick read, at one block.
+
+    ``snapshots``: ONE table, position name -> its ``PositionSnapshot`` (whatever the protocol; the protocol's
+    own detail is inside, ``snap.protocol`` names its adapter); ``errors``: name -> why it was not read.
+    ``protocol_state``: per ``[[protocols]]`` entry name, the adapter's own detail of the entry (e.g. the Aave
+    market it read), for that adapter only. ``tokens``: symbol -> token address known at this block (depth).
+    """
+
     block_number: int
     block_timestamp: int
-    positions: dict[str, LendingPositionSnapshot]
+    snapshots: dict[str, PositionSnapshot]
     oracles: dict[str, OracleReading]
     depth: dict[tuple[str, str], DepthCurve] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
-    markets: dict[str, AaveMarket] = field(default_factory=dict)  # by protocol name
-    morpho: dict[str, Any] = field(default_factory=dict)  # position name -> MorphoPositionSnapshot
-    perps: dict[str, Any] = field(default_factory=dict)  # position name -> sizing.perp.PerpSnapshot
-    # position name -> why its oracle is not trusted (perps: the ``asset`` oracle of its protocol entry)
-    oracle_issues: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    # managed Aave positions: the account's wallet balance of every reserve token (asset -> wei), at the
-    # same block; what a deleverage may spend before withdrawing (see sizing.deleverage wallet_wei)
+    protocol_state: dict[str, Any] = field(default_factory=dict)  # protocol entry name -> adapter's detail
+    # managed positions: the account's wallet balance per token (address -> wei), at the same block; what a
+    # deleverage may spend before withdrawing (see sizing.deleverage wallet_wei)
     wallets: dict[str, dict[str, int]] = field(default_factory=dict)
     # managed positions whose signer has an executor contract: flash liquidity and the executor's grants at
     # the same block (what ``execution.planner.choose_path`` picks the atomic or direct path from)
     atomic: dict[str, AtomicReads] = field(default_factory=dict)
+    tokens: dict[str, str] = field(default_factory=dict)  # symbol -> token address (first protocol naming it)
 
-    def snapshot(self, name: str) -> Any | None:
-        """The position's snapshot whatever its protocol (Aave, Morpho Blue, Synthetix PerpsV2), or None."""
-        for table in (self.positions, self.morpho, self.perps):
-            if name in table:
-                return table[name]
-        return None
+    def snapshot(self, name: str) -> PositionSnapshot | None:
+        """The position's snapshot, or None."""
+        return self.snapshots.get(name)
 
 
 class TickReader:
-    """Reads everything the manager watches, one block at a time."""
+    """Reads everything the manager watches, one block at a time, in one batched read per chain.
+
+    Loops over the protocol registry: each configured protocol entry's adapter contributes a read plan
+    (``adapter(kind).read_plan``), every plan runs in lockstep (``manager.chain.batch.run_plans``: round k of
+    every plan in one multicall, chunks in parallel), the block's timestamp is read once (from the head).
+    A second batched read checks the oracles every position depends on (staleness, DEX deviation) and reads
+    the atomic path's flash liquidity and grants.
+    """
 
     def __init__(self, config: Config, *, clients: dict[str, ChainClient] | None = None) -> None:
         self.config = config
         self.clients: dict[str, ChainClient] = dict(clients or {})
         self.protocols = {p.name: p for p in config.protocols}
-        self._uniswap = {p.chain: p for p in config.protocols if isinstance(p, UniswapV3Config)}
+        # the chain's swap venue (its pools price the oracle check and the depth curves)
+        self._uniswap: dict[str, Any] = {p.chain: p for p in config.protocols if _family(p) == "venue"}
         self._checked: set[str] = set()
 
     def client(self, chain: str) -> ChainClient:
@@ -71,250 +87,143 @@ class TickReader:
             self.clients[chain] = client
         return self.clients[chain]
 
-    def _aave_protocols(self) -> list[AaveV3Config]:
+    def _used_protocols(self) -> list[Any]:
+        """Protocol entries with positions, in config order (each one's adapter reads them)."""
         used = {p.protocol for p in self.config.positions}
-        return [p for p in self.config.protocols if isinstance(p, AaveV3Config) and p.name in used]
-
-    def _morpho_protocols(self) -> list[Any]:
-        used = {p.protocol for p in self.config.positions}
-        return [p for p in self.config.protocols if getattr(p, "kind", "") == "morpho_blue" and p.name in used]
-
-    def _perp_protocols(self) -> list[Any]:
-        used = {p.protocol for p in self.config.positions}
-        return [p for p in self.config.protocols if getattr(p, "kind", "") == "synthetix_perps" and p.name in used]
+        return [p for p in self.config.protocols if p.name in used and _adapter(p) is not None]
 
     def read(self, now_s: float, block_number: int | None = None) -> TickData:
-        positions: dict[str, LendingPositionSnapshot] = {}
-        oracles: dict[str, OracleReading] = {}
-        errors: dict[str, str] = {}
-        markets: dict[str, AaveMarket] = {}
-        morpho: dict[str, Any] = {}
-        perps: dict[str, Any] = {}
-        perp_issues: dict[str, tuple[str, ...]] = {}
-        wallets: dict[str, dict[str, int]] = {}
-        atomic: dict[str, AtomicReads] = {}
-        chains = ({p.chain for p in self._aave_protocols()} | {p.chain for p in self._morpho_protocols()}
-                  | {p.chain for p in self._perp_protocols()})
+        with gc_paused():  # ~10^6 objects built, no cyclic garbage: see manager.chain.batch.gc_paused
+            return self._read(now_s, block_number)
+
+    def _read(self, now_s: float, block_number: int | None) -> TickData:
+        used = self._used_protocols()
+        chains = sorted({p.chain for p in used})
         if not chains:
             raise ConfigError(f"{self.config.source}: no [[positions]] on a supported protocol to watch")
+        snapshots: dict[str, PositionSnapshot] = {}
+        oracles: dict[str, OracleReading] = {}
+        errors: dict[str, str] = {}
+        state: dict[str, Any] = {}
+        wallets: dict[str, dict[str, int]] = {}
+        atomic: dict[str, AtomicReads] = {}
+        tokens: dict[str, str] = {}
         # NOTE: one block per chain; a config watching one chain (the usual case) reads everything at one block.
         block_ts = 0
         head_block = block_number
-        for chain in sorted(chains):
+        for chain in chains:
             client = self.client(chain)
             if block_number is None:
                 head_block, block_ts = client.head(now_s)
             else:
                 block_ts = client.block_timestamp(block_number)
-            for proto in self._aave_protocols():
-                if proto.chain != chain:
-                    continue
-                if proto.pool_addresses_provider not in self._checked:
-                    client.require_contract(proto.pool_addresses_provider, f"protocol {proto.name!r} "
-                                            "pool_addresses_provider", block=head_block)
-                    self._checked.add(proto.pool_addresses_provider)
-                market = read_market(client, proto.pool_addresses_provider, head_block, block_timestamp=block_ts,
-                                     version=proto.version)
-                self._check_pool_symbols(market)
-                markets[proto.name] = market
-                uni = self._uniswap.get(chain)
-                pools = [(p.token_in, p.token_out, p.fee_pips) for p in self.config.pools]
-                readings = read_oracles(
-                    client, market, now_s=now_s, heartbeat_s=self.config.oracles.heartbeat_s,
-                    max_deviation_bps=self.config.oracles.max_deviation_bps,
-                    twap_window_s=self.config.oracles.twap_window_s, factory=uni.factory if uni else None,
-                    pools=pools,
-                )
-                oracles.update(readings)
-                cfgs = [p for p in self.config.positions if p.protocol == proto.name]
-                snaps, errs = read_accounts(client, market, [p.account for p in cfgs], names=[p.name for p in cfgs])
-                by_account = {s.account: s for s in snaps}
-                for p in cfgs:
-                    snap = by_account.get(p.account)
-                    if snap is None:
-                        errors[p.name] = errs.get(p.account, "no snapshot")
-                        continue
-                    if not snap.assets:
-                        errors[p.name] = (f"account {p.account} has no position on {proto.name!r} at block "
-                                          f"{head_block} (no collateral, no debt)")
-                        continue
-                    issues = _oracle_issues(snap, readings)
-                    if issues:
-                        snap = snap.model_copy(update={"oracle_fresh": False, "oracle_issues": tuple(issues)})
-                    positions[p.name] = snap.model_copy(update={"name": p.name})
-                managed = [p for p in cfgs if p.mode == "manage" and p.name in positions]
-                if managed:
-                    wallets.update(_read_wallets(client, market, managed, int(head_block or 0)))
-            for proto in self._morpho_protocols():
-                if proto.chain != chain:
-                    continue
-                from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
+            block = int(head_block or 0)
+            ctx = ReadContext(block_number=block, block_timestamp=block_ts, now_s=now_s,
+                              heartbeat_s=self.config.oracles.heartbeat_s, config=self.config)
+            got = self._read_chain(client, chain, [p for p in used if p.chain == chain], ctx)
+            for key, value in (("snapshots", snapshots), ("errors", errors), ("state", state), ("wallets", wallets),
+                               ("oracles", oracles), ("atomic", atomic)):
+                value.update(got[key])
+            for sym, addr in got["tokens"].items():
+                tokens.setdefault(sym, addr)
+        return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, snapshots=snapshots,
+                        oracles=oracles, errors=errors, protocol_state=state, wallets=wallets, atomic=atomic,
+                        tokens=tokens)
 
-                cfgs = [p for p in self.config.positions if p.protocol == proto.name]
-                refs = [PositionRef(name=p.name, account=p.account, market_id=proto.market_id) for p in cfgs]
-                snaps_m, errs_m = read_snapshots(client, proto.morpho, refs, head_block, now_s=max(int(now_s), block_ts),
-                                                 heartbeat_s=_Heartbeats(self.config.oracles))
-                for sm in snaps_m:
-                    morpho[sm.name] = sm
-                for name, err in errs_m.items():
-                    errors[name] = err
-                managed_m = [sm for sm in snaps_m if self.config.position(sm.name).mode == "manage"]
-                if managed_m:  # what an interrupted plan may have left: the market's two tokens in the wallet
-                    from manager.chain.multicall import Call, execute
-
-                    calls = [Call.build(t, "balanceOf(address)", (sm.account,), ("uint256",), label=f"wallet {sm.name}")
-                             for sm in managed_m for t in (sm.params.collateral_token, sm.params.loan_token)]
-                    res = execute(client, calls, int(head_block or 0))
-                    for k, sm in enumerate(managed_m):
-                        wallets[sm.name] = {t: int(r.value) for t, r in zip(
-                            (sm.params.collateral_token, sm.params.loan_token), res[2 * k: 2 * k + 2], strict=True)
-                            if r.success and int(r.value) > 0}
-            for proto in self._perp_protocols():
-                if proto.chain != chain:
-                    continue
-                self._read_perps(client, proto, int(head_block or 0), block_ts, perps, errors)
-                reading = oracles.get(proto.asset) if proto.asset else None
-                for name in perps:
-                    if reading is not None and self.config.position(name).protocol == proto.name:
-                        found = _reading_issues(proto.asset, reading)
-                        if found:
-                            perp_issues[name] = tuple(found)
-            atomic.update(self._read_atomic(client, chain, int(head_block or 0), markets, positions, morpho))
-        return TickData(block_number=int(head_block or 0), block_timestamp=block_ts, positions=positions,
-                        oracles=oracles, errors=errors, markets=markets, morpho=morpho, perps=perps, wallets=wallets,
-                        oracle_issues=perp_issues, atomic=atomic)
-
-    def _read_atomic(self, client: ChainClient, chain: str, block: int, markets: dict[str, AaveMarket],
-                     positions: dict[str, LendingPositionSnapshot], morpho: dict[str, Any]) -> dict[str, AtomicReads]:
-        """``AtomicReads`` of every managed position whose signer has an executor, in one multicall at ``block``.
-
-        Mirrors what the executor's flow needs on chain (the same rules as ``manager.atomic.reads``, batched at
-        the tick's block): Aave ``FLASHLOAN_PREMIUM_TOTAL`` and the reserve's configuration (``getConfiguration``:
-        active bit 56, not paused bit 60, flash loans bit 63), Morpho Blue's balance of the debt token, the aToken
-        allowance / credit delegation owner -> executor and Morpho's ``isAuthorized``. A failed read leaves
-        the position out (the planner then takes the direct path and says why).
-        """
-        from manager.chain.multicall import Call, execute
-
-        wanted = []
+    def _read_chain(self, client: ChainClient, chain: str, protos: list[Any], ctx: ReadContext) -> dict[str, Any]:
+        """One chain's reads at ``ctx.block_number``: every entry's plan, then the oracle check and atomic reads."""
+        block = ctx.block_number
+        plans: dict[str, ReadPlan[Any]] = {}
+        by_proto: dict[str, list[PositionRequest]] = {}
         for p in self.config.positions:
-            if p.mode != "manage" or p.signer is None or p.signer not in self.config.signers:
-                continue
+            by_proto.setdefault(p.protocol, []).append(self._request(p))
+        for proto in protos:
+            adapter = _adapter(proto)
+            assert adapter is not None  # _used_protocols keeps only entries whose adapter reads positions
+            if proto.name not in self._checked:
+                adapter.check_contracts(client, proto, block)
+                self._checked.add(proto.name)
+            plans[proto.name] = adapter.read_plan(proto, by_proto.get(proto.name, []), ctx)
+        results = run_plans(client, plans, block)
+        reads: dict[str, ProtocolRead] = {}
+        for proto in protos:  # NOTE: a protocol whose read fails as a whole fails the tick (its positions unknown)
+            got = results[proto.name]
+            if isinstance(got, BaseException):
+                raise got
+            reads[proto.name] = got
+        snapshots: dict[str, PositionSnapshot] = {}
+        errors: dict[str, str] = {}
+        wallets: dict[str, dict[str, int]] = {}
+        feeds: list[OracleFeed] = []
+        tokens: dict[str, str] = {}
+        for r in reads.values():
+            snapshots.update(r.snapshots)
+            errors.update(r.errors)
+            wallets.update(r.wallets)
+            feeds.extend(r.feeds)
+            for sym, addr in r.tokens.items():
+                tokens.setdefault(sym, addr)
+        # second batched read: the oracles of every position (whatever its protocol) and the atomic path's reads
+        uni = self._uniswap.get(chain)
+        second: dict[str, ReadPlan[Any]] = {"": oracles_plan(
+            feeds, block_number=block, block_timestamp=ctx.block_timestamp, now_s=ctx.now_s,
+            heartbeat_s=self.config.oracles.heartbeat_s, max_deviation_bps=self.config.oracles.max_deviation_bps,
+            twap_window_s=self.config.oracles.twap_window_s, factory=uni.factory if uni else None,
+            pools=[(p.token_in, p.token_out, p.fee_pips) for p in self.config.pools])}
+        wanted = self._atomic_wanted(chain, snapshots, by_proto)
+        if wanted:
+            for kind, (lender, lender_state) in self._lenders(chain, reads).items():
+                plan = registry.adapter(kind).atomic_plan(lender, lender_state, wanted)
+                second[f"atomic:{kind}"] = plan
+        done = run_plans(client, second, block)
+        readings = done.pop("")
+        if isinstance(readings, BaseException):
+            raise readings
+        # protocol-neutral: every position is checked against the readings of the symbols it depends on
+        untrusted = {sym for sym, r in readings.items() if position_oracle_issues((sym,), readings)}
+        if untrusted:
+            for name, snap in list(snapshots.items()):
+                symbols = snap.oracle_symbols()
+                if not untrusted.isdisjoint(symbols):
+                    snapshots[name] = snap.with_oracle_issues(position_oracle_issues(symbols, readings))
+        atomic = _merge_atomic(wanted, done, block)
+        return {"snapshots": snapshots, "errors": errors, "state": {n: r.state for n, r in reads.items()},
+                "wallets": wallets, "oracles": readings, "atomic": atomic, "tokens": tokens}
+
+    def _request(self, p: Any) -> PositionRequest:
+        executor = None
+        if p.mode == "manage" and p.signer is not None and p.signer in self.config.signers:
             executor = getattr(self.config.signers[p.signer], "executor", None)
-            if executor is None or self.protocols[p.protocol].chain != chain:
-                continue
-            snap = positions.get(p.name) or morpho.get(p.name)
-            if snap is not None:
-                wanted.append((p.name, p.account, executor, snap))
-        if not wanted:
-            return {}
-        market = next((m for name, m in markets.items() if self.protocols[name].chain == chain), None)
-        morpho_addr = next((q.morpho for q in self.config.protocols
-                            if getattr(q, "kind", "") == "morpho_blue" and q.chain == chain), None)
-        calls: list[Call] = []
-        index: list[tuple[str, str, str]] = []  # (position, what, token) per call
+        return PositionRequest(name=p.name, account=p.account, mode=p.mode, executor=executor)
 
-        def add(call: Call, name: str, what: str, token: str = "") -> None:
-            calls.append(call)
-            index.append((name, what, token.lower()))
-
-        if market is not None:
-            add(Call.build(market.pool, "FLASHLOAN_PREMIUM_TOTAL()", (), ("uint128",)), "", "premium")
-        for name, owner, executor, snap in wanted:
-            if isinstance(snap, LendingPositionSnapshot):
-                debts = [a.asset for a in snap.assets if a.variable_debt_wei + a.stable_debt_wei > 0]
-                for a in snap.assets:
-                    r = snap.reserves.get(a.asset)
-                    if a.collateral_wei > 0 and r is not None and r.a_token:
-                        add(Call.build(r.a_token, "allowance(address,address)", (owner, executor), ("uint256",)),
-                            name, "withdraw", a.asset)
-                for d in debts:
-                    r = snap.reserves.get(d)
-                    if r is not None and r.variable_debt_token:
-                        add(Call.build(r.variable_debt_token, "borrowAllowance(address,address)", (owner, executor),
-                                       ("uint256",)), name, "borrow", d)
-            else:
-                debts = [snap.params.loan_token]
-                add(Call.build(snap.morpho, "isAuthorized(address,address)", (owner, executor), ("bool",)),
-                    name, "authorized")
-            for d in debts:
-                if market is not None and d in market.reserves:
-                    add(Call.build(market.pool, "getConfiguration(address)", (d,), ("uint256",)), name, "config", d)
-                if morpho_addr is not None:
-                    add(Call.build(d, "balanceOf(address)", (morpho_addr,), ("uint256",)), name, "morpho", d)
-        try:
-            results = execute(client, calls, block)
-        except PosmanError:
-            return {}
-        premium = None
-        got: dict[str, dict[str, Any]] = {name: {"withdraw": {}, "borrow": {}, "flash": {}, "avail": {}, "morpho": {},
-                                                 "authorized": None} for name, *_ in wanted}
-        for (name, what, token), res in zip(index, results, strict=True):
-            if not res.success:
+    def _atomic_wanted(self, chain: str, snapshots: dict[str, PositionSnapshot],
+                       requests: dict[str, list[PositionRequest]]) -> list[AtomicWanted]:
+        """Managed lending positions read at this tick whose signer has an executor contract, in config order
+        (the executor's flash-loan deleverage / boost is a lending action)."""
+        with_executor = {r.name: r for reqs in requests.values() for r in reqs if r.executor is not None}
+        out = []
+        for p in self.config.positions:
+            req = with_executor.get(p.name)
+            if req is None or req.executor is None or self.protocols[p.protocol].chain != chain \
+                    or p.name not in snapshots or registry.adapter_of(snapshots[p.name]).family != "lending":
                 continue
-            value = res.value
-            if what == "premium":
-                premium = int(value)
-            elif what in ("withdraw", "borrow", "morpho"):
-                got[name][what][token] = int(value)
-            elif what == "config":
-                cfg_bits = int(value)  # ReserveConfiguration: active (56), paused (60), flash loans enabled (63)
-                got[name]["flash"][token] = bool((cfg_bits >> 63) & 1 and (cfg_bits >> 56) & 1
-                                                 and not (cfg_bits >> 60) & 1)
-            elif what == "authorized":
-                got[name]["authorized"] = bool(value)
-        out: dict[str, AtomicReads] = {}
-        for name, _owner, executor, _snap in wanted:
-            g = got[name]
-            avail = {}
-            if market is not None:
-                for token in g["flash"]:
-                    r = next((r for a, r in market.reserves.items() if a.lower() == token), None)
-                    if r is not None:
-                        avail[token] = int(r.available_liquidity_wei)
-            out[name] = AtomicReads(
-                executor=executor, block_number=block, aave_pool=market.pool if market else None,
-                aave_premium_bps=premium, aave_flash_enabled=g["flash"], aave_available_wei=avail,
-                morpho=morpho_addr, morpho_balance_wei=g["morpho"], withdraw_allowance_wei=g["withdraw"],
-                borrow_allowance_wei=g["borrow"], morpho_authorized=g["authorized"])
+            out.append(AtomicWanted(name=p.name, owner=p.account, executor=req.executor, snapshot=snapshots[p.name]))
         return out
 
-    def _read_perps(self, client: ChainClient, proto: Any, block: int, block_ts: int, perps: dict[str, Any],
-                    errors: dict[str, str]) -> None:
-        """Every configured position of one PerpsV2 market at ``block`` (one failure fails the market's positions)."""
-        from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
-
-        cfgs = [p for p in self.config.positions if p.protocol == proto.name]
-        addrs = PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
-                                 susd=proto.susd, name=(proto.market_key or proto.name).removeprefix("s")
-                                 .removesuffix("PERP"))
-        try:
-            snaps, _reported = read_perps(client, addrs, [p.account for p in cfgs], block, market_key=proto.market_key,
-                                          block_timestamp=block_ts, with_reported=False,
-                                          names=[p.name for p in cfgs])
-        except PosmanError as exc:
-            for p in cfgs:
-                errors[p.name] = f"{proto.name}: {' '.join(str(exc).split())[:300]}"
-            return
-        for p, snap in zip(cfgs, snaps, strict=True):
-            if snap.position.size_wad == 0 and snap.position.margin_wad == 0:
-                errors[p.name] = f"account {p.account} has no position on {proto.name!r} at block {block}"
+    def _lenders(self, chain: str, reads: dict[str, ProtocolRead]) -> dict[str, tuple[Any, Any]]:
+        """Per lending kind on the chain, the entry that lends flash liquidity (the first one with positions read,
+        else the first configured) and its state read at this tick (None when not read)."""
+        out: dict[str, tuple[Any, Any]] = {}
+        for proto in self.config.protocols:
+            adapter = _adapter(proto)
+            if proto.chain != chain or adapter is None or not callable(getattr(adapter, "atomic_plan", None)):
                 continue
-            perps[p.name] = snap
-
-    def _check_pool_symbols(self, market: AaveMarket) -> None:
-        """``[[pools]]`` tokens given as symbols must name reserves of the market."""
-        for i, pool in enumerate(self.config.pools):
-            for key in ("token_in", "token_out"):
-                value = getattr(pool, key)
-                if value.startswith("0x"):
-                    continue
-                try:
-                    market.asset(value)
-                except DataQualityError as exc:
-                    hint = str(exc).split(";", 1)[1].strip() if ";" in str(exc) else ""
-                    raise self.config.error(("pools", i, key), f"unknown asset {value!r} (not a reserve of the "
-                                            f"Aave market{'; ' + hint if hint else ''})") from None
+            kind = proto.kind
+            if proto.name in reads and (kind not in out or out[kind][1] is None):
+                out[kind] = (proto, reads[proto.name].state)
+            elif kind not in out:
+                out[kind] = (proto, None)
+        return out
 
     def depth(self, tick: TickData, pairs: Iterable[tuple[str, str]], *, k_bps: Iterable[int] = (10, 50, 100, 300),
               chain: str | None = None) -> dict[tuple[str, str], DepthCurve]:
@@ -324,40 +233,34 @@ class TickReader:
         curve, or a tuple of curves (deepest first) that the sizing core splits a sale across
         (``sizing.venues``). A pair with no configured pool gets the two-hop routes through every token that
         has a configured pool to both sides (``sizing.venues.compose_curves``). Symbols resolve through the
-        tick's Aave market, else the Morpho snapshots' loan/collateral tokens. Pairs with neither are skipped
+        tokens the tick's protocols know (``TickData.tokens``). Pairs with neither are skipped
         (the sizing core then values the sale at the oracle price less a slippage haircut and says so).
         Two-hop routes are added beside direct pools too: the merge takes them only where they pay more.
         """
         from manager.sizing.venues import compose_curves
 
-        out: dict[tuple[str, str], DepthCurve] = {}
+        out: dict[tuple[str, str], Any] = {}  # a curve, or a tuple of curves (deepest first)
         chain = chain or next(iter(sorted(self._uniswap)), None)
         if chain is None:
             return out
         uni = self._uniswap[chain]
-        market = next(iter(tick.markets.values()), None)
-        # NOTE: without an Aave market in the tick (a Morpho-only config) symbols resolve through the Morpho
-        # snapshots' own loan/collateral tokens (read with the snapshot, same block); 0x... names are addresses.
-        known: dict[str, str] = {}
-        for sm in tick.morpho.values():
-            known.setdefault(sm.collateral_symbol, sm.params.collateral_token)
-            known.setdefault(sm.loan_symbol, sm.params.loan_token)
-        known.pop("", None)
+        # NOTE: symbols resolve through the tokens the tick's protocols named at this block (the first protocol
+        # naming a symbol wins; exact, then case-insensitive); 0x... names are addresses.
+        known = dict(tick.tokens)
+        lower: dict[str, str] = {}
+        for sym, addr in known.items():
+            lower.setdefault(sym.lower(), addr)
 
         def address_of(symbol: str) -> str:
             if symbol.startswith("0x"):
                 return symbol
-            if market is not None:
-                try:
-                    return market.asset(symbol)
-                except DataQualityError:
-                    if symbol not in known:
-                        raise
-            if symbol not in known:
-                raise DataQualityError(f"no token address known for {symbol!r} in this tick")
-            return known[symbol]
+            if symbol in known:
+                return known[symbol]
+            if symbol.lower() in lower:
+                return lower[symbol.lower()]
+            raise DataQualityError(f"no token address known for {symbol!r} in this tick")
 
-        if (market is None and not known) or uni.tick_lens is None:
+        if not known or uni.tick_lens is None:
             return out
         client = self.client(chain)
         cache: dict[tuple[str, str], list[DepthCurve]] = {}
@@ -421,7 +324,7 @@ class TickReader:
             return got
         return sorted((partners(sym_in) & partners(sym_out)) - {sym_in, sym_out})
 
-    def _pool_curve(self, client: ChainClient, uni: UniswapV3Config, a: str, b: str, cfg: Any, block: int,
+    def _pool_curve(self, client: ChainClient, uni: Any, a: str, b: str, cfg: Any, block: int,
                     k_bps: Iterable[int]) -> DepthCurve:
         """The depth curve of the (a, b, fee) pool selling ``a``, at ``block``."""
         from manager.chain.multicall import Call, execute
@@ -445,54 +348,38 @@ class _NoPool(Exception):
     """The factory has no pool for the pair at that fee tier."""
 
 
-def _reading_issues(symbol: str, r: OracleReading) -> list[str]:
-    issues = []
-    if r.stale and r.issue:
-        issues.append(r.issue)
-    elif r.stale:
-        issues.append(f"{symbol} oracle stale: updated {r.age_s} s ago (heartbeat {r.heartbeat_s} s)")
-    if r.deviating:
-        issues.append(f"{symbol} oracle deviates {r.deviation_bps:.0f} bps from the DEX")
-    return issues
-
-
-def _oracle_issues(snap: LendingPositionSnapshot, readings: dict[str, OracleReading]) -> list[str]:
-    issues = []
-    for a in snap.assets:
-        r = readings.get(a.symbol)
-        if r is not None:
-            issues += _reading_issues(a.symbol, r)
-    return issues
-
-
 def reader_for(config: Config, **kwargs: Any) -> TickReader:
     return TickReader(config, **kwargs)
 
 
-def _read_wallets(client: ChainClient, market: AaveMarket, positions: list[Any], block: int) -> dict[str, dict[str, int]]:
-    """``balanceOf(account)`` of every reserve token for each managed position, at ``block``."""
-    from manager.chain.multicall import Call, execute
+def _family(proto: Any) -> str | None:
+    try:
+        return str(registry.adapter(proto.kind).family)
+    except KeyError:
+        return None
 
-    assets = list(market.reserves)
-    calls = [Call.build(a, "balanceOf(address)", (p.account,), ("uint256",), label=f"wallet {p.name}")
-             for p in positions for a in assets]
-    results = execute(client, calls, block)
-    out: dict[str, dict[str, int]] = {}
-    for i, p in enumerate(positions):
-        row = results[i * len(assets) : (i + 1) * len(assets)]
-        out[p.name] = {a: int(r.value) for a, r in zip(assets, row, strict=True) if r.success and int(r.value) > 0}
+
+def _adapter(proto: Any) -> Any | None:
+    """The registered adapter of a protocol entry with positions (None for a venue or an unknown kind)."""
+    try:
+        a = registry.adapter(proto.kind)
+    except KeyError:
+        return None
+    return a if callable(getattr(a, "read_plan", None)) else None
+
+
+def _merge_atomic(wanted: list[AtomicWanted], done: dict[str, Any], block: int) -> dict[str, AtomicReads]:
+    """Every adapter's ``AtomicReads`` fields per position, merged (none at all when one adapter's read failed:
+    the planner then takes the direct path and says why)."""
+    if not wanted or any(isinstance(v, BaseException) for v in done.values()):
+        return {}
+    out: dict[str, AtomicReads] = {}
+    for w in wanted:
+        fields: dict[str, Any] = {"executor": w.executor, "block_number": block}
+        for part in done.values():
+            fields.update(part.get(w.name, {}))
+        out[w.name] = AtomicReads(**fields)
     return out
-
-
-class _Heartbeats(dict):  # type: ignore[type-arg]
-    """``symbol -> heartbeat_s`` with the config's per-symbol overrides and its default for the rest."""
-
-    def __init__(self, oracles: Any) -> None:
-        super().__init__(oracles.heartbeats_s)
-        self._default = int(oracles.default_heartbeat_s)
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return super().get(key, self._default)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -121,6 +121,16 @@ def _pct_drop_to(health: float | None, level: float | None) -> float | None:
     return max(0.0, (1 - level / health) * 100)
 
 
+def _is_perp(proto: Any) -> bool:
+    """A protocol entry whose adapter is a perp (margin) protocol."""
+    from manager.protocols.registry import adapter
+
+    try:
+        return bool(adapter(getattr(proto, "kind", "")).family == "perp")
+    except KeyError:
+        return False
+
+
 def _asset_prices(snap: Any) -> tuple[dict[str, float], set[str]]:
     """A lending snapshot's collateral prices (USD, by symbol) and the symbols it borrows."""
     prices: dict[str, float] = {}
@@ -254,7 +264,7 @@ class WebState:
         self._receipts: dict[str, dict[str, Any]] = {}  # tx hash -> gas facts (final transactions only)
         self._signer_of = self._signers_by_account()
         self._perp_markets = {str(p.market).lower() for p in self.cfg.protocols
-                              if getattr(p, "kind", "") == "synthetix_perps" and getattr(p, "market", None)}
+                              if _is_perp(p) and getattr(p, "market", None)}
 
     # --- hooks the runtime calls (on the tick thread: store references only) ----------------------
     def attach(self) -> None:
@@ -333,7 +343,7 @@ class WebState:
         outcome = (report.positions.get(pos.name) if report is not None else None)
         band = _band(pos.strategy, self._params(pos))
         health = finite(row["health_factor"]) if row else None
-        perp = proto.kind == "synthetix_perps"
+        perp = _is_perp(proto)
         margin_ratio = row.get("ltv") if (row and perp) else None
         rules = self.cfg.alerts.rules.health_for(pos.name, perp=perp)
         lines = [{"label": "liquidation", "health": 1.0}]
@@ -547,14 +557,11 @@ class WebState:
         out: dict[str, tuple[str, int]] = {}
         if data is None:
             return out
-        for snap in (getattr(data, "positions", None) or {}).values():
-            for r in snap.reserves.values():
-                out[r.asset.lower()] = (r.symbol, r.decimals)
-        for snap in (getattr(data, "morpho", None) or {}).values():
-            out[snap.params.loan_token.lower()] = (snap.loan_symbol or "loan", snap.loan_decimals)
-            out[snap.params.collateral_token.lower()] = (snap.collateral_symbol or "collateral", snap.collateral_decimals)
+        for snap in (getattr(data, "snapshots", None) or {}).values():
+            for token, info in snap.token_info().items():
+                out[token.lower()] = info
         for proto in self.cfg.protocols:
-            if getattr(proto, "kind", "") == "synthetix_perps" and getattr(proto, "susd", None):
+            if _is_perp(proto) and getattr(proto, "susd", None):
                 out[str(proto.susd).lower()] = ("sUSD", 18)
         out["susd"] = ("sUSD", 18)
         return out

@@ -9,11 +9,12 @@ from typing import Any
 
 from manager.devnet.artifacts import Deployer
 from manager.devnet.deploy import fund_and_supply
-from manager.domain import WAD, LendingPositionSnapshot
+from manager.domain import WAD
 from manager.execution.types import TxStep
 from manager.protocols.aave_v3 import encode as enc
 from manager.protocols.aave_v3.plan import PlanContext, build_steps
 from manager.protocols.aave_v3.reads import read_accounts, read_market
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.aave import account_data
 from manager.sizing.caps import SizingLimits
 from manager.sizing.deleverage import plan_deleverage

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from manager.domain import UINT256_MAX, WAD, AccountData, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import UINT256_MAX, WAD, AccountData, SizingDecision, SizingStep
 from manager.persistence import (
     InvalidTransitionError,
     NotFoundError,
@@ -17,6 +17,7 @@ from manager.persistence import (
     derive_plan_id,
 )
 from manager.persistence.models import PlanStatus, TxStatus
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 
 RAW_TX = "0x02" + "ab" * 120  # shaped like a signed type-2 transaction (121 bytes)
 

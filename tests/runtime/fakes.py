@@ -13,7 +13,7 @@ from manager.execution.types import ExecutionResult
 class FakeTick:
     block_number: int
     block_timestamp: int
-    positions: dict[str, Any]
+    snapshots: dict[str, Any]
     oracles: dict[str, OracleReading] = field(default_factory=dict)
     depth: dict[tuple[str, str], Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)

@@ -69,7 +69,7 @@ def managed(name: str, executor) -> ManagedPosition:
 
 def tick_of(block: int, **positions) -> FakeTick:
     snaps = {n: s.model_copy(update={"name": n, "block_number": block}) for n, s in positions.items()}
-    return FakeTick(block_number=block, block_timestamp=1_700_000_000 + block, positions=snaps,
+    return FakeTick(block_number=block, block_timestamp=1_700_000_000 + block, snapshots=snaps,
                     oracles={"WETH": oracle("WETH", 1500), "USDC": oracle("USDC", 1)})
 
 
@@ -103,7 +103,7 @@ def test_one_failing_position_does_not_stop_the_others(repo, caplog):
         trigger_health=1.3, target_health=1.5))
     data = tick_of(100, a=low, b=low, c=low)
     data = FakeTick(**{**data.__dict__, "errors": {"c": "multicall failed"}})
-    del data.positions["c"]
+    del data.snapshots["c"]
     positions = [ManagedPosition("a", "manage", broken), managed("b", ex),
                  ManagedPosition("c", "manage", _strategy("cdp"))]
     runtime, _ = make_runtime(repo, FakeReader([data]), positions)

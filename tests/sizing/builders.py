@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from manager.domain import (
-    DepthCurve,
-    EModeCategory,
-    LendingPositionSnapshot,
-    PositionAsset,
-    QuotePoint,
-    ReserveState,
-)
+from manager.domain import DepthCurve, EModeCategory, PositionAsset, QuotePoint, ReserveState
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 
 WETH = "0x000000000000000000000000000000000000e001"
 USDC = "0x000000000000000000000000000000000000e002"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from manager.protocols.synthetix_perps.status import perp_distance_pct, perp_status_row
 from manager.sizing import perp as P
-from manager.status import perp_distance_pct, perp_status_row
 
 from .conftest import read
 

@@ -6,9 +6,8 @@ import pytest
 
 from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
-from manager.protocols.aave_v3.reads import read_market
-from manager.watchers.oracle import read_oracles
-from manager.watchers.tick import _reading_issues
+from manager.protocols.aave_v3.reads import read_market, read_oracles
+from manager.watchers.oracle import reading_issues as _reading_issues
 
 POOLS = [("WETH", "USDC", 500), ("WBTC", "USDC", 3000), ("wstETH", "WETH", 100), ("LINK", "USDC", 3000),
          ("USDC", "DAI", 100)]

@@ -38,17 +38,21 @@ from typing import Any
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from manager.chain.batch import ReadPlan, gather, run_plan
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, execute, selector
+from manager.chain.multicall import Call, CallResult, fast_call, selector
 from manager.domain import (
     RAY,
     AccountData,
     EModeCategory,
-    LendingPositionSnapshot,
+    OracleReading,
     PositionAsset,
+    PositionSnapshot,
     ReserveState,
 )
 from manager.errors import ChainError, DataQualityError
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
+from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
 from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -74,7 +78,7 @@ def _uint(data: bytes) -> int:
 
 
 def _uint_call(target: str, sel: bytes, account: str, label: str) -> Call:
-    return Call(target=target, calldata=sel + _addr_arg(account), label=label, decoder=_uint)
+    return fast_call(target, sel + _addr_arg(account), label, _uint)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -229,9 +233,9 @@ class AaveMarket:
         elif symbol_or_address in self.by_symbol:
             return self.by_symbol[symbol_or_address]
         else:
-            for sym, addr in self.by_symbol.items():
+            for sym, known in self.by_symbol.items():
                 if sym.lower() == symbol_or_address.lower():
-                    return addr
+                    return known
         import difflib
 
         close = difflib.get_close_matches(symbol_or_address, list(self.by_symbol), n=1)
@@ -269,21 +273,30 @@ def read_market(
     """Reserves, prices, e-mode categories and feeds of the market behind ``provider``, at one block.
 
     The rules come from the pool's ``POOL_REVISION``; ``version`` (the config's pin, optional) must agree with it.
+    (``market_plan`` run alone: the tick runs the same plan batched with every other protocol's reads.)
     """
-    provider = to_checksum_address(provider)
     if not block_timestamp:  # every value carries its block's time (swap deadlines, oracle ages)
         block_timestamp = client.block_timestamp(block_number)
+    return run_plan(client, market_plan(provider, block_number, block_timestamp=block_timestamp, version=version),
+                    block_number)
 
-    def run(calls: list[Call]) -> list[CallResult]:
-        return execute(client, calls, block_number)
 
-    r = run(
-        [
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPool"),
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPriceOracle"),
-            _fn("aave_v3/PoolAddressesProvider", provider, "getPoolDataProvider"),
-        ]
-    )
+def market_plan(provider: str, block_number: int, *, block_timestamp: int,
+                version: str | None = None) -> ReadPlan[AaveMarket]:
+    """The read plan of ``read_market`` (``manager.chain.batch``)."""
+    pool, oracle, data_provider = yield from provider_plan(provider, block_number)
+    return (yield from market_rest_plan(to_checksum_address(provider), pool, oracle, data_provider, block_number,
+                                        block_timestamp=block_timestamp, version=version))
+
+
+def provider_plan(provider: str, block_number: int) -> ReadPlan[tuple[str, str, str]]:
+    """(pool, oracle, data provider) of the ``PoolAddressesProvider`` (one round)."""
+    provider = to_checksum_address(provider)
+    r = yield [
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPool"),
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPriceOracle"),
+        _fn("aave_v3/PoolAddressesProvider", provider, "getPoolDataProvider"),
+    ]
     if not all(x.success for x in r):
         raise ChainError(
             f"{provider} does not answer as an Aave V3 PoolAddressesProvider at block {block_number} "
@@ -293,15 +306,19 @@ def read_market(
     pool, oracle, data_provider = (to_checksum_address(x.value) for x in r)
     if int(pool, 16) == 0 or int(oracle, 16) == 0:
         raise ChainError(f"Aave PoolAddressesProvider {provider} has no pool or oracle set", address=provider)
+    return pool, oracle, data_provider
 
-    r = run(
-        [
-            _fn("aave_v3/Pool", pool, "getReservesList"),
-            _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
-            _fn("aave_v3/Pool", pool, "POOL_REVISION"),
-            _fn("aave_v3/Pool", pool, "FLASHLOAN_PREMIUM_TOTAL"),
-        ]
-    )
+
+def market_rest_plan(provider: str, pool: str, oracle: str, data_provider: str, block_number: int, *,
+                     block_timestamp: int, version: str | None = None) -> ReadPlan[AaveMarket]:
+    """The market behind a known pool / oracle: the reserve list, then every reserve (v3.2+: the e-mode
+    categories alongside), then the reserves' totals (two or three rounds)."""
+    r = yield [
+        _fn("aave_v3/Pool", pool, "getReservesList"),
+        _fn("aave_v3/AaveOracle", oracle, "BASE_CURRENCY_UNIT"),
+        _fn("aave_v3/Pool", pool, "POOL_REVISION"),
+        _fn("aave_v3/Pool", pool, "FLASHLOAN_PREMIUM_TOTAL"),
+    ]
     revision = r[2].value if r[2].success else None
     actual = check_revision(pool, revision, block_number)
     if version is not None and version != actual:
@@ -314,6 +331,36 @@ def read_market(
     base_unit = int(r[1].unwrap())
     premium_bps = int(r[3].value) if r[3].success else None
 
+    if rules.emode_bitmaps:  # v3.2+: the e-mode categories do not depend on the reserves: read them alongside
+        (reserves, by_id, by_symbol, feeds), emodes = yield from gather(
+            _reserves_plan(pool, oracle, assets, version, rules, block_number), _emodes_v32_plan(pool, EMODE_IDS))
+    else:
+        reserves, by_id, by_symbol, feeds, emode_data = yield from _reserves_plan(pool, oracle, assets, version,
+                                                                                  rules, block_number)
+        emodes = yield from _emode_prices_plan(oracle, emode_data)
+    return AaveMarket(
+        block_number=block_number,
+        block_timestamp=block_timestamp,
+        provider=provider,
+        pool=pool,
+        oracle=oracle,
+        data_provider=data_provider,
+        base_unit=base_unit,
+        reserves=reserves,
+        reserve_by_id=by_id,
+        emodes=emodes,
+        feeds=feeds,
+        version=version,
+        by_symbol=by_symbol,
+        pool_revision=int(revision or 0),
+        flash_loan_premium_bps=premium_bps,
+    )
+
+
+def _reserves_plan(pool: str, oracle: str, assets: Sequence[str], version: str, rules: Any,
+                   block_number: int) -> ReadPlan[Any]:
+    """Every reserve's data, symbol, price source, configuration and price, then its totals (v3.0: and the
+    e-mode categories the reserves name). Returns (reserves, by id, by symbol, feeds[, v3.0 e-modes])."""
     per = 4
     calls: list[Call] = []
     for a in assets:
@@ -324,7 +371,7 @@ def read_market(
             _fn("aave_v3/Pool", pool, "getConfiguration", a, label=f"getConfiguration({a})"),
         ]
     calls.append(_fn("aave_v3/AaveOracle", oracle, "getAssetsPrices", assets, label="getAssetsPrices"))
-    r = run(calls)
+    r = yield calls
     prices = r[-1].unwrap()
     raw: list[dict[str, Any]] = []
     for i, a in enumerate(assets):
@@ -371,7 +418,7 @@ def read_market(
             calls.append(
                 _fn("aave_v3/Pool", pool, "getEModeCategoryData", eid, label=f"getEModeCategoryData({eid})")
             )
-    r = run(calls)
+    r = yield calls
     reserves: dict[str, ReserveState] = {}
     by_id: dict[int, str] = {}
     by_symbol: dict[str, str] = {}
@@ -402,39 +449,19 @@ def read_market(
         by_id[int(d[7])] = x["asset"]
         by_symbol[x["symbol"]] = x["asset"]
         feeds[x["symbol"]] = x["source"]
-    emodes: dict[int, EModeCategory] = {}
     if rules.emode_bitmaps:
-        emodes = _read_emodes_v32(client, pool, EMODE_IDS, block_number)
-    else:
-        off = len(raw) * 4
-        for j, eid in enumerate(emode_ids):
-            emodes[eid] = _decode_emode(eid, r[off + j].unwrap())
-        emodes = _emode_prices(client, oracle, emodes, block_number)
-    return AaveMarket(
-        block_number=block_number,
-        block_timestamp=block_timestamp,
-        provider=provider,
-        pool=pool,
-        oracle=oracle,
-        data_provider=data_provider,
-        base_unit=base_unit,
-        reserves=reserves,
-        reserve_by_id=by_id,
-        emodes=emodes,
-        feeds=feeds,
-        version=version,
-        by_symbol=by_symbol,
-        pool_revision=int(revision or 0),
-        flash_loan_premium_bps=premium_bps,
-    )
+        return reserves, by_id, by_symbol, feeds
+    off = len(raw) * 4
+    emodes: dict[int, EModeCategory] = {eid: _decode_emode(eid, r[off + j].unwrap()) for j, eid in enumerate(emode_ids)}
+    return reserves, by_id, by_symbol, feeds, emodes
 
 
-def _read_emodes_v32(client: ChainClient, pool: str, ids: Sequence[int], block_number: int) -> dict[int, EModeCategory]:
+def _emodes_v32_plan(pool: str, ids: Sequence[int]) -> ReadPlan[dict[int, EModeCategory]]:
     """v3.2+ liquid e-modes: ``getEModeCategoryCollateralConfig`` of every id, then for the configured ones
     (LT != 0, as ``validateSetUserEMode`` requires) the label and the collateral / borrowable / LTV-zero bitmaps."""
     ids = list(ids)
-    r = execute(client, [_fn("aave_v36/Pool", pool, "getEModeCategoryCollateralConfig", i,
-                             label=f"getEModeCategoryCollateralConfig({i})") for i in ids], block_number)
+    r = yield [_fn("aave_v36/Pool", pool, "getEModeCategoryCollateralConfig", i,
+                   label=f"getEModeCategoryCollateralConfig({i})") for i in ids]
     configs = {}
     for i, res in zip(ids, r, strict=True):
         cfg = res.unwrap()
@@ -449,7 +476,7 @@ def _read_emodes_v32(client: ChainClient, pool: str, ids: Sequence[int], block_n
             _fn("aave_v36/Pool", pool, "getEModeCategoryBorrowableBitmap", i, label=f"borrowableBitmap({i})"),
             _fn("aave_v36/Pool", pool, "getEModeCategoryLtvzeroBitmap", i, label=f"ltvzeroBitmap({i})"),
         ]
-    r = execute(client, calls, block_number) if calls else []
+    r = (yield calls) if calls else []
     out: dict[int, EModeCategory] = {}
     for k, (i, cfg) in enumerate(configs.items()):
         label, coll, borr, ltvzero = (r[4 * k + j].unwrap() for j in range(4))
@@ -471,18 +498,12 @@ def _decode_emode(eid: int, e: Sequence[Any]) -> EModeCategory:
     )
 
 
-def _emode_prices(
-    client: ChainClient, oracle: str, emodes: dict[int, EModeCategory], block_number: int
-) -> dict[int, EModeCategory]:
+def _emode_prices_plan(oracle: str, emodes: dict[int, EModeCategory]) -> ReadPlan[dict[int, EModeCategory]]:
     """v3.0 e-mode categories may carry a price source that overrides their assets' prices."""
     with_source = [e for e in emodes.values() if int(e.price_source, 16) != 0]
     if not with_source:
         return emodes
-    r = execute(
-        client,
-        [_fn("aave_v3/AaveOracle", oracle, "getAssetPrice", e.price_source) for e in with_source],
-        block_number,
-    )
+    r = yield [_fn("aave_v3/AaveOracle", oracle, "getAssetPrice", e.price_source) for e in with_source]
     out = dict(emodes)
     for e, res in zip(with_source, r, strict=True):
         out[e.id] = e.model_copy(update={"price_source_price_base": int(res.unwrap())})
@@ -491,19 +512,22 @@ def _emode_prices(
 
 def read_emode(client: ChainClient, market: AaveMarket, ids: Sequence[int], block_number: int) -> AaveMarket:
     """Add e-mode categories that users are in but no reserve belongs to (rare; still exact)."""
+    return run_plan(client, emode_plan(market, ids, block_number), block_number)
+
+
+def emode_plan(market: AaveMarket, ids: Sequence[int], block_number: int) -> ReadPlan[AaveMarket]:
+    """The read plan of ``read_emode``."""
     missing = [i for i in ids if i and i not in market.emodes]
     if not missing:
         return market
     if rules_for(market.version).emode_bitmaps:  # every configured category is already read; these are not set
         raise DataQualityError(f"e-mode categories {missing} are not configured in the Aave pool {market.pool} "
                                f"at block {block_number}", pool=market.pool)
-    r = execute(
-        client, [_fn("aave_v3/Pool", market.pool, "getEModeCategoryData", i) for i in missing], block_number
-    )
+    r = yield [_fn("aave_v3/Pool", market.pool, "getEModeCategoryData", i) for i in missing]
     emodes = dict(market.emodes)
     for i, res in zip(missing, r, strict=True):
         emodes[i] = _decode_emode(i, res.unwrap())
-    emodes = _emode_prices(client, market.oracle, emodes, block_number)
+    emodes = yield from _emode_prices_plan(market.oracle, emodes)
     return replace(market, emodes=emodes)
 
 
@@ -511,11 +535,50 @@ def read_emode(client: ChainClient, market: AaveMarket, ids: Sequence[int], bloc
 # accounts
 # ------------------------------------------------------------------------------------------------
 def user_calls(pool: str, accounts: Sequence[str]) -> list[Call]:
-    calls = []
-    for a in accounts:
-        calls.append(_uint_call(pool, SEL_USER_CONFIG, a, "getUserConfiguration"))
-        calls.append(_uint_call(pool, SEL_USER_EMODE, a, "getUserEMode"))
-    return calls
+    """``getUserConfiguration`` and ``getUserEMode`` of every account (two calls each, in order).
+
+    NOTE: a watcher reads the same accounts every tick: the calls (values that depend on nothing but the pool
+    and the accounts) are kept for the last few account lists and reused (a copy of the list is returned).
+    """
+    key = (pool, tuple(accounts))
+    cached = _USER_CALLS.get(key)
+    if cached is None:
+        cached = []
+        for a in accounts:
+            cached.append(_uint_call(pool, SEL_USER_CONFIG, a, "getUserConfiguration"))
+            cached.append(_uint_call(pool, SEL_USER_EMODE, a, "getUserEMode"))
+        if len(_USER_CALLS) >= _CALLS_CACHE_MAX:
+            _USER_CALLS.clear()  # NOTE: simple and thread-safe (reads may run from several threads)
+        _USER_CALLS[key] = cached
+    return list(cached)
+
+
+_CALLS_CACHE_MAX = 64  # account lists (tick groups) whose user-configuration calls are kept
+_USER_CALLS: dict[tuple[str, tuple[str, ...]], list[Call]] = {}
+_BALANCE_CALLS: dict[tuple[Any, str, int], tuple[list[Call], list[tuple[str, str]]]] = {}
+_BALANCE_CACHE_MAX = 30_000  # (account, bitmap) entries, ~2 KB each; cleared when full
+_LAYOUT_IDS: dict[Any, int] = {}  # market layout (exact) -> a small id for the cache keys (never reused)
+
+
+def _balance_layout(market: AaveMarket) -> Any:
+    """What ``balance_calls`` depends on in the market: each reserve id's tokens and whether stable debt exists."""
+    return (market.pool, tuple((rid, a, r.a_token, r.variable_debt_token, r.stable_debt_token,
+                                bool(r.total_stable_debt_wei))
+                               for rid, a in market.reserve_by_id.items() for r in (market.reserves[a],)))
+
+
+def cached_balance_calls(market: AaveMarket, layout: Any, account: str, user_bitmap: int
+                         ) -> tuple[list[Call], list[tuple[str, str]]]:
+    """``balance_calls``, kept per (market layout, account, bitmap): the same position's calls are reused tick
+    after tick (they only change with the bitmap or the market's tokens)."""
+    key = (layout, account, user_bitmap)
+    got = _BALANCE_CALLS.get(key)
+    if got is None:
+        got = balance_calls(market, account, user_bitmap)
+        if len(_BALANCE_CALLS) >= _BALANCE_CACHE_MAX:
+            _BALANCE_CALLS.clear()
+        _BALANCE_CALLS[key] = got
+    return got
 
 
 def balance_calls(
@@ -539,12 +602,10 @@ def balance_calls(
                 )
             r = market.reserves[asset]
             if pair & 2:  # collateral
-                calls.append(Call(r.a_token, SEL_BALANCE_OF + arg, label="aToken.balanceOf", decoder=_uint))
+                calls.append(fast_call(r.a_token, SEL_BALANCE_OF + arg, "aToken.balanceOf", _uint))
                 what.append((asset, "collateral"))
             if pair & 1:  # borrowing
-                calls.append(
-                    Call(r.variable_debt_token, SEL_BALANCE_OF + arg, label="vDebt.balanceOf", decoder=_uint)
-                )
+                calls.append(fast_call(r.variable_debt_token, SEL_BALANCE_OF + arg, "vDebt.balanceOf", _uint))
                 what.append((asset, "variable"))
                 if r.total_stable_debt_wei:
                     calls.append(
@@ -571,57 +632,87 @@ def read_accounts(
 
     Returns (snapshots, errors) where errors maps account -> one-line reason for accounts whose reads
     failed (they are left out; the others are unaffected). ``with_reported`` adds the protocol's own
-    ``getUserAccountData`` at the same block for cross-checks.
+    ``getUserAccountData`` at the same block for cross-checks. (``accounts_plan`` run alone.)
     """
+    return run_plan(client, accounts_plan(market, accounts, names=names, with_reported=with_reported,
+                                          oracle_fresh=oracle_fresh), market.block_number)
+
+
+UserConfigs = tuple[dict[str, tuple[int, int]], dict[str, str]]
+
+
+def user_config_plan(pool: str, accounts: Sequence[str], block: int) -> ReadPlan[UserConfigs]:
+    """Each account's user configuration bitmap and e-mode (one round): ({account: (bitmap, e-mode)}, errors).
+
+    Needs only the pool: the tick reads it in the same round as the market's reserve list."""
+    accounts = [_checksum(a) for a in accounts]
+    r = yield user_calls(pool, accounts)
+    errors: dict[str, str] = {}
+    user_cfg: dict[str, tuple[int, int]] = {}
     with _gc_paused():
-        return _read_accounts(client, market, accounts, names, with_reported, oracle_fresh)
+        for i, a in enumerate(accounts):
+            c, e = r[2 * i], r[2 * i + 1]
+            if not (c.success and e.success):
+                errors[a] = f"user configuration read failed at block {block}: {c.error or e.error}"
+                continue
+            user_cfg[a] = (int(c.value), int(e.value))
+    return user_cfg, errors
 
 
-def _read_accounts(
-    client: ChainClient,
+def accounts_plan(
     market: AaveMarket,
     accounts: Sequence[str],
-    names: Sequence[str] | None,
-    with_reported: bool,
-    oracle_fresh: bool,
-) -> tuple[list[LendingPositionSnapshot], dict[str, str]]:
+    *,
+    names: Sequence[str] | None = None,
+    with_reported: bool = False,
+    oracle_fresh: bool = True,
+    configs: UserConfigs | None = None,
+) -> ReadPlan[tuple[list[LendingPositionSnapshot], dict[str, str]]]:
+    """The read plan of ``read_accounts``: user configurations (unless ``configs`` were read already), e-mode
+    categories no reserve names (rare), then one balance call per used reserve."""
     block = market.block_number
     accounts = [_checksum(a) for a in accounts]
     names = list(names) if names is not None else [""] * len(accounts)
-    r = execute(client, user_calls(market.pool, accounts), block)
-    errors: dict[str, str] = {}
-    user_cfg: dict[str, tuple[int, int]] = {}
-    for i, a in enumerate(accounts):
-        c, e = r[2 * i], r[2 * i + 1]
-        if not (c.success and e.success):
-            errors[a] = f"user configuration read failed at block {block}: {c.error or e.error}"
-            continue
-        user_cfg[a] = (int(c.value), int(e.value))
+    if configs is None:
+        configs = yield from user_config_plan(market.pool, accounts, block)
+    user_cfg, read_errors = configs
+    errors = dict(read_errors)
     emode_ids = {e for _, e in user_cfg.values() if e}
     if emode_ids - set(market.emodes):
-        market = read_emode(client, market, sorted(emode_ids), block)
+        market = yield from emode_plan(market, sorted(emode_ids), block)
 
     calls: list[Call] = []
     spans: list[tuple[str, int, list[tuple[str, str]]]] = []
-    for a, (bitmap, _e) in user_cfg.items():
-        try:
-            cs, what = balance_calls(market, a, bitmap)
-        except DataQualityError as exc:
-            errors[a] = str(exc)
-            continue
-        spans.append((a, len(calls), what))
-        calls += cs
-        if with_reported:
-            calls.append(
-                Call(
-                    market.pool,
-                    SEL_ACCOUNT_DATA + _addr_arg(a),
-                    label="getUserAccountData",
-                    decoder=_decode_account_data,
+    layout = _LAYOUT_IDS.setdefault(_balance_layout(market), len(_LAYOUT_IDS))
+    with _gc_paused():
+        for a, (bitmap, _e) in user_cfg.items():
+            try:
+                cs, what = cached_balance_calls(market, layout, a, bitmap)
+            except DataQualityError as exc:
+                errors[a] = str(exc)
+                continue
+            spans.append((a, len(calls), what))
+            calls += cs
+            if with_reported:
+                calls.append(
+                    Call(
+                        market.pool,
+                        SEL_ACCOUNT_DATA + _addr_arg(a),
+                        label="getUserAccountData",
+                        decoder=_decode_account_data,
+                    )
                 )
-            )
-    results = execute(client, calls, block) if calls else []
+    results = (yield calls) if calls else []
+    with _gc_paused():
+        return _decode_accounts(market, accounts, names, user_cfg, spans, results, errors, with_reported,
+                                oracle_fresh)
 
+
+def _decode_accounts(market: AaveMarket, accounts: list[str], names: list[str],
+                     user_cfg: dict[str, tuple[int, int]], spans: list[tuple[str, int, list[tuple[str, str]]]],
+                     results: Sequence[CallResult], errors: dict[str, str], with_reported: bool,
+                     oracle_fresh: bool) -> tuple[list[LendingPositionSnapshot], dict[str, str]]:
+    block = market.block_number
     name_of = dict(zip(accounts, names, strict=True))
     out: list[LendingPositionSnapshot] = []
     for a, start, what in spans:
@@ -691,18 +782,18 @@ def _snapshot(
     return _fast_construct(LendingPositionSnapshot, {
         "name": name,
         "protocol": "aave_v3",
-        "protocol_version": market.version,
         "account": account,
         "block_number": market.block_number,
         "block_timestamp": market.block_timestamp,
+        "oracle_fresh": oracle_fresh,
+        "oracle_issues": (),
+        "protocol_version": market.version,
         "base_unit": market.base_unit,
         "reserves": market.reserves,
         "assets": tuple(assets),
         "emode_category_id": emode_id,
         "emode": market.emodes.get(emode_id) if emode_id else None,
         "isolated_asset": isolated,
-        "oracle_fresh": oracle_fresh,
-        "oracle_issues": (),
         "reported": reported,
         "flash_loan_premium_bps": market.flash_loan_premium_bps,
     })
@@ -718,3 +809,179 @@ def _decode_account_data(data: bytes) -> AccountData:
         ltv_bps=v[4],
         health_factor_wad=v[5],
     )
+
+
+# ------------------------------------------------------------------------------------------------
+# the tick: one [[protocols]] entry's positions, wallets and atomic-path reads as read plans
+# ------------------------------------------------------------------------------------------------
+ACCOUNT_GROUP = 1000  # accounts per gathered part of the tick's account reads (each decoded as soon as it is back)
+
+
+def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+    """Every position of one Aave V3 market at ``ctx.block_number``: the market (3-4 small rounds), then the
+    accounts' user configurations alongside the managed accounts' wallets, then their balances.
+
+    The accounts are read in gathered groups of ``ACCOUNT_GROUP``: a group's configurations are decoded and its
+    balance calls built, and its balances turned into snapshots, while the next groups' chunks are still in
+    flight. A position whose account has no balance and no flag is an error (nothing to manage); one whose
+    reads fail is an error too, alone. The ``[[pools]]`` token symbols must name reserves of the market.
+    """
+    block = ctx.block_number
+    market = yield from market_plan(proto.pool_addresses_provider, block, block_timestamp=ctx.block_timestamp,
+                                    version=proto.version)
+    if ctx.config is not None:
+        check_pool_symbols(ctx.config, market)
+    accounts = [_checksum(p.account) for p in positions]
+    unique = list(dict.fromkeys(accounts))
+    names = [p.name for p in positions] if len(unique) == len(accounts) else None
+    managed = [(p.name, a) for p, a in zip(positions, accounts, strict=True) if p.mode == "manage"]
+    groups = [(unique[i:i + ACCOUNT_GROUP], names[i:i + ACCOUNT_GROUP] if names else None)
+              for i in range(0, len(unique), ACCOUNT_GROUP)]
+    *parts, wallets = yield from gather(*(accounts_plan(market, g, names=n) for g, n in groups),
+                                        wallets_plan(market, managed))
+    by_account: dict[str, LendingPositionSnapshot] = {}
+    errs: dict[str, str] = {}
+    for snaps, part_errors in parts:
+        by_account.update((s.account, s) for s in snaps)
+        errs.update(part_errors)
+    out: dict[str, PositionSnapshot] = {}
+    errors: dict[str, str] = {}
+    for p, account in zip(positions, accounts, strict=True):
+        snap = by_account.get(account)
+        if snap is None:
+            errors[p.name] = errs.get(account, "no snapshot")
+            continue
+        if not snap.assets:
+            errors[p.name] = (f"account {p.account} has no position on {proto.name!r} at block "
+                              f"{block} (no collateral, no debt)")
+            continue
+        out[p.name] = snap if snap.name == p.name else snap.model_copy(update={"name": p.name})
+    return ProtocolRead(snapshots=out, errors=errors, feeds=tuple(market_feeds(market)), tokens=dict(market.by_symbol),
+                        wallets={n: w for n, w in wallets.items() if n in out}, state=market)
+
+
+def wallets_plan(market: AaveMarket, accounts: Sequence[tuple[str, str]]) -> ReadPlan[dict[str, dict[str, int]]]:
+    """``balanceOf(account)`` of every reserve token for each (name, account): {name: {asset: wei > 0}}."""
+    assets = list(market.reserves)
+    if not accounts or not assets:
+        return {}
+    results = yield [_uint_call(a, SEL_BALANCE_OF, account, f"wallet {name}") for name, account in accounts
+                     for a in assets]
+    out: dict[str, dict[str, int]] = {}
+    for i, (name, _account) in enumerate(accounts):
+        row = results[i * len(assets) : (i + 1) * len(assets)]
+        out[name] = {a: int(r.value) for a, r in zip(assets, row, strict=True) if r.success and int(r.value) > 0}
+    return out
+
+
+def check_pool_symbols(config: Any, market: AaveMarket) -> None:
+    """``[[pools]]`` tokens given as symbols must name reserves of the market (``ConfigError`` naming the field)."""
+    for i, pool in enumerate(config.pools):
+        for key in ("token_in", "token_out"):
+            value = getattr(pool, key)
+            if value.startswith("0x"):
+                continue
+            try:
+                market.asset(value)
+            except DataQualityError as exc:
+                hint = str(exc).split(";", 1)[1].strip() if ";" in str(exc) else ""
+                raise config.error(("pools", i, key), f"unknown asset {value!r} (not a reserve of the "
+                                   f"Aave market{'; ' + hint if hint else ''})") from None
+
+
+# ReserveConfiguration: active (bit 56), paused (60), flash loans enabled (63)
+def _flash_enabled(bits: int) -> bool:
+    return bool((bits >> 63) & 1 and (bits >> 56) & 1 and not (bits >> 60) & 1)
+
+
+def atomic_plan(market: AaveMarket | None, wanted: Sequence[AtomicWanted], kind: str
+                ) -> ReadPlan[dict[str, dict[str, Any]]]:
+    """The Aave side of the atomic path for every ``wanted`` position (one round), as ``AtomicReads`` fields:
+
+    - as a flash lender (``market``, the chain's first Aave market): ``FLASHLOAN_PREMIUM_TOTAL`` and, per debt
+      token of the position that is a reserve, the reserve's flash-loan bit and free liquidity;
+    - the grants of positions on this protocol (``kind``): the aToken allowance owner -> executor of every
+      collateral and the variable-debt credit delegation of every debt (from the snapshot's own reserves).
+    A read that fails leaves its value out (the planner then takes the direct path and says why).
+    """
+    calls: list[Call] = []
+    index: list[tuple[str, str, str]] = []  # (position, what, token) per call
+
+    def add(call: Call, name: str, what: str, token: str = "") -> None:
+        calls.append(call)
+        index.append((name, what, token.lower()))
+
+    if market is not None:
+        add(Call.build(market.pool, "FLASHLOAN_PREMIUM_TOTAL()", (), ("uint128",)), "", "premium")
+    for w in wanted:
+        snap = w.snapshot
+        if snap.protocol == kind and isinstance(snap, LendingPositionSnapshot):
+            for a in snap.assets:
+                r = snap.reserves.get(a.asset)
+                if a.collateral_wei > 0 and r is not None and r.a_token:
+                    add(Call.build(r.a_token, "allowance(address,address)", (w.owner, w.executor), ("uint256",)),
+                        w.name, "withdraw", a.asset)
+            for d in snap.debt_tokens():
+                r = snap.reserves.get(d)
+                if r is not None and r.variable_debt_token:
+                    add(Call.build(r.variable_debt_token, "borrowAllowance(address,address)", (w.owner, w.executor),
+                                   ("uint256",)), w.name, "borrow", d)
+        if market is not None:
+            for d in snap.debt_tokens():
+                if d in market.reserves:
+                    add(Call.build(market.pool, "getConfiguration(address)", (d,), ("uint256",)), w.name, "config", d)
+    results = (yield calls) if calls else []
+    premium = None
+    got: dict[str, dict[str, Any]] = {w.name: {"withdraw_allowance_wei": {}, "borrow_allowance_wei": {},
+                                               "aave_flash_enabled": {}} for w in wanted}
+    for (name, what, token), res in zip(index, results, strict=True):
+        if not res.success:
+            continue
+        if what == "premium":
+            premium = int(res.value)
+        elif what == "withdraw":
+            got[name]["withdraw_allowance_wei"][token] = int(res.value)
+        elif what == "borrow":
+            got[name]["borrow_allowance_wei"][token] = int(res.value)
+        elif what == "config":
+            got[name]["aave_flash_enabled"][token] = _flash_enabled(int(res.value))
+    if market is None:
+        return got
+    by_lower = {a.lower(): r for a, r in market.reserves.items()}
+    for g in got.values():
+        g["aave_pool"] = market.pool
+        g["aave_premium_bps"] = premium
+        g["aave_available_wei"] = {t: int(by_lower[t].available_liquidity_wei) for t in g["aave_flash_enabled"]
+                                   if t in by_lower}
+    return got
+
+
+# ------------------------------------------------------------------------------------------------
+# oracle feeds of the market
+# ------------------------------------------------------------------------------------------------
+def market_feeds(market: AaveMarket) -> list[OracleFeed]:
+    """The ``OracleFeed`` of every reserve of an Aave market (its ``AaveOracle`` price source)."""
+    return [OracleFeed(symbol=sym, feed=feed, token=market.by_symbol[sym],
+                       decimals=market.reserves[market.by_symbol[sym]].decimals) for sym, feed in market.feeds.items()]
+
+
+def read_oracles(
+    client: ChainClient,
+    market: AaveMarket,
+    *,
+    now_s: float,
+    heartbeat_s: Any,
+    max_deviation_bps: float,
+    twap_window_s: int = 0,
+    factory: str | None = None,
+    pools: Sequence[tuple[str, str, int]] = (),
+) -> dict[str, OracleReading]:
+    """One ``OracleReading`` per reserve symbol of an Aave market at ``market.block_number`` (the protocol-neutral
+    ``manager.watchers.oracle.oracles_plan`` over the market's feeds, run alone)."""
+    from manager.watchers.oracle import oracles_plan
+
+    return run_plan(client, oracles_plan(market_feeds(market), block_number=market.block_number,
+                                         block_timestamp=market.block_timestamp, now_s=now_s,
+                                         heartbeat_s=heartbeat_s, max_deviation_bps=max_deviation_bps,
+                                         twap_window_s=twap_window_s, factory=factory, pools=pools),
+                    market.block_number)

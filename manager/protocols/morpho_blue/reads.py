@@ -25,12 +25,14 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from manager.chain.batch import ReadPlan, run_plan
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, execute
+from manager.chain.multicall import Call, CallResult
 from manager.errors import ChainError, DataQualityError
 from manager.protocols.chainlink import feed_calls
 from manager.protocols.morpho_blue import abi
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
+from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
 from manager.sizing import morpho as mm
 
 ZERO = "0x0000000000000000000000000000000000000000"
@@ -154,9 +156,47 @@ def read_snapshots(
     if block_timestamp is None:
         block_timestamp = client.block_timestamp(block_number)
     now = int(now_s) if now_s is not None else block_timestamp
+    return run_plan(client, snapshots_plan(morpho, refs, block_number, block_timestamp=block_timestamp, now_s=now,
+                                           heartbeat_s=heartbeat_s), block_number)
+
+
+def snapshots_plan(
+    morpho: str,
+    refs: Sequence[PositionRef],
+    block_number: int,
+    *,
+    block_timestamp: int,
+    now_s: int,
+    heartbeat_s: int | Mapping[str, int] = DEFAULT_HEARTBEAT_S,
+) -> ReadPlan[tuple[list[MorphoPositionSnapshot], dict[str, str]]]:
+    """The read plan of ``read_snapshots`` (three rounds)."""
+    got = yield from _snapshots_plan(to_checksum_address(morpho), refs, block_number, block_timestamp, int(now_s),
+                                     heartbeat_s, ())
+    return got[0], got[1]
+
+
+def snapshots_plan_wallets(
+    morpho: str,
+    refs: Sequence[PositionRef],
+    block_number: int,
+    *,
+    block_timestamp: int,
+    now_s: int,
+    heartbeat_s: int | Mapping[str, int] = DEFAULT_HEARTBEAT_S,
+    wallets_of: Sequence[str] = (),
+) -> ReadPlan[tuple[list[MorphoPositionSnapshot], dict[str, str], dict[str, dict[str, int]]]]:
+    """``snapshots_plan`` that also reads, in its last round, the wallet balances of the market's two tokens for
+    the refs named in ``wallets_of``: returns (snapshots, errors, {name: {token: balance wei > 0}})."""
+    return (yield from _snapshots_plan(to_checksum_address(morpho), refs, block_number, block_timestamp, int(now_s),
+                                       heartbeat_s, wallets_of))
+
+
+def _snapshots_plan(morpho: str, refs: Sequence[PositionRef], block_number: int, block_timestamp: int, now: int,
+                    heartbeat_s: int | Mapping[str, int], wallets_of: Sequence[str],
+                    ) -> ReadPlan[tuple[list[MorphoPositionSnapshot], dict[str, str], dict[str, dict[str, int]]]]:
     ids = list(dict.fromkeys(r.market_id.lower() for r in refs))
 
-    r1 = execute(client, params_calls(morpho, ids), block_number)
+    r1 = yield params_calls(morpho, ids)
     params = {m: decode_params(res, m) for m, res in zip(ids, r1, strict=True)}
 
     calls: list[Call] = []
@@ -164,7 +204,7 @@ def read_snapshots(
         calls.extend(market_calls(morpho, m, params[m]))
     n_market = len(calls)
     calls.extend(position_call(morpho, r.market_id.lower(), r.account) for r in refs)
-    r2 = execute(client, calls, block_number)
+    r2 = yield calls
     markets: dict[str, _MarketRead] = {}
     for i, m in enumerate(ids):
         mk, price, ls, ld, cs, cd, bf, qf = r2[8 * i : 8 * i + 8]
@@ -187,7 +227,20 @@ def read_snapshots(
         calls.append(borrow_rate_call(params[m], markets[m].stored))
     for f in feeds:
         calls.extend(feed_calls(f))
-    r3 = execute(client, calls, block_number)
+    n_r3 = len(calls)
+    # what an interrupted plan may have left: the market's two tokens in the wallet of the managed positions
+    wallet_refs = [r for r in refs if r.name in set(wallets_of)]
+    for ref in wallet_refs:
+        mr = markets[ref.market_id.lower()]
+        calls += [Call.build(t, "balanceOf(address)", (to_checksum_address(ref.account),), ("uint256",),
+                             label=f"wallet {ref.name}") for t in (mr.params.collateral_token, mr.params.loan_token)]
+    r3 = yield calls
+    wallets: dict[str, dict[str, int]] = {}
+    for k, ref in enumerate(wallet_refs):
+        mr = markets[ref.market_id.lower()]
+        pair = (mr.params.collateral_token, mr.params.loan_token)
+        wallets[ref.name] = {t: int(x.value) for t, x in zip(pair, r3[n_r3 + 2 * k: n_r3 + 2 * k + 2], strict=True)
+                             if x.success and int(x.value) > 0}
     rates = {m: r3[i] for i, m in enumerate(ids)}
     feed_res = {f: (r3[len(ids) + 2 * j], r3[len(ids) + 2 * j + 1]) for j, f in enumerate(feeds)}
 
@@ -239,7 +292,7 @@ def read_snapshots(
                 oracle_fresh=not issues, oracle_issues=tuple(issues)))
         except DataQualityError as exc:
             errors[ref.name or ref.account] = str(exc)
-    return out, errors
+    return out, errors, {name: w for name, w in wallets.items() if name not in errors}
 
 
 def read_positions(
@@ -276,3 +329,66 @@ def check_morpho(client: ChainClient, morpho: str, block: int | str = "latest") 
     """``ChainError`` when there is no contract at ``morpho``."""
     if not client.get_code(morpho, block):
         raise ChainError(f"no contract at the configured Morpho address {morpho}", address=morpho)
+
+
+# ------------------------------------------------------------------------------------------------
+# the tick: one [[protocols]] entry (one market) as a read plan
+# ------------------------------------------------------------------------------------------------
+class _Heartbeats(dict):  # type: ignore[type-arg]
+    """``symbol -> heartbeat_s`` from the tick's rule (the config's per-symbol value, else its default)."""
+
+    def __init__(self, rule: Any) -> None:
+        super().__init__()
+        self._rule = rule
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return int(self._rule(key))
+
+
+def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+    """Every position of one Morpho Blue market at ``ctx.block_number`` (three rounds; the managed positions'
+    wallet balances of the market's two tokens in the last one). Feed ages count from the later of the clock
+    and the block's timestamp."""
+    refs = [PositionRef(name=p.name, account=p.account, market_id=proto.market_id) for p in positions]
+    snaps, errors, wallets = yield from snapshots_plan_wallets(
+        proto.morpho, refs, ctx.block_number, block_timestamp=ctx.block_timestamp,
+        now_s=max(int(ctx.now_s), ctx.block_timestamp), heartbeat_s=_Heartbeats(ctx.heartbeat_s),
+        wallets_of=[p.name for p in positions if p.mode == "manage"])
+    feeds: dict[str, OracleFeed] = {}
+    tokens: dict[str, str] = {}
+    for sm in snaps:
+        for sym, token, decimals, reading in ((sm.collateral_symbol, sm.params.collateral_token, sm.collateral_decimals,
+                                               sm.collateral_feed),
+                                              (sm.loan_symbol, sm.params.loan_token, sm.loan_decimals, sm.loan_feed)):
+            if sym:
+                tokens.setdefault(sym, token)
+                if reading is not None:
+                    feeds.setdefault(sym, OracleFeed(symbol=sym, feed=reading.feed, token=token, decimals=decimals))
+    return ProtocolRead(snapshots={sm.name: sm for sm in snaps}, errors=errors, feeds=tuple(feeds.values()),
+                        tokens=tokens, wallets=wallets)
+
+
+def atomic_plan(morpho: str, wanted: Sequence[AtomicWanted], kind: str) -> ReadPlan[dict[str, dict[str, Any]]]:
+    """The Morpho Blue side of the atomic path (one round), as ``AtomicReads`` fields: as the chain's fee-free flash
+    lender (``morpho``), its balance of every wanted position's debt tokens; for positions on this protocol
+    (``kind``), ``isAuthorized(owner, executor)`` on the snapshot's own Morpho."""
+    calls: list[Call] = []
+    index: list[tuple[str, str, str]] = []
+    for w in wanted:
+        snap = w.snapshot
+        if snap.protocol == kind and isinstance(snap, MorphoPositionSnapshot):
+            calls.append(Call.build(snap.morpho, "isAuthorized(address,address)", (w.owner, w.executor), ("bool",)))
+            index.append((w.name, "authorized", ""))
+        for d in snap.debt_tokens():
+            calls.append(Call.build(d, "balanceOf(address)", (morpho,), ("uint256",)))
+            index.append((w.name, "balance", d.lower()))
+    results = (yield calls) if calls else []
+    got: dict[str, dict[str, Any]] = {w.name: {"morpho": morpho, "morpho_balance_wei": {}} for w in wanted}
+    for (name, what, token), res in zip(index, results, strict=True):
+        if not res.success:
+            continue
+        if what == "authorized":
+            got[name]["morpho_authorized"] = bool(res.value)
+        else:
+            got[name]["morpho_balance_wei"][token] = int(res.value)
+    return got

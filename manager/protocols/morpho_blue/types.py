@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from manager.domain import Frozen
+from manager.domain import UINT256_MAX, WAD, Frozen, HealthView, PositionSnapshot
 from manager.sizing import morpho as mm
 
 
@@ -49,7 +49,7 @@ class FeedReading(Frozen):
     stale: bool
 
 
-class MorphoPositionSnapshot(Frozen):
+class MorphoPositionSnapshot(PositionSnapshot):
     """One account's position in one Morpho Blue market, with the market and oracle, read at one block.
 
     ``market`` holds the **stored** totals (``Morpho.market(id)``) plus ``IOracle.price()``;
@@ -58,12 +58,8 @@ class MorphoPositionSnapshot(Frozen):
     ``block_timestamp`` (what ``MorphoBalancesLib.expectedMarketBalances`` returns at this block).
     """
 
-    name: str = ""
     protocol: Literal["morpho_blue"] = "morpho_blue"
     morpho: str
-    account: str
-    block_number: int
-    block_timestamp: int
     market_id: str
     params: MarketParams
     loan_symbol: str = ""
@@ -77,8 +73,31 @@ class MorphoPositionSnapshot(Frozen):
     position: mm.MorphoPosition
     collateral_feed: FeedReading | None = None  # the oracle's BASE_FEED_1 (collateral/USD), when exposed
     loan_feed: FeedReading | None = None  # the oracle's QUOTE_FEED_1 (loan/USD), when exposed
-    oracle_fresh: bool = True
-    oracle_issues: tuple[str, ...] = ()
+
+    # ---- the protocol-neutral view ---------------------------------------------------------------
+    def oracle_symbols(self) -> tuple[str, ...]:
+        """The collateral and loan symbols (the oracle's feeds price them)."""
+        return tuple(dict.fromkeys(s for s in (self.collateral_symbol, self.loan_symbol) if s))
+
+    def debt_tokens(self) -> tuple[str, ...]:
+        return (self.params.loan_token,)
+
+    def token_info(self) -> dict[str, tuple[str, int]]:
+        return {self.params.loan_token: (self.loan_symbol or "loan", self.loan_decimals),
+                self.params.collateral_token: (self.collateral_symbol or "collateral", self.collateral_decimals)}
+
+    def health_view(self) -> HealthView:
+        """``maxBorrow / borrowed`` with interest accrued to the block (``Morpho._isHealthy``)."""
+        m, p = self.market_now, self.position
+        borrowed = mm.borrowed_assets(m, p)
+        wad = UINT256_MAX if borrowed == 0 else mm.max_borrow(m, p) * WAD // borrowed
+        hf = math.inf if borrowed == 0 else wad / WAD
+        loan_usd = self.loan_price_usd or 0.0
+        coll_px = self.collateral_price_usd or 0.0
+        lltv_bps = self.params.lltv_wad * 10_000 // WAD
+        return HealthView(self.protocol, hf, wad, p.collateral_wei / 10**self.collateral_decimals * coll_px,
+                          borrowed / 10**self.loan_decimals * loan_usd, lltv_bps, lltv_bps, frozenset(self.oracle_symbols()),
+                          self.oracle_fresh, tuple(self.oracle_issues))
 
     # ---- exact views ---------------------------------------------------------------------------
     def market_at(self, timestamp: int) -> mm.MorphoMarket:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from manager.protocols.base import (
     CallCheck,
@@ -15,6 +15,10 @@ from manager.protocols.base import (
     WiringEnv,
 )
 from manager.protocols.synthetix_perps.config import SynthetixPerpsConfig
+
+if TYPE_CHECKING:
+    from manager.chain.batch import ReadPlan
+    from manager.protocols.reading import PositionRequest, ProtocolRead, ReadContext
 
 
 class SynthetixPerpsAdapter(PerpAdapter):
@@ -70,3 +74,18 @@ class SynthetixPerpsAdapter(PerpAdapter):
     # ------------------------------------------------------------------------------------------------
     # reads: read plan, decode, health view, status row, oracle checks (tick branch)
     # ------------------------------------------------------------------------------------------------
+    # The snapshot type is ``manager.protocols.synthetix_perps.types.PerpSnapshot``; reads in ``reads.py``.
+    def read_plan(self, proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+        """The tick's read plan of one market's positions (``reads.tick_plan``)."""
+        from manager.protocols.synthetix_perps.reads import tick_plan
+
+        return tick_plan(proto, positions, ctx)
+
+    def check_contracts(self, client: Any, proto: Any, block: int) -> None:
+        """Nothing beyond the start-up checks (``chain.verify``)."""
+
+    def status_row(self, snap: Any) -> dict[str, Any]:
+        """The ``posman status`` row (``manager.protocols.synthetix_perps.status.perp_status_row``; its oracle issues ride on the snapshot)."""
+        from manager.protocols.synthetix_perps.status import perp_status_row
+
+        return perp_status_row(snap, tuple(snap.oracle_issues))

@@ -25,10 +25,14 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from manager.chain.batch import ReadPlan, run_plan
 from manager.chain.client import ChainClient
-from manager.chain.multicall import Call, CallResult, execute
-from manager.errors import DataQualityError
-from manager.sizing.perp import PerpSnapshot, PerpsV2Market, PerpsV2Position
+from manager.chain.multicall import Call, CallResult
+from manager.domain import PositionSnapshot
+from manager.errors import DataQualityError, PosmanError
+from manager.protocols.reading import PositionRequest, ProtocolRead, ReadContext
+from manager.protocols.synthetix_perps.types import PerpSnapshot
+from manager.sizing.perp import PerpsV2Market, PerpsV2Position
 
 POSITION_T = "(uint64,uint64,uint128,uint128,int128)"
 
@@ -148,16 +152,25 @@ def read_perps(client: ChainClient, a: PerpsV2Addresses, accounts: Sequence[str]
     Returns (snapshots in the order of ``accounts``, {account: the protocol's own views}). Raises
     ``DataQualityError`` when a read fails or the market reports an empty funding sequence.
     """
-    if market_key is None:
-        market_key = _key(execute(client, [Call.build(a.market, "marketKey()", [], ["bytes32"])], block_number)[0]
-                          .unwrap())
     if block_timestamp is None:
         block_timestamp = client.block_timestamp(block_number)
+    return run_plan(client, perps_plan(a, accounts, block_number, market_key=market_key,
+                                       block_timestamp=block_timestamp, with_reported=with_reported, names=names),
+                    block_number)
+
+
+def perps_plan(a: PerpsV2Addresses, accounts: Sequence[str], block_number: int, *, market_key: str | None = None,
+               block_timestamp: int, with_reported: bool = True, names: Sequence[str] | None = None,
+               oracle_symbol: str = "") -> ReadPlan[tuple[list[PerpSnapshot], dict[str, ReportedPerp]]]:
+    """The read plan of ``read_perps`` (two rounds; three without ``market_key``). ``oracle_symbol``: the oracle
+    symbol of the market's asset, carried by every snapshot (``PerpSnapshot.oracle_symbol``)."""
+    if market_key is None:
+        market_key = _key((yield [Call.build(a.market, "marketKey()", [], ["bytes32"])])[0].unwrap())
     mcalls = build_market_calls(a, market_key)
     asset_call = Call.build(a.market, "baseAsset()", [], ["bytes32"], label="baseAsset")
     per_acct = [build_account_calls(a, acct, with_reported=with_reported) for acct in accounts]
     flat = mcalls + [asset_call] + [c for cs in per_acct for c in cs]
-    res = execute(client, flat, block_number)
+    res = yield flat
     mvals = _ok(res[: len(mcalls)])
     base_asset = res[len(mcalls)].unwrap()
     off = len(mcalls) + 1
@@ -176,20 +189,53 @@ def read_perps(client: ChainClient, a: PerpsV2Addresses, accounts: Sequence[str]
                          label="currencyKeyDecimals")]
     round2 += [Call.build(a.market, "fundingSequence(uint256)", [int(p[0][1])], ["int128"],
                           label=f"fundingSequence({int(p[0][1])})") for p in positions]
-    r2 = _ok(execute(client, round2, block_number))
+    r2 = _ok((yield round2))
     decimals = int(r2[1]) or 18
     market = decode_market(a, mvals, block_number=block_number, block_timestamp=block_timestamp,
                            funding_sequence_last_wad=int(r2[0]), price_decimals=decimals)
-    snaps, reported = [], {}
-    for i, (acct, (pos, wallet, rep)) in enumerate(zip(accounts, positions, strict=True)):
+    snaps: list[PerpSnapshot] = []
+    reported: dict[str, ReportedPerp] = {}
+    for i, (account, (pos, wallet, rep)) in enumerate(zip(accounts, positions, strict=True)):
         pid, idx, margin, last_price, size = (int(x) for x in pos)
-        acct = to_checksum_address(acct)
+        acct = str(to_checksum_address(account))
         position = PerpsV2Position(account=acct, id=pid, last_funding_index=idx, margin_wad=margin,
                                    last_price_wad=last_price, size_wad=size, funding_at_index_wad=int(r2[2 + i]))
         snaps.append(PerpSnapshot(name=(names[i] if names else f"{a.name}:{acct}"), account=acct, market=market,
                                   position=position, market_address=to_checksum_address(a.market),
                                   susd_address=to_checksum_address(a.susd), wallet_susd_wad=wallet,
-                                  block_number=block_number, block_timestamp=block_timestamp))
+                                  block_number=block_number, block_timestamp=block_timestamp,
+                                  oracle_symbol=oracle_symbol))
         if with_reported:
             reported[acct] = decode_reported(rep)
     return snaps, reported
+
+
+# ------------------------------------------------------------------------------------------------
+# the tick: one [[protocols]] entry (one market) as a read plan
+# ------------------------------------------------------------------------------------------------
+def addresses_of(proto: Any) -> PerpsV2Addresses:
+    """The market's addresses from its ``[[protocols]]`` entry."""
+    return PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
+                            susd=proto.susd, name=(proto.market_key or proto.name).removeprefix("s")
+                            .removesuffix("PERP"))
+
+
+def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
+    """Every position of one PerpsV2 market at ``ctx.block_number`` (two rounds). A failed read fails the market's
+    positions (each one an error), never the tick; an account without margin or size is an error too."""
+    block = ctx.block_number
+    try:
+        snaps, _reported = yield from perps_plan(
+            addresses_of(proto), [p.account for p in positions], block, market_key=proto.market_key,
+            block_timestamp=ctx.block_timestamp, with_reported=False, names=[p.name for p in positions],
+            oracle_symbol=proto.asset or "")
+    except PosmanError as exc:
+        return ProtocolRead(errors={p.name: f"{proto.name}: {' '.join(str(exc).split())[:300]}" for p in positions})
+    out: dict[str, PositionSnapshot] = {}
+    errors: dict[str, str] = {}
+    for p, snap in zip(positions, snaps, strict=True):
+        if snap.position.size_wad == 0 and snap.position.margin_wad == 0:
+            errors[p.name] = f"account {p.account} has no position on {proto.name!r} at block {block}"
+            continue
+        out[p.name] = snap
+    return ProtocolRead(snapshots=out, errors=errors)
