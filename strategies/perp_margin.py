@@ -26,7 +26,8 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
-from manager.sizing.perp import PerpMarginConfig, PerpSnapshot, decide_perp, perp_metrics
+from manager.protocols.synthetix_perps.types import PerpSnapshot
+from manager.sizing.perp import PerpMarginConfig, decide_perp, perp_metrics
 from strategies.api import StrategyConfig
 
 INTERFACE_VERSION = 1

@@ -180,7 +180,7 @@ def build_manager(
     db = Database(cfg.storage.url_for(dry))  # a dry run keeps its own database
     repo = Repository(db, clock=clock)
     channels = build_channels(cfg.alerts, env=environ) if cfg.alerts.enabled else []
-    engine = engine_from_repository(repo, cfg.alerts.rules, now_s=clock())
+    engine: Any = engine_from_repository(repo, cfg.alerts.rules, now_s=clock())
     dispatcher = AlertDispatcher(channels, repo=repo, max_retry_attempts=cfg.alerts.retry_undelivered_max_attempts)
     if not cfg.alerts.enabled:
         engine = _SilentEngine()
@@ -245,7 +245,7 @@ def build_manager(
                       clock=clock, used_today_usd=store.used_today_usd,
                       pending_transactions=lambda: repo.pending_transactions(),
                       released_transactions=lambda: repo.pending_transactions(status=TxStatus.RELEASED),
-                      reconcile=lambda: [ex.recover() for ex in executors.values()] and None)
+                      reconcile=lambda: _recover_all(executors))
     for name, ex in executors.items():
         report = ex.recover()
         log.info("event=recovered signer=%s %s", name, report.summary())
@@ -308,6 +308,12 @@ def _atomic_setup(cfg: Any, pos: Any, env: Any, signer_calls: dict[str, list[Any
                       min_debt_usd=float(getattr(signer, "atomic_min_debt_usd", 0.0)))
 
 
+def _recover_all(executors: Mapping[str, Any]) -> None:
+    """Reconcile every signer's executor with the chain (the runtime's ``reconcile`` hook)."""
+    for ex in executors.values():
+        ex.recover()
+
+
 class _SilentEngine:
     """``[alerts] enabled = false``: every rule answers "nothing to send"."""
 
@@ -337,7 +343,7 @@ def run_manager(manager: Manager, *, once: bool = False, stop: threading.Event |
         runtime.alerting.flush()
         return 0 if report.ok else 1
     stop = stop or threading.Event()
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     if install_signals and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda signum, _frame: _request_stop(stop, signum))

@@ -361,10 +361,9 @@ class Runtime:
         except Exception as exc:
             failure = exc
         if failure is not None:  # NOTE: a failed read skips the tick; the heartbeat notices repeated failures
-            exc = failure
-            reason = " ".join(str(exc).split())[:300]
+            reason = " ".join(str(failure).split())[:300]
             log.warning("event=tick_failed block=%s stage=read error_type=%s error=%r",
-                        block_number, type(exc).__name__, reason)
+                        block_number, type(failure).__name__, reason)
             report = TickReport(block_number=block_number, ok=False, error=reason,
                                 elapsed_s=time.monotonic() - started)
             self._finish(report)
@@ -825,7 +824,7 @@ class Runtime:
                             str(exc)[:200])
                 out[auto.key] = {"unreadable": True}
                 continue
-            reading = (oracles if oracles is not None else data.oracles).get(auto.config.asset)
+            reading = (oracles if oracles is not None else data.oracles).get(_params(auto).asset)
             if reading is None or reading.answer <= 0:
                 out[auto.key] = state
                 continue
@@ -841,7 +840,7 @@ class Runtime:
                              peak_block=int(data.block_number))
                 changed = True
             state.update(peak_usd=int(state["peak_answer"]) / 10**reading.decimals, last_round=int(reading.round_id),
-                         feed=reading.feed, asset=auto.config.asset)
+                         feed=reading.feed, asset=_params(auto).asset)
             state.setdefault("since_block", int(data.block_number))
             if changed:
                 try:
@@ -860,7 +859,7 @@ class Runtime:
             state = dict(self.repo.get_state(key) or {})
         except Exception:  # NOTE: unknown: treat as fired (a partial close must not repeat on a missing record)
             return {"armed": False, "unreadable": True}
-        reading = oracles.get(auto.config.asset)
+        reading = oracles.get(_params(auto).asset)
         if state.get("armed") is False and reading is not None and reading.answer > 0:
             price = reading.answer / 10**reading.decimals
             c = auto.config
@@ -889,19 +888,19 @@ class Runtime:
         reason = decision.reason or ""
         key = reason[1:reason.index("]")] if reason.startswith("[") and "]" in reason else pos.strategy.name
         auto = next((a for a in armed_automations(pos.strategy) if a.key == key), None)
-        if auto is None or auto.kind not in ("close_on_price", "trailing_stop") or auto.config.fraction >= 1:
+        if auto is None or auto.kind not in ("close_on_price", "trailing_stop") or _params(auto).fraction >= 1:
             return
         state_key = f"automation:{pos.name}:{auto.key}"
         try:
             state = dict(self.repo.get_state(state_key) or {})
             state.update(armed=False, fired_block=int(data.block_number))
-            reading = data.oracles.get(auto.config.asset)
+            reading = data.oracles.get(_params(auto).asset)
             if auto.kind == "trailing_stop" and reading is not None:  # the trail restarts from here
                 state.update(peak_answer=int(reading.answer), peak_round=int(reading.round_id),
                              peak_usd=int(reading.answer) / 10**reading.decimals, armed=True)
             self.repo.set_state(state_key, state)
             log.info("event=automation_fired position=%s key=%s block=%d fraction=%s", pos.name, auto.key,
-                     int(data.block_number), auto.config.fraction)
+                     int(data.block_number), _params(auto).fraction)
         except Exception as exc:
             log.warning("event=automation_state_not_stored position=%s key=%s error=%r", pos.name, auto.key,
                         str(exc)[:200])
@@ -1141,3 +1140,8 @@ class Runtime:
             if tx_hash not in live:
                 del self._pending_first_seen[tx_hash]
         self.alerting.emit("evaluate_pending_txs", pending, block_number=block, now_s=now_s)
+
+
+def _params(auto: Any) -> Any:
+    """An automation's validated config (its own ``StrategyConfig`` subclass: ``asset``, ``fraction``...)."""
+    return auto.config

@@ -24,14 +24,9 @@ import numpy as np
 
 from manager.domain import Frozen
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
+from manager.protocols.synthetix_perps.types import PerpSnapshot
 from manager.sizing.aave import exact_position
-from manager.sizing.perp import (
-    SNX_UNIT,
-    PerpSnapshot,
-    snx_can_liquidate,
-    snx_perp_health,
-    snx_remaining_margin_wad,
-)
+from manager.sizing.perp import SNX_UNIT, snx_can_liquidate, snx_perp_health, snx_remaining_margin_wad
 from manager.sizing.risk import var_es
 
 UNDERLYING: dict[str, str] = {"WETH": "ETH", "wstETH": "ETH", "ETH": "ETH", "WBTC": "BTC", "BTC": "BTC",

@@ -335,7 +335,8 @@ class WebState:
 
         rows = self.repo._run(lambda s: list(s.exec(select(RuntimeStateRow).where(
             col(RuntimeStateRow.key).startswith("last_action:")))))
-        return {r.key.split(":", 1)[1]: r.value_json.get("block") for r in rows if isinstance(r.value_json, dict)}
+        return {r.key.split(":", 1)[1]: r.value_json.get("block")  # type: ignore[misc]
+                for r in rows if isinstance(r.value_json, dict)}
 
     def _position(self, pos: Any, row: dict[str, Any] | None, data: Any, report: Any,
                   last_block: int | None) -> dict[str, Any]:
@@ -356,7 +357,7 @@ class WebState:
         at_prices: dict[str, float] = {}
         snap = data.snapshot(pos.name) if (data is not None and row is not None and not perp) else None
         if snap is not None:
-            at_prices = trigger_prices(health, trig, row.get("liquidation_prices") or {}, *_asset_prices(snap))
+            at_prices = trigger_prices(health, trig, (row or {}).get("liquidation_prices") or {}, *_asset_prices(snap))
         decision = None
         if outcome is not None:
             d = outcome.decision
@@ -380,7 +381,7 @@ class WebState:
             "mode": pos.mode, "strategy": pos.strategy, "signer": pos.signer,
             "block_number": row["block_number"] if row else None,
             "health": health, "health_factor_wad": row.get("health_factor_wad") if row else None,
-            "no_debt": bool(row) and row["health_factor"] is None,
+            "no_debt": row is not None and bool(row) and row["health_factor"] is None,
             "collateral_usd": row["collateral_usd"] if row else None,
             "debt_usd": row["debt_usd"] if row else None,
             "ltv": row.get("ltv") if row else None,

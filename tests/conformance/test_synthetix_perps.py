@@ -14,9 +14,10 @@ from typing import Any
 
 from manager.devnet.synthetix import market_abi
 from manager.domain import SizingDecision
-from manager.execution.planner import PerpPlanContext, build_plan
+from manager.execution.planner import build_plan
 from manager.execution.types import TxStep
 from manager.protocols.synthetix_perps import encode as enc
+from manager.protocols.synthetix_perps.plan import PerpPlanContext
 from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
 from manager.sizing import perp as P
 from tests.conformance.perps_base import WAD, PerpAdapterConformance, PerpHandle, PerpViews

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from manager.domain import LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import SizingDecision, SizingStep
 from manager.execution.calls import erc20_approve, selector_of
 from manager.execution.planner import (
     DEFAULT_DEADLINE_S,
@@ -32,6 +32,7 @@ from manager.execution.planner import (
 )
 from manager.execution.types import TxStep
 from manager.protocols.aave_v3 import encode as aave
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
 from manager.protocols.uniswap_v3.router import router_selectors
 
