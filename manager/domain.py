@@ -11,9 +11,12 @@ All models are frozen pydantic values: they can be hashed, logged and compared, 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from manager.sizing.loan import AaveLoanModel
 
 WAD = 10**18
 RAY = 10**27
@@ -132,6 +135,13 @@ class LendingPositionSnapshot(Frozen):
     reported: AccountData | None = None  # the protocol's own view at the same block, for checks
     # ``Pool.FLASHLOAN_PREMIUM_TOTAL`` (bps) at the same block: what a flash-loan-funded plan pays
     flash_loan_premium_bps: int | None = None
+
+    def loan_model(self, *, emode_price_base: int | None = None) -> AaveLoanModel:
+        """How this position's collateral and debt enter its health (``manager.sizing.loan``): the exact Aave
+        rules of its pool revision, for the one deleverage/boost solver (``manager.sizing.solver``)."""
+        from manager.sizing.loan import AaveLoanModel
+
+        return AaveLoanModel.of(self, emode_price_base=emode_price_base)
 
 
 # ------------------------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ from typing import TypedDict
 from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
-from manager.sizing.boost import plan_boost
 from manager.sizing.caps import SizingLimits, usd_cap_wei
 from manager.sizing.deleverage import PARTIAL_REASON, _flash_amount, plan_deleverage
 from manager.sizing.depth import SwapModel
@@ -91,19 +90,13 @@ def plan_atomic_boost(
 ) -> SizingDecision:
     """One atomic boost: flash ``F`` -> buy collateral (legs) -> supply -> borrow ``F + premium`` for the owner.
 
-    The borrow is rounded down (the largest whose exact health after the supply is >= the target).
+    The borrow is rounded down (the largest whose exact health after the supply is >= the target). A thin call into
+    ``manager.sizing.solver.atomic_boost`` (the one boost solver, Aave and Morpho alike).
     """
-    prem = _premium(premium_bps)
-    limits = (limits or SizingLimits()).model_copy(update={"max_rounds": 1})
-    d = plan_boost(snapshot, target_hf, borrow_asset=borrow_asset, supply_asset=supply_asset, depth=depth,
-                   limits=limits, flash_premium_bps=prem, emode_price_base=emode_price_base)
-    if d.action == "none" or not d.steps:
-        return d
-    partial = not d.feasible and d.binding_constraint in ("pool_depth", "price_impact")
-    reason = f"{d.reason}; atomic: one transaction (flash loan -> swap -> supply -> borrow -> repay flash)"
-    if partial:
-        reason += f"; {PARTIAL_REASON}"
-    return d.model_copy(update={"reason": reason, "partial": partial})
+    from manager.sizing.solver import atomic_boost
+
+    return atomic_boost(snapshot.loan_model(emode_price_base=emode_price_base), target_hf, premium_bps=premium_bps,
+                        borrow_asset=borrow_asset, supply_asset=supply_asset, depth=depth, limits=limits)
 
 
 # --- Morpho Blue ------------------------------------------------------------------------------------
