@@ -382,10 +382,10 @@ class MorphoLoanModel(LoanModel):
 
     market: mm.MorphoMarket
     position: mm.MorphoPosition
-    name: str  # type: ignore[misc]
-    account: str  # type: ignore[misc]
-    block_number: int  # type: ignore[misc]
-    block_timestamp: int  # type: ignore[misc]
+    name: str
+    account: str
+    block_number: int
+    block_timestamp: int
     loan_usd: float | None = None  # USD per loan token (whole)
     collateral_usd: float | None = None  # USD per collateral token (whole)
     source: Any = None  # the MorphoPositionSnapshot (for its close planner)
@@ -409,7 +409,7 @@ class MorphoLoanModel(LoanModel):
     def _usd(self, per_token: float | None, decimals: int) -> float | None:
         if per_token is None or not math.isfinite(per_token) or per_token <= 0:
             return None
-        return per_token / 10**decimals
+        return per_token / float(10**decimals)
 
     def assets(self) -> tuple[LoanAsset, ...]:
         m = self.market
