@@ -119,6 +119,10 @@ class LoanModel(ABC):
         d = sum(a.debt_wei * a.value_per_wei for a in self.assets())
         return s, d
 
+    @abstractmethod
+    def book_usd(self) -> tuple[float, float, float]:
+        """(collateral USD, debt USD, weighted liquidation threshold as a fraction), the protocol's own numbers."""
+
     # ---- exact health -----------------------------------------------------------------------------
     @abstractmethod
     def health_wad(self) -> int:
@@ -259,6 +263,11 @@ class AaveLoanModel(LoanModel):
     def weighted(self) -> tuple[float, float]:
         v = float_view(self.pos)
         return v.weighted_collateral_base, v.debt_base
+
+    def book_usd(self) -> tuple[float, float, float]:
+        acc = self.pos.account()  # getUserAccountData, to the unit
+        unit = self.pos.base_unit
+        return acc.total_collateral_base / unit, acc.total_debt_base / unit, acc.current_liquidation_threshold_bps / 1e4
 
     def health_wad(self) -> int:
         return self.pos.health_factor_wad()
@@ -432,6 +441,11 @@ class MorphoLoanModel(LoanModel):
 
     def _is(self, asset: str, token: str, symbol: str) -> bool:
         return asset.lower() == token.lower() or (bool(symbol) and asset == symbol)
+
+    def book_usd(self) -> tuple[float, float, float]:
+        c, d = self.collateral, self.loan
+        return (c.collateral_wei * (c.usd_per_wei or 0.0), d.debt_wei * (d.usd_per_wei or 0.0),
+                self.market.lltv_wad / WAD)
 
     # ---- health -----------------------------------------------------------------------------------
     def health_wad(self) -> int:
