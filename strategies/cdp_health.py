@@ -2,7 +2,7 @@
 
 Below ``trigger_health`` the position is deleveraged (collateral withdrawn, sold, debt repaid) back to
 ``target_health``; above ``upper_health`` (when set) it is boosted (borrow, buy collateral, supply) down
-to ``target_health``. Between the two nothing happens. After an action the strategy waits
+to ``target_health`` (in rounds, no borrow takes the health below the trigger). Between the two nothing happens. After an action the strategy waits
 ``cooldown_s`` seconds of chain time before acting again, unless the health factor is below
 ``emergency_health`` (then it acts at once).
 
@@ -190,7 +190,7 @@ def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> Sizi
                                          swap_haircut_bps=haircut)
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
     else:
-        decision_or_none = _boost(config, model, ctx)
+        decision_or_none = _boost(config, model, ctx, trigger)
         if decision_or_none is None:
             return no_action(ctx, "boost needs a debt and a collateral asset", binding="no_assets")
         decision = decision_or_none
@@ -199,8 +199,13 @@ def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> Sizi
     return _with_path(decision, note)
 
 
-def _boost(config: Config, model: LoanModel, ctx: StrategyContext) -> SizingDecision | None:
-    """Boost down to the target: one atomic boost when the runtime offers the executor, else rounds."""
+def _boost(config: Config, model: LoanModel, ctx: StrategyContext, trigger: float) -> SizingDecision | None:
+    """Boost down to the target: one atomic boost when the runtime offers the executor, else rounds.
+
+    In rounds each borrow lands before its supply: it may not take the health below the lower band (``trigger``,
+    and never below ``limits.safety_floor_hf``), so a plan that stops after a borrow never leaves the position
+    where the strategy would have to deleverage it.
+    """
     borrow = config.boost_borrow or model.largest("debt")
     supply = config.boost_supply or model.largest("collateral")
     if borrow is None or supply is None:
@@ -208,8 +213,11 @@ def _boost(config: Config, model: LoanModel, ctx: StrategyContext) -> SizingDeci
     if ctx.flash_premium_bps is not None:
         return solver.atomic_boost(model, config.target_health, borrow_asset=borrow, supply_asset=supply,
                                    premium_bps=int(ctx.flash_premium_bps), depth=ctx.depth, limits=ctx.limits)
+    floor = max(ctx.limits.safety_floor_hf, trigger)
+    limits = ctx.limits if floor == ctx.limits.safety_floor_hf else ctx.limits.model_copy(
+        update={"safety_floor_hf": floor})
     return solver.boost(model, config.target_health, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
-                        limits=ctx.limits)
+                        limits=limits)
 
 
 def _with_path(decision: SizingDecision, note: str) -> SizingDecision:

@@ -5,7 +5,8 @@ rally; ``cdp_health`` boosts it back to the target in ONE transaction to the sig
 flash loan of USDC -> swap to WETH -> ``supplyCollateral`` -> ``borrow`` for the owner -> repay the flash loan, the
 owner's health checked on chain), sized by the one solver over Morpho's loan model. Without an executor the same
 solver plans the direct rounds (borrow -> swap -> supplyCollateral), each step keeping the health above the floor.
-The health is read from Morpho itself at every block: never below the lower band.
+The health is read from Morpho itself at every block, and each direct borrow's exact projected health is checked:
+never below the lower band.
 """
 
 from __future__ import annotations
@@ -57,10 +58,15 @@ def test_morpho_boost_without_executor_runs_direct_rounds(net, tmp_path):
     d = out.decision
     assert d.action == "boost" and not d.uses_flash_loan, d.reason
     assert [s.kind for s in d.steps][:3] == ["borrow", "swap", "supply"], d.steps
+    # every borrow lands before its supply: its exact projected health stays at or above the lower band
+    assert all(s.projected_health is not None and s.projected_health >= BAND["trigger_health"]
+               for s in d.steps if s.kind in ("borrow", "supply")), d.steps
     assert out.status in ("submitted", "confirmed"), (out.status, out.reason)
     assert before > BAND["upper_health"] > after >= BAND["trigger_health"], (before, after)
     if d.feasible:
         assert after == pytest.approx(BAND["target_health"], rel=0.005), (before, after)
     assert all(hf >= BAND["trigger_health"] for _b, hf in series), series
     gas = sum(int(net.w3.eth.get_transaction_receipt(tx)["gasUsed"]) for _b, tx in sent)
-    print(f"\nMorpho direct boost: {len(sent)} transaction(s), {gas} gas, HF {before:.4f} -> {after:.4f}")
+    print(f"\nMorpho direct boost: {len(sent)} transaction(s), {gas} gas, HF {before:.4f} -> {after:.4f}; "
+          f"rounds {d.rounds}, lowest HF after a borrow "
+          f"{min(s.projected_health or 0.0 for s in d.steps if s.kind == 'borrow'):.4f}")
