@@ -131,6 +131,10 @@ def boost(
     target_wad = math.ceil(target * WAD)
     floor_wad = math.ceil(limits.safety_floor_hf * WAD)
     blocked = model.boost_blocked(j, k)
+    if blocked is None and j.usd_per_wei is None and (limits.per_action_usd is not None
+                                                      or limits.per_day_remaining_usd is not None):
+        # NOTE: a boost is never urgent: without a USD price the per-action / per-day caps cannot bound it
+        blocked = ("no_usd_price", f"no USD price for {j.symbol}: the USD caps cannot bound a boost")
     if hf_before <= target and blocked is None:
         blocked = ("already_at_target", f"HF {hf_before:.6f} <= target {target:g}")
     if blocked:
@@ -263,8 +267,6 @@ def boost(
     if swap.source == "oracle_fallback":
         parts.append(f"no depth curve: valued at oracle less {limits.fallback_fee_bps:g} bps fee and "
                      f"{limits.max_slippage_bps:g} bps slippage haircut")
-    if usd_per_wei_j is None and (limits.per_action_usd is not None or limits.per_day_remaining_usd is not None):
-        parts.append(f"USD caps not applied: no USD price for {j.symbol}")
     if not feasible:
         parts.append(f"stopped by {binding}; closest reachable HF {h_final:.4f}")
     return SizingDecision(

@@ -211,3 +211,11 @@ def test_aave_model_is_the_exact_position():
     assert model.after({"WETH": -10**18}, {"USDC": -10**9}).health_wad() == pos.with_deltas(
         {WETH: (-10**18, 0), USDC: (0, -10**9)}).health_factor_wad()
     assert model.largest("collateral") == "WETH" and model.largest("debt") == "USDC"
+
+
+def test_a_boost_without_a_usd_price_is_refused_when_usd_caps_are_set():
+    snap = morpho_snapshot(10.0, 10_000.0, 3_000.0).model_copy(update={"loan_feed": None, "collateral_feed": None})
+    capped = solver.boost(snap.loan_model(), 1.5, limits=SizingLimits(per_action_usd=1_000.0))
+    assert capped.action == "none" and capped.binding_constraint == "no_usd_price", capped.reason
+    free = solver.boost(snap.loan_model(), 1.5, limits=SizingLimits(min_action_usd=0))
+    assert free.action == "boost" and free.feasible, free.reason
