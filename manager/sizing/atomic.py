@@ -26,15 +26,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TypedDict
 
-from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision, SizingStep
+from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
-from manager.sizing.caps import SizingLimits, usd_cap_wei
-from manager.sizing.deleverage import PARTIAL_REASON, _flash_amount, plan_deleverage
+from manager.sizing.caps import SizingLimits
+from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.depth import SwapModel
-from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.fixed import WAD
 from manager.sizing.venues import DepthEntry, VenueSet, curves_of, venue_set
 
 PARTIAL_PAIR_REASON = "partial: one collateral/debt pair per transaction, will continue next block"
@@ -100,15 +99,6 @@ def plan_atomic_boost(
 
 
 # --- Morpho Blue ------------------------------------------------------------------------------------
-class _DecisionBase(TypedDict):
-    """The fields every Morpho decision of ``plan_atomic_deleverage_morpho`` shares."""
-
-    position: str
-    health_before: float
-    target_health: float
-    block_number: int | None
-
-
 def _morpho_sale(market: mm.MorphoMarket, curves: tuple[DepthCurve, ...], limits: SizingLimits,
                  haircut_bps: int) -> VenueSet:
     found = venue_set(curves, limits, market.oracle_price / mm.ORACLE_PRICE_SCALE)
@@ -138,101 +128,26 @@ def plan_atomic_deleverage_morpho(
 
     ``depth``: the collateral -> loan venues (one curve or several); without one the sale is valued at the
     Morpho oracle less ``haircut_bps``. The repay ``F`` is what the sale's guaranteed output pays after the
-    premium (``F + percentMul(F, premium) <= out``), never more than the debt.
+    premium (``F + percentMul(F, premium) <= out``), never more than the debt. A thin call into the one solver's
+    ``manager.sizing.solver.atomic_pair_deleverage`` over the position's ``MorphoLoanModel``.
     """
+    from manager.sizing.loan import MorphoLoanModel
+    from manager.sizing.solver import atomic_pair_deleverage
+
     t = target_health("target_hf", target_hf)
     prem = _premium(premium_bps)
     limits = limits or SizingLimits()
-    b0 = mm.borrowed_assets(market, position)
-    if b0 == 0:
+    if mm.borrowed_assets(market, position) == 0:
         raise NoDebtError("borrow_shares=0: nothing to deleverage", field="borrow_shares", value=0)
-    hf0 = mm.health_factor(market, position)
-    coll, loan = market.collateral_token, market.loan_token
-    cs, ls = market.collateral_symbol, market.loan_symbol
-    base: _DecisionBase = {"position": name, "health_before": hf0, "target_health": t,
-                           "block_number": block_number}
-    if hf0 >= t:
-        return SizingDecision(action="none", projected_health=hf0, binding_constraint="already_at_target",
-                              reason=f"HF {hf0:.6f} >= target {t:g}", best_reachable_health=hf0, **base)
+    model = MorphoLoanModel(market=market, position=position, name=name, account="",
+                            block_number=block_number if block_number is not None else market.block_number,
+                            block_timestamp=0, collateral_usd_per_wei=collateral_usd_per_wei)
     sale = _morpho_sale(market, curves_of(depth), limits, haircut_bps)
-    bounds: dict[str, float] = {"collateral_exhausted": float(position.collateral_wei), "pool_depth": sale.cap_wei}
-    if collateral_usd_per_wei is not None:
-        bounds["per_action_cap"] = usd_cap_wei(limits.per_action_usd, collateral_usd_per_wei)
-        bounds["per_day_cap"] = usd_cap_wei(limits.per_day_remaining_usd, collateral_usd_per_wei)
-    bound_name = min(bounds, key=lambda k: bounds[k])
-    x_max = min(position.collateral_wei, math.floor(bounds[bound_name]) if math.isfinite(bounds[bound_name])
-                else position.collateral_wei)
-    whole = b0
-
-    def outcome(x: int) -> tuple[int, float]:
-        """(repay assets, exact health) for a sale of ``x`` collateral."""
-        if x <= 0:
-            return 0, hf0
-        out = math.floor(sale.model.out_wei(min(float(x), sale.model.max_in_wei)))
-        f = min(_flash_amount(out, prem), whole)
-        if f >= whole:
-            m2, p2, _ = mm.apply_repay_shares(market, position, position.borrow_shares)
-        else:
-            m2, p2 = mm.apply_repay_assets(market, position, f)
-        p2 = mm.apply_withdraw_collateral(p2, x)
-        return f, mm.health_factor(m2, p2)
-
-    solve_t = t * (1 + 1e-6)
-    _, h_max = outcome(x_max)
-    if h_max >= solve_t:
-        lo, hi = 0, x_max  # smallest x with health >= target (health rises with the sale while it is efficient)
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if outcome(mid)[1] >= solve_t:
-                hi = mid
-            else:
-                lo = mid
-        x, binding = hi, "target_health"
-    else:
-        x, binding = x_max, bound_name
-    f, h = outcome(x)
-    if x <= 0 or f <= 0 or h <= hf0:
-        return SizingDecision(action="none", projected_health=hf0, binding_constraint=binding, feasible=False,
-                              best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {binding}",
-                              **base)
-    legs = sale.legs(0.0, x) if sale.split or len(sale.venues[0].fees_pips) > 1 else None
-    if legs is not None:
-        got = sum(lg.min_out_wei for lg in legs)
-        f = min(f, _flash_amount(got, prem))
-        m2, p2 = mm.apply_repay_assets(market, position, f)
-        h = mm.health_factor(m2, mm.apply_withdraw_collateral(p2, x))
-    need_out = f + percent_mul(f, prem)
-    swaps: list[SizingStep]
-    if legs is None:
-        swaps = [SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=x, asset_out=loan, symbol_out=ls,
-                            min_amount_out_wei=need_out, projected_health=h)]
-    else:
-        swaps = [SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=lg.amount_in_wei, asset_out=loan,
-                            symbol_out=ls, min_amount_out_wei=lg.min_out_wei, path=lg.tokens, fees_pips=lg.fees_pips,
-                            projected_health=h) for lg in legs]
-    m1, p1 = mm.apply_repay_assets(market, position, f) if f < whole else mm.apply_repay_shares(
-        market, position, position.borrow_shares)[:2]
-    steps = [SizingStep(kind="flash_loan", asset=loan, symbol=ls, amount_wei=f),
-             SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=f, projected_health=mm.health_factor(m1, p1)),
-             SizingStep(kind="withdraw", asset=coll, symbol=cs, amount_wei=x, projected_health=h), *swaps]
-    feasible = h >= t - limits.tolerance_hf
-    partial = not feasible and binding == "pool_depth"
-    parts = [f"deleverage HF {hf0:.4f} -> {h:.4f} (target {t:g}) in 1 round", f"{ATOMIC_NOTE}; flash premium {prem} bps"]
-    if sale.split:
-        parts.append(f"sale split over {sale.describe()}")
-    if math.isinf(sale.cap_wei):
-        parts.append(f"no depth curve for {cs}->{ls}: sale valued at the oracle less a {haircut_bps} bps haircut")
-    if partial:
-        parts.append(f"{PARTIAL_REASON} (best reachable HF now {h:.4f})")
-    elif not feasible:
-        parts.append(f"target not reachable: stopped by {binding}; best reachable HF {h:.4f}")
-    notional = x * collateral_usd_per_wei if collateral_usd_per_wei is not None else 0.0
-    return SizingDecision(
-        action="deleverage", steps=tuple(steps), deltas_wei={cs: -x, ls: -f}, projected_health=h,
-        binding_constraint=binding, reason="; ".join(parts), feasible=feasible, best_reachable_health=h,
-        notional_usd=notional, collateral_deltas_wei={cs: -x}, debt_deltas_wei={ls: -f}, rounds=1,
-        uses_flash_loan=True, partial=partial, **base,
-    )
+    d = atomic_pair_deleverage(
+        model, t, collateral=model.collateral, debt=model.loan, premium_bps=prem, sale=sale,
+        limits=limits, fallback_note=(f"no depth curve for {market.collateral_symbol}->{market.loan_symbol}: sale "
+                                      f"valued at the oracle less a {haircut_bps} bps haircut"))
+    return d.model_copy(update={"block_number": block_number})
 
 
 def min_health_wad(decision: SizingDecision) -> int:

@@ -398,6 +398,7 @@ class MorphoLoanModel(LoanModel):
     loan_usd: float | None = None  # USD per loan token (whole)
     collateral_usd: float | None = None  # USD per collateral token (whole)
     source: Any = None  # the MorphoPositionSnapshot (for its close planner)
+    collateral_usd_per_wei: float | None = None  # overrides ``collateral_usd`` (a caller's own USD per wei)
 
     @classmethod
     def of(cls, snap: Any) -> MorphoLoanModel:
@@ -425,7 +426,9 @@ class MorphoLoanModel(LoanModel):
         return (
             LoanAsset(asset=m.collateral_token, symbol=m.collateral_symbol, decimals=m.collateral_decimals,
                       collateral_wei=self.position.collateral_wei, debt_wei=0, value_per_wei=self.price,
-                      weight=m.lltv_wad / WAD, usd_per_wei=self._usd(self.collateral_usd, m.collateral_decimals)),
+                      weight=m.lltv_wad / WAD,
+                      usd_per_wei=(self.collateral_usd_per_wei if self.collateral_usd_per_wei is not None
+                                   else self._usd(self.collateral_usd, m.collateral_decimals))),
             LoanAsset(asset=m.loan_token, symbol=m.loan_symbol, decimals=m.loan_decimals, collateral_wei=0,
                       debt_wei=mm.borrowed_assets(m, self.position), value_per_wei=1.0, weight=0.0,
                       usd_per_wei=self._usd(self.loan_usd, m.loan_decimals)),

@@ -5,8 +5,10 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
 
 - ``deleverage`` / ``atomic_deleverage``: sell collateral for debt toward a target health (rounds of withdraw ->
   swap -> repay, or one flash-loan transaction: flash -> repay first -> withdraw -> swap legs -> repay flash). The
-  model's exact engine sizes the rounds (Aave: ``sizing.deleverage`` multi-collateral rounds on the pool
-  revision's integer rules; Morpho: ``sizing.morpho`` shares math, interest accrued to the block).
+  model's exact engine sizes the direct rounds (Aave: ``sizing.deleverage`` multi-collateral rounds on the pool
+  revision's integer rules; Morpho: ``sizing.morpho`` shares math, interest accrued to the block); the atomic form
+  of a one-collateral loan is ``atomic_pair_deleverage`` (any model: bisection of the integer sale on the model's
+  exact health), of a multi-collateral Aave loan the Aave engine in its flash-loan mode, limited to one round.
 - ``boost`` / ``atomic_boost``: borrow the debt asset, buy collateral with it, supply it, down to a target health
   (notes §6: ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))``). One solver for both protocols: each round's borrow is the
   largest integer whose **exact** health after the supply (the model's ``after``) is >= the target (borrow sizes
@@ -29,11 +31,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from manager.domain import SizingDecision, SizingStep
-from manager.sizing._checks import BadInputError, non_negative, target_health
+from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
 from manager.sizing.caps import SizingLimits, usd_cap_wei
 from manager.sizing.fixed import WAD, percent_mul
 from manager.sizing.loan import DeleverageOptions, LoanAsset, LoanModel, LoanSnapshot
-from manager.sizing.venues import DepthEntry, Leg
+from manager.sizing.venues import DepthEntry, Leg, VenueSet
 
 PARTIAL_REASON = "partial: depth-limited, will continue next block"
 DepthMap = Mapping[tuple[str, str], DepthEntry]
@@ -90,6 +92,113 @@ def atomic_deleverage(
     model = model_of(position)
     opts = DeleverageOptions(collateral_order=collateral_order, swap_haircut_bps=swap_haircut_bps)
     return model._atomic_deleverage(target_hf, premium_bps=premium_bps, depth=depth, limits=limits, opts=opts)
+
+
+def atomic_pair_deleverage(
+    model: LoanModel,
+    target_hf: float,
+    *,
+    collateral: LoanAsset | str,
+    debt: LoanAsset | str,
+    premium_bps: int,
+    sale: VenueSet,
+    limits: SizingLimits | None = None,
+    fallback_note: str = "",
+) -> SizingDecision:
+    """One atomic deleverage of ONE collateral/debt pair, for any loan model: the smallest integer sale ``x`` of
+    ``collateral`` whose guaranteed output (``sale``: the merged venues, or the oracle less a haircut) repays
+    ``F`` (``F + percentMul(F, premium) <= out``, never more than the debt) so that the exact health of
+    ``model.after({collateral: -x}, {debt: -F})`` reaches the target; found by bisection on the integer sale
+    (health rises with the sale while it is efficient). Bounded by the collateral, the pools' depth within
+    ``limits.max_slippage_bps`` and the per-action / per-day USD caps; short of the target it is the largest
+    action within them (``partial`` when the pools bound it). Steps: flash_loan F, repay F, withdraw x, swap legs.
+    """
+    from manager.sizing.atomic import ATOMIC_NOTE
+    from manager.sizing.deleverage import _flash_amount
+
+    t = target_health("target_hf", target_hf)
+    prem = _premium(premium_bps)
+    limits = limits or SizingLimits()
+    k = collateral if isinstance(collateral, LoanAsset) else model.line(collateral)
+    j = debt if isinstance(debt, LoanAsset) else model.line(debt)
+    whole = j.debt_wei
+    if whole == 0:
+        raise NoDebtError(f"no {j.symbol} debt: nothing to deleverage", field="debt_wei", value=0)
+    hf0 = model.health()
+    base: dict[str, Any] = dict(position=model.name, health_before=hf0, target_health=t,
+                                block_number=model.block_number)
+    if hf0 >= t:
+        return SizingDecision(action="none", projected_health=hf0, binding_constraint="already_at_target",
+                              reason=f"HF {hf0:.6f} >= target {t:g}", best_reachable_health=hf0, **base)
+    bounds: dict[str, float] = {"collateral_exhausted": float(k.collateral_wei), "pool_depth": sale.cap_wei}
+    if k.usd_per_wei is not None:
+        bounds["per_action_cap"] = usd_cap_wei(limits.per_action_usd, k.usd_per_wei)
+        bounds["per_day_cap"] = usd_cap_wei(limits.per_day_remaining_usd, k.usd_per_wei)
+    bound_name = min(bounds, key=lambda n: bounds[n])
+    x_max = min(k.collateral_wei, math.floor(bounds[bound_name]) if math.isfinite(bounds[bound_name])
+                else k.collateral_wei)
+
+    def outcome(x: int) -> tuple[int, float]:
+        """(repay wei, exact health) for a sale of ``x`` collateral wei."""
+        if x <= 0:
+            return 0, hf0
+        out = math.floor(sale.model.out_wei(min(float(x), sale.model.max_in_wei)))
+        f = min(_flash_amount(out, prem), whole)
+        return f, model.after({k.asset: -x}, {j.asset: -f}).health()
+
+    solve_t = t * (1 + 1e-6)
+    _, h_max = outcome(x_max)
+    if h_max >= solve_t:
+        lo, hi = 0, x_max
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if outcome(mid)[1] >= solve_t:
+                hi = mid
+            else:
+                lo = mid
+        x, binding = hi, "target_health"
+    else:
+        x, binding = x_max, bound_name
+    f, h = outcome(x)
+    if x <= 0 or f <= 0 or h <= hf0:
+        return SizingDecision(action="none", projected_health=hf0, binding_constraint=binding, feasible=False,
+                              best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {binding}",
+                              **base)
+    legs = sale.legs(0.0, x) if sale.split or len(sale.venues[0].fees_pips) > 1 else None
+    if legs is not None:  # per-leg floors can sum a few wei under the merged model's output
+        f = min(f, _flash_amount(sum(lg.min_out_wei for lg in legs), prem))
+        h = model.after({k.asset: -x}, {j.asset: -f}).health()
+    need_out = f + percent_mul(f, prem)
+    swaps: list[SizingStep]
+    if legs is None:
+        swaps = [SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x, asset_out=j.asset,
+                            symbol_out=j.symbol, min_amount_out_wei=need_out, projected_health=h)]
+    else:
+        swaps = [SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=lg.amount_in_wei,
+                            asset_out=j.asset, symbol_out=j.symbol, min_amount_out_wei=lg.min_out_wei,
+                            path=lg.tokens, fees_pips=lg.fees_pips, projected_health=h) for lg in legs]
+    steps = [SizingStep(kind="flash_loan", asset=j.asset, symbol=j.symbol, amount_wei=f),
+             SizingStep(kind="repay", asset=j.asset, symbol=j.symbol, amount_wei=f,
+                        projected_health=model.after(None, {j.asset: -f}).health()),
+             SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x, projected_health=h), *swaps]
+    feasible = h >= t - limits.tolerance_hf
+    partial = not feasible and binding == "pool_depth"
+    parts = [f"deleverage HF {hf0:.4f} -> {h:.4f} (target {t:g}) in 1 round", f"{ATOMIC_NOTE}; flash premium {prem} bps"]
+    if sale.split:
+        parts.append(f"sale split over {sale.describe()}")
+    if math.isinf(sale.cap_wei) and fallback_note:
+        parts.append(fallback_note)
+    if partial:
+        parts.append(f"{PARTIAL_REASON} (best reachable HF now {h:.4f})")
+    elif not feasible:
+        parts.append(f"target not reachable: stopped by {binding}; best reachable HF {h:.4f}")
+    notional = x * k.usd_per_wei if k.usd_per_wei is not None else 0.0
+    return SizingDecision(
+        action="deleverage", steps=tuple(steps), deltas_wei={k.symbol: -x, j.symbol: -f}, projected_health=h,
+        binding_constraint=binding, reason="; ".join(parts), feasible=feasible, best_reachable_health=h,
+        notional_usd=notional, collateral_deltas_wei={k.symbol: -x}, debt_deltas_wei={j.symbol: -f}, rounds=1,
+        uses_flash_loan=True, partial=partial, **base,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ boost
@@ -373,5 +482,5 @@ def _net(coll: dict[str, int], debt: dict[str, int]) -> dict[str, int]:
     return out
 
 
-__all__ = ["PARTIAL_REASON", "atomic_boost", "atomic_deleverage", "boost", "close", "collateral_switch",
+__all__ = ["PARTIAL_REASON", "atomic_boost", "atomic_deleverage", "atomic_pair_deleverage", "boost", "close", "collateral_switch",
            "deleverage", "model_of"]
