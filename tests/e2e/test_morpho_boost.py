@@ -50,7 +50,7 @@ def test_morpho_boost_is_one_transaction_to_target(net, tmp_path):
     assert d.projected_health is not None and d.projected_health <= after < d.projected_health * 1.002
     assert all(hf >= BAND["trigger_health"] for _b, hf in series), series
     gas = sum(int(net.w3.eth.get_transaction_receipt(tx)["gasUsed"]) for _b, tx in sent)
-    print(f"\nMorpho atomic boost: 1 transaction, {gas} gas, HF {before:.4f} -> {after:.4f}")
+    print(f"\nMorpho atomic boost: 1 transaction, {gas} gas, HF {before:.4f} -> {after:.4f}; {d.reason}")
 
 
 def test_morpho_boost_without_executor_runs_direct_rounds(net, tmp_path):
