@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
@@ -128,6 +128,7 @@ def test_deleverage_invariants_over_both_models(kind, weth, price, debt_frac, ta
                                      depth=curves if depth else None, limits=lim)
     else:
         d = solver.deleverage(model, target, depth=curves if depth else None, limits=lim)
+    event(f"{kind} {'atomic' if atomic else 'direct'} {d.action} feasible={d.feasible}")
     assert all(v <= 0 for v in d.debt_deltas_wei.values())  # debt never rises
     assert all(v <= 0 for v in d.collateral_deltas_wei.values())
     if not d.steps:
@@ -158,6 +159,7 @@ def test_boost_invariants_over_both_models(kind, weth, price, debt_frac, target,
                                 depth=curves if depth else None, limits=lim)
     else:
         d = solver.boost(model, target, depth=curves if depth else None, limits=lim)
+    event(f"{kind} {'atomic' if atomic else 'direct'} {d.action} feasible={d.feasible}")
     assert all(v >= 0 for v in d.debt_deltas_wei.values())
     assert all(v >= 0 for v in d.collateral_deltas_wei.values())
     if not d.steps:
