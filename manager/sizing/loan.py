@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from manager.domain import DepthCurve, SizingDecision
 from manager.sizing import morpho as mm
-from manager.sizing._checks import BadInputError
+from manager.sizing._checks import BadInputError, NoDebtError
 from manager.sizing.aave import ExactPosition, borrow_ok, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei
 from manager.sizing.depth import SwapModel
@@ -567,13 +567,17 @@ class MorphoLoanModel(LoanModel):
     def _atomic_deleverage(self, target_hf: float, *, premium_bps: int,
                            depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
                            opts: DeleverageOptions) -> SizingDecision:
-        from manager.sizing.atomic import plan_atomic_deleverage_morpho
+        from manager.sizing.atomic import _morpho_sale
+        from manager.sizing.solver import atomic_pair_deleverage
 
-        c = self.collateral
-        return plan_atomic_deleverage_morpho(
-            self.market, self.position, target_hf, premium_bps=premium_bps,
-            depth=self.curves(c, self.loan, depth) or None, limits=limits, haircut_bps=opts.swap_haircut_bps,
-            collateral_usd_per_wei=c.usd_per_wei, name=self.name, block_number=self.block_number)
+        c, loan, lim = self.collateral, self.loan, limits or SizingLimits()
+        if loan.debt_wei == 0:
+            raise NoDebtError("borrow_shares=0: nothing to deleverage", field="borrow_shares", value=0)
+        sale = _morpho_sale(self.market, self.curves(c, loan, depth), lim, opts.swap_haircut_bps)
+        return atomic_pair_deleverage(
+            self, target_hf, collateral=c, debt=loan, premium_bps=premium_bps, sale=sale, limits=lim,
+            fallback_note=(f"no depth curve for {c.symbol}->{loan.symbol}: sale valued at the oracle less a "
+                           f"{opts.swap_haircut_bps} bps haircut"))
 
     def _close(self, *, out_asset: str, premium_bps: int, depth: Mapping[tuple[str, str], DepthEntry] | None,
                limits: SizingLimits | None, fraction: float, debt_asset: str | None,
