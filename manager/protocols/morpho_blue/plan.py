@@ -211,9 +211,13 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
                            .model_copy(update={"label": f"repay {tag}"}))
                 m, p = mm.apply_repay_assets(m, p, step.amount_wei)
         elif step.kind == "supply":
+            if step.asset.lower() != params.collateral_token.lower():
+                raise UnplannableMorphoDecision(f"supply of {step.asset}: not this market's collateral")
             out.append(enc.approve_for_morpho(ctx.morpho, params.collateral_token, step.amount_wei, usd_value=usd))
             out.append(enc.supply_collateral(ctx.morpho, params, step.amount_wei, ctx.account, usd_value=usd))
         elif step.kind == "borrow":
+            if step.asset.lower() != params.loan_token.lower():
+                raise UnplannableMorphoDecision(f"borrow of {step.asset}: not this market's loan token")
             out.append(enc.borrow(ctx.morpho, params, ctx.account, ctx.account, assets_wei=step.amount_wei,
                                   usd_value=usd))
         else:
