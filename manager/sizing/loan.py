@@ -386,7 +386,7 @@ class MorphoLoanModel(LoanModel):
     """One Morpho Blue market position, the market accrued to the block (``market``), exact shares math.
 
     ``market`` carries the loan/collateral token addresses and symbols; USD prices come from the oracle's feeds
-    when it exposes them (None: USD caps cannot apply, and the decisions say so). ``source`` is the snapshot.
+    when it exposes them (None: USD caps cannot apply, and the decisions say so).
     """
 
     market: mm.MorphoMarket
@@ -397,7 +397,6 @@ class MorphoLoanModel(LoanModel):
     block_timestamp: int
     loan_usd: float | None = None  # USD per loan token (whole)
     collateral_usd: float | None = None  # USD per collateral token (whole)
-    source: Any = None  # the MorphoPositionSnapshot (for its close planner)
     collateral_usd_per_wei: float | None = None  # overrides ``collateral_usd`` (a caller's own USD per wei)
 
     @classmethod
@@ -408,7 +407,7 @@ class MorphoLoanModel(LoanModel):
             "loan_symbol": snap.loan_symbol, "collateral_symbol": snap.collateral_symbol})
         return cls(market=m, position=snap.position, name=snap.name or snap.account, account=snap.account,
                    block_number=snap.block_number, block_timestamp=snap.block_timestamp,
-                   loan_usd=snap.loan_price_usd, collateral_usd=snap.collateral_price_usd, source=snap)
+                   loan_usd=snap.loan_price_usd, collateral_usd=snap.collateral_price_usd)
 
     # ---- assets -----------------------------------------------------------------------------------
     @property
@@ -587,7 +586,7 @@ class MorphoLoanModel(LoanModel):
         if fraction < 1:
             raise BadInputError(f"fraction={fraction:g}: {self.unsupported('partial_close')}", field="fraction",
                                 value=fraction)
-        return plan_atomic_close_morpho(self.source, out_asset=out_asset, premium_bps=premium_bps, depth=depth,
+        return plan_atomic_close_morpho(self, out_asset=out_asset, premium_bps=premium_bps, depth=depth,
                                         limits=limits)
 
 
