@@ -79,3 +79,35 @@ def test_no_strategy_dispatches_on_a_protocol():
         assert not re.search(r"\b(aave_v3|morpho_blue|synthetix_perps)\b", text), path.name
         assert not re.search(r"isinstance\([^)]*(Snapshot|Position)", text), path.name
         assert "manager.protocols" not in text, path.name
+
+
+@pytest.mark.parametrize("out", ["USDC", "WETH"])
+def test_morpho_close_through_the_loan_model(out):
+    from manager.sizing import solver
+    from manager.sizing.automations import INTEREST_BUFFER_BPS
+    from strategies import close_on_price
+
+    snap = morpho_snapshot(10.0, 20_000.0, 3_000.0)
+    model = snap.loan_model()
+    d = solver.close(model, out_asset=out, premium_bps=0, depth=depth(3_000.0), limits=LIM)
+    assert d.action == "close" and d.feasible, d.reason
+    debt = model.loan.debt_wei
+    flash, repay, withdraw, *swaps = d.steps
+    assert (flash.kind, flash.amount_wei, repay.kind, repay.amount_wei) == ("flash_loan", debt, "repay", debt)
+    assert withdraw.kind == "withdraw" and withdraw.amount_wei == model.collateral.collateral_wei
+    got = sum(s.min_amount_out_wei or 0 for s in swaps)
+    buffered = debt + -(-debt * INTEREST_BUFFER_BPS // 10_000)
+    assert got >= buffered  # the legs' guaranteed output covers the debt (with the interest buffer)
+    if out == "USDC":  # the whole collateral is sold
+        assert sum(s.amount_wei for s in swaps) == model.collateral.collateral_wei
+        assert d.close_min_out_wei == got - buffered and d.close_out_asset == LOAN
+    else:  # only what covers the debt; the rest of the collateral goes to the wallet
+        assert d.close_min_out_wei == model.collateral.collateral_wei - sum(s.amount_wei for s in swaps) > 0
+        assert d.close_out_asset == COLL
+    # close_on_price: a partial close is refused for this protocol, and says why
+    cfg = close_on_price.Config(asset="WETH", below_usd=3_100.0, fraction=0.5, out="USDC")
+    no = close_on_price.decide(cfg, snap, ctx_for(snap, premium=0, oracles=feeds_of(snap)))
+    assert no is not None and no.action == "none" and no.binding_constraint == "unsupported", no.reason
+    full = close_on_price.decide(cfg.model_copy(update={"fraction": 1.0}), snap,
+                                 ctx_for(snap, premium=0, oracles=feeds_of(snap), depth=depth(3_000.0)))
+    assert full is not None and full.action == "close", full.reason
