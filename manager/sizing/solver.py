@@ -148,8 +148,15 @@ def atomic_pair_deleverage(
 
     solve_t = t * (1 + 1e-6)
     _, h_max = outcome(x_max)
-    if h_max >= solve_t:
-        lo, hi = 0, x_max
+    top, binding = x_max, bound_name
+    if h_max < solve_t:
+        # NOTE: past the pools' efficient size a larger sale lowers the health (price impact): the best
+        # reachable health is at the exact optimum of the (quasi-concave) health over the integer sale
+        top = _argmax_health(lambda x: outcome(x)[1], x_max)
+        if top < x_max * (1 - 1e-12):
+            binding = "price_impact"
+    if outcome(top)[1] >= solve_t:
+        lo, hi = 0, top  # smallest x with health >= target (health rises with the sale up to ``top``)
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if outcome(mid)[1] >= solve_t:
@@ -158,19 +165,28 @@ def atomic_pair_deleverage(
                 lo = mid
         x, binding = hi, "target_health"
     else:
-        x, binding = x_max, bound_name
+        x = top
     f, h = outcome(x)
+    if binding != "target_health" and k.usd_per_wei is not None and x * k.usd_per_wei < limits.min_action_usd:
+        # NOTE: an action cut below the dust size by the user's own cap is bound by that cap
+        dust = binding if binding in ("per_action_cap", "per_day_cap") else "min_action_usd"
+        return SizingDecision(action="none", projected_health=hf0, binding_constraint=dust, feasible=False,
+                              best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {dust}",
+                              **base)
     if x <= 0 or f <= 0 or h <= hf0:
         return SizingDecision(action="none", projected_health=hf0, binding_constraint=binding, feasible=False,
                               best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {binding}",
                               **base)
-    legs = sale.legs(0.0, x) if sale.split or len(sale.venues[0].fees_pips) > 1 else None
+    same = k.asset.lower() == j.asset.lower() and k.symbol == j.symbol
+    legs = sale.legs(0.0, x) if not same and (sale.split or len(sale.venues[0].fees_pips) > 1) else None
     if legs is not None:  # per-leg floors can sum a few wei under the merged model's output
         f = min(f, _flash_amount(sum(lg.min_out_wei for lg in legs), prem))
         h = model.after({k.asset: -x}, {j.asset: -f}).health()
     need_out = f + percent_mul(f, prem)
     swaps: list[SizingStep]
-    if legs is None:
+    if same:  # the collateral is the debt token: repaid without a swap
+        swaps = []
+    elif legs is None:
         swaps = [SizingStep(kind="swap", asset=k.asset, symbol=k.symbol, amount_wei=x, asset_out=j.asset,
                             symbol_out=j.symbol, min_amount_out_wei=need_out, projected_health=h)]
     else:
@@ -193,8 +209,10 @@ def atomic_pair_deleverage(
     elif not feasible:
         parts.append(f"target not reachable: stopped by {binding}; best reachable HF {h:.4f}")
     notional = x * k.usd_per_wei if k.usd_per_wei is not None else 0.0
+    deltas = {k.symbol: -x}
+    deltas[j.symbol] = deltas.get(j.symbol, 0) - f if not same else -x + f
     return SizingDecision(
-        action="deleverage", steps=tuple(steps), deltas_wei={k.symbol: -x, j.symbol: -f}, projected_health=h,
+        action="deleverage", steps=tuple(steps), deltas_wei=deltas, projected_health=h,
         binding_constraint=binding, reason="; ".join(parts), feasible=feasible, best_reachable_health=h,
         notional_usd=notional, collateral_deltas_wei={k.symbol: -x}, debt_deltas_wei={j.symbol: -f}, rounds=1,
         uses_flash_loan=True, partial=partial, **base,
@@ -457,6 +475,20 @@ def _premium(premium_bps: int) -> int:
         raise BadInputError(f"premium_bps={premium_bps}: must be an int in [0, 10000)", field="premium_bps",
                             value=premium_bps)
     return int(premium_bps)
+
+
+def _argmax_health(health: Any, x_max: int) -> int:
+    """The integer sale in [0, x_max] with the highest health (ternary search: the health is quasi-concave in the
+    sale); the smallest such sale on a plateau."""
+    lo, hi = 0, x_max
+    while hi - lo > 2:
+        m1 = lo + (hi - lo) // 3
+        m2 = hi - (hi - lo) // 3
+        if health(m1) < health(m2):
+            lo = m1 + 1
+        else:
+            hi = m2
+    return max(range(lo, hi + 1), key=lambda x: (health(x), -x))
 
 
 def _largest(ok: Any, guess: int) -> int:
