@@ -31,7 +31,6 @@ from manager.domain import DepthCurve, LendingPositionSnapshot, SizingDecision
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD
 from manager.sizing.venues import DepthEntry, VenueSet, curves_of, venue_set
@@ -60,20 +59,14 @@ def plan_atomic_deleverage(
     """One atomic deleverage of an Aave V3 position toward ``target_hf`` (see the module docstring).
 
     Steps: ``flash_loan`` F, ``repay`` F, ``withdraw`` X, then the ``swap`` legs (their inputs sum to X, their
-    minimum outputs to at least ``F + percentMul(F, premium_bps)``).
+    minimum outputs to at least ``F + percentMul(F, premium_bps)``). A thin call into the one solver's
+    ``manager.sizing.solver.atomic_deleverage`` over the position's Aave loan model.
     """
+    from manager.sizing.solver import atomic_deleverage
+
     prem = _premium(premium_bps)
-    limits = (limits or SizingLimits()).model_copy(update={"max_rounds": 1})
-    d = plan_deleverage(snapshot, target_hf, depth=depth, limits=limits, flash_premium_bps=prem,
-                        collateral_order=collateral_order, emode_price_base=emode_price_base)
-    if d.action == "none" or not d.steps:
-        return d
-    note = f"{ATOMIC_NOTE}; flash premium {prem} bps"
-    if not d.feasible and d.binding_constraint == "max_rounds":
-        # NOTE: one collateral and one debt token per transaction; the next block sells the next one
-        note += f"; {PARTIAL_PAIR_REASON}"
-        return d.model_copy(update={"reason": f"{d.reason}; {note}", "partial": True})
-    return d.model_copy(update={"reason": f"{d.reason}; {note}"})
+    return atomic_deleverage(snapshot.loan_model(emode_price_base=emode_price_base), target_hf, premium_bps=prem,
+                             depth=depth, limits=limits, collateral_order=collateral_order)
 
 
 def plan_atomic_boost(

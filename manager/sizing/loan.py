@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from manager.domain import DepthCurve, SizingDecision
 from manager.sizing import morpho as mm
-from manager.sizing._checks import BadInputError, NoDebtError
+from manager.sizing._checks import BadInputError, NoDebtError, target_health
 from manager.sizing.aave import ExactPosition, borrow_ok, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei
 from manager.sizing.depth import SwapModel
@@ -355,10 +355,64 @@ class AaveLoanModel(LoanModel):
     def _atomic_deleverage(self, target_hf: float, *, premium_bps: int,
                            depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
                            opts: DeleverageOptions) -> SizingDecision:
-        from manager.sizing.atomic import plan_atomic_deleverage
+        """One collateral/debt pair per transaction: the largest debt, the collateral that raises the health most
+        per unit sold (largest ``HF_t·g - LT``: lowest LT, cheapest swap) or ``collateral_order``; with LTV-0
+        collateral only an LTV-0 asset may be withdrawn (``validateHFAndLtv``). Sized by the one solver's
+        ``atomic_pair_deleverage`` on the exact integer rules of the pool revision."""
+        from manager.sizing.atomic import PARTIAL_PAIR_REASON
+        from manager.sizing.caps import describe_binding
+        from manager.sizing.deleverage import venues_for
+        from manager.sizing.solver import atomic_pair_deleverage
 
-        return plan_atomic_deleverage(self.snapshot, target_hf, premium_bps=premium_bps, depth=depth, limits=limits,
-                                      collateral_order=opts.collateral_order, emode_price_base=self.emode_price_base)
+        t = target_health("target_hf", target_hf)
+        lim = limits or SizingLimits()
+        pos, name = self.pos, self.name
+        acc = pos.account()
+        if acc.total_debt_base == 0:
+            raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
+        hf0 = pos.health()
+        base: dict[str, Any] = dict(position=name, health_before=hf0, target_health=t, block_number=self.block_number)
+        if hf0 >= t:
+            return SizingDecision(action="none", projected_health=hf0, binding_constraint="already_at_target",
+                                  reason=f"HF {hf0:.6f} >= target {t:g}", best_reachable_health=hf0, **base)
+        if acc.current_liquidation_threshold_bps == 0:
+            raise BadInputError(f"liquidation_threshold_bps=0 for {name}: no collateral counts, deleverage "
+                                "impossible", field="liquidation_threshold_bps", value=0)
+        j = max((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: ln.debt_base())
+        cands = [ln for ln in pos.lines if ln.collateral_wei > 0]
+        if any(ln.counts_as_collateral and ln.ltv_bps == 0 and ln.collateral_wei > 0 for ln in pos.lines):
+            cands = [ln for ln in cands if ln.ltv_bps == 0 or not ln.counts_as_collateral]
+        sales = {ln.asset: venues_for(ln, j, depth, lim) for ln in cands}
+
+        def efficiency(k: Any) -> float:
+            lt = k.lt_bps / 1e4 if k.counts_as_collateral else 0.0
+            g = sales[k.asset].model.marginal_rate * (j.price_base / j.unit) / (k.price_base / k.unit)
+            return t * g - lt
+
+        if opts.collateral_order:
+            rank = {a: i for i, a in enumerate(opts.collateral_order)}
+            cands = [k for k in cands if k.asset in rank or k.symbol in rank]
+            cands.sort(key=lambda k: rank.get(k.asset, rank.get(k.symbol, 0)))
+        else:
+            cands = sorted((k for k in cands if efficiency(k) > 0), key=lambda k: -efficiency(k))
+        if not cands:
+            why = f"cannot deleverage toward HF {t:g}: bound by {describe_binding('collateral_exhausted', lim)}"
+            return SizingDecision(action="none", projected_health=hf0, binding_constraint="collateral_exhausted",
+                                  feasible=False, best_reachable_health=hf0, reason=why, **base)
+        k = cands[0]
+        sale = sales[k.asset]
+        d = atomic_pair_deleverage(
+            self, t, collateral=self.line(k.asset), debt=self.line(j.asset), premium_bps=premium_bps, sale=sale,
+            limits=lim, fallback_note=(f"no depth curve for {k.symbol}->{j.symbol}: valued at oracle less "
+                                       f"{lim.fallback_fee_bps:g} bps fee and {lim.max_slippage_bps:g} bps slippage "
+                                       "haircut"))
+        more = len([ln for ln in pos.lines if ln.debt_wei > 0]) > 1 or len(cands) > 1
+        if d.action != "none" and not d.feasible and more and d.binding_constraint in ("collateral_exhausted",
+                                                                                     "debt_repaid"):
+            # NOTE: one collateral and one debt token per transaction; the next block sells the next one
+            return d.model_copy(update={"reason": f"{d.reason}; {PARTIAL_PAIR_REASON}", "partial": True,
+                                        "binding_constraint": "max_rounds"})
+        return d
 
     def _close(self, *, out_asset: str, premium_bps: int, depth: Mapping[tuple[str, str], DepthEntry] | None,
                limits: SizingLimits | None, fraction: float, debt_asset: str | None,

@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from manager.domain import SizingDecision, SizingStep
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
-from manager.sizing.caps import SizingLimits, usd_cap_wei
+from manager.sizing.caps import SizingLimits, describe_binding, usd_cap_wei
 from manager.sizing.fixed import WAD, percent_mul
 from manager.sizing.loan import DeleverageOptions, LoanAsset, LoanModel, LoanSnapshot
 from manager.sizing.venues import DepthEntry, Leg, VenueSet
@@ -134,6 +134,9 @@ def atomic_pair_deleverage(
     if k.usd_per_wei is not None:
         bounds["per_action_cap"] = usd_cap_wei(limits.per_action_usd, k.usd_per_wei)
         bounds["per_day_cap"] = usd_cap_wei(limits.per_day_remaining_usd, k.usd_per_wei)
+    x_clear = _sale_clearing(sale, whole, prem, k.collateral_wei)
+    if x_clear is not None:
+        bounds["debt_repaid"] = float(x_clear)
     bound_name = min(bounds, key=lambda n: bounds[n])
     x_max = min(k.collateral_wei, math.floor(bounds[bound_name]) if math.isfinite(bounds[bound_name])
                 else k.collateral_wei)
@@ -153,7 +156,9 @@ def atomic_pair_deleverage(
         # NOTE: past the pools' efficient size a larger sale lowers the health (price impact): the best
         # reachable health is at the exact optimum of the (quasi-concave) health over the integer sale
         top = _argmax_health(lambda x: outcome(x)[1], x_max)
-        if top < x_max * (1 - 1e-12):
+        if outcome(top)[1] <= h_max * (1 + 1e-9):  # flat (integer rounding) or still rising at the bound
+            top = x_max
+        else:
             binding = "price_impact"
     if outcome(top)[1] >= solve_t:
         lo, hi = 0, top  # smallest x with health >= target (health rises with the sale up to ``top``)
@@ -167,16 +172,19 @@ def atomic_pair_deleverage(
     else:
         x = top
     f, h = outcome(x)
-    if binding != "target_health" and k.usd_per_wei is not None and x * k.usd_per_wei < limits.min_action_usd:
+    if x > 0 and binding != "target_health" and k.usd_per_wei is not None and x * k.usd_per_wei < limits.min_action_usd:
         # NOTE: an action cut below the dust size by the user's own cap is bound by that cap
         dust = binding if binding in ("per_action_cap", "per_day_cap") else "min_action_usd"
         return SizingDecision(action="none", projected_health=hf0, binding_constraint=dust, feasible=False,
                               best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {dust}",
                               **base)
     if x <= 0 or f <= 0 or h <= hf0:
+        why = f"cannot deleverage toward HF {t:g}: bound by {describe_binding(binding, limits)}"
+        depth_limited = binding in ("pool_depth", "price_impact")
+        if depth_limited:  # NOTE: e.g. this block's more urgent sales took the pools' depth
+            why += f"; {PARTIAL_REASON} (no depth left within the max slippage this block)"
         return SizingDecision(action="none", projected_health=hf0, binding_constraint=binding, feasible=False,
-                              best_reachable_health=hf0, reason=f"cannot deleverage toward HF {t:g}: bound by {binding}",
-                              **base)
+                              best_reachable_health=hf0, reason=why, partial=depth_limited, **base)
     same = k.asset.lower() == j.asset.lower() and k.symbol == j.symbol
     legs = sale.legs(0.0, x) if not same and (sale.split or len(sale.venues[0].fees_pips) > 1) else None
     if legs is not None:  # per-leg floors can sum a few wei under the merged model's output
@@ -198,7 +206,7 @@ def atomic_pair_deleverage(
                         projected_health=model.after(None, {j.asset: -f}).health()),
              SizingStep(kind="withdraw", asset=k.asset, symbol=k.symbol, amount_wei=x, projected_health=h), *swaps]
     feasible = h >= t - limits.tolerance_hf
-    partial = not feasible and binding == "pool_depth"
+    partial = not feasible and binding in ("pool_depth", "price_impact")
     parts = [f"deleverage HF {hf0:.4f} -> {h:.4f} (target {t:g}) in 1 round", f"{ATOMIC_NOTE}; flash premium {prem} bps"]
     if sale.split:
         parts.append(f"sale split over {sale.describe()}")
@@ -475,6 +483,31 @@ def _premium(premium_bps: int) -> int:
         raise BadInputError(f"premium_bps={premium_bps}: must be an int in [0, 10000)", field="premium_bps",
                             value=premium_bps)
     return int(premium_bps)
+
+
+def _sale_clearing(sale: VenueSet, debt_wei: int, prem: int, have_wei: int) -> int | None:
+    """The smallest integer sale whose guaranteed output repays the whole ``debt_wei`` after the flash premium
+    (None: not within ``have_wei`` / the quoted depth)."""
+    from manager.sizing.deleverage import _flash_amount
+
+    def covers(x: int) -> bool:
+        out = math.floor(sale.model.out_wei(min(float(x), sale.model.max_in_wei)))
+        return _flash_amount(out, prem) >= debt_wei
+
+    if not covers(have_wei):
+        return None
+    raw = sale.model.input_for_output(debt_wei + percent_mul(debt_wei, prem))
+    guess = min(have_wei, max(1, math.ceil(raw))) if math.isfinite(raw) else have_wei
+    lo, hi = 0, guess
+    while not covers(hi):
+        lo, hi = hi, min(have_wei, hi * 2)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if covers(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _argmax_health(health: Any, x_max: int) -> int:
