@@ -5,14 +5,18 @@ withdraw ``X`` collateral -> sell it (one leg per venue) -> repay the flash loan
 repay lands before the withdraw, no intermediate state is riskier than the start, and no safety floor binds the
 size: the action is sized to the target in one go.
 
-- Aave V3 (``plan_atomic_deleverage`` / ``plan_atomic_boost``): the solvers of ``sizing.deleverage`` /
-  ``sizing.boost`` in their flash-loan mode, limited to **one round** (one collateral, one debt token, one
-  transaction) and sized on the merged venues of the pair (``sizing.venues``: every pool / fee tier / two-hop
-  route, each leg valued after the earlier legs). The repay for the target is rounded up, a boost's borrow
-  down, and the result is re-checked with the exact Aave v3.0 integer math.
-- Morpho Blue (``plan_atomic_deleverage_morpho``): the smallest collateral sale whose guaranteed output repays
-  enough for the exact ``_isHealthy`` health (shares math, ``toSharesDown`` on repay) to reach the target,
-  found by bisection on the integer sale.
+Both protocols go through the one solver (``manager.sizing.solver``) over their loan model
+(``manager.sizing.loan``); the functions here are the historical entry points, thin calls into it:
+
+- ``plan_atomic_deleverage`` (Aave V3) / ``plan_atomic_deleverage_morpho`` (Morpho Blue):
+  ``solver.atomic_pair_deleverage``, one collateral and one debt token per transaction (Aave: the largest debt
+  and the most efficient collateral, chosen by the model): the smallest integer sale whose guaranteed output
+  (the merged venues of the pair, ``sizing.venues``: every pool / fee tier / two-hop route, each leg valued after
+  the earlier legs) repays enough for the model's exact health (Aave: the pool revision's integer rules;
+  Morpho: ``_isHealthy`` shares math, ``toSharesDown`` on repay) to reach the target, found by bisection; short
+  of it the exact optimum within the bounds (pools, caps, the collateral).
+- ``plan_atomic_boost``: ``solver.atomic_boost`` (flash -> swap -> supply -> borrow ``F + premium``), the borrow
+  rounded down, the final borrow passing the protocol's gate with the new collateral counted.
 
 When the pools cannot deliver the target within ``limits.max_slippage_bps``, the decision is the largest
 action within the limit now (``partial=True``, reason ``PARTIAL_REASON``): the next block re-reads and

@@ -7,8 +7,9 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
   swap -> repay, or one flash-loan transaction: flash -> repay first -> withdraw -> swap legs -> repay flash). The
   model's exact engine sizes the direct rounds (Aave: ``sizing.deleverage`` multi-collateral rounds on the pool
   revision's integer rules; Morpho: ``sizing.morpho`` shares math, interest accrued to the block); the atomic form
-  of a one-collateral loan is ``atomic_pair_deleverage`` (any model: bisection of the integer sale on the model's
-  exact health), of a multi-collateral Aave loan the Aave engine in its flash-loan mode, limited to one round.
+  is one solver for both, ``atomic_pair_deleverage``: one collateral/debt pair per transaction (chosen by the
+  model), the smallest integer sale whose exact health after ``model.after`` reaches the target (bisection),
+  else the exact optimum within the pools' depth, the caps and the collateral (``partial`` when the pools bind).
 - ``boost`` / ``atomic_boost``: borrow the debt asset, buy collateral with it, supply it, down to a target health
   (notes §6: ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))``). One solver for both protocols: each round's borrow is the
   largest integer whose **exact** health after the supply (the model's ``after``) is >= the target (borrow sizes
