@@ -399,13 +399,19 @@ class AaveLoanModel(LoanModel):
             why = f"cannot deleverage toward HF {t:g}: bound by {describe_binding('collateral_exhausted', lim)}"
             return SizingDecision(action="none", projected_health=hf0, binding_constraint="collateral_exhausted",
                                   feasible=False, best_reachable_health=hf0, reason=why, **base)
-        k = cands[0]
-        sale = sales[k.asset]
-        d = atomic_pair_deleverage(
-            self, t, collateral=self.line(k.asset), debt=self.line(j.asset), premium_bps=premium_bps, sale=sale,
-            limits=lim, fallback_note=(f"no depth curve for {k.symbol}->{j.symbol}: valued at oracle less "
-                                       f"{lim.fallback_fee_bps:g} bps fee and {lim.max_slippage_bps:g} bps slippage "
-                                       "haircut"))
+        first: SizingDecision | None = None
+        for k in cands:  # NOTE: a collateral whose pools have no depth left this block: the next one
+            d = atomic_pair_deleverage(
+                self, t, collateral=self.line(k.asset), debt=self.line(j.asset), premium_bps=premium_bps,
+                sale=sales[k.asset], limits=lim,
+                fallback_note=(f"no depth curve for {k.symbol}->{j.symbol}: valued at oracle less "
+                               f"{lim.fallback_fee_bps:g} bps fee and {lim.max_slippage_bps:g} bps slippage haircut"))
+            first = first or d
+            if d.action != "none" or d.binding_constraint not in ("pool_depth", "price_impact",
+                                                                  "collateral_exhausted"):
+                break
+        else:
+            d = first if first is not None else d
         more = len([ln for ln in pos.lines if ln.debt_wei > 0]) > 1 or len(cands) > 1
         if d.action != "none" and not d.feasible and more and d.binding_constraint in ("collateral_exhausted",
                                                                                      "debt_repaid"):

@@ -1,6 +1,6 @@
 """The one deleverage/boost solver (``manager.sizing.solver``) over BOTH loan models (Aave V3, Morpho Blue).
 
-Hypothesis invariants, each decision replayed step by step with the model's exact bookkeeping
+Hypothesis invariants (direct and atomic forms), each decision replayed step by step with the model's exact bookkeeping
 (``LoanModel.after``: Aave's integer rules of the pool revision, Morpho's shares math):
 - a deleverage never raises debt and never lowers health (at any step), and reaches the target when feasible;
 - a boost never lowers health below its target (nor below the safety floor at any step), never lowers debt,
@@ -221,3 +221,24 @@ def test_a_boost_without_a_usd_price_is_refused_when_usd_caps_are_set():
     assert capped.action == "none" and capped.binding_constraint == "no_usd_price", capped.reason
     free = solver.boost(snap.loan_model(), 1.5, limits=SizingLimits(min_action_usd=0))
     assert free.action == "boost" and free.feasible, free.reason
+
+
+def test_atomic_deleverage_moves_to_the_next_collateral_when_a_pool_has_no_depth_left():
+    """Aave, two collaterals: wstETH (lower LT) is sold first; once this block's sales used its pool's depth, the
+    next decision of the block sells WETH (one pair per transaction, the pair chosen by the loan model)."""
+    from manager.sizing.venues import DepthLedger
+    from tests.sizing.builders import WSTETH
+
+    s = snapshot([reserve("WETH", 1300 * 10**8), reserve("wstETH", 1400 * 10**8), reserve("USDC", 10**8)],
+                 {"WETH": (10 * 10**18, 0), "wstETH": (10 * 10**18, 0), "USDC": (0, 20_000 * 10**6)})
+    lim = SizingLimits(max_slippage_bps=100, min_action_usd=0)
+    depth = {(WSTETH, USDC): cpmm_curve(WSTETH, USDC, 300e18, 420_000e6, fee_pips=500),
+             (WETH, USDC): cpmm_curve(WETH, USDC, 5000e18, 6_500_000e6, fee_pips=500)}
+    first = solver.atomic_deleverage(s, 1.5, premium_bps=5, depth=depth, limits=lim)
+    assert first.partial and next(st.symbol for st in first.steps if st.kind == "withdraw") == "wstETH"
+    ledger = DepthLedger()
+    ledger.record(first.steps, depth)
+    second = solver.atomic_deleverage(s, 1.5, premium_bps=5, depth=ledger.shifted(depth), limits=lim)
+    assert second.feasible and next(st.symbol for st in second.steps if st.kind == "withdraw") == "WETH"
+    after, _h = replay(s.loan_model(), second, floor_hf=None)
+    assert after.health() == pytest.approx(second.projected_health, rel=1e-12) and after.health() >= 1.5
