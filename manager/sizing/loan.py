@@ -274,12 +274,15 @@ class AaveLoanModel(LoanModel):
 
     def after(self, collateral_deltas_wei: Mapping[str, int] | None = None,
               debt_deltas_wei: Mapping[str, int] | None = None) -> AaveLoanModel:
-        pos = self.pos
-        if collateral_deltas_wei:
-            pos = pos.with_deltas({a: (d, 0) for a, d in collateral_deltas_wei.items()})
-        if debt_deltas_wei:
-            pos = pos.with_deltas({a: (0, d) for a, d in debt_deltas_wei.items()})
-        return replace(self, pos=pos)
+        deltas: dict[str, tuple[int, int]] = {}
+        for a, d in (collateral_deltas_wei or {}).items():
+            key = self.pos.line(a).asset
+            deltas[key] = (deltas.get(key, (0, 0))[0] + d, deltas.get(key, (0, 0))[1])
+        for a, d in (debt_deltas_wei or {}).items():
+            key = self.pos.line(a).asset
+            deltas[key] = (deltas.get(key, (0, 0))[0], deltas.get(key, (0, 0))[1] + d)
+        # NOTE: one step per asset: the collateral change, then the debt change (``ExactPosition.with_deltas``)
+        return AaveLoanModel(self.snapshot, self.pos.with_deltas(deltas), self.emode_price_base) if deltas else self
 
     def borrow_ok(self, asset: str, amount_wei: int) -> bool:
         return borrow_ok(self.pos, self.pos.line(asset), amount_wei)

@@ -162,8 +162,14 @@ def atomic_pair_deleverage(
         else:
             binding = "price_impact"
     if outcome(top)[1] >= solve_t:
-        lo, hi = 0, top  # smallest x with health >= target (health rises with the sale up to ``top``)
-        while hi - lo > 1:
+        # the smallest x with health >= target (health rises with the sale up to ``top``), to 1e-9 of the sale;
+        # bracketed around the linear estimate (notes §6: x = (t·D - S) / (t·g·c_j/(1+p) - c_k·LT_k))
+        s_now, d_now = model.weighted()
+        den = t * sale.model.marginal_rate * j.value_per_wei / (1 + prem / 1e4) - k.value_per_wei * k.weight
+        est = (t * d_now - s_now) / den if den > 0 else top / 2
+        est_i = min(top, max(1, int(est))) if math.isfinite(est) else top
+        lo, hi = _bracket(lambda x: outcome(x)[1] >= solve_t, est_i, top)
+        while hi - lo > max(1, hi // 10**9):
             mid = (lo + hi) // 2
             if outcome(mid)[1] >= solve_t:
                 hi = mid
@@ -499,9 +505,7 @@ def _sale_clearing(sale: VenueSet, debt_wei: int, prem: int, have_wei: int) -> i
         return None
     raw = sale.model.input_for_output(debt_wei + percent_mul(debt_wei, prem))
     guess = min(have_wei, max(1, math.ceil(raw))) if math.isfinite(raw) else have_wei
-    lo, hi = 0, guess
-    while not covers(hi):
-        lo, hi = hi, min(have_wei, hi * 2)
+    lo, hi = _bracket(covers, guess, have_wei)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if covers(mid):
@@ -511,18 +515,33 @@ def _sale_clearing(sale: VenueSet, debt_wei: int, prem: int, have_wei: int) -> i
     return hi
 
 
+def _bracket(ok: Any, guess: int, top: int) -> tuple[int, int]:
+    """(lo, hi) with ``ok(hi)`` and not ``ok(lo)`` (or lo = 0) around ``guess``, for a false-then-true predicate on
+    [0, top] with ``ok(top)``."""
+    w = max(1, guess // 1000)
+    hi = min(top, guess + w)
+    lo = max(0, guess - w)
+    while not ok(hi):
+        lo, w = hi, w * 8
+        hi = min(top, guess + w)
+    while lo > 0 and ok(lo):
+        hi, w = lo, w * 8
+        lo = max(0, guess - w)
+    return lo, hi
+
+
 def _argmax_health(health: Any, x_max: int) -> int:
     """The integer sale in [0, x_max] with the highest health (ternary search: the health is quasi-concave in the
     sale); the smallest such sale on a plateau."""
     lo, hi = 0, x_max
-    while hi - lo > 2:
+    while hi - lo > max(2, hi // 10**9):  # to 1e-9 of the sale
         m1 = lo + (hi - lo) // 3
         m2 = hi - (hi - lo) // 3
         if health(m1) < health(m2):
             lo = m1 + 1
         else:
             hi = m2
-    return max(range(lo, hi + 1), key=lambda x: (health(x), -x))
+    return max((lo, (lo + hi) // 2, hi), key=lambda x: (health(x), -x))
 
 
 def _largest(ok: Any, guess: int) -> int:
