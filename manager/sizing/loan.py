@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from manager.domain import DepthCurve, SizingDecision
 from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
-from manager.sizing.aave import ExactPosition, borrow_ok, float_view
+from manager.sizing.aave import AssetLine, ExactPosition, borrow_ok, float_view
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei
 from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import UINT256_MAX, WAD, mul_div_down
@@ -387,7 +387,7 @@ class AaveLoanModel(LoanModel):
             cands = [ln for ln in cands if ln.ltv_bps == 0 or not ln.counts_as_collateral]
         sales = {ln.asset: venues_for(ln, j, depth, lim) for ln in cands}
 
-        def efficiency(k: Any) -> float:
+        def efficiency(k: AssetLine) -> float:
             lt = k.lt_bps / 1e4 if k.counts_as_collateral else 0.0
             g = sales[k.asset].model.marginal_rate * (j.price_base / j.unit) / (k.price_base / k.unit)
             return t * g - lt
