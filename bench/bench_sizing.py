@@ -10,7 +10,7 @@ import time
 
 import numpy as np
 
-from manager.sizing import aave, risk, vector
+from manager.sizing import aave, risk, solver, vector
 from manager.sizing.caps import SizingLimits
 from manager.sizing.deleverage import plan_deleverage
 
@@ -38,6 +38,23 @@ def _snapshot():
     return LendingPositionSnapshot(account="0x" + "aa" * 20, block_number=1, block_timestamp=1, reserves=res, assets=(
         PositionAsset(asset=weth, symbol="WETH", collateral_wei=10 * 10**18, collateral_enabled=True),
         PositionAsset(asset=usdc, symbol="USDC", variable_debt_wei=10_000 * 10**6, borrowing=True)))
+
+
+def _morpho_model(debt_usdc: float = 10_000.0):
+    """A Morpho Blue WETH/USDC loan model (LLTV 86%, oracle 1,300 USDC/WETH, 10 WETH)."""
+    from manager.sizing import morpho as mm
+    from manager.sizing.loan import MorphoLoanModel
+
+    tba, tbs = 4 * 10**12, 4 * 10**12 * 10**6
+    shares = mm.to_shares_up(int(debt_usdc * 1e6), tba, tbs)
+    market = mm.MorphoMarket(loan_token="0x" + "e2" * 20, collateral_token="0x" + "e1" * 20, loan_symbol="USDC",
+                             collateral_symbol="WETH", loan_decimals=6, collateral_decimals=18, lltv_wad=86 * 10**16,
+                             total_supply_assets=10**13, total_supply_shares=10**19,
+                             total_borrow_assets=tba + int(debt_usdc * 1e6), total_borrow_shares=tbs + shares,
+                             oracle_price=1300 * 10**6 * 10**36 // 10**18)
+    return MorphoLoanModel(market=market, position=mm.MorphoPosition(borrow_shares=shares, collateral_wei=10**19),
+                           name="m", account="0x" + "aa" * 20, block_number=1, block_timestamp=1, loan_usd=1.0,
+                           collateral_usd=1300.0)
 
 
 def run() -> dict:
@@ -76,6 +93,18 @@ def run() -> dict:
     out["exact_plan_deleverage_per_s"] = k / t
     t = _best(lambda: [aave.account_data(snap) for _ in range(2000)], 3)
     out["exact_account_data_per_s"] = 2000 / t
+    # the one solver's atomic forms (issue 13), Aave and Morpho loan models, exact integer health per evaluation
+    model = snap.loan_model()
+    t = _best(lambda: [solver.atomic_deleverage(model, 1.5, premium_bps=5, limits=lim) for _ in range(k)], 2)
+    out["atomic_deleverage_aave_per_s"] = k / t
+    morpho = _morpho_model()
+    t = _best(lambda: [solver.atomic_deleverage(morpho, 1.5, premium_bps=0, limits=lim) for _ in range(k)], 2)
+    out["atomic_deleverage_morpho_per_s"] = k / t
+    rich, rich_m = snap.loan_model().after(None, {"USDC": -6_000 * 10**6}), _morpho_model(debt_usdc=5_000)
+    t = _best(lambda: [solver.atomic_boost(rich, 1.5, premium_bps=5, limits=lim) for _ in range(k)], 2)
+    out["atomic_boost_aave_per_s"] = k / t
+    t = _best(lambda: [solver.atomic_boost(rich_m, 1.5, premium_bps=0, limits=lim) for _ in range(k)], 2)
+    out["atomic_boost_morpho_per_s"] = k / t
 
     # 4. analytic vs Monte Carlo first-passage probability
     case = (100.0, 80.0, 0.8, 0.5, 0.0)

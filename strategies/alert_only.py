@@ -3,7 +3,7 @@
 The health bands of the alerts (warning, critical, hysteresis, persistence) are the ``[alerts.rules]``
 of the config (``health_overrides.<position>`` for this one); this strategy only declares that the
 position is never acted upon, so ``decide`` always returns "nothing to do" with that reason. It takes
-any protocol's snapshot (Aave V3, Morpho Blue, Synthetix PerpsV2): the runtime alerts on the health.
+any protocol's snapshot (lending or perp): the runtime alerts on the health.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ A strategy is one module under ``strategies/`` that defines, at module level::
     class Config(StrategyConfig): ...           # its parameters (the position's ``params`` table)
     def decide(config, snapshot, ctx) -> SizingDecision | None
 
-``decide`` is pure: it receives a read-only ``LendingPositionSnapshot`` (one block) and a
-``StrategyContext`` (limits, pool depth, oracles, its own recent history, its group's peers) and returns
-a ``SizingDecision`` (from the sizing core) or ``None`` for "nothing to do". It never touches web3, the
-database, the clock or the network; the runtime plans, simulates and sends what it decides.
+``decide`` is pure: it receives a read-only position snapshot (one block; a lending snapshot hands out its loan
+model, ``snapshot.loan_model()``: ``manager.sizing.loan``) and a ``StrategyContext`` (limits, pool depth, oracles,
+its own recent history, its group's peers) and returns a ``SizingDecision`` (from the sizing core, for lending
+positions ``manager.sizing.solver``) or ``None`` for "nothing to do". It never touches web3, the database, the
+clock or the network, and never dispatches on the protocol; the runtime plans, simulates and sends what it decides.
 
 Optionally a module defines ``group(config) -> str | None``: positions whose configs return the same
 group name are decided together (the vault strategy uses it; ``ctx.peers`` then holds the others).

@@ -2,7 +2,7 @@
 
 Below ``trigger_health`` the position is deleveraged (collateral withdrawn, sold, debt repaid) back to
 ``target_health``; above ``upper_health`` (when set) it is boosted (borrow, buy collateral, supply) down
-to ``target_health``. Between the two nothing happens. After an action the strategy waits
+to ``target_health`` (in rounds, no borrow takes the health below the trigger). Between the two nothing happens. After an action the strategy waits
 ``cooldown_s`` seconds of chain time before acting again, unless the health factor is below
 ``emergency_health`` (then it acts at once).
 
@@ -11,10 +11,11 @@ The trigger may instead (or also) come from the risk model of the sizing core
 is ``epsilon``, given the collateral's volatility and the reaction time. The effective trigger is the
 larger of the two, capped ``MIN_GAP_HF`` below the target.
 
-Protocols: an Aave V3 ``LendingPositionSnapshot`` (deleverage and boost, with pool depth), or a Morpho
-Blue ``MorphoPositionSnapshot`` (deleverage only: rounds of withdrawCollateral -> swap -> repay, sized by
-``manager.protocols.morpho_blue.plan.decide_deleverage`` from the market's exact accrued state; above
-``upper_health`` a Morpho position is left alone and the decision says why).
+Protocols: any lending snapshot; the strategy sees it through its loan model (``snapshot.loan_model()``,
+``manager.sizing.loan``: the protocol's exact health after signed deltas) and decides with the one
+deleverage/boost solver (``manager.sizing.solver``), in its atomic form (one flash-loan transaction through the
+signer's executor) when the runtime offers it, else in rounds (withdraw -> swap -> repay; borrow -> swap -> supply).
+It never dispatches on the protocol.
 
 The bands are checked when the config is loaded: ``1 < emergency <= trigger < target < upper`` with at
 least ``MIN_GAP_HF`` between trigger, target and upper (a narrower band would act on noise and
@@ -29,11 +30,8 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
-from manager.sizing.boost import plan_boost
-from manager.sizing.deleverage import plan_deleverage
+from manager.sizing import solver
+from manager.sizing.loan import LoanModel, LoanSnapshot, Side
 from manager.sizing.risk import ewma_volatility, trigger_health_factor
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
@@ -141,48 +139,12 @@ def effective_trigger(config: Config, ctx: StrategyContext) -> tuple[float, str]
     return trigger, source
 
 
-def _largest(snapshot: LendingPositionSnapshot, side: str) -> str | None:
-    best, best_usd = None, 0.0
-    for a in snapshot.assets:
-        r = snapshot.reserves.get(a.asset)
-        if r is None:
-            continue
-        amount = a.collateral_wei if side == "collateral" else a.variable_debt_wei + a.stable_debt_wei
-        usd = amount * r.price_base / 10**r.decimals
-        if amount > 0 and usd > best_usd:
-            best, best_usd = a.symbol, usd
-    return best
+def _largest(snapshot: LoanSnapshot, side: Side) -> str | None:
+    """Symbol of the position's largest collateral or debt by value (the boost's default assets)."""
+    return snapshot.loan_model().largest(side)
 
 
-def _decide_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext, low: bool,
-                   why: str) -> SizingDecision:
-    """Morpho Blue: deleverage to the target (exact accrual, debt rounded up); no boost.
-
-    Sized like the Aave deleverage: sales from the pool's depth curve in ``ctx.depth`` (else the oracle less a
-    ``max_slippage_bps`` haircut, said in the reason), within ``ctx.limits`` (USD caps, safety floor, rounds).
-    """
-    from manager.protocols.morpho_blue.plan import decide_atomic_deleverage, decide_deleverage
-
-    if not low:
-        return no_action(ctx, f"{why}: boost is not supported for Morpho Blue positions", binding="no_boost",
-                         target=config.target_health)
-    slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
-    wallet = _spendable_morpho(config, snapshot, ctx)
-    note = ctx.path_note
-    if ctx.flash_premium_bps is not None and not wallet:
-        decision = decide_atomic_deleverage(snapshot, config.target_health, premium_bps=int(ctx.flash_premium_bps),
-                                            depth=ctx.depth, limits=ctx.limits, swap_haircut_bps=max(1, slippage))
-    else:
-        decision = decide_deleverage(snapshot, config.target_health, swap_haircut_bps=max(1, slippage),
-                                     depth=ctx.depth, limits=ctx.limits, wallet_wei=wallet)
-        if ctx.flash_premium_bps is not None:  # NOTE: tokens in the wallet (an interrupted plan's) go first, directly
-            note = "path: direct (wallet funds to spend first)"
-    decision = decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
-    return _with_path(decision, note)
-
-
-def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
-           ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     health = ctx.health
     if not math.isfinite(health):
         return no_action(ctx, "no debt: nothing to manage", binding="no_debt")
@@ -201,43 +163,61 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
         if waited < config.cooldown_s:
             return no_action(ctx, f"HF {health:.4f} outside band but in cooldown ({waited:.0f}/{config.cooldown_s:g} s)",
                              binding="cooldown", target=config.target_health)
-    if isinstance(snapshot, MorphoPositionSnapshot):
-        why = (f"HF {health:.4f} < trigger {trigger:.4f} ({source})" if low
-               else f"HF {health:.4f} > upper {config.upper_health:g}")
-        return _decide_morpho(config, snapshot, ctx, low, why)
+    model = snapshot.loan_model()
     atomic = ctx.flash_premium_bps is not None
     note = ctx.path_note
+    # a sale valued at the protocol's oracle (no depth curve, where the model values sales that way) keeps at least
+    # the max slippage below it
+    slippage = int(ctx.limits.max_slippage_bps) if math.isfinite(ctx.limits.max_slippage_bps) else 100
+    haircut = max(1, slippage)
     if low:
-        wallet = _spendable_wallet(config, snapshot, ctx)
+        wallet = model.spendable_wallet(config.use_wallet_funds, ctx.wallet_wei, ctx.interrupted_proceeds_wei)
         if atomic and not wallet:
-            decision = plan_atomic_deleverage(snapshot, config.target_health, premium_bps=int(ctx.flash_premium_bps or 0),
-                                              depth=ctx.depth, limits=ctx.limits,
-                                              collateral_order=config.collateral_order)
+            decision = solver.atomic_deleverage(model, config.target_health,
+                                                premium_bps=int(ctx.flash_premium_bps or 0), depth=ctx.depth,
+                                                limits=ctx.limits, collateral_order=config.collateral_order,
+                                                swap_haircut_bps=haircut)
         else:
             if atomic:  # NOTE: tokens in the wallet (e.g. a half-finished direct plan's) are spent first, directly
                 note = "path: direct (wallet funds to spend first)"
             if any(ctx.interrupted_proceeds_wei.get(a.lower(), 0) for a in wallet):
                 note = (note + "; " if note else "") + ("finishing a part-executed plan from the chain state: its swap "
                                                         "proceeds in the wallet repay first")
-            decision = plan_deleverage(snapshot, config.target_health, depth=ctx.depth, limits=ctx.limits,
-                                       collateral_order=config.collateral_order, no_route=ctx.no_route,
-                                       wallet_wei=wallet,
-                                       wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay")
+            decision = solver.deleverage(model, config.target_health, depth=ctx.depth, limits=ctx.limits,
+                                         collateral_order=config.collateral_order, no_route=ctx.no_route,
+                                         wallet_wei=wallet,
+                                         wallet_mode="supply" if config.use_wallet_funds == "supply" else "repay",
+                                         swap_haircut_bps=haircut)
         why = f"HF {health:.4f} < trigger {trigger:.4f} ({source})"
     else:
-        borrow = config.boost_borrow or _largest(snapshot, "debt")
-        supply = config.boost_supply or _largest(snapshot, "collateral")
-        if borrow is None or supply is None:
+        decision_or_none = _boost(config, model, ctx, trigger)
+        if decision_or_none is None:
             return no_action(ctx, "boost needs a debt and a collateral asset", binding="no_assets")
-        if atomic:
-            decision = plan_atomic_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
-                                         premium_bps=int(ctx.flash_premium_bps or 0), depth=ctx.depth,
-                                         limits=ctx.limits)
-        else:
-            decision = plan_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
-                                  depth=ctx.depth, limits=ctx.limits)
+        decision = decision_or_none
         why = f"HF {health:.4f} > upper {config.upper_health:g}"
-    return _with_path(decision.model_copy(update={"reason": f"{why}: {decision.reason}"}), note)
+    decision = decision.model_copy(update={"position": ctx.position, "reason": f"{why}: {decision.reason}"})
+    return _with_path(decision, note)
+
+
+def _boost(config: Config, model: LoanModel, ctx: StrategyContext, trigger: float) -> SizingDecision | None:
+    """Boost down to the target: one atomic boost when the runtime offers the executor, else rounds.
+
+    In rounds each borrow lands before its supply: it may not take the health below the lower band (``trigger``,
+    and never below ``limits.safety_floor_hf``), so a plan that stops after a borrow never leaves the position
+    where the strategy would have to deleverage it.
+    """
+    borrow = config.boost_borrow or model.largest("debt")
+    supply = config.boost_supply or model.largest("collateral")
+    if borrow is None or supply is None:
+        return None
+    if ctx.flash_premium_bps is not None:
+        return solver.atomic_boost(model, config.target_health, borrow_asset=borrow, supply_asset=supply,
+                                   premium_bps=int(ctx.flash_premium_bps), depth=ctx.depth, limits=ctx.limits)
+    floor = max(ctx.limits.safety_floor_hf, trigger)
+    limits = ctx.limits if floor == ctx.limits.safety_floor_hf else ctx.limits.model_copy(
+        update={"safety_floor_hf": floor})
+    return solver.boost(model, config.target_health, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
+                        limits=limits)
 
 
 def _with_path(decision: SizingDecision, note: str) -> SizingDecision:
@@ -245,41 +225,3 @@ def _with_path(decision: SizingDecision, note: str) -> SizingDecision:
     if not note or decision.action == "none":
         return decision
     return decision.model_copy(update={"reason": f"{decision.reason}; {note}"})
-
-
-def _spendable_morpho(config: Config, snapshot: MorphoPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
-    """Morpho: the wallet's collateral token (modes collateral/supply/all), its loan token with 'all', and the
-    loan-token proceeds of an interrupted plan's mined swaps whatever the mode (except 'none')."""
-    if config.use_wallet_funds == "none" or not ctx.wallet_wei:
-        return {}
-    coll, loan = snapshot.params.collateral_token.lower(), snapshot.params.loan_token.lower()
-    held = {a.lower(): int(v) for a, v in ctx.wallet_wei.items() if v > 0}
-    left = {a.lower(): int(w) for a, w in ctx.interrupted_proceeds_wei.items()}
-    out: dict[str, int] = {}
-    if held.get(coll):
-        out[coll] = held[coll]
-    if held.get(loan):
-        out_loan = held[loan] if config.use_wallet_funds == "all" else min(held[loan], left.get(loan, 0))
-        if out_loan > 0:
-            out[loan] = out_loan
-    return out
-
-
-def _spendable_wallet(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> dict[str, int]:
-    """The wallet balances ``use_wallet_funds`` lets a deleverage spend (asset -> wei)."""
-    if config.use_wallet_funds == "none" or not ctx.wallet_wei:
-        return {}
-    debt = {a.asset for a in snapshot.assets if a.variable_debt_wei or a.stable_debt_wei}
-    collateral = {a.asset for a in snapshot.assets if a.collateral_enabled}
-    if config.use_wallet_funds == "all":
-        allowed = debt | collateral
-    else:
-        allowed = collateral - debt
-    out = {a: int(v) for a, v in ctx.wallet_wei.items() if a in allowed and v > 0}
-    # NOTE: what an interrupted plan of this position swapped into the debt token (and never repaid) is the
-    # plan's own money, not the user's: it is always spent to finish the plan (capped by the wallet balance).
-    left = {a.lower(): w for a, w in ctx.interrupted_proceeds_wei.items()}
-    for a, v in ctx.wallet_wei.items():
-        if a in debt and a not in out and left.get(a.lower(), 0) > 0 and v > 0:
-            out[a] = min(int(v), int(left[a.lower()]))
-    return out

@@ -10,8 +10,9 @@ runtime disarms it when the action is sent and re-arms it once the price is back
 database, like a trailing stop's peak).
 
 Usable alone (``strategy = "close_on_price"``) or as an automation next to a strategy
-(``[[positions.automations]] kind = "close_on_price"``). Aave V3 (one collateral, one debt asset) and Morpho Blue
-(full close). Without the atomic path (no executor) it does not act and says why.
+(``[[positions.automations]] kind = "close_on_price"``). Any lending position with one collateral and one debt asset,
+through its loan model (``manager.sizing.solver.close``); a protocol that cannot close partially says so
+(``LoanModel.unsupported``). Without the atomic path (no executor) it does not act and says why.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing.automations import plan_atomic_close, plan_atomic_close_morpho, plan_partial_close
+from manager.sizing import solver
+from manager.sizing.loan import LoanSnapshot
 from strategies._price import automation_state, needs_atomic, oracle_price_usd, with_path
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
@@ -77,30 +77,24 @@ def fired(config: Config, price: float) -> str | None:
     return None
 
 
-def close(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot, ctx: StrategyContext,
-          why: str) -> SizingDecision:
+def close(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext, why: str) -> SizingDecision:
     """The close (or partial close) decision once a level fired (shared with ``trailing_stop``)."""
     blocked = needs_atomic(ctx, why)
     if blocked is not None:
         return blocked
     prem = int(ctx.flash_premium_bps or 0)
-    if isinstance(snapshot, MorphoPositionSnapshot):
-        if config.fraction < 1:
-            return no_action(ctx, f"{why}: a partial close of a Morpho Blue position is not supported (fraction "
-                                  f"{config.fraction:g}); set fraction = 1", binding="unsupported")
-        d = plan_atomic_close_morpho(snapshot, out_asset=config.out, premium_bps=prem, depth=ctx.depth,
-                                     limits=ctx.limits)
-    elif config.fraction < 1:
-        d = plan_partial_close(snapshot, config.fraction, premium_bps=prem, depth=ctx.depth, limits=ctx.limits,
-                               debt_asset=config.debt, collateral_asset=config.collateral, name=ctx.position)
-    else:
-        d = plan_atomic_close(snapshot, out_asset=config.out, premium_bps=prem, depth=ctx.depth, limits=ctx.limits,
-                              debt_asset=config.debt, collateral_asset=config.collateral, name=ctx.position)
+    model = snapshot.loan_model()
+    refused = model.unsupported("partial_close") if config.fraction < 1 else None
+    if refused is not None:
+        return no_action(ctx, f"{why}: {refused} (fraction {config.fraction:g}); set fraction = 1",
+                         binding="unsupported")
+    d = solver.close(model, out_asset=config.out, premium_bps=prem, depth=ctx.depth, limits=ctx.limits,
+                     fraction=config.fraction, debt_asset=config.debt, collateral_asset=config.collateral,
+                     name=ctx.position)
     return with_path(d, ctx, why)
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
-           ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     price = oracle_price_usd(ctx, config.asset)
     if price is None:
         return no_action(ctx, f"no oracle reading for {config.asset}", binding="no_price")

@@ -6,7 +6,8 @@ withdraw the ``from`` collateral (A), sell A -> B (legs sized on pool depth with
 reverts unless the owner's final health >= ``min_health``. The debt is untouched. Runs at once, or when the oracle
 price of ``when_asset`` crosses ``when_below_usd`` / ``when_above_usd``; done once no A collateral is left.
 
-Aave V3 only (a Morpho Blue market has exactly one collateral: switching means another market).
+Positions whose protocol can hold several collaterals (the loan model says when it cannot:
+``LoanModel.unsupported("collateral_switch")``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing.automations import plan_collateral_switch
+from manager.sizing import solver
+from manager.sizing.loan import LoanSnapshot
 from strategies._price import needs_atomic, oracle_price_usd, with_path
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
@@ -64,11 +64,11 @@ def armed(config: Config, ctx: StrategyContext) -> list[dict]:
     return [{**base, "asset": asset, "side": side, "level_usd": level, "price_usd": price, "distance_pct": dist}]
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
-           ctx: StrategyContext) -> SizingDecision | None:
-    if isinstance(snapshot, MorphoPositionSnapshot):
-        return no_action(ctx, "collateral_switch covers Aave V3 (a Morpho Blue market has one collateral)",
-                         binding="unsupported")
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+    model = snapshot.loan_model()
+    refused = model.unsupported("collateral_switch")
+    if refused is not None:
+        return no_action(ctx, f"collateral_switch: {refused}", binding="unsupported")
     why = f"collateral switch {config.from_asset} -> {config.to_asset}"
     if config.when_asset is not None:
         price = oracle_price_usd(ctx, config.when_asset)
@@ -79,10 +79,8 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
             return no_action(ctx, f"armed: {why} when {config.when_asset} {side} {level:,.2f} (now {price:,.2f})",
                              binding="armed")
         why += f" ({config.when_asset} {price:,.2f} {side} {level:,.2f})"
-    held = next((a for a in snapshot.assets if a.symbol == config.from_asset and a.collateral_wei > 0), None)
-    r = snapshot.reserves.get(held.asset) if held is not None else None
-    held_usd = (held.collateral_wei * r.price_base / 10**r.decimals / snapshot.base_unit
-                if held is not None and r is not None else 0.0)
+    held = next((a for a in model.assets() if a.symbol == config.from_asset and a.collateral_wei > 0), None)
+    held_usd = (model.value_usd(held.asset, held.collateral_wei) or 0.0) if held is not None else 0.0
     if held is None or held_usd < ctx.limits.min_action_usd:  # NOTE: interest accrued after the switch is dust
         return no_action(ctx, f"{why}: no {config.from_asset} collateral left (${held_usd:,.2f}): done",
                          binding="armed")
@@ -92,7 +90,7 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if ctx.aave_flash_premium_bps is None:
         return no_action(ctx, f"{why}: needs the Aave pool's flash loan of {config.to_asset} (premium not read)",
                          binding="no_atomic_path")
-    d = plan_collateral_switch(snapshot, from_asset=config.from_asset, to_asset=config.to_asset,
-                               floor_hf=config.min_health, premium_bps=int(ctx.aave_flash_premium_bps),
-                               depth=ctx.depth, limits=ctx.limits, name=ctx.position)
+    d = solver.collateral_switch(model, from_asset=config.from_asset, to_asset=config.to_asset,
+                                 floor_hf=config.min_health, premium_bps=int(ctx.aave_flash_premium_bps),
+                                 depth=ctx.depth, limits=ctx.limits, name=ctx.position)
     return with_path(d, ctx, why)

@@ -6,10 +6,9 @@ position is brought back to ``target_margin_ratio`` by adding sUSD margin from t
 ``max_add_margin_usd``), then by cutting size (capped by ``max_cut_fraction``). Above
 ``upper_margin_ratio`` excess margin can be released. The math is ``manager.sizing.perp.decide_perp``.
 
-The runtime hands it the ``PerpSnapshot`` of a position on a ``synthetix_perps`` protocol entry (read by
-``manager.protocols.synthetix_perps.reads.read_perps`` at the tick's block) and plans the decision with
-``manager.protocols.synthetix_perps.encode.steps_for_decision`` (``transferMargin`` first, then the
-size cut with a bounded fill price). After an action it waits ``cooldown_s`` of chain time before acting
+The runtime hands it the ``PerpSnapshot`` of a perp position (read by the perp protocol's adapter at the tick's
+block) and plans the decision with that adapter's encoders (``transferMargin`` first, then the size cut with a
+bounded fill price). After an action it waits ``cooldown_s`` of chain time before acting
 again, unless the perp health is below ``emergency_health``.
 
 Fees: a size cut is an atomic ``modifyPosition`` whose fee is the market's ``takerFee``/``makerFee`` (read with

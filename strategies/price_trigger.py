@@ -5,10 +5,11 @@ brought to ``target_health`` in ONE transaction through the executor: ``action =
 repays (an atomic deleverage; never at a price below ``min_sell_price_usd``), ``action = "boost"`` borrows and buys
 collateral (an atomic boost; never at a price above ``max_buy_price_usd``). The bound is checked against the
 oracle price and against each swap leg's guaranteed price (its minimum out). Sized on pool depth like a
-deleverage (``manager.sizing.atomic``); nothing happens once the health is at the target (no re-firing).
+deleverage (``manager.sizing.solver``, over the position's loan model); nothing happens once the health is at the
+target (no re-firing).
 
-Usable alone or as an automation (``[[positions.automations]] kind = "price_trigger"``). Aave V3 (repay and boost)
-and Morpho Blue (repay).
+Usable alone or as an automation (``[[positions.automations]] kind = "price_trigger"``). Any lending position
+(repay and boost), without dispatching on the protocol.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
+from manager.sizing import solver
+from manager.sizing.loan import LoanModel, LoanSnapshot
 from strategies._price import needs_atomic, oracle_price_usd, with_path
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
@@ -74,16 +74,16 @@ def armed(config: Config, ctx: StrategyContext) -> list[dict]:
              "price_usd": price, "distance_pct": dist, "target_health": config.target_health}]
 
 
-def _leg_price_ok(config: Config, snapshot: LendingPositionSnapshot, d: SizingDecision) -> str | None:
+def _leg_price_ok(config: Config, model: LoanModel, d: SizingDecision) -> str | None:
     """Each swap leg's guaranteed price (its minimum out) against the min sell / max buy price."""
     for st in d.steps:
         if st.kind != "swap" or not st.min_amount_out_wei:
             continue
-        rin, rout = snapshot.reserves.get(st.asset), snapshot.reserves.get(st.asset_out or "")
-        if rin is None or rout is None:
+        rin, rout = model.find(st.asset), model.find(st.asset_out or "")
+        if rin is None or rout is None or rin.usd_per_wei is None or rout.usd_per_wei is None:
             continue
-        out_usd = st.min_amount_out_wei * rout.price_base / 10**rout.decimals / snapshot.base_unit
-        in_usd = st.amount_wei * rin.price_base / 10**rin.decimals / snapshot.base_unit
+        out_usd = st.min_amount_out_wei * rout.usd_per_wei
+        in_usd = st.amount_wei * rin.usd_per_wei
         if config.action == "repay" and config.min_sell_price_usd is not None and rin.symbol == config.asset:
             got = out_usd / (st.amount_wei / 10**rin.decimals)
             if got < config.min_sell_price_usd:
@@ -95,8 +95,7 @@ def _leg_price_ok(config: Config, snapshot: LendingPositionSnapshot, d: SizingDe
     return None
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
-           ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     price = oracle_price_usd(ctx, config.asset)
     if price is None:
         return no_action(ctx, f"no oracle reading for {config.asset}", binding="no_price")
@@ -126,27 +125,19 @@ def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSna
     if blocked is not None:
         return blocked
     prem = int(ctx.flash_premium_bps or 0)
-    if isinstance(snapshot, MorphoPositionSnapshot):
-        if config.action == "boost":
-            return no_action(ctx, f"{why}: boost is not supported for Morpho Blue positions", binding="unsupported")
-        from manager.protocols.morpho_blue.plan import decide_atomic_deleverage
-
-        d = decide_atomic_deleverage(snapshot, config.target_health, premium_bps=prem, depth=ctx.depth,
-                                     limits=ctx.limits)
-        return with_path(d.model_copy(update={"position": ctx.position}), ctx, why)
+    model = snapshot.loan_model()
     if config.action == "repay":
-        d = plan_atomic_deleverage(snapshot, config.target_health, premium_bps=prem, depth=ctx.depth,
-                                   limits=ctx.limits, collateral_order=config.collateral_order)
+        d = solver.atomic_deleverage(model, config.target_health, premium_bps=prem, depth=ctx.depth,
+                                     limits=ctx.limits, collateral_order=config.collateral_order)
     else:
-        from strategies.cdp_health import _largest
-
-        borrow = config.boost_borrow or _largest(snapshot, "debt")
-        supply = config.boost_supply or _largest(snapshot, "collateral")
+        borrow = config.boost_borrow or model.largest("debt")
+        supply = config.boost_supply or model.largest("collateral")
         if borrow is None or supply is None:
             return no_action(ctx, f"{why}: boost needs a debt and a collateral asset", binding="no_assets")
-        d = plan_atomic_boost(snapshot, config.target_health, borrow_asset=borrow, supply_asset=supply,
-                              premium_bps=prem, depth=ctx.depth, limits=ctx.limits)
-    bad = _leg_price_ok(config, snapshot, d) if d.action != "none" else None
+        d = solver.atomic_boost(model, config.target_health, borrow_asset=borrow, supply_asset=supply,
+                                premium_bps=prem, depth=ctx.depth, limits=ctx.limits)
+    d = d.model_copy(update={"position": ctx.position})
+    bad = _leg_price_ok(config, model, d) if d.action != "none" else None
     if bad is not None:
         return no_action(ctx, f"{why}: {bad}; not sent", binding="price_bound")
     return with_path(d, ctx, why)

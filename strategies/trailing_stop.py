@@ -7,7 +7,8 @@ database (``automation_state`` table), so a restart of ``posman run`` continues 
 ``close_on_price``'s: one transaction through the executor, the wallet ends in ``out`` (or a ``fraction`` of the
 debt is repaid). With ``activation_usd`` the stop arms only once the price has reached that level.
 
-Usable alone or as an automation (``[[positions.automations]] kind = "trailing_stop"``). Aave V3 and Morpho Blue.
+Usable alone or as an automation (``[[positions.automations]] kind = "trailing_stop"``). Any lending position
+(the close goes through its loan model).
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import math
 from pydantic import Field
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
+from manager.sizing.loan import LoanSnapshot
 from strategies import close_on_price
 from strategies._price import automation_state, oracle_price_usd
 from strategies.api import StrategyConfig, StrategyContext, no_action
@@ -72,8 +72,7 @@ def armed(config: Config, ctx: StrategyContext) -> list[dict]:
              "active": stop is not None}]
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot | MorphoPositionSnapshot,
-           ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     price = oracle_price_usd(ctx, config.asset)
     if price is None:
         return no_action(ctx, f"no oracle reading for {config.asset}", binding="no_price")

@@ -20,11 +20,8 @@ import math
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing.aave import account_data
-from manager.sizing.atomic import plan_atomic_boost, plan_atomic_deleverage
-from manager.sizing.boost import plan_boost
-from manager.sizing.deleverage import plan_deleverage
+from manager.sizing import solver
+from manager.sizing.loan import LoanSnapshot
 from manager.sizing.risk import rebalance_trades
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
@@ -73,14 +70,12 @@ def check_group(configs: dict[str, Config]) -> list[tuple[str, str, str]]:
     return problems
 
 
-def _book(snapshot: LendingPositionSnapshot) -> tuple[float, float, float]:
-    """(collateral USD, debt USD, weighted liquidation threshold) from the exact account data."""
-    acc = account_data(snapshot)
-    unit = snapshot.base_unit
-    return acc.total_collateral_base / unit, acc.total_debt_base / unit, acc.current_liquidation_threshold_bps / 1e4
+def _book(snapshot: LoanSnapshot) -> tuple[float, float, float]:
+    """(collateral USD, debt USD, weighted liquidation threshold) from the protocol's exact numbers."""
+    return snapshot.loan_model().book_usd()
 
 
-def member_target_health(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> dict[str, float]:
+def member_target_health(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> dict[str, float]:
     """The vault's numbers as seen by this member: leverage, weights, this member's target HF."""
     coll, debt, lt = _book(snapshot)
     members = {ctx.position: (coll, debt, config.weight)}
@@ -99,7 +94,7 @@ def member_target_health(config: Config, snapshot: LendingPositionSnapshot, ctx:
             "target_collateral_usd": target_coll, "own_collateral_usd": coll, "target_hf": target_hf}
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     health = ctx.health
     if not math.isfinite(health):
         return no_action(ctx, "member has no debt", binding="no_debt")
@@ -121,35 +116,23 @@ def decide(config: Config, snapshot: LendingPositionSnapshot, ctx: StrategyConte
         return no_action(ctx, f"{summary}: change below min_trade_usd", binding="min_trade_usd", target=target)
     why = "unsafe" if unsafe else ("leverage off target" if off_leverage else
                                    f"weights off by {reb.max_imbalance:.3f}" if reb else "rebalance")
+    model = snapshot.loan_model()
     if health < target and ctx.flash_premium_bps is not None:
-        decision = plan_atomic_deleverage(snapshot, target, premium_bps=ctx.flash_premium_bps, depth=ctx.depth,
-                                          limits=ctx.limits)
+        decision = solver.atomic_deleverage(model, target, premium_bps=ctx.flash_premium_bps, depth=ctx.depth,
+                                            limits=ctx.limits)
     elif health < target:
-        decision = plan_deleverage(snapshot, target, depth=ctx.depth, limits=ctx.limits)
+        decision = solver.deleverage(model, target, depth=ctx.depth, limits=ctx.limits)
     else:
         if unsafe:
             return no_action(ctx, f"{summary}: unsafe but already above target", binding="none", target=target)
-        borrow = config.boost_borrow or _largest(snapshot, debt=True)
-        supply = config.boost_supply or _largest(snapshot, debt=False)
+        borrow = config.boost_borrow or model.largest("debt")
+        supply = config.boost_supply or model.largest("collateral")
         if borrow is None or supply is None:
             return no_action(ctx, f"{summary}: boost needs a debt and a collateral asset", binding="no_assets")
         if ctx.flash_premium_bps is not None:
-            decision = plan_atomic_boost(snapshot, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
-                                         limits=ctx.limits, premium_bps=ctx.flash_premium_bps)
+            decision = solver.atomic_boost(model, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
+                                           limits=ctx.limits, premium_bps=ctx.flash_premium_bps)
         else:
-            decision = plan_boost(snapshot, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
-                                  limits=ctx.limits)
+            decision = solver.boost(model, target, borrow_asset=borrow, supply_asset=supply, depth=ctx.depth,
+                                    limits=ctx.limits)
     return decision.model_copy(update={"reason": f"{summary} ({why}): {decision.reason}"})
-
-
-def _largest(snapshot: LendingPositionSnapshot, *, debt: bool) -> str | None:
-    best, best_usd = None, 0.0
-    for a in snapshot.assets:
-        r = snapshot.reserves.get(a.asset)
-        if r is None:
-            continue
-        amount = a.variable_debt_wei + a.stable_debt_wei if debt else a.collateral_wei
-        usd = amount * r.price_base / 10**r.decimals
-        if amount > 0 and usd > best_usd:
-            best, best_usd = a.symbol, usd
-    return best

@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from manager.domain import PositionAsset, SizingDecision, SizingStep
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing import morpho as mm
 from manager.sizing._checks import BadInputError
 from manager.sizing.aave import AssetLine, exact_position
 from manager.sizing.atomic import _premium
@@ -273,56 +273,52 @@ def plan_collateral_switch(snapshot: LendingPositionSnapshot, *, from_asset: str
 
 
 # ------------------------------------------------------------------------------------------------ Morpho Blue
-def plan_atomic_close_morpho(snap: object, *, out_asset: str, premium_bps: int,
+def plan_atomic_close_morpho(snap: Any, *, out_asset: str, premium_bps: int,
                              depth: Mapping[tuple[str, str], DepthEntry] | None = None,
                              limits: SizingLimits | None = None) -> SizingDecision:
-    """Close a Morpho Blue position (``MorphoPositionSnapshot``) in one transaction: the executor's ``close`` repays
-    by shares (exactly), withdraws all the collateral and sells it (or just what covers the debt)."""
-    from manager.protocols.morpho_blue.plan import curves_for
+    """Close a Morpho Blue position in one transaction: the executor's ``close`` repays by shares (exactly),
+    withdraws all the collateral and sells it (or just what covers the debt). ``snap``: a ``MorphoPositionSnapshot``
+    or its ``MorphoLoanModel`` (the market accrued to the block)."""
+    from manager.sizing.atomic import _morpho_sale
+    from manager.sizing.loan import MorphoLoanModel
 
+    model: MorphoLoanModel = snap if isinstance(snap, MorphoLoanModel) else snap.loan_model()
     prem = _premium(premium_bps)
     limits = limits or SizingLimits()
-    market, position = snap.market_now, snap.position  # type: ignore[attr-defined]
-    name = snap.name or snap.account  # type: ignore[attr-defined]
-    loan, coll = snap.params.loan_token, snap.params.collateral_token  # type: ignore[attr-defined]
-    ls, cs = snap.loan_symbol, snap.collateral_symbol  # type: ignore[attr-defined]
-    debt = mm.borrowed_assets(market, position)
-    h0 = mm.health_factor(market, position)
+    market, position, name, block = model.market, model.position, model.name, model.block_number
+    c, d = model.collateral, model.loan
+    loan, coll, ls, cs = d.asset, c.asset, d.symbol, c.symbol
+    debt = d.debt_wei
+    h0 = model.health()
     if debt == 0:
-        return _none(name, snap.block_number, None, "no debt: nothing to close", "no_debt")  # type: ignore[attr-defined]
+        return _none(name, block, None, "no debt: nothing to close", "no_debt")
     if out_asset not in (loan, ls, coll, cs):
-        return _none(name, snap.block_number, h0, f"out asset {out_asset} is neither {ls} nor {cs}",  # type: ignore[attr-defined]
-                     "bad_out_asset")
+        return _none(name, block, h0, f"out asset {out_asset} is neither {ls} nor {cs}", "bad_out_asset")
     to_debt = out_asset in (loan, ls)
-    from manager.sizing.atomic import _morpho_sale
-
     # NOTE: without a curve the sale is valued at the Morpho oracle less the slippage haircut; the runtime then
     # reads the pair's depth (the decision swaps it) and decides again on the pools' curves
-    vs = _morpho_sale(market, curves_for(snap, depth), limits,  # type: ignore[arg-type]
-                      max(1, int(limits.max_slippage_bps)))
+    vs = _morpho_sale(market, model.curves(c, d, depth), limits, max(1, int(limits.max_slippage_bps)))
     debt_buf = debt + -(-debt * INTEREST_BUFFER_BPS // 10_000)
     need = debt_buf + percent_mul(debt_buf, prem)
     have = position.collateral_wei
     x = have if to_debt else _sale_for(vs, need, have)
     if x is None or x > vs.cap_wei:
-        return _none(name, snap.block_number, h0, f"the {cs} sale does not fit within {limits.max_slippage_bps:g} "  # type: ignore[attr-defined]
+        return _none(name, block, h0, f"the {cs} sale does not fit within {limits.max_slippage_bps:g} "
                      "bps; use cdp_health to deleverage step by step", "pool_depth")
     swaps = _swaps(vs, (coll, cs), (loan, ls), x, math.inf)
     got = sum(s.min_amount_out_wei or 0 for s in swaps)
     if got < need:
-        return _none(name, snap.block_number, h0, "the sale's guaranteed output does not cover the debt",  # type: ignore[attr-defined]
-                     "pool_depth")
+        return _none(name, block, h0, "the sale's guaranteed output does not cover the debt", "pool_depth")
     min_out = got - need if to_debt else max(0, have - x)
     steps = (SizingStep(kind="flash_loan", asset=loan, symbol=ls, amount_wei=debt),
              SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=debt, projected_health=math.inf),
              SizingStep(kind="withdraw", asset=coll, symbol=cs, amount_wei=have, projected_health=math.inf), *swaps)
-    price = snap.collateral_price_usd or 0.0  # type: ignore[attr-defined]
     return SizingDecision(
         position=name, action="close", steps=steps, health_before=h0, projected_health=math.inf,
-        binding_constraint="close", feasible=True, block_number=snap.block_number,  # type: ignore[attr-defined]
+        binding_constraint="close", feasible=True, block_number=block,
         reason=(f"close: repay {debt} {ls} (by shares), withdraw {have} {cs}, sell {x} {cs}; the wallet gets >= "
                 f"{min_out} {ls if to_debt else cs}; {CLOSE_NOTE}; flash premium {prem} bps"),
-        notional_usd=have * price / 10**snap.collateral_decimals,  # type: ignore[attr-defined]
+        notional_usd=have * (c.usd_per_wei or 0.0),
         deltas_wei={cs: -have, ls: -debt}, collateral_deltas_wei={cs: -have}, debt_deltas_wei={ls: -debt}, rounds=1,
         uses_flash_loan=True, close_out_asset=loan if to_debt else coll, close_min_out_wei=min_out)
 

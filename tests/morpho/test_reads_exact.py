@@ -83,3 +83,39 @@ account = "{acct}"
     assert proto.market_id == mid and devnet.book["morpho"]["morpho"] in cfg.allowed_contracts("devnet")
     (snap,) = read_positions(client, proto, cfg.positions, devnet.w3.eth.block_number)
     assert snap.name == "m4" and snap.account == acct and snap.position.borrow_shares > 0
+
+
+def test_loan_model_after_equals_morpho_bookkeeping(chain, client):
+    """``MorphoLoanModel.after`` (the one solver's view of a borrow / repay / collateral move) books exactly what
+    Morpho.sol books: shares minted up on a borrow, burned down on a repay, and the health ``_isHealthy`` reads."""
+    acct = chain.address("manager4")
+    snap = read_one(chain, client, acct, "WETH/USDC")
+    m = morpho_contract(chain)
+    params = snap.params.as_tuple()
+    approve = [{"type": "function", "name": "approve", "stateMutability": "nonpayable", "outputs": [{"type": "bool"}],
+                "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}]}]
+    token = {"USDC": chain.w3.eth.contract(address=snap.params.loan_token, abi=approve),
+             "WETH": chain.w3.eth.contract(address=snap.params.collateral_token, abi=approve)}
+    steps = (("borrow", "USDC", 2_345 * 10**6 + 7), ("repay", "USDC", 1_111 * 10**6 + 3),
+             ("withdraw", "WETH", 10**18 + 5), ("supply", "WETH", 3 * 10**17 + 1))
+    for kind, sym, amount in steps:
+        if kind in ("repay", "supply"):
+            chain.transact(token[sym].functions.approve(m.address, amount), sender=acct)
+        head = chain.w3.eth.get_block("latest")["timestamp"]
+        t = head + 1
+        model = snap.model_copy(update={"block_timestamp": t}).loan_model()  # the market accrued to the tx's block
+        signed = -amount if kind in ("repay", "withdraw") else amount
+        expected = (model.after(None, {sym: signed}) if sym == "USDC" else model.after({sym: signed}))
+        call = {"borrow": m.functions.borrow(params, amount, 0, acct, acct),
+                "repay": m.functions.repay(params, amount, 0, acct, b""),
+                "withdraw": m.functions.withdrawCollateral(params, amount, acct, acct),
+                "supply": m.functions.supplyCollateral(params, amount, acct, b"")}[kind]
+        chain.node.call("evm_setNextBlockTimestamp", [t])
+        chain.transact(call, sender=acct)
+        snap = read_one(chain, client, acct, "WETH/USDC")
+        assert snap.block_timestamp == t
+        got = snap.loan_model()
+        assert got.position == expected.position, kind
+        assert (got.market.total_borrow_assets, got.market.total_borrow_shares) == (
+            expected.market.total_borrow_assets, expected.market.total_borrow_shares), kind
+        assert got.health_wad() == expected.health_wad(), kind

@@ -8,7 +8,7 @@ from ``manager.sizing.aave.account_data`` (the exact ``getUserAccountData`` inte
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from manager.domain import (
     UINT256_MAX,
@@ -20,6 +20,9 @@ from manager.domain import (
     PositionSnapshot,
     ReserveState,
 )
+
+if TYPE_CHECKING:
+    from manager.sizing.loan import AaveLoanModel
 
 
 class LendingPositionSnapshot(PositionSnapshot):
@@ -56,6 +59,13 @@ class LendingPositionSnapshot(PositionSnapshot):
         return HealthView(self.protocol, hf, acc.health_factor_wad, acc.total_collateral_base / self.base_unit,
                           acc.total_debt_base / self.base_unit, acc.ltv_bps, acc.current_liquidation_threshold_bps,
                           frozenset(self.oracle_symbols()), self.oracle_fresh, tuple(self.oracle_issues))
+
+    def loan_model(self, *, emode_price_base: int | None = None) -> AaveLoanModel:
+        """How this position's collateral and debt enter its health (``manager.sizing.loan``): the exact Aave
+        rules of its pool revision, for the one deleverage/boost solver (``manager.sizing.solver``)."""
+        from manager.sizing.loan import AaveLoanModel
+
+        return AaveLoanModel.of(self, emode_price_base=emode_price_base)
 
 
 __all__ = ["LendingPositionSnapshot"]

@@ -1,15 +1,18 @@
-"""Morpho Blue decisions and plans: a deleverage as a ``SizingDecision``, and decision -> unsigned calls.
+"""Morpho Blue decisions and plans: deleverage / boost as a ``SizingDecision``, and decision -> unsigned calls.
 
-``decide_deleverage`` wraps the pure solver ``manager.sizing.morpho.plan_deleverage`` (interest accrued
-to the snapshot's timestamp) into the project's ``SizingDecision`` (withdraw -> swap -> repay rounds),
-sizing the sales from the collateral -> loan pool's depth curve when one is given (else the oracle less a
-haircut, said in the reason) within ``SizingLimits`` (USD caps, safety floor, rounds).
+``decide_deleverage`` / ``decide_atomic_deleverage`` / ``decide_boost`` are thin calls into the one solver
+(``manager.sizing.solver``) over the position's loan model (``MorphoPositionSnapshot.loan_model()``: interest
+accrued to the snapshot's timestamp, exact shares math): withdraw -> swap -> repay rounds, sized from the
+collateral -> loan pool's depth curve when one is given (else the oracle less a haircut, said in the reason)
+within ``SizingLimits`` (USD caps, safety floor, rounds); a boost borrows -> swaps -> supplies collateral.
 ``build_steps`` maps those steps onto calls, one sizing step -> one or two calls:
 
 - ``withdraw`` -> ``Morpho.withdrawCollateral(params, amount, account, account)``
-- ``swap``     -> ``collateral.approve(router, amount)`` (exact) + ``SwapRouter.exactInput`` single hop,
-                  ``amountOutMinimum`` from the Morpho oracle price and never below the step's
-                  ``min_amount_out_wei`` (what the next repay spends)
+- ``swap``     -> ``token_in.approve(router, amount)`` (exact) + ``SwapRouter.exactInput`` single hop,
+                  ``amountOutMinimum`` from the Morpho oracle price (either direction) and never below the
+                  step's ``min_amount_out_wei`` (what the next repay spends / the supply adds)
+- ``supply``   -> ``collateral.approve(morpho, amount)`` + ``Morpho.supplyCollateral(params, amount, account)``
+- ``borrow``   -> ``Morpho.borrow(params, amount, 0, account, account)``
 - ``repay``    -> ``loan.approve(morpho, amount)`` + ``Morpho.repay(params, amount, 0, account)``; a repay
                   of the whole debt goes by shares (``repay(params, 0, shares, account)``, pulling
                   ``toAssetsUp(shares)``, approved exactly)
@@ -26,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from manager.domain import ActionKind, DepthCurve, SizingDecision, SizingStep
+from manager.domain import DepthCurve, SizingDecision, SizingStep
 from manager.errors import NeverSubmitError
 from manager.execution.calls import erc20_approve
 from manager.execution.types import TxStep
@@ -35,8 +38,7 @@ from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
 from manager.sizing import morpho as mm
 from manager.sizing.caps import SizingLimits
-from manager.sizing.depth import SwapModel, curve_sale
-from manager.sizing.venues import DepthEntry, curves_of
+from manager.sizing.venues import DepthEntry
 
 DEFAULT_FEE_PIPS = 3000
 DEFAULT_DEADLINE_S = 600
@@ -62,21 +64,9 @@ class MorphoPlanContext:
 def curves_for(snap: MorphoPositionSnapshot,
                depth: Mapping[tuple[str, str], DepthEntry] | None) -> tuple[DepthCurve, ...]:
     """Every venue (pool / fee tier / two-hop route) selling the collateral for the loan token, deepest first:
-    keyed by addresses or by symbols."""
-    if not depth:
-        return ()
-    coll, loan = snap.params.collateral_token, snap.params.loan_token
-    keys = [(coll, loan), (coll.lower(), loan.lower()), (snap.collateral_symbol, snap.loan_symbol)]
-    entry = next((depth[k] for k in keys if k in depth), None)
-    # NOTE: a symbol key could name another chain's or market's token: the curve must trade this pair.
-    return tuple(c for c in curves_of(entry)
-                 if c.token_in.lower() == coll.lower() and c.token_out.lower() == loan.lower())
-
-
-def _curve_for(snap: MorphoPositionSnapshot,
-               depth: Mapping[tuple[str, str], DepthEntry] | None) -> DepthCurve | None:
-    """The deepest single-hop venue (the direct path sells through one pool per round)."""
-    return next((c for c in curves_for(snap, depth) if len(c.route[1]) == 1), None)
+    keyed by addresses or by symbols (``MorphoLoanModel.curves``)."""
+    model = snap.loan_model()
+    return model.curves(model.collateral, model.loan, depth)
 
 
 def _usd_per_wei(price_usd: float | None, decimals: int) -> float | None:
@@ -90,7 +80,9 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
                       depth: Mapping[tuple[str, str], DepthCurve] | None = None,
                       limits: SizingLimits | None = None,
                       wallet_wei: Mapping[str, int] | None = None) -> SizingDecision:
-    """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``.
+    """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``: a thin call
+    into the one solver, ``manager.sizing.solver.deleverage``, over the position's loan model
+    (``manager.sizing.morpho_decide`` sizes the rounds with the exact shares math).
 
     ``depth`` ((token_in, token_out) addresses or symbols -> ``DepthCurve``): the collateral -> loan curve,
     when present, values every sale (guaranteed output = quotes less ``limits.swap_tolerance_bps``, the pool
@@ -102,111 +94,35 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
     ``limits`` (``SizingLimits``) adds the per-action / per-day USD caps on the collateral sold (USD from the
     oracle's feeds), the dust threshold, and replaces ``safety_floor_hf`` / ``max_rounds`` with its own.
     """
-    m = snap.market_now
-    curve = _curve_for(snap, depth)
-    model: SwapModel | None = None
-    depth_cap = math.inf
-    if curve is not None:
-        model, depth_cap = curve_sale(curve, limits or SizingLimits())
-    if wallet_wei:
-        finish = _finish_from_wallet(snap, m, target_hf, wallet_wei, model, depth_cap, swap_haircut_bps)
-        if finish is not None:
-            return finish
-    coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
-    plan = mm.plan_deleverage(m, snap.position, target_hf, swap_haircut_bps=swap_haircut_bps,
-                              safety_floor_hf=safety_floor_hf, max_rounds=max_rounds, swap=model,
-                              depth_cap_wei=depth_cap, limits=limits, collateral_usd_per_wei=coll_usd)
-    coll, loan = snap.params.collateral_token, snap.params.loan_token
-    cs, ls = snap.collateral_symbol, snap.loan_symbol
-    steps: list[SizingStep] = []
-    coll_out = debt_out = 0
-    for i, r in enumerate(plan.rounds):
-        steps.append(SizingStep(kind="withdraw", asset=coll, symbol=cs, amount_wei=r.collateral_wei, round=i,
-                                projected_health=r.health_after_withdraw))
-        steps.append(SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=r.collateral_wei, asset_out=loan,
-                                symbol_out=ls, min_amount_out_wei=r.min_loan_out_wei, round=i,
-                                projected_health=r.health_after_withdraw))
-        steps.append(SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=r.repay_assets_wei, round=i,
-                                projected_health=r.health_after if r.health_after != float("inf") else None))
-        coll_out += r.collateral_wei
-        debt_out += r.repay_assets_wei
-    if curve is not None:
-        how = (f"sales sized from the {cs}->{ls} pool depth curve (pool {curve.pool}, fee {curve.fee_pips} pips, "
-               f"block {curve.block_number})")
-    else:
-        how = (f"no depth curve for {cs}->{ls}: sales valued at the oracle price less a {swap_haircut_bps} bps "
-               "haircut (fallback)")
-    loan_usd = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
-    notional = (coll_out * coll_usd if coll_usd is not None
-                else debt_out * loan_usd if loan_usd is not None else 0.0)
-    action: ActionKind = "deleverage" if steps else "none"
-    return SizingDecision(
-        position=snap.name or snap.account, action=action, steps=tuple(steps),
-        deltas_wei={cs: -coll_out, ls: -debt_out} if steps else {},
-        collateral_deltas_wei={cs: -coll_out} if steps else {}, debt_deltas_wei={ls: -debt_out} if steps else {},
-        health_before=plan.health_before, projected_health=plan.projected_health, target_health=plan.target_health,
-        binding_constraint=plan.binding_constraint, reason=f"{plan.reason}; {how}", feasible=plan.feasible,
-        best_reachable_health=plan.projected_health, notional_usd=notional,
-        block_number=snap.block_number, rounds=len(plan.rounds))
+    from manager.sizing.solver import deleverage
+
+    return deleverage(snap.loan_model(), target_hf, depth=depth, limits=limits, wallet_wei=wallet_wei,
+                      swap_haircut_bps=swap_haircut_bps, safety_floor_hf=safety_floor_hf, max_rounds=max_rounds)
 
 
-def _finish_from_wallet(snap: MorphoPositionSnapshot, m: mm.MorphoMarket, target_hf: float,
-                        wallet_wei: Mapping[str, int], model: SwapModel | None, depth_cap: float,
-                        haircut_bps: int) -> SizingDecision | None:
-    """Sell the wallet's collateral tokens and repay with them and the wallet's loan tokens (no withdraw)."""
-    coll, loan = snap.params.collateral_token, snap.params.loan_token
-    held = {k.lower(): int(v) for k, v in wallet_wei.items()}
-    debt = mm.borrowed_assets(m, snap.position)
-    if debt <= 0:
-        return None
-    sell = min(held.get(coll.lower(), 0), int(depth_cap) if math.isfinite(depth_cap) else held.get(coll.lower(), 0))
-    sale = mm._Sale(m.oracle_price, haircut_bps, model)
-    out = sale.out(sell) if sell > 0 else 0
-    if out <= 0:
-        sell = 0
-    # NOTE: never repay the last wei by assets (shares round against the payer): leave it to a full round.
-    repay = min(held.get(loan.lower(), 0) + out, debt - 1)
-    if repay <= 0:
-        return None
-    m2, p2 = mm.apply_repay_assets(m, snap.position, repay)
-    health_before = mm.health_factor(m, snap.position)
-    after = mm.health_factor(m2, p2)
-    cs, ls = snap.collateral_symbol, snap.loan_symbol
-    steps: list[SizingStep] = []
-    if sell > 0:
-        steps.append(SizingStep(kind="swap", asset=coll, symbol=cs, amount_wei=sell, asset_out=loan, symbol_out=ls,
-                                min_amount_out_wei=out, round=0, projected_health=health_before))
-    steps.append(SizingStep(kind="repay", asset=loan, symbol=ls, amount_wei=repay, round=0,
-                            projected_health=after if after != float("inf") else None))
-    coll_usd = _usd_per_wei(snap.collateral_price_usd, snap.collateral_decimals)
-    loan_usd = _usd_per_wei(snap.loan_price_usd, snap.loan_decimals)
-    return SizingDecision(
-        position=snap.name or snap.account, action="repay_from_wallet", steps=tuple(steps),
-        deltas_wei={ls: -repay}, debt_deltas_wei={ls: -repay}, health_before=health_before,
-        projected_health=after, target_health=target_hf, binding_constraint="wallet",
-        reason=(f"finishing from the wallet: sell {sell} {cs} wei, repay {repay} {ls} wei "
-                f"(HF {health_before:.4f} -> {after:.4f}); further rounds next tick from fresh reads"),
-        feasible=after >= target_hf, best_reachable_health=after,
-        notional_usd=(sell * coll_usd if coll_usd else 0.0) + (repay * loan_usd if loan_usd and not coll_usd else 0.0),
-        block_number=snap.block_number, rounds=1)
 def decide_atomic_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, premium_bps: int,
                              depth: Mapping[tuple[str, str], DepthEntry] | None = None,
                              limits: SizingLimits | None = None, swap_haircut_bps: int = 100) -> SizingDecision:
     """One atomic deleverage (flash -> repay first -> withdrawCollateral -> swap legs -> repay flash) of ``snap``
-    toward ``target_hf``: ``manager.sizing.atomic.plan_atomic_deleverage_morpho`` on the market accrued to the
-    snapshot, the sale split over every venue of the pair in ``depth``."""
-    from manager.sizing.atomic import plan_atomic_deleverage_morpho
+    toward ``target_hf``: ``manager.sizing.solver.atomic_deleverage`` on the market accrued to the snapshot, the
+    sale split over every venue of the pair in ``depth``."""
+    from manager.sizing.solver import atomic_deleverage
 
-    curves = curves_for(snap, depth)
-    m = snap.market_now.model_copy(update={
-        "loan_token": snap.params.loan_token, "collateral_token": snap.params.collateral_token,
-        "loan_symbol": snap.loan_symbol, "collateral_symbol": snap.collateral_symbol})
-    d = plan_atomic_deleverage_morpho(
-        m, snap.position, target_hf, premium_bps=premium_bps, depth=curves or None, limits=limits,
-        haircut_bps=swap_haircut_bps, collateral_usd_per_wei=_usd_per_wei(snap.collateral_price_usd,
-                                                                          snap.collateral_decimals),
-        name=snap.name or snap.account, block_number=snap.block_number)
-    return d
+    return atomic_deleverage(snap.loan_model(), target_hf, premium_bps=premium_bps, depth=depth, limits=limits,
+                             swap_haircut_bps=swap_haircut_bps)
+
+
+def decide_boost(snap: MorphoPositionSnapshot, target_hf: float, *, premium_bps: int | None = None,
+                 depth: Mapping[tuple[str, str], DepthEntry] | None = None,
+                 limits: SizingLimits | None = None) -> SizingDecision:
+    """A boost of ``snap`` down to ``target_hf`` (borrow the loan token -> buy collateral -> supplyCollateral):
+    ``manager.sizing.solver.boost`` (direct rounds), or with ``premium_bps`` one atomic boost (flash -> swap legs ->
+    supplyCollateral -> borrow -> repay flash) through ``manager.sizing.solver.atomic_boost``."""
+    from manager.sizing.solver import atomic_boost, boost
+
+    if premium_bps is not None:
+        return atomic_boost(snap.loan_model(), target_hf, premium_bps=premium_bps, depth=depth, limits=limits)
+    return boost(snap.loan_model(), target_hf, depth=depth, limits=limits)
 
 
 def step_usd(step: SizingStep, snap: MorphoPositionSnapshot) -> float:
@@ -222,10 +138,15 @@ def step_usd(step: SizingStep, snap: MorphoPositionSnapshot) -> float:
 
 
 def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext) -> list[TxStep]:
-    price_in = snap.market.oracle_price
-    price_out = 10 ** (36 + snap.loan_decimals - snap.collateral_decimals)
+    # collateral -> loan (a deleverage) or loan -> collateral (a boost), both at the Morpho oracle price
+    loan_price = 10 ** (36 + snap.loan_decimals - snap.collateral_decimals)
+    selling_collateral = step.asset.lower() == snap.params.collateral_token.lower()
+    price_in, price_out = ((snap.market.oracle_price, loan_price) if selling_collateral
+                           else (loan_price, snap.market.oracle_price))
+    dec_in, dec_out = ((snap.collateral_decimals, snap.loan_decimals) if selling_collateral
+                       else (snap.loan_decimals, snap.collateral_decimals))
     oracle_out = uni.oracle_amount_out_wei(step.amount_wei, price_in_base=price_in, price_out_base=price_out,
-                                           decimals_in=snap.collateral_decimals, decimals_out=snap.loan_decimals)
+                                           decimals_in=dec_in, decimals_out=dec_out)
     need = step.min_amount_out_wei or 0
     if oracle_out <= 0:
         raise UnplannableMorphoDecision(f"swap of {step.amount_wei} {step.symbol} is worth nothing at the oracle")
@@ -238,8 +159,8 @@ def _swap(step: SizingStep, snap: MorphoPositionSnapshot, ctx: MorphoPlanContext
     while True:
         call = uni.exact_input(ctx.router, tokens=[step.asset, step.asset_out or ""], fees_pips=[fee],
                                recipient=ctx.account, amount_in_wei=step.amount_wei, price_in_base=price_in,
-                               price_out_base=price_out, decimals_in=snap.collateral_decimals,
-                               decimals_out=snap.loan_decimals, slippage_bps=slippage,
+                               price_out_base=price_out, decimals_in=dec_in,
+                               decimals_out=dec_out, slippage_bps=slippage,
                                deadline_unix_s=snap.block_timestamp + ctx.deadline_s, usd_value=usd,
                                router_kind=ctx.router_kind)
         assert call.swap is not None
@@ -291,9 +212,13 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
                            .model_copy(update={"label": f"repay {tag}"}))
                 m, p = mm.apply_repay_assets(m, p, step.amount_wei)
         elif step.kind == "supply":
+            if step.asset.lower() != params.collateral_token.lower():
+                raise UnplannableMorphoDecision(f"supply of {step.asset}: not this market's collateral")
             out.append(enc.approve_for_morpho(ctx.morpho, params.collateral_token, step.amount_wei, usd_value=usd))
             out.append(enc.supply_collateral(ctx.morpho, params, step.amount_wei, ctx.account, usd_value=usd))
         elif step.kind == "borrow":
+            if step.asset.lower() != params.loan_token.lower():
+                raise UnplannableMorphoDecision(f"borrow of {step.asset}: not this market's loan token")
             out.append(enc.borrow(ctx.morpho, params, ctx.account, ctx.account, assets_wei=step.amount_wei,
                                   usd_value=usd))
         else:
@@ -302,4 +227,4 @@ def build_steps(decision: SizingDecision, snap: MorphoPositionSnapshot, ctx: Mor
 
 
 __all__ = ["MorphoPlanContext", "UnplannableMorphoDecision", "build_steps", "curves_for", "decide_atomic_deleverage",
-           "decide_deleverage", "step_usd"]
+           "decide_boost", "decide_deleverage", "step_usd"]

@@ -7,12 +7,15 @@ Units: token amounts are integers in the token's smallest unit (``_wei``); ``ora
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
 from manager.domain import UINT256_MAX, WAD, Frozen, HealthView, PositionSnapshot
 from manager.sizing import morpho as mm
+
+if TYPE_CHECKING:
+    from manager.sizing.loan import MorphoLoanModel
 
 
 class MarketParams(Frozen):
@@ -100,6 +103,13 @@ class MorphoPositionSnapshot(PositionSnapshot):
                           self.oracle_fresh, tuple(self.oracle_issues))
 
     # ---- exact views ---------------------------------------------------------------------------
+    def loan_model(self) -> MorphoLoanModel:
+        """How this position's collateral and debt enter its health (``manager.sizing.loan``): Morpho Blue's shares
+        math on the market accrued to this block, for the one deleverage/boost solver (``manager.sizing.solver``)."""
+        from manager.sizing.loan import MorphoLoanModel
+
+        return MorphoLoanModel.of(self)
+
     def market_at(self, timestamp: int) -> mm.MorphoMarket:
         """The market's totals after ``_accrueInterest`` at ``timestamp`` (>= ``last_update``)."""
         return mm.accrue_interest(self.market, borrow_rate_per_s_wad=self.borrow_rate_per_s_wad,
