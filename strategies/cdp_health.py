@@ -152,7 +152,7 @@ def decide(config: Config, snapshot: LoanSnapshot, ctx: StrategyContext) -> Sizi
     low = health < trigger
     finishing = (not low and ctx.finish_to_health is not None and health < min(ctx.finish_to_health,
                                                                                 config.target_health))
-    if finishing:  # a plan that stopped part-way (a kill, a failed step) is finished toward its target
+    if finishing and ctx.finish_to_health is not None:  # a plan that stopped part-way is finished toward its target
         low, trigger, source = True, min(ctx.finish_to_health, config.target_health), "finishing an interrupted plan"
     high = config.upper_health is not None and health > config.upper_health
     if not (low or high):
