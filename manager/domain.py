@@ -94,7 +94,7 @@ class PositionSnapshot(Frozen):
 
 
 # ------------------------------------------------------------------------------------------------
-# Lending reserves (Aave V3 shaped; the snapshot is manager.protocols.aave_v3.types.LendingPositionSnapshot)
+# Lending reserves (Aave V3 shaped; the Aave snapshot itself lives in its protocol folder)
 # ------------------------------------------------------------------------------------------------
 class EModeCategory(Frozen):
     """An Aave V3 efficiency-mode category (v3.0: ``Pool.getEModeCategoryData``)."""

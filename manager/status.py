@@ -33,21 +33,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def __getattr__(name: str) -> Any:
-    """The rows of each protocol live in its folder (``manager/protocols/<kind>/status.py``); these names
-    are kept for existing imports."""
-    if name == "status_row":
-        from manager.protocols.aave_v3.status import status_row
-
-        return status_row
-    if name in ("perp_status_row", "perp_distance_pct"):
-        from manager.protocols.synthetix_perps import status as perp
-
-        return getattr(perp, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 FIELDS = (
     "name", "protocol", "account", "block_number", "collateral_usd", "debt_usd", "health_factor", "ltv",
     "liquidation_threshold", "available_borrows_usd", "liquidation_prices", "distance_to_liquidation_pct",

@@ -132,7 +132,7 @@ class Call:
     def from_abi(cls, abi_name: str, target: str, fn_name: str, *args: Any, label: str | None = None) -> Call:
         """A call of ``fn_name`` as declared in ``contracts_abi/<abi_name>.json`` (overloads by arg count).
 
-        ``Call.from_abi("aave_v3/Pool", pool, "getReserveData", asset)``; no web3 contract object.
+        ``Call.from_abi("erc20/MintableERC20", token, "balanceOf", account)``; no web3 contract object.
         """
         from eth_abi import encode
         from eth_utils import to_checksum_address

@@ -41,7 +41,6 @@ from manager.persistence.models import (
     TransactionRow,
     TxStatus,
 )
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
 
 log = logging.getLogger("posman.persistence")
 
@@ -314,13 +313,14 @@ class Repository:
 
     def record_lending_snapshot(
         self,
-        snapshot: LendingPositionSnapshot,
+        snapshot: Any,
         *,
         health_factor_wad: int | None = None,
         collateral_usd: float | None = None,
         debt_usd: float | None = None,
     ) -> SnapshotRow:
-        """Store a lending snapshot; values not given come from ``snapshot.reported`` (the protocol's view)."""
+        """Store a lending snapshot (a ``PositionSnapshot`` with a ``reported`` account view, e.g. Aave's); values
+        not given come from ``snapshot.reported`` (the protocol's own view at the same block)."""
         reported = snapshot.reported
         if reported is None and None in (health_factor_wad, collateral_usd, debt_usd):
             raise RecordError(

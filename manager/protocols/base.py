@@ -15,7 +15,10 @@ Two sections per class, kept apart so that two branches can fill them independen
   wiring of a managed position (plan context, post-state health check, allow-list), planning (unsigned steps
   of a decision, the atomic path's debt / target / leg prices), fees (liquidation loss), ``posman init`` and
   ``posman executor``;
-- **reads** (added by the tick branch): read plans, decoding, health views, status rows, oracle checks.
+- **reads**: the position read plans of one tick (``read_plan``: calls and their decoding, run batched with every
+  other adapter's by ``manager.chain.batch.run_plans``), the atomic path's reads, status rows and, for a venue,
+  the oracle check's DEX prices and the depth curves. Health views and oracle symbols are methods of the
+  snapshot itself (``manager.domain.PositionSnapshot``).
 
 Errors: a method that cannot do what is asked for *this* position raises a ``manager.errors`` error (planning:
 ``manager.execution.planner.UnplannableDecision``; start-up: ``ConfigError`` via ``cfg.error``); a method a
@@ -38,6 +41,10 @@ PostCheck = Callable[[Any], float]  # web3 of the (fork) node -> the position's 
 
 class NotSupported(NeverSubmitError):
     """The protocol does not offer what was asked (e.g. an executor grant on a perp market)."""
+
+
+class NoPool(Exception):
+    """A venue has no pool for a pair at a fee tier (``VenueAdapter.pool_curve``): that venue is skipped."""
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -231,6 +238,31 @@ class ManagedAdapter(ProtocolAdapter):
         ``UnplannableDecision`` (one line) when it cannot; never returns an empty tuple."""
         raise NotImplementedError
 
+    # ---------------------------------------------------------------------------------------------- reads
+    @abstractmethod
+    def read_plan(self, proto: Any, positions: Sequence[Any], ctx: Any) -> Any:
+        """The ``manager.chain.batch.ReadPlan`` of one tick for the positions (``reading.PositionRequest``) on
+        entry ``proto``, at ``ctx.block_number`` (``reading.ReadContext``): it yields rounds of calls and returns
+        a ``reading.ProtocolRead`` (snapshots by position name, per-position errors, wallets of managed
+        positions, the oracle feeds the positions depend on, token symbols, and the entry's own state). A
+        position whose reads fail is an error of that position only."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def check_contracts(self, client: Any, proto: Any, block: int) -> None:
+        """Once per entry: its contracts exist at ``block`` (a clear ``ConfigError`` naming the field if not)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def status_row(self, snap: Any) -> dict[str, Any]:
+        """``posman status``'s row of one snapshot: the stable fields (``manager.status.FIELDS``) + its own."""
+        raise NotImplementedError
+
+    def price_usd(self, client: Any, proto: Any, symbol: str, block: int) -> float | None:
+        """The protocol oracle's USD price of ``symbol`` at ``block`` (``posman history``'s native-token cost);
+        None when it has none."""
+        return None
+
 
 class LendingAdapter(ManagedAdapter):
     family: ClassVar[Family] = "lending"
@@ -321,6 +353,17 @@ class LendingAdapter(ManagedAdapter):
         return []
 
 
+    def atomic_plan(self, proto: Any, state: Any, wanted: Sequence[Any]) -> Any:
+        """The ``ReadPlan`` of the atomic path's reads at the tick's block for the positions in ``wanted``
+        (``reading.AtomicWanted``) when this entry is a flash lender or holds them: returns position name ->
+        ``AtomicReads`` fields. Default: nothing to read."""
+        def plan() -> Any:
+            return {}
+            yield  # pragma: no cover - makes this a generator
+
+        return plan()
+
+
 class PerpAdapter(ManagedAdapter):
     family: ClassVar[Family] = "perp"
 
@@ -375,7 +418,36 @@ class VenueAdapter(ProtocolAdapter):
         with the most in-range liquidity at ``block``; pairs without a pool are left out."""
         raise NotImplementedError
 
+    # ---------------------------------------------------------------------------------------------- reads
+    @abstractmethod
+    def pool_lookup_calls(self, proto: Any, pairs: Sequence[tuple[str, str, int]]) -> list[Any]:
+        """One ``Call`` per (token a, token b, fee) whose result is the pool's address (zero: none)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def pool_price_calls(self, pool: str, twap_window_s: int) -> list[Any]:
+        """The calls whose results ``pool_usd_prices`` needs for ``pool``."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def pool_usd_prices(self, pool: str, results: Sequence[Any], twap_window_s: int, token: str, decimals: int,
+                        other_decimals: int, other_usd: float) -> tuple[float, float | None] | None:
+        """(spot, TWAP or None) USD price of ``token`` implied by ``pool`` and the other token's USD price; None
+        when the pool could not be read (the oracle check then has no DEX price for it)."""
+        raise NotImplementedError
+
+    @abstractmethod
+    def pool_curve(self, client: Any, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
+                   k_bps: Sequence[int]) -> Any:
+        """The exact ``DepthCurve`` selling ``token_in`` for ``token_out`` in the ``fee_pips`` pool at ``block``
+        (the pool's own math); raises ``NoPool`` when there is none."""
+        raise NotImplementedError
+
+    def can_quote_depth(self, proto: Any) -> bool:
+        """Whether this entry can read pool depth at all (e.g. a TickLens is configured)."""
+        return True
+
 
 __all__ = ["AtomicDebt", "CallCheck", "Calls", "ContractCheck", "Family", "InitPart", "LendingAdapter",
-           "ManagedAdapter", "NotSupported", "PerpAdapter", "PositionWiring", "PostCheck", "ProtocolAdapter",
+           "ManagedAdapter", "NoPool", "NotSupported", "PerpAdapter", "PositionWiring", "PostCheck", "ProtocolAdapter",
            "VenueAdapter", "VenueWiring", "WiringEnv"]

@@ -15,7 +15,6 @@ refuses to act on positions holding that asset and alerts.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,12 +25,6 @@ from manager.chain.multicall import Call
 from manager.domain import OracleReading
 from manager.protocols.chainlink import feed_calls, legacy_feed_calls
 from manager.protocols.reading import OracleFeed
-from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header, pool_calls
-
-
-def pool_price_calls(factory: str, pairs: Sequence[tuple[str, str, int]]) -> list[Call]:
-    return [Call.build(factory, "getPool(address,address,uint24)", (a, b, fee), ("address",), label="getPool")
-            for a, b, fee in pairs]
 
 
 def oracles_plan(
@@ -43,13 +36,15 @@ def oracles_plan(
     heartbeat_s: Any,
     max_deviation_bps: float,
     twap_window_s: int = 0,
-    factory: str | None = None,
+    venue: Any = None,
+    venue_proto: Any = None,
     pools: Sequence[tuple[str, str, int]] = (),
 ) -> ReadPlan[dict[str, OracleReading]]:
     """One ``OracleReading`` per feed symbol at ``block_number``, whatever protocol named the feed (two rounds).
 
     ``heartbeat_s`` is a callable ``symbol -> seconds``; ``pools`` are (symbol_in, symbol_out, fee)
-    from the config's ``[[pools]]`` (used to compare the oracle with the DEX, for feeds whose ``token`` is known).
+    from the config's ``[[pools]]`` (used to compare the oracle with the DEX, for feeds whose ``token`` is known),
+    priced by the chain's swap venue (``venue``: its ``VenueAdapter``, ``venue_proto``: its config entry).
     The first feed of a symbol is the one read (a symbol is one price per tick).
     """
     block = block_number
@@ -61,11 +56,11 @@ def oracles_plan(
     for sym in symbols:
         calls += feed_calls(by_symbol[sym].feed)
     pairs: list[tuple[str, str, int]] = []
-    if factory:
+    if venue is not None and venue_proto is not None:
         for a, b, fee in pools:
             if a in by_symbol and b in by_symbol and by_symbol[a].token and by_symbol[b].token:
                 pairs.append((a, b, fee))
-        calls += pool_price_calls(factory, [(by_symbol[a].token, by_symbol[b].token, f) for a, b, f in pairs])
+        calls += venue.pool_lookup_calls(venue_proto, [(by_symbol[a].token, by_symbol[b].token, f) for a, b, f in pairs])
     r = (yield calls) if calls else []
     # NOTE: a source without latestRoundData (Aave's adapters and mocks) may still answer Chainlink's older
     # latestAnswer()/latestTimestamp(); ask those of the feeds that failed, alongside the pools' headers.
@@ -76,8 +71,11 @@ def oracles_plan(
         addrs = [to_checksum_address(x.value) if x.success else None for x in r[2 * len(symbols):]]
         live = [(p, a) for p, a in zip(pairs, addrs, strict=True) if a and int(a, 16) != 0]
     header_calls: list[Call] = []
+    spans: list[tuple[int, int]] = []
     for _p, a in live:
-        header_calls += pool_calls(a, twap_window_s=twap_window_s)
+        got = venue.pool_price_calls(a, twap_window_s)
+        spans.append((len(header_calls), len(header_calls) + len(got)))
+        header_calls += got
     second = (yield legacy_calls + header_calls) if legacy_calls or header_calls else []
     legacy, res = second[: len(legacy_calls)], second[len(legacy_calls):]
     legacy_of = {sym: (legacy[2 * j], legacy[2 * j + 1]) for j, sym in enumerate(failed)}
@@ -111,17 +109,16 @@ def oracles_plan(
                     "stale": age > hb or int(answer) <= 0 or issue is not None, "issue": issue}
 
     # oracle vs DEX
-    per = len(HEADER_FUNCTIONS) + (1 if twap_window_s > 0 else 0)  # pool_calls: header (+ observe)
-    for j, ((sa, sb, _fee), addr) in enumerate(live):
-        chunk = res[j * per : (j + 1) * per]
-        if not all(x.success for x in chunk[: len(HEADER_FUNCTIONS)]):
-            continue
-        header = decode_pool_header(addr, chunk, twap_window_s)
+    for ((sa, sb, _fee), addr), (lo, hi) in zip(live, spans, strict=True):
         for sym, other in ((sa, sb), (sb, sa)):
             if sym in out and other in out and "dex_spot_price" not in out[sym] and not out[other]["stale"]:
-                spot, twap = _usd_prices(header, by_symbol[sym], by_symbol[other], out[other])
-                out[sym]["dex_spot_price"] = spot
-                out[sym]["dex_twap_price"] = twap
+                o = out[other]
+                prices = venue.pool_usd_prices(addr, res[lo:hi], twap_window_s, by_symbol[sym].token,
+                                               by_symbol[sym].decimals, by_symbol[other].decimals,
+                                               o["answer"] / 10 ** o["decimals"])
+                if prices is None:
+                    break
+                out[sym]["dex_spot_price"], out[sym]["dex_twap_price"] = prices
     readings: dict[str, OracleReading] = {}
     for sym, d in out.items():
         oracle_usd = d["answer"] / 10 ** d["decimals"] if d["answer"] > 0 else 0.0
@@ -162,20 +159,3 @@ def position_oracle_issues(symbols: Iterable[str], readings: Mapping[str, Oracle
         if r is not None:
             issues += reading_issues(sym, r)
     return tuple(issues)
-
-
-def _usd_prices(header: Any, f_sym: OracleFeed, f_other: OracleFeed, other_reading: dict[str, Any]
-                ) -> tuple[float, float | None]:
-    """USD price of ``f_sym``'s asset implied by the pool and ``f_other``'s oracle price (spot, TWAP)."""
-    other_usd = other_reading["answer"] / 10 ** other_reading["decimals"]
-    sym_is_0 = header.token0.lower() == f_sym.token.lower()
-    d0, d1 = (f_sym.decimals, f_other.decimals) if sym_is_0 else (f_other.decimals, f_sym.decimals)
-
-    def price_of_sym(p1_per_0_raw: float) -> float:
-        p = p1_per_0_raw * 10 ** (d0 - d1)  # token1 per token0, human units
-        return p * other_usd if sym_is_0 else (1 / p) * other_usd
-
-    spot_raw = (header.sqrt_price_x96 / 2**96) ** 2
-    spot = price_of_sym(spot_raw)
-    twap = price_of_sym(math.pow(1.0001, header.twap_tick)) if header.twap_tick is not None else None
-    return spot, twap

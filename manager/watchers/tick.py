@@ -26,6 +26,7 @@ from manager.config.schema import Config
 from manager.domain import AtomicReads, DepthCurve, OracleReading, PositionSnapshot
 from manager.errors import ConfigError, DataQualityError, PosmanError
 from manager.protocols import registry
+from manager.protocols.base import NoPool
 from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
 from manager.watchers.oracle import oracles_plan, position_oracle_issues
 
@@ -75,7 +76,7 @@ class TickReader:
         self.clients: dict[str, ChainClient] = dict(clients or {})
         self.protocols = {p.name: p for p in config.protocols}
         # the chain's swap venue (its pools price the oracle check and the depth curves)
-        self._uniswap: dict[str, Any] = {p.chain: p for p in config.protocols if _family(p) == "venue"}
+        self._venues: dict[str, Any] = {p.chain: p for p in config.protocols if _family(p) == "venue"}
         self._checked: set[str] = set()
 
     def client(self, chain: str) -> ChainClient:
@@ -164,11 +165,12 @@ class TickReader:
             for sym, addr in r.tokens.items():
                 tokens.setdefault(sym, addr)
         # second batched read: the oracles of every position (whatever its protocol) and the atomic path's reads
-        uni = self._uniswap.get(chain)
+        venue_proto = self._venues.get(chain)
         second: dict[str, ReadPlan[Any]] = {"": oracles_plan(
             feeds, block_number=block, block_timestamp=ctx.block_timestamp, now_s=ctx.now_s,
             heartbeat_s=self.config.oracles.heartbeat_s, max_deviation_bps=self.config.oracles.max_deviation_bps,
-            twap_window_s=self.config.oracles.twap_window_s, factory=uni.factory if uni else None,
+            twap_window_s=self.config.oracles.twap_window_s,
+            venue=registry.adapter_of(venue_proto) if venue_proto is not None else None, venue_proto=venue_proto,
             pools=[(p.token_in, p.token_out, p.fee_pips) for p in self.config.pools])}
         wanted = self._atomic_wanted(chain, snapshots, by_proto)
         if wanted:
@@ -240,10 +242,11 @@ class TickReader:
         from manager.sizing.venues import compose_curves
 
         out: dict[tuple[str, str], Any] = {}  # a curve, or a tuple of curves (deepest first)
-        chain = chain or next(iter(sorted(self._uniswap)), None)
+        chain = chain or next(iter(sorted(self._venues)), None)
         if chain is None:
             return out
-        uni = self._uniswap[chain]
+        venue_proto = self._venues[chain]
+        venue = registry.adapter_of(venue_proto)
         # NOTE: symbols resolve through the tokens the tick's protocols named at this block (the first protocol
         # naming a symbol wins; exact, then case-insensitive); 0x... names are addresses.
         known = dict(tick.tokens)
@@ -260,7 +263,7 @@ class TickReader:
                 return lower[symbol.lower()]
             raise DataQualityError(f"no token address known for {symbol!r} in this tick")
 
-        if not known or uni.tick_lens is None:
+        if not known or not venue.can_quote_depth(venue_proto):
             return out
         client = self.client(chain)
         cache: dict[tuple[str, str], list[DepthCurve]] = {}
@@ -282,8 +285,9 @@ class TickReader:
                     continue
                 seen.add(cfg.fee_pips)
                 try:
-                    found.append(self._pool_curve(client, uni, a, b, cfg, tick.block_number, k_bps))
-                except _NoPool:
+                    found.append(venue.pool_curve(client, venue_proto, a, b, cfg.fee_pips, tick.block_number,
+                                                  sorted(set(k_bps) | set(cfg.depth_bps))))
+                except NoPool:
                     continue
                 except (PosmanError, DataQualityError):
                     continue
@@ -323,29 +327,6 @@ class TickReader:
                     got.add(p.token_in)
             return got
         return sorted((partners(sym_in) & partners(sym_out)) - {sym_in, sym_out})
-
-    def _pool_curve(self, client: ChainClient, uni: Any, a: str, b: str, cfg: Any, block: int,
-                    k_bps: Iterable[int]) -> DepthCurve:
-        """The depth curve of the (a, b, fee) pool selling ``a``, at ``block``."""
-        from manager.chain.multicall import Call, execute
-        from manager.protocols.uniswap_v3.depth import depth_curve
-        from manager.protocols.uniswap_v3.reads import read_pool
-
-        addr = execute(client, [Call.build(uni.factory, "getPool(address,address,uint24)", (a, b, cfg.fee_pips),
-                                           ("address",))], block)[0].unwrap()
-        if int(addr, 16) == 0:
-            raise _NoPool(f"no {cfg.fee_pips}-pip pool for {a}/{b}")
-        assert uni.tick_lens is not None
-        state = read_pool(client, addr, uni.tick_lens, block, twap_window_s=0)
-        zero_for_one = state.token0.lower() == a.lower()
-        k = sorted(set(k_bps) | set(cfg.depth_bps))
-        # NOTE: 48 sizes (log-spaced) keep the linear interpolation between quotes within a few bps of the pool,
-        # so a sale lands at its target instead of well above it (the interpolation errs against us).
-        return depth_curve(state, zero_for_one, k_bps=k, grid_points=48)
-
-
-class _NoPool(Exception):
-    """The factory has no pool for the pair at that fee tier."""
 
 
 def reader_for(config: Config, **kwargs: Any) -> TickReader:

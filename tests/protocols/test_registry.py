@@ -145,6 +145,16 @@ class FakePerpAdapter(PerpAdapter):
         return tuple(TxStep(to=ctx.market, data=selector_of(FAKE_FN) + "00" * 32, label=f"nudge {s.amount_wei}")
                      for s in decision.steps)
 
+    # reads: this test wires and plans, it never runs a tick on the fake market
+    def read_plan(self, proto: Any, positions: Any, ctx: Any) -> Any:
+        raise NotSupported("fake_perp positions are not read in this test")
+
+    def check_contracts(self, client: Any, proto: Any, block: int) -> None:
+        return None
+
+    def status_row(self, snap: Any) -> dict[str, Any]:
+        return {"name": snap.name}
+
 
 @pytest.fixture()
 def fake_registered():
@@ -275,6 +285,15 @@ def test_base_adapter_defaults_say_not_supported():
         def leg_price(self, snapshot: Any, asset: str) -> tuple[int, int]:
             return 1, 18
 
+        def read_plan(self, proto: Any, positions: Any, ctx: Any) -> Any:
+            raise AssertionError
+
+        def check_contracts(self, client: Any, proto: Any, block: int) -> None:
+            return None
+
+        def status_row(self, snap: Any) -> dict[str, Any]:
+            return {}
+
     b = Minimal()
     assert isinstance(b, ProtocolAdapter) and b.contract_checks() == () and b.init_markets({}) == []
     assert b.liquidation_loss_usd(object()) is None and b.debt_and_bonus(object()) is None
@@ -284,3 +303,8 @@ def test_base_adapter_defaults_say_not_supported():
         b.atomic_target(object(), None)
     with pytest.raises(NotSupported, match="bare offers no flash loan"):
         b.flash_option(None, "0x", "0x")
+    assert b.price_usd(None, None, "WETH", 1) is None
+    plan = b.atomic_plan(None, None, [])
+    with pytest.raises(StopIteration) as stop:
+        next(plan)
+    assert stop.value.value == {}

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from manager.protocols.aave_v3.config import AaveV3Config
+from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.base import (
     AtomicDebt,
     CallCheck,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 class AaveV3Adapter(LendingAdapter):
     kind: ClassVar[str] = "aave_v3"
+    snapshot_type: ClassVar[type[Any] | None] = LendingPositionSnapshot
     config_model: ClassVar[type[Any]] = AaveV3Config
 
     # ------------------------------------------------------------------------------------------------

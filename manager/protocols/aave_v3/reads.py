@@ -973,6 +973,8 @@ def read_oracles(
     heartbeat_s: Any,
     max_deviation_bps: float,
     twap_window_s: int = 0,
+    venue: Any = None,
+    venue_proto: Any = None,
     factory: str | None = None,
     pools: Sequence[tuple[str, str, int]] = (),
 ) -> dict[str, OracleReading]:
@@ -980,8 +982,16 @@ def read_oracles(
     ``manager.watchers.oracle.oracles_plan`` over the market's feeds, run alone)."""
     from manager.watchers.oracle import oracles_plan
 
+    if factory is not None and venue is None:  # a bare Uniswap V3 factory address: the registry's default venue
+        from types import SimpleNamespace
+
+        from manager.protocols import registry
+
+        venue, venue_proto = registry.venue(), SimpleNamespace(factory=factory, tick_lens=None)
+
     return run_plan(client, oracles_plan(market_feeds(market), block_number=market.block_number,
                                          block_timestamp=market.block_timestamp, now_s=now_s,
                                          heartbeat_s=heartbeat_s, max_deviation_bps=max_deviation_bps,
-                                         twap_window_s=twap_window_s, factory=factory, pools=pools),
+                                         twap_window_s=twap_window_s, venue=venue, venue_proto=venue_proto,
+                                         pools=pools),
                     market.block_number)

@@ -16,6 +16,7 @@ from manager.protocols.base import (
     WiringEnv,
 )
 from manager.protocols.morpho_blue.config import MorphoBlueConfig
+from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 
 if TYPE_CHECKING:
     from manager.chain.batch import ReadPlan
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 class MorphoBlueAdapter(LendingAdapter):
     kind: ClassVar[str] = "morpho_blue"
+    snapshot_type: ClassVar[type[Any] | None] = MorphoPositionSnapshot
     config_model: ClassVar[type[Any]] = MorphoBlueConfig
 
     # ------------------------------------------------------------------------------------------------

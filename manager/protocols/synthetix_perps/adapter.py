@@ -15,6 +15,7 @@ from manager.protocols.base import (
     WiringEnv,
 )
 from manager.protocols.synthetix_perps.config import SynthetixPerpsConfig
+from manager.protocols.synthetix_perps.types import PerpSnapshot
 
 if TYPE_CHECKING:
     from manager.chain.batch import ReadPlan
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 class SynthetixPerpsAdapter(PerpAdapter):
     kind: ClassVar[str] = "synthetix_perps"
+    snapshot_type: ClassVar[type[Any] | None] = PerpSnapshot
     config_model: ClassVar[type[Any]] = SynthetixPerpsConfig
 
     # ------------------------------------------------------------------------------------------------

@@ -87,3 +87,67 @@ class UniswapV3Adapter(VenueAdapter):
     # ------------------------------------------------------------------------------------------------
     # reads: read plan, decode, health view, status row, oracle checks (tick branch)
     # ------------------------------------------------------------------------------------------------
+
+    # ------------------------------------------------------------------------------------------------
+    # reads: the oracle check's DEX prices and the sizing core's depth curves (the tick reader)
+    # ------------------------------------------------------------------------------------------------
+    def pool_lookup_calls(self, proto: Any, pairs: Sequence[tuple[str, str, int]]) -> list[Any]:
+        """One call per (token a, token b, fee) answering the pool's address (``UniswapV3Factory.getPool``;
+        the zero address when there is none)."""
+        from manager.chain.multicall import Call
+
+        return [Call.build(proto.factory, "getPool(address,address,uint24)", (a, b, fee), ("address",), label="getPool")
+                for a, b, fee in pairs]
+
+    def pool_price_calls(self, pool: str, twap_window_s: int) -> list[Any]:
+        """The calls whose results ``pool_usd_prices`` needs (the pool's header, and its TWAP when the window > 0)."""
+        from manager.protocols.uniswap_v3.reads import pool_calls
+
+        return pool_calls(pool, twap_window_s=twap_window_s)
+
+    def pool_usd_prices(self, pool: str, results: Sequence[Any], twap_window_s: int, token: str, decimals: int,
+                        other_decimals: int, other_usd: float) -> tuple[float, float | None] | None:
+        """USD price of ``token`` implied by ``pool``'s spot price and TWAP, given the other token's USD price
+        (``results``: those of ``pool_price_calls``); None when the pool's header could not be read."""
+        import math
+
+        from manager.protocols.uniswap_v3.reads import HEADER_FUNCTIONS, decode_pool_header
+
+        if not all(x.success for x in results[: len(HEADER_FUNCTIONS)]):
+            return None
+        header = decode_pool_header(pool, results, twap_window_s)
+        is_0 = header.token0.lower() == token.lower()
+        d0, d1 = (decimals, other_decimals) if is_0 else (other_decimals, decimals)
+
+        def price_of(p1_per_0_raw: float) -> float:
+            p = p1_per_0_raw * 10 ** (d0 - d1)  # token1 per token0, human units
+            return p * other_usd if is_0 else (1 / p) * other_usd
+
+        spot = price_of((header.sqrt_price_x96 / 2**96) ** 2)
+        twap = price_of(math.pow(1.0001, header.twap_tick)) if header.twap_tick is not None else None
+        return spot, twap
+
+    def pool_curve(self, client: Any, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
+                   k_bps: Sequence[int]) -> Any:
+        """The ``DepthCurve`` of the (token_in, token_out, fee) pool selling ``token_in`` at ``block``, from the
+        pool's own tick math; ``NoPool`` when the factory has none (or no TickLens is configured)."""
+        from manager.chain.multicall import execute
+        from manager.protocols.base import NoPool
+        from manager.protocols.uniswap_v3.depth import depth_curve
+        from manager.protocols.uniswap_v3.reads import read_pool
+
+        if proto.tick_lens is None:
+            raise NoPool("no tick_lens configured: pool depth cannot be read")
+        addr = execute(client, self.pool_lookup_calls(proto, [(token_in, token_out, fee_pips)]), block)[0].unwrap()
+        if int(addr, 16) == 0:
+            raise NoPool(f"no {fee_pips}-pip pool for {token_in}/{token_out}")
+        state = read_pool(client, addr, proto.tick_lens, block, twap_window_s=0)
+        zero_for_one = state.token0.lower() == token_in.lower()
+        # NOTE: 48 sizes (log-spaced) keep the linear interpolation between quotes within a few bps of the pool,
+        # so a sale lands at its target instead of well above it (the interpolation errs against us).
+        return depth_curve(state, zero_for_one, k_bps=list(k_bps), grid_points=48)
+
+    def can_quote_depth(self, proto: Any) -> bool:
+        """Whether ``pool_curve`` can read depth with this entry (Uniswap V3 needs its TickLens)."""
+        return proto.tick_lens is not None
+
