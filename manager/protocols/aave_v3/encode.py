@@ -15,6 +15,8 @@ Interest rate mode 2 is variable (the only mode this manager uses; 1 = stable is
 
 from __future__ import annotations
 
+from typing import Any
+
 from eth_utils import to_checksum_address
 
 from manager.domain import UINT256_MAX
@@ -39,7 +41,7 @@ def approve_for_pool(pool: str, asset: str, amount_wei: int, *, usd_value: float
     return erc20_approve(asset, pool, amount_wei, usd_value=usd_value, label=f"approve pool {amount_wei}")
 
 
-def _pool_step(pool: str, fn: str, args: list, *, kind: str, asset: str | None, amount_wei: int | None,
+def _pool_step(pool: str, fn: str, args: list[Any], *, kind: str, asset: str | None, amount_wei: int | None,
                gas_hint: int, usd_value: float = 0.0, label: str | None = None) -> TxStep:
     """One ``Pool.<fn>(args)`` call as an unsigned step."""
     return TxStep(

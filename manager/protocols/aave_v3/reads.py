@@ -33,7 +33,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
@@ -779,7 +779,7 @@ def _snapshot(
     isolated = None
     if len(collateral_assets) == 1 and market.reserves[collateral_assets[0]].debt_ceiling_cents:
         isolated = collateral_assets[0]
-    return _fast_construct(LendingPositionSnapshot, {
+    return cast(LendingPositionSnapshot, _fast_construct(LendingPositionSnapshot, {
         "name": name,
         "protocol": "aave_v3",
         "account": account,
@@ -796,7 +796,7 @@ def _snapshot(
         "isolated_asset": isolated,
         "reported": reported,
         "flash_loan_premium_bps": market.flash_loan_premium_bps,
-    })
+    }))
 
 
 def _decode_account_data(data: bytes) -> AccountData:

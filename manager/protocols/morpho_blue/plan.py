@@ -72,7 +72,7 @@ def curves_for(snap: MorphoPositionSnapshot,
 def _usd_per_wei(price_usd: float | None, decimals: int) -> float | None:
     if price_usd is None or not math.isfinite(price_usd) or price_usd <= 0:
         return None
-    return price_usd / 10**decimals
+    return float(price_usd / 10**decimals)
 
 
 def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_haircut_bps: int = 100,

@@ -141,11 +141,11 @@ class MorphoPositionSnapshot(PositionSnapshot):
         """Collateral USD: its own feed, else the Morpho oracle price times the loan USD price."""
         f = self.collateral_feed
         if f is not None:
-            return f.answer / 10**f.decimals
+            return float(f.answer / 10**f.decimals)
         loan = self.loan_price_usd
         if loan is None:
             return None
-        return self.market.oracle_price / 10 ** (36 + self.loan_decimals - self.collateral_decimals) * loan
+        return float(self.market.oracle_price / 10 ** (36 + self.loan_decimals - self.collateral_decimals) * loan)
 
     @property
     def has_debt(self) -> bool:

@@ -120,7 +120,7 @@ class UniswapV3Adapter(VenueAdapter):
         d0, d1 = (decimals, other_decimals) if is_0 else (other_decimals, decimals)
 
         def price_of(p1_per_0_raw: float) -> float:
-            p = p1_per_0_raw * 10 ** (d0 - d1)  # token1 per token0, human units
+            p = float(p1_per_0_raw * 10 ** (d0 - d1))  # token1 per token0, human units
             return p * other_usd if is_0 else (1 / p) * other_usd
 
         spot = price_of((header.sqrt_price_x96 / 2**96) ** 2)

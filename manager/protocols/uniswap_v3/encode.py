@@ -54,7 +54,7 @@ def oracle_amount_out_wei(
 ) -> int:
     """Output at the oracle price (no fee, no impact), rounded down."""
     _check_prices(price_in_base, price_out_base)
-    return amount_in_wei * price_in_base * 10**decimals_out // (price_out_base * 10**decimals_in)
+    return int(amount_in_wei * price_in_base * 10**decimals_out // (price_out_base * 10**decimals_in))
 
 
 def min_amount_out_wei(
@@ -70,7 +70,7 @@ def min_amount_out_wei(
     _check_prices(price_in_base, price_out_base)
     _check_slippage(slippage_bps)
     num = amount_in_wei * price_in_base * 10**decimals_out * (BPS - slippage_bps)
-    return num // (price_out_base * 10**decimals_in * BPS)
+    return int(num // (price_out_base * 10**decimals_in * BPS))
 
 
 def oracle_amount_in_wei(
@@ -79,7 +79,7 @@ def oracle_amount_in_wei(
     """Input needed at the oracle price (no fee, no impact), rounded up."""
     _check_prices(price_in_base, price_out_base)
     num = amount_out_wei * price_out_base * 10**decimals_in
-    return -(-num // (price_in_base * 10**decimals_out))
+    return int(-(-num // (price_in_base * 10**decimals_out)))
 
 
 def max_amount_in_wei(
@@ -95,7 +95,7 @@ def max_amount_in_wei(
     _check_prices(price_in_base, price_out_base)
     _check_slippage(slippage_bps)
     num = amount_out_wei * price_out_base * 10**decimals_in * (BPS + slippage_bps)
-    return -(-num // (price_in_base * 10**decimals_out * BPS))
+    return int(-(-num // (price_in_base * 10**decimals_out * BPS)))
 
 
 def encode_path(tokens: Sequence[str], fees_pips: Sequence[int]) -> bytes:
