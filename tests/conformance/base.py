@@ -38,6 +38,40 @@ SEEDS = range(6)  # randomized boundary cases per adapter
 TRIGGER_HF, TARGET_HF, BAND = 1.2, 1.4, 0.005
 
 
+def read_through_adapter(client: Any, kind: str, entry: Any, account: str, block: int) -> Any:
+    """The tick's path: the registry adapter of ``kind`` reads ``account``'s position on ``entry`` with its
+    ``read_plan`` (``manager.chain.batch.run_plan``) at ``block``; returns the ``ProtocolRead``."""
+    from manager.chain.batch import run_plan
+    from manager.protocols import registry
+    from manager.protocols.reading import PositionRequest, ReadContext
+
+    ts = client.block_timestamp(block)
+    ctx = ReadContext(block_number=block, block_timestamp=ts, now_s=float(ts), heartbeat_s=lambda _s: 10**9)
+    return run_plan(client, registry.adapter(kind).read_plan(entry, [PositionRequest("conf", account)], ctx), block)
+
+
+def assert_adapter_interface(kind: str, got: Any, direct: Any) -> Any:
+    """What every adapter's read must give (shared by the lending and perp suites): the position read through the
+    read plan, a snapshot of the adapter's declared type that names its adapter, the same health to the unit as the
+    direct read, its oracle symbols among the feeds it reports, and a status row with the stable fields."""
+    from manager.protocols import registry
+    from manager.status import FIELDS
+
+    ad = registry.adapter(kind)
+    assert not got.errors, got.errors
+    snap = got.snapshots["conf"]
+    assert ad.snapshot_type is not None and type(snap) is ad.snapshot_type
+    assert registry.adapter_of(snap) is ad and snap.protocol == kind
+    assert snap.health_view().health_factor_wad == direct.health_view().health_factor_wad
+    assert snap.block_number == direct.block_number
+    fed = {f.symbol for f in got.feeds}
+    assert set(snap.oracle_symbols()) <= fed, (snap.oracle_symbols(), fed)
+    row = ad.status_row(snap)
+    assert set(FIELDS) <= set(row), set(FIELDS) - set(row)
+    assert row["protocol"] == kind and row["name"] == "conf"
+    return snap
+
+
 @dataclass
 class Handle:
     """An open position on the devnet: who, and what the subclass needs to find it again."""
@@ -78,8 +112,8 @@ class LendingAdapterConformance:
         raise NotImplementedError
 
     def health(self, snap: Any) -> float:
-        """The project's health factor of the snapshot (1.0 = liquidatable)."""
-        return float(self.adapter_call("health", snap))
+        """The project's health factor of the snapshot (1.0 = liquidatable): its protocol-neutral health view."""
+        return float(snap.health_view().health)
 
     def healthy_at_answer(self, snap: Any, h: Handle, answer: int) -> bool:
         """The project's verdict (not liquidatable) with the collateral feed at ``answer``, same block."""
@@ -154,6 +188,20 @@ class LendingAdapterConformance:
             chain.node.call("evm_increaseTime", [warp])
             chain.mine(1)
         return h
+
+    def entry(self, chain: Any, h: Handle) -> Any:
+        """This market's ``[[protocols]]`` entry (an instance of its adapter's ``config_model``)."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- 0. the adapter interface
+    def test_adapter_reads_what_the_hooks_read(self, chain, client):
+        """The registry adapter's read plan (the tick's path) reads the same position as the direct hook."""
+        h = self._random_position(chain, next(iter(SEEDS)))
+        block = chain.w3.eth.block_number
+        direct = self.read(chain, client, h, block)
+        got = read_through_adapter(client, self.protocol, self.entry(chain, h), h.account, block)
+        snap = assert_adapter_interface(self.protocol, got, direct)
+        assert self.health(snap) == self.health(direct)
 
     # ---------------------------------------------------------------- 1. snapshot exactness
     @pytest.mark.parametrize("seed", SEEDS)

@@ -202,6 +202,22 @@ class PerpAdapterConformance:
         chain.node.call("evm_setNextBlockTimestamp", [ts])
 
     # ---------------------------------------------------------------- 1. snapshot exactness
+
+    def entry(self, chain: Any, h: PerpHandle) -> Any:
+        """This market's ``[[protocols]]`` entry (an instance of its adapter's ``config_model``)."""
+        raise NotImplementedError
+
+    def test_adapter_reads_what_the_hooks_read(self, chain, client):
+        """The registry adapter's read plan (the tick's path) reads the same position as the direct hook."""
+        from tests.conformance.base import assert_adapter_interface, read_through_adapter
+
+        h = self._random_position(chain, client, next(iter(SEEDS)))
+        block = chain.w3.eth.block_number
+        direct = self.read(chain, client, h, block)
+        got = read_through_adapter(client, self.kind, self.entry(chain, h), h.account, block)
+        snap = assert_adapter_interface(self.kind, got, direct)
+        assert snap.position == direct.position and snap.market == direct.market
+
     @pytest.mark.parametrize("seed", SEEDS)
     def test_snapshot_equals_protocol_views(self, chain, client, seed):
         h = self._random_position(chain, client, seed)

@@ -34,6 +34,13 @@ class AaveV3Conformance(LendingAdapterConformance):
     def aave(self, chain) -> dict[str, Any]:
         return dict(chain.book[self.market_key])
 
+    def entry(self, chain, h) -> Any:
+        from manager.protocols import registry
+
+        return registry.adapter(self.protocol).config_model(
+            name=self.market_key, chain="devnet", kind=self.protocol,
+            pool_addresses_provider=self.aave(chain)["pool_addresses_provider"])
+
     def _pool(self, chain) -> Any:
         return chain.contract("aave_v3/Pool", self.aave(chain)["pool"])
 

@@ -28,8 +28,8 @@ def test_a_hook_without_override_calls_the_adapter_method(monkeypatch):
 def test_a_hook_the_adapter_lacks_fails_naming_the_method(monkeypatch):
     # NOTE: whether or not the adapters have these methods yet (issue 13 branches add them), here they do not
     monkeypatch.delattr(type(adapter("synthetix_perps")), "boundary_answer", raising=False)
-    monkeypatch.delattr(type(adapter("morpho_blue")), "health", raising=False)
+    monkeypatch.delattr(type(adapter("morpho_blue")), "balances", raising=False)
     with pytest.raises(NotImplementedError, match=r"synthetix_perps adapter has no boundary_answer\(\)"):
         _BarePerps().boundary_answer(object(), 0)
-    with pytest.raises(NotImplementedError, match=r"morpho_blue adapter has no health\(\)"):
-        _BareLending().health(object())
+    with pytest.raises(NotImplementedError, match=r"morpho_blue adapter has no balances\(\)"):
+        _BareLending().balances(object())

@@ -37,6 +37,13 @@ class TestMorphoBlueConformance(LendingAdapterConformance):
     def market(self, chain, h: Handle) -> dict:
         return chain.book["morpho"]["markets"][self.key(h)]
 
+    def entry(self, chain, h: Handle) -> Any:
+        from manager.protocols import registry
+
+        return registry.adapter(self.protocol).config_model(
+            name="morpho", chain="devnet", kind=self.protocol, morpho=chain.book["morpho"]["morpho"],
+            market_id=self.market(chain, h)["id"])
+
     # ---- hooks
     def open_position(self, chain, account, collateral, loan, collateral_tokens, borrow_fraction):
         h = Handle(account=account, collateral=collateral, loan=loan)

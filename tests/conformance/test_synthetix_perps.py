@@ -94,6 +94,15 @@ class TestSynthetixPerpsConformance(PerpAdapterConformance):
             chain.transact(mkt.functions.modifyPosition(size // 1000, bound), whale)  # records funding
 
     # ---------------------------------------------------------------- adapter hooks (until the adapter has them)
+    def entry(self, chain, h) -> Any:
+        from manager.protocols import registry
+
+        snx = chain.book["synthetix"]
+        return registry.adapter(self.kind).config_model(
+            name=f"snx-{h.market}", chain="devnet", kind=self.kind, market=snx["markets"][h.market]["proxy"],
+            settings=snx["perps_settings"], exchange_rates=snx["exchange_rates"], susd=snx["susd"],
+            market_key=snx["markets"][h.market]["market_key"])
+
     def read(self, chain, client, h, block=None) -> P.PerpSnapshot:
         block = chain.w3.eth.block_number if block is None else block
         snx = chain.book["synthetix"]
