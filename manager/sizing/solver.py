@@ -32,9 +32,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from manager.domain import SizingDecision, SizingStep
-from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
+from manager.sizing._checks import BadInputError, NoDebtError, largest_passing, non_negative, target_health
 from manager.sizing.caps import SizingLimits, describe_binding, usd_cap_wei
 from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.fixed import flash_amount as _flash_amount
 from manager.sizing.loan import DeleverageOptions, LoanAsset, LoanModel, LoanSnapshot
 from manager.sizing.venues import DepthEntry, Leg, VenueSet
 
@@ -76,7 +77,7 @@ def deleverage(
                              no_route=tuple(no_route), flash_premium_bps=flash_premium_bps,
                              swap_haircut_bps=swap_haircut_bps, safety_floor_hf=safety_floor_hf,
                              max_rounds=max_rounds)
-    return model._deleverage(target_hf, depth=depth, limits=limits, opts=opts)
+    return model.deleverage_rounds(target_hf, depth=depth, limits=limits, opts=opts)
 
 
 def atomic_deleverage(
@@ -92,7 +93,7 @@ def atomic_deleverage(
     """One atomic deleverage (flash -> repay first -> withdraw -> swap legs -> repay flash) toward ``target_hf``."""
     model = model_of(position)
     opts = DeleverageOptions(collateral_order=collateral_order, swap_haircut_bps=swap_haircut_bps)
-    return model._atomic_deleverage(target_hf, premium_bps=premium_bps, depth=depth, limits=limits, opts=opts)
+    return model.atomic_deleverage(target_hf, premium_bps=premium_bps, depth=depth, limits=limits, opts=opts)
 
 
 def atomic_pair_deleverage(
@@ -115,7 +116,6 @@ def atomic_pair_deleverage(
     action within them (``partial`` when the pools bound it). Steps: flash_loan F, repay F, withdraw x, swap legs.
     """
     from manager.sizing.atomic import ATOMIC_NOTE
-    from manager.sizing.deleverage import _flash_amount
 
     t = target_health("target_hf", target_hf)
     prem = _premium(premium_bps)
@@ -463,7 +463,7 @@ def close(
 ) -> SizingDecision:
     """Close the position in one transaction (``fraction < 1``: repay that share of the debt, where supported)."""
     model = model_of(position)
-    return model._close(out_asset=out_asset, premium_bps=premium_bps, depth=depth, limits=limits, fraction=fraction,
+    return model.close_position(out_asset=out_asset, premium_bps=premium_bps, depth=depth, limits=limits, fraction=fraction,
                         debt_asset=debt_asset, collateral_asset=collateral_asset, name=name)
 
 
@@ -480,7 +480,7 @@ def collateral_switch(
 ) -> SizingDecision:
     """Move collateral ``from_asset`` -> ``to_asset`` in one transaction, final health >= ``floor_hf``."""
     model = model_of(position)
-    return model._collateral_switch(from_asset=from_asset, to_asset=to_asset, floor_hf=floor_hf,
+    return model.switch_collateral(from_asset=from_asset, to_asset=to_asset, floor_hf=floor_hf,
                                     premium_bps=premium_bps, depth=depth, limits=limits, name=name)
 
 
@@ -495,8 +495,6 @@ def _premium(premium_bps: int) -> int:
 def _sale_clearing(sale: VenueSet, debt_wei: int, prem: int, have_wei: int) -> int | None:
     """The smallest integer sale whose guaranteed output repays the whole ``debt_wei`` after the flash premium
     (None: not within ``have_wei`` / the quoted depth)."""
-    from manager.sizing.deleverage import _flash_amount
-
     def covers(x: int) -> bool:
         out = math.floor(sale.model.out_wei(min(float(x), sale.model.max_in_wei)))
         return _flash_amount(out, prem) >= debt_wei
@@ -545,9 +543,7 @@ def _argmax_health(health: Any, x_max: int) -> int:
 
 
 def _largest(ok: Any, guess: int) -> int:
-    from manager.sizing.aave import _largest as largest
-
-    return int(largest(ok, guess))
+    return largest_passing(ok, guess)
 
 
 def _swaps(j: LoanAsset, k: LoanAsset, b: int, y: int, rnd: int, legs: list[Leg] | None) -> list[SizingStep]:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from manager.domain import UINT256_MAX
-from manager.sizing import aave
-from manager.sizing.aave_rules import POOL_REVISIONS, V3_0, V3_6, rules_for
-from manager.sizing.liquidation import liquidation_call, max_liquidation, worst_liquidation
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.liquidation import liquidation_call, max_liquidation, worst_liquidation
+from manager.protocols.aave_v3.rules import POOL_REVISIONS, V3_0, V3_6, rules_for
 from tests.sizing.builders import a1, reserve, snapshot
 
 

@@ -17,11 +17,13 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from manager.protocols.aave_v3.loan import AaveLoanModel
+from manager.protocols.morpho_blue import math as mm
+from manager.protocols.morpho_blue.loan import MorphoLoanModel
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
-from manager.sizing import morpho as mm
 from manager.sizing import solver
 from manager.sizing.caps import SizingLimits
-from manager.sizing.loan import AaveLoanModel, LoanModel, MorphoLoanModel
+from manager.sizing.loan import LoanModel
 from tests.sizing.builders import USDC, WETH, cpmm_curve, reserve, snapshot
 
 LOAN, COLL = "0x" + "11" * 20, "0x" + "22" * 20
@@ -206,7 +208,7 @@ def test_aave_model_is_the_exact_position():
                     {"WETH": (10 * 10**18, 0), "USDC": (0, 10_000 * 10**6)})
     model = snap.loan_model()
     assert isinstance(model, AaveLoanModel)
-    from manager.sizing.aave import exact_position
+    from manager.protocols.aave_v3.math import exact_position
 
     pos = exact_position(snap)
     assert model.health_wad() == pos.health_factor_wad()

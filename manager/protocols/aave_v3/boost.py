@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from manager.domain import SizingDecision
+from manager.protocols.aave_v3.math import AssetLine
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing.aave import AssetLine
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthEntry
 
