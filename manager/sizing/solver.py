@@ -5,8 +5,9 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
 
 - ``deleverage`` / ``atomic_deleverage``: sell collateral for debt toward a target health (rounds of withdraw ->
   swap -> repay, or one flash-loan transaction: flash -> repay first -> withdraw -> swap legs -> repay flash). The
-  model's exact engine sizes the direct rounds (Aave: ``sizing.deleverage`` multi-collateral rounds on the pool
-  revision's integer rules; Morpho: ``sizing.morpho`` shares math, interest accrued to the block); the atomic form
+  model's exact engine sizes the direct rounds (``LoanModel.deleverage_rounds``, in the protocol's folder: e.g.
+  multi-collateral rounds on a pool revision's integer rules, or shares math with interest accrued to the block); the
+  atomic form
   is one solver for both, ``atomic_pair_deleverage``: one collateral/debt pair per transaction (chosen by the
   model), the smallest integer sale whose exact health after ``model.after`` reaches the target (bisection),
   else the exact optimum within the pools' depth, the caps and the collateral (``partial`` when the pools bind).
@@ -20,7 +21,8 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
   Without a flash loan the borrow lands before the supply, so it must pass the gate alone and keep the health
   >= ``limits.safety_floor_hf`` (k rounds: borrow -> swap -> supply); with one (flash ``Δ``, swap, supply, borrow
   ``Δ + premium``) the gate applies to the final borrow with the new collateral counted.
-- ``close`` / ``collateral_switch``: the price automations' one-transaction actions (``sizing.automations``).
+- ``close`` / ``collateral_switch``: the price automations' one-transaction actions (``LoanModel.close_position`` /
+  ``switch_collateral``, on the shared helpers of ``sizing.automations``).
 
 Pure: no I/O.
 """

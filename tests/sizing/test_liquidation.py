@@ -1,4 +1,4 @@
-"""``sizing.liquidation`` against the hand-checked vectors of protocol-math.md (A2, A3, A3b) for v3.0 and v3.6,
+"""``protocols.aave_v3.liquidation`` against the hand-checked vectors of protocol-math.md (A2, A3, A3b) for v3.0 and v3.6,
 and the rules object's version differences (A4, A5). The on-chain equality is in tests/aave."""
 
 from __future__ import annotations

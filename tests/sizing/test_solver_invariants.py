@@ -6,7 +6,7 @@ Hypothesis invariants (direct and atomic forms), each decision replayed step by 
 - a boost never lowers health below its target (nor below the safety floor at any step), never lowers debt,
   and lands within the tolerance above the target when feasible; every borrow passes the protocol's gate;
 - the decision's projected health is the replayed exact health.
-The Morpho model is also checked against ``sizing.morpho``'s own functions (borrow / repay / withdraw).
+The Morpho model is also checked against ``protocols.morpho_blue.math``'s own functions (borrow / repay / withdraw).
 """
 
 from __future__ import annotations

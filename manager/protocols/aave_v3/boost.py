@@ -1,7 +1,7 @@
 """Boost (leverage up) of an Aave V3 position: borrow the debt token, swap it into collateral, supply it.
 
 ``plan_boost`` is a thin call into the one boost solver, ``manager.sizing.solver.boost``, over the position's
-Aave loan model (``manager.sizing.loan.AaveLoanModel``); Morpho Blue positions boost through the same solver.
+Aave loan model (``manager.protocols.aave_v3.loan.AaveLoanModel``); Morpho Blue positions boost through the same solver.
 
 Algebra (notes §6): ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))`` ⇒ for a linear swap
 ``Δ = (S - HF_t·D) / (HF_t·(1+p) - g·LT_k)``. Here the guaranteed swap output ``y`` comes from the

@@ -51,7 +51,7 @@ def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
 
 
 def _liquidation_view(snap: LendingPositionSnapshot) -> dict[str, Any] | None:
-    """The worst single ``liquidationCall`` on the position (``sizing.liquidation.worst_liquidation``: the
+    """The worst single ``liquidationCall`` on the position (``aave_v3.liquidation.worst_liquidation``: the
     version's close factor, $2,000 thresholds, $1,000 leftover rule and deficit), valued just below HF 1 when the
     position is above it. ``None`` without debt. Amounts in the assets' token units and USD."""
     from manager.protocols.aave_v3.liquidation import worst_liquidation
