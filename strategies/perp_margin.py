@@ -12,10 +12,11 @@ block) and plans the decision with that adapter's encoders (``transferMargin`` f
 bounded fill price). After an action it waits ``cooldown_s`` of chain time before acting
 again, unless the perp health is below ``emergency_health``.
 
-Fees: a size cut pays the market's order fee (``PerpModel.order_fee_bps``: on PerpsV2 an atomic ``modifyPosition``
-whose fee is the market's ``takerFee``/``makerFee``, read with the snapshot every tick). A cut is never sent when that fee exceeds ``max_order_fee_bps`` (default 100 bps):
-margin is added instead (within ``max_add_margin_usd`` and the wallet's sUSD), and when no margin can be added
-the decision is "none" with the reason naming the fee and the cap.
+Fees: a size cut pays the market's order fee (``PerpModel.order_fee_bps``; on PerpsV2 an atomic
+``modifyPosition`` whose fee is the market's ``takerFee``/``makerFee``, read with the snapshot every tick). A cut
+is never sent when that fee exceeds ``max_order_fee_bps`` (default 100 bps): margin is added instead (within
+``max_add_margin_usd`` and the wallet's margin token), and when no margin can be added the decision is "none"
+with the reason naming the fee and the cap.
 """
 
 from __future__ import annotations

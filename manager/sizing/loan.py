@@ -33,7 +33,6 @@ Side = Literal["collateral", "debt"]
 WalletMode = Literal["none", "collateral", "supply", "all"]
 # what a protocol may not do (``LoanModel.unsupported``): the strategies ask, never name the protocol
 Capability = Literal["boost", "partial_close", "collateral_switch"]
-DEBT_CEILING_DECIMALS = 2
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,11 +6,11 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
 - ``deleverage`` / ``atomic_deleverage``: sell collateral for debt toward a target health (rounds of withdraw ->
   swap -> repay, or one flash-loan transaction: flash -> repay first -> withdraw -> swap legs -> repay flash). The
   model's exact engine sizes the direct rounds (``LoanModel.deleverage_rounds``, in the protocol's folder: e.g.
-  multi-collateral rounds on a pool revision's integer rules, or shares math with interest accrued to the block); the
-  atomic form
-  is one solver for both, ``atomic_pair_deleverage``: one collateral/debt pair per transaction (chosen by the
-  model), the smallest integer sale whose exact health after ``model.after`` reaches the target (bisection),
-  else the exact optimum within the pools' depth, the caps and the collateral (``partial`` when the pools bind).
+  multi-collateral rounds on a pool revision's integer rules, or shares math with interest accrued to the block);
+  the atomic form is one solver for every protocol, ``atomic_pair_deleverage``: one collateral/debt pair per
+  transaction (chosen by the model), the smallest integer sale whose exact health after ``model.after`` reaches
+  the target (bisection), else the exact optimum within the pools' depth, the caps and the collateral
+  (``partial`` when the pools bind).
 - ``boost`` / ``atomic_boost``: borrow the debt asset, buy collateral with it, supply it, down to a target health
   (notes §6: ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))``). One solver for both protocols: each round's borrow is the
   largest integer whose **exact** health after the supply (the model's ``after``) is >= the target (borrow sizes

@@ -17,18 +17,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from manager.domain import SizingDecision
-from manager.protocols.aave_v3.math import AssetLine, ExactPosition, borrow_ok, float_view
+from manager.protocols.aave_v3.math import (
+    DEBT_CEILING_DECIMALS,
+    AssetLine,
+    ExactPosition,
+    borrow_ok,
+    float_view,
+)
 from manager.sizing._checks import BadInputError, NoDebtError, target_health
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei
-from manager.sizing.loan import (
-    DEBT_CEILING_DECIMALS,
-    Capability,
-    DeleverageOptions,
-    LoanAsset,
-    LoanModel,
-    Side,
-    WalletMode,
-)
+from manager.sizing.loan import Capability, DeleverageOptions, LoanAsset, LoanModel, Side, WalletMode
 from manager.sizing.venues import DepthEntry, VenueSet
 
 if TYPE_CHECKING:
@@ -185,7 +183,7 @@ class AaveLoanModel(LoanModel):
         return out
 
     def deleverage_rounds(self, target_hf: float, *, depth: Mapping[tuple[str, str], DepthEntry] | None,
-                    limits: SizingLimits | None, opts: DeleverageOptions) -> SizingDecision:
+                          limits: SizingLimits | None, opts: DeleverageOptions) -> SizingDecision:
         from manager.protocols.aave_v3.deleverage import plan_deleverage
 
         return plan_deleverage(self.snapshot, target_hf, depth=depth, limits=limits,
@@ -194,8 +192,8 @@ class AaveLoanModel(LoanModel):
                                wallet_mode=opts.wallet_mode, no_route=opts.no_route)
 
     def atomic_deleverage(self, target_hf: float, *, premium_bps: int,
-                           depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
-                           opts: DeleverageOptions) -> SizingDecision:
+                          depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
+                          opts: DeleverageOptions) -> SizingDecision:
         """One collateral/debt pair per transaction: the largest debt, the collateral that raises the health most
         per unit sold (largest ``HF_t·g - LT``: lowest LT, cheapest swap) or ``collateral_order``; with LTV-0
         collateral only an LTV-0 asset may be withdrawn (``validateHFAndLtv``). Sized by the one solver's
@@ -262,8 +260,8 @@ class AaveLoanModel(LoanModel):
         return d
 
     def close_position(self, *, out_asset: str, premium_bps: int, depth: Mapping[tuple[str, str], DepthEntry] | None,
-               limits: SizingLimits | None, fraction: float, debt_asset: str | None,
-               collateral_asset: str | None, name: str) -> SizingDecision:
+                       limits: SizingLimits | None, fraction: float, debt_asset: str | None,
+                       collateral_asset: str | None, name: str) -> SizingDecision:
         from manager.protocols.aave_v3.automations import plan_atomic_close, plan_partial_close
 
         if fraction < 1:
@@ -273,8 +271,8 @@ class AaveLoanModel(LoanModel):
                                  limits=limits, debt_asset=debt_asset, collateral_asset=collateral_asset, name=name)
 
     def switch_collateral(self, *, from_asset: str, to_asset: str, floor_hf: float, premium_bps: int,
-                           depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
-                           name: str) -> SizingDecision:
+                          depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
+                          name: str) -> SizingDecision:
         from manager.protocols.aave_v3.automations import plan_collateral_switch
 
         return plan_collateral_switch(self.snapshot, from_asset=from_asset, to_asset=to_asset, floor_hf=floor_hf,

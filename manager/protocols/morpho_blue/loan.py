@@ -204,14 +204,14 @@ class MorphoLoanModel(LoanModel):
 
     # ---- engines ----------------------------------------------------------------------------------
     def deleverage_rounds(self, target_hf: float, *, depth: Mapping[tuple[str, str], DepthEntry] | None,
-                    limits: SizingLimits | None, opts: DeleverageOptions) -> SizingDecision:
+                          limits: SizingLimits | None, opts: DeleverageOptions) -> SizingDecision:
         from manager.protocols.morpho_blue.decide import decide_deleverage
 
         return decide_deleverage(self, target_hf, depth=depth, limits=limits, opts=opts)
 
     def atomic_deleverage(self, target_hf: float, *, premium_bps: int,
-                           depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
-                           opts: DeleverageOptions) -> SizingDecision:
+                          depth: Mapping[tuple[str, str], DepthEntry] | None, limits: SizingLimits | None,
+                          opts: DeleverageOptions) -> SizingDecision:
         from manager.protocols.morpho_blue.atomic import morpho_sale as _morpho_sale
         from manager.sizing.solver import atomic_pair_deleverage
 
@@ -225,8 +225,8 @@ class MorphoLoanModel(LoanModel):
                            f"{opts.swap_haircut_bps} bps haircut"))
 
     def close_position(self, *, out_asset: str, premium_bps: int, depth: Mapping[tuple[str, str], DepthEntry] | None,
-               limits: SizingLimits | None, fraction: float, debt_asset: str | None,
-               collateral_asset: str | None, name: str) -> SizingDecision:
+                       limits: SizingLimits | None, fraction: float, debt_asset: str | None,
+                       collateral_asset: str | None, name: str) -> SizingDecision:
         from manager.protocols.morpho_blue.automations import plan_atomic_close_morpho
 
         if fraction < 1:
