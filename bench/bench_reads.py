@@ -292,8 +292,8 @@ def naive(url: str, pool: str, accounts: list[str], block: int) -> tuple[float, 
 
 def project(client: Any, provider: str, accounts: list[str], block: int) -> tuple[dict[str, float], list, list]:
     """The project's path: market + accounts at one block, then exact local health. (times, snaps, data)."""
+    from manager.protocols.aave_v3.math import account_data
     from manager.protocols.aave_v3.reads import read_accounts, read_market
-    from manager.sizing.aave import account_data
 
     t0 = time.perf_counter()
     market = read_market(client, provider, block)
@@ -309,9 +309,9 @@ def project(client: Any, provider: str, accounts: list[str], block: int) -> tupl
 
 
 def vectorized(snaps: list) -> tuple[float, np.ndarray]:
-    """Aave health (float64) over all snapshots under each pool version's rules (``vector.aave_arrays`` builds the
+    """Aave health (float64) over all snapshots under each pool version's rules (``aave_v3.vector.aave_arrays`` builds the
     (N, A) arrays with the version's rounding and e-mode resolution, then one numpy pass per version)."""
-    from manager.sizing import vector
+    from manager.protocols.aave_v3 import vector
 
     t0 = time.perf_counter()
     hf = vector.health_factor_aave_batch(snaps)

@@ -10,9 +10,11 @@ import time
 
 import numpy as np
 
-from manager.sizing import aave, risk, solver, vector
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3 import vector as aave_vector
+from manager.protocols.aave_v3.deleverage import plan_deleverage
+from manager.sizing import risk, solver, vector
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 
 
 def _best(fn, repeat: int = 5) -> float:
@@ -42,8 +44,8 @@ def _snapshot():
 
 def _morpho_model(debt_usdc: float = 10_000.0):
     """A Morpho Blue WETH/USDC loan model (LLTV 86%, oracle 1,300 USDC/WETH, 10 WETH)."""
-    from manager.sizing import morpho as mm
-    from manager.sizing.loan import MorphoLoanModel
+    from manager.protocols.morpho_blue import math as mm
+    from manager.protocols.morpho_blue.loan import MorphoLoanModel
 
     tba, tbs = 4 * 10**12, 4 * 10**12 * 10**6
     shares = mm.to_shares_up(int(debt_usdc * 1e6), tba, tbs)
@@ -71,7 +73,7 @@ def run() -> dict:
     t_checked = _best(lambda: vector.health_factor(coll, lt, debt))
     out["health_evals_per_s_validated"] = n / t_checked
     coll_i = np.floor(coll * 1e2)
-    t_v30 = _best(lambda: vector.health_factor_aave_v30(coll_i, lt * 1e4, np.floor(debt * 1e2)), 3)
+    t_v30 = _best(lambda: aave_vector.health_factor_aave_v30(coll_i, lt * 1e4, np.floor(debt * 1e2)), 3)
     out["health_evals_per_s_aave_v30_rounding"] = n / t_v30
 
     # 2. 10,000 deleverage solutions (greedy multi-collateral closed form)

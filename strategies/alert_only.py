@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
-from manager.domain import SizingDecision
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
+from manager.domain import PositionSnapshot, SizingDecision
 from strategies.api import StrategyConfig, StrategyContext, no_action
 
 INTERFACE_VERSION = 1
@@ -25,6 +24,6 @@ class Config(StrategyConfig):
     note: str = Field(default="", max_length=200)
 
 
-def decide(config: Config, snapshot: LendingPositionSnapshot | Any, ctx: StrategyContext) -> SizingDecision | None:
+def decide(config: Config, snapshot: PositionSnapshot | Any, ctx: StrategyContext) -> SizingDecision | None:
     return no_action(ctx, "alert_only: watched, never acted upon" + (f" ({config.note})" if config.note else ""),
                      binding="alert_only")

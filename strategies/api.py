@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from manager.domain import DepthCurve, OracleReading, SizingDecision
+from manager.domain import DepthCurve, OracleReading, PositionSnapshot, SizingDecision
 from manager.errors import ConfigError, SkipTickError
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing.caps import SizingLimits
+from manager.sizing.loan import LoanSnapshot
 
 INTERFACE_VERSION = 1
 PACKAGE = "strategies"
@@ -63,7 +63,7 @@ class PeerView:
     """Another position of the same group, as the strategy may see it (read-only)."""
 
     name: str
-    snapshot: LendingPositionSnapshot
+    snapshot: LoanSnapshot  # a lending snapshot (it hands out its loan model)
     config: StrategyConfig
     health: float
     collateral_usd: float
@@ -220,7 +220,7 @@ def load_strategy(cfg: Any, index: int) -> LoadedStrategy:
 # ------------------------------------------------------------------------------------------------
 # calling
 # ------------------------------------------------------------------------------------------------
-def call_decide(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
+def call_decide(strategy: LoadedStrategy, snapshot: PositionSnapshot, ctx: StrategyContext) -> SizingDecision | None:
     """Run the position's automations (in order; the first that fires decides), then the strategy's ``decide``,
     and check the result; any crash becomes a ``StrategyError`` (skip this position)."""
     notes: list[str] = []
@@ -244,7 +244,7 @@ def call_decide(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot, ctx
     return out
 
 
-def _call_strategy(strategy: LoadedStrategy, snapshot: LendingPositionSnapshot,
+def _call_strategy(strategy: LoadedStrategy, snapshot: PositionSnapshot,
                    ctx: StrategyContext) -> SizingDecision | None:
     try:
         out = strategy.module.decide(strategy.config, snapshot, ctx)

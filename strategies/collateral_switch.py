@@ -2,7 +2,7 @@
 
 The executor's ``switchCollateral(Plan)`` (``manager/atomic``): flash-borrow ``to`` (B), supply it for the owner,
 withdraw the ``from`` collateral (A), sell A -> B (legs sized on pool depth within ``[limits] max_slippage_bps``,
-``manager.sizing.automations.plan_collateral_switch``), repay the flash loan, supply the B left; the contract
+the protocol's ``LoanModel.switch_collateral``), repay the flash loan, supply the B left; the contract
 reverts unless the owner's final health >= ``min_health``. The debt is untouched. Runs at once, or when the oracle
 price of ``when_asset`` crosses ``when_below_usd`` / ``when_above_usd``; done once no A collateral is left.
 

@@ -1,20 +1,22 @@
-"""Perp margin band: keep a Synthetix PerpsV2 position's margin ratio (1/leverage) inside a band.
+"""Perp margin band: keep a perp position's margin ratio (1/leverage) inside a band.
 
 When the margin ratio falls below ``trigger_margin_ratio`` (or the perp health - remaining
 liquidatable margin over liquidation margin, liquidatable at 1 - falls below ``min_health``), the
 position is brought back to ``target_margin_ratio`` by adding sUSD margin from the wallet (capped by
 ``max_add_margin_usd``), then by cutting size (capped by ``max_cut_fraction``). Above
-``upper_margin_ratio`` excess margin can be released. The math is ``manager.sizing.perp.decide_perp``.
+``upper_margin_ratio`` excess margin can be released. The decision is the position's perp model's
+(``snapshot.perp_model().decide``: ``manager.sizing.perp.PerpModel``, implemented in the protocol's folder).
 
-The runtime hands it the ``PerpSnapshot`` of a perp position (read by the perp protocol's adapter at the tick's
+The runtime hands it the snapshot of a perp position (read by the perp protocol's adapter at the tick's
 block) and plans the decision with that adapter's encoders (``transferMargin`` first, then the size cut with a
 bounded fill price). After an action it waits ``cooldown_s`` of chain time before acting
 again, unless the perp health is below ``emergency_health``.
 
-Fees: a size cut is an atomic ``modifyPosition`` whose fee is the market's ``takerFee``/``makerFee`` (read with
-the snapshot every tick). A cut is never sent when that fee exceeds ``max_order_fee_bps`` (default 100 bps):
-margin is added instead (within ``max_add_margin_usd`` and the wallet's sUSD), and when no margin can be added
-the decision is "none" with the reason naming the fee and the cap.
+Fees: a size cut pays the market's order fee (``PerpModel.order_fee_bps``; on PerpsV2 an atomic
+``modifyPosition`` whose fee is the market's ``takerFee``/``makerFee``, read with the snapshot every tick). A cut
+is never sent when that fee exceeds ``max_order_fee_bps`` (default 100 bps): margin is added instead (within
+``max_add_margin_usd`` and the wallet's margin token), and when no margin can be added the decision is "none"
+with the reason naming the fee and the cap.
 """
 
 from __future__ import annotations
@@ -24,9 +26,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from manager.domain import SizingDecision
-from manager.protocols.synthetix_perps.types import PerpSnapshot
-from manager.sizing.perp import PerpMarginConfig, decide_perp, perp_metrics
+from manager.domain import PositionSnapshot, SizingDecision
+from manager.sizing.perp import PerpMarginConfig, PerpModel, PerpSnapshotLike, perp_model_of
 from strategies.api import StrategyConfig
 
 INTERFACE_VERSION = 1
@@ -61,52 +62,57 @@ class Config(StrategyConfig):
         return PerpMarginConfig(**self.model_dump(exclude={"cooldown_s", "emergency_health", "max_order_fee_bps"}))
 
 
-def order_fee_bps(snapshot: PerpSnapshot) -> float:
-    """The fee of an atomic ``modifyPosition`` on this market, in bps of the order's notional (the larger of
-    ``takerFee`` and ``makerFee``: which one applies depends on the skew the order leaves)."""
-    m = snapshot.market
-    return max(m.taker_fee_wad, m.maker_fee_wad) / 10**18 * 10_000
+def _model(snapshot: PositionSnapshot | PerpSnapshotLike | PerpModel) -> PerpModel:
+    return perp_model_of(snapshot)  # type: ignore[arg-type]
 
 
-def _without_cut(config: Config, snapshot: PerpSnapshot, fee_bps: float) -> SizingDecision:
+def order_fee_bps(snapshot: PositionSnapshot | PerpSnapshotLike | PerpModel) -> float:
+    """The fee of a size change on this market, in bps of the order's notional (the perp model's: on PerpsV2 the
+    larger of ``takerFee`` and ``makerFee``, which one applies depends on the skew the order leaves)."""
+    return _model(snapshot).order_fee_bps()
+
+
+def _without_cut(config: Config, model: PerpModel, fee_bps: float) -> SizingDecision:
     """Margin only: the size cut the band needs would pay more than ``max_order_fee_bps``."""
     margin_only = config.sizing().model_copy(update={"prefer": "add_margin", "max_cut_fraction": 1e-30})
-    if snapshot.position.size_wad == 0 or snapshot.market.price_invalid:
-        return decide_perp(snapshot, config.sizing())
-    met = perp_metrics(snapshot)
+    if not model.has_size or model.price_invalid:
+        return model.decide(config.sizing())
+    met = model.metrics()
     needs = met["margin_ratio"] < config.trigger_margin_ratio or met["health"] < config.min_health
     if met["health"] <= 1 or not needs:
-        return decide_perp(snapshot, config.sizing())  # in band or nothing to act on: fees do not matter
-    d = decide_perp(snapshot, margin_only)
+        return model.decide(config.sizing())  # in band or nothing to act on: fees do not matter
+    d = model.decide(margin_only)
     why = (f"no size cut: the market's order fee {fee_bps:.0f} bps exceeds max_order_fee_bps "
            f"{config.max_order_fee_bps:g}")
     steps = tuple(s for s in d.steps if s.kind != "modify_size")
     deltas = {k: v for k, v in d.deltas_wei.items() if not k.startswith("size_")}
     if not steps:
+        sym = model.margin_symbol
         return SizingDecision(position=d.position, action="none", health_before=d.health_before, feasible=False,
-                              binding_constraint="max_order_fee_bps", block_number=snapshot.block_number,
-                              reason=f"{d.reason.split(':')[0]}: cannot act: {why}, and no sUSD margin can be added "
-                                     f"(wallet {snapshot.wallet_susd_wad / 10**18:,.2f} sUSD, max_add_margin_usd "
+                              binding_constraint="max_order_fee_bps", block_number=model.block_number,
+                              reason=f"{d.reason.split(':')[0]}: cannot act: {why}, and no {sym} margin can be added "
+                                     f"(wallet {model.wallet_margin:,.2f} {sym}, max_add_margin_usd "
                                      f"{config.max_add_margin_usd:g})")
     return d.model_copy(update={"action": "perp_add_margin", "steps": steps, "deltas_wei": deltas,
                                 "binding_constraint": "max_order_fee_bps", "reason": f"{d.reason}; {why}"})
 
 
-def decide(config: Config, snapshot: PerpSnapshot, ctx: Any = None) -> SizingDecision | None:
+def decide(config: Config, snapshot: PositionSnapshot | PerpSnapshotLike, ctx: Any = None) -> SizingDecision | None:
     """Pure: the decision for one perp position at the snapshot's block, or ``None`` when in band."""
-    fee_bps = order_fee_bps(snapshot)
+    model = _model(snapshot)
+    fee_bps = model.order_fee_bps()
     if fee_bps > config.max_order_fee_bps:
-        d = _without_cut(config, snapshot, fee_bps)
+        d = _without_cut(config, model, fee_bps)
     else:
-        d = decide_perp(snapshot, config.sizing())
+        d = model.decide(config.sizing())
     if d.action == "none":
         return None if d.feasible else d
     last = getattr(ctx, "last_action_s", None)
     health = d.health_before if d.health_before is not None else math.inf
     if last is not None and health >= config.emergency_health:
-        waited = snapshot.block_timestamp - last
+        waited = model.block_timestamp - last
         if waited < config.cooldown_s:
             return SizingDecision(position=d.position, action="none", health_before=d.health_before,
-                                  binding_constraint="cooldown", block_number=snapshot.block_number,
+                                  binding_constraint="cooldown", block_number=model.block_number,
                                   reason=f"{d.reason}; in cooldown ({waited:.0f}/{config.cooldown_s:g} s)")
     return d

@@ -49,10 +49,8 @@ def at_trigger(strategy: LoadedStrategy, key: str, snapshot: Any, ctx: StrategyC
                                                        for a, r in snapshot.reserves.items()}})
     oracles: Mapping[str, Any] = {**ctx.oracles, asset: reading.model_copy(
         update={"answer": max(1, round(level_usd * 10**reading.decimals))})}
-    from manager.sizing.aave import health_factor
-
     try:
-        health = health_factor(shifted)
+        health = shifted.health_view().health  # the protocol's exact health at the shifted price
     except Exception as exc:
         return {"error": " ".join(str(exc).split())[:200]}
     c = dataclasses.replace(ctx, oracles=oracles, health=health, depth={}, automation_key=auto.key)

@@ -85,3 +85,23 @@ def array(name: str, value: Any, *, positive_only: bool = False, allow_zero: boo
         rule = "> 0" if (positive_only or not allow_zero) else ">= 0"
         raise BadInputError(f"{name}[{idx}]={v!r}: must be finite and {rule}", field=name, value=float(v), index=int(idx))
     return a
+
+
+def largest_passing(ok: Any, guess: int) -> int:
+    """Largest integer ``a >= 0`` with ``ok(a)`` for a monotone (true-then-false) predicate; 0 if ``ok(0)`` fails."""
+    if not ok(0):
+        return 0
+    lo = 0
+    hi = max(1, guess)
+    while ok(hi):
+        lo = hi
+        hi *= 2
+        if hi > 2**200:
+            raise SizingError("borrow search did not converge", field="amount_wei", value=hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo

@@ -87,3 +87,14 @@ def w_div_down(x: int, y: int) -> int:
 
 def w_div_up(x: int, y: int) -> int:
     return mul_div_up(x, WAD, y)
+
+
+def flash_amount(min_out_wei: int, premium_bps: int) -> int:
+    """Largest flash amount ``F`` with ``F + percentMul(F, premium) <= min_out_wei`` (a flash loan repaid from a
+    sale's guaranteed output)."""
+    f = min_out_wei * 10_000 // (10_000 + premium_bps)
+    while f > 0 and f + percent_mul(f, premium_bps) > min_out_wei:
+        f -= 1
+    while f + 1 + percent_mul(f + 1, premium_bps) <= min_out_wei:
+        f += 1
+    return f

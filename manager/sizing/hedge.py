@@ -1,9 +1,10 @@
 """One view of a lending position hedged with a perp: net exposure per underlying and combined risk.
 
-Pure (numpy + the project's sizing modules). The lending leg is an Aave-shaped
-``LendingPositionSnapshot`` valued with ``manager.sizing.aave`` (v3.0 rules, unfloored weighted LT for
-the float view); the perp leg is a Synthetix PerpsV2 ``PerpSnapshot`` valued with the integer-exact
-emulation in ``manager.sizing.perp`` (``_remainingMargin``, ``_canLiquidate``).
+Pure (numpy + the project's sizing modules), whatever the protocols: the lending leg is its loan model
+(``manager.sizing.loan.LoanModel.usd_terms``: collateral, weighted collateral and debt in USD per asset, the
+protocol's own valuation, e.g. Aave's oracle base currency and liquidation thresholds), the perp leg its perp
+model (``manager.sizing.perp.PerpModel``: the protocol's exact remaining margin and liquidation test, e.g.
+PerpsV2 ``_remainingMargin`` / ``_canLiquidate``). Snapshots are accepted too (they hand out their models).
 
 - ``exposure_usd``: per underlying ("ETH", "BTC", "USD"...), lending collateral minus debt at oracle
   prices plus the perp's signed notional (``size·price``). WETH and wstETH both map to ETH by default.
@@ -23,15 +24,12 @@ from collections.abc import Callable, Mapping
 import numpy as np
 
 from manager.domain import Frozen
-from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.protocols.synthetix_perps.types import PerpSnapshot
-from manager.sizing.aave import exact_position
-from manager.sizing.perp import SNX_UNIT, snx_can_liquidate, snx_perp_health, snx_remaining_margin_wad
+from manager.sizing.loan import LoanModel, LoanSnapshot
+from manager.sizing.perp import PerpModel, PerpSnapshotLike, perp_model_of
 from manager.sizing.risk import var_es
 
 UNDERLYING: dict[str, str] = {"WETH": "ETH", "wstETH": "ETH", "ETH": "ETH", "WBTC": "BTC", "BTC": "BTC",
                               "USDC": "USD", "DAI": "USD", "sUSD": "USD", "LINK": "LINK"}
-PERCENTAGE_FACTOR = 10_000
 
 
 class HedgedView(Frozen):
@@ -55,16 +53,9 @@ class HedgedView(Frozen):
     alpha: float | None = None
 
 
-def _lending_terms(snap: LendingPositionSnapshot, mapping: Mapping[str, str]) -> list[tuple[str, float, float, float]]:
-    """(underlying, collateral USD, weighted collateral USD, debt USD) per reserve line."""
-    pos = exact_position(snap)
-    out = []
-    for ln in pos.lines:
-        px = ln.price_base / snap.base_unit
-        coll = ln.collateral_wei / ln.unit * px if ln.counts_as_collateral else 0.0
-        debt = ln.debt_wei / ln.unit * px if ln.counts_as_debt else 0.0
-        out.append((mapping.get(ln.symbol, ln.symbol), coll, coll * ln.lt_bps / PERCENTAGE_FACTOR, debt))
-    return out
+def _lending_terms(model: LoanModel, mapping: Mapping[str, str]) -> list[tuple[str, float, float, float]]:
+    """(underlying, collateral USD, weighted collateral USD, debt USD) per asset of the loan."""
+    return [(mapping.get(sym, sym), coll, weighted, debt) for sym, coll, weighted, debt in model.usd_terms()]
 
 
 def _first_cross(liquidated: Callable[[float], bool], direction: int, max_up: float = 4.0) -> float | None:
@@ -88,24 +79,26 @@ def _first_cross(liquidated: Callable[[float], bool], direction: int, max_up: fl
     return None
 
 
-def hedged_view(lending: LendingPositionSnapshot, perp: PerpSnapshot, *, mapping: Mapping[str, str] | None = None,
-                sigma: float | None = None, horizon: float = 1 / 365, alpha: float = 0.99, n_samples: int = 20_000,
-                seed: int = 0) -> HedgedView:
+def hedged_view(lending: LoanModel | LoanSnapshot, perp: PerpModel | PerpSnapshotLike, *,
+                mapping: Mapping[str, str] | None = None, sigma: float | None = None, horizon: float = 1 / 365,
+                alpha: float = 0.99, n_samples: int = 20_000, seed: int = 0) -> HedgedView:
     """Combine a lending position and a perp position of the same owner into one risk view."""
+    from manager.sizing.solver import model_of
+
+    loan, pm = model_of(lending), perp_model_of(perp)
     mp = {**UNDERLYING, **(mapping or {})}
-    u = mp.get(perp.market.market, perp.market.market)
-    terms = _lending_terms(lending, mp)
+    u = mp.get(pm.market, pm.market)
+    terms = _lending_terms(loan, mp)
     lending_exp: dict[str, float] = {}
     for und, coll, _w, debt in terms:
         lending_exp[und] = lending_exp.get(und, 0.0) + coll - debt
-    m, pos, ts = perp.market, perp.position, perp.block_timestamp
-    price = m.price_wad / SNX_UNIT
-    perp_exp = pos.size_wad / SNX_UNIT * price
+    met = pm.metrics()
+    perp_exp = met["size"] * met["price_usd"]
     exposure = dict(lending_exp)
     exposure[u] = exposure.get(u, 0.0) + perp_exp
     coll_total = sum(t[1] for t in terms)
     debt_total = sum(t[3] for t in terms)
-    perp_eq = snx_remaining_margin_wad(m, pos, m.price_wad, ts) / SNX_UNIT
+    perp_eq = met["remaining_margin_usd"]
 
     def lending_hf(k: float) -> float:
         s = sum(w * (k if und == u else 1.0) for und, _c, w, _d in terms)
@@ -113,7 +106,7 @@ def hedged_view(lending: LendingPositionSnapshot, perp: PerpSnapshot, *, mapping
         return math.inf if d == 0 else s / d
 
     def perp_liq(k: float) -> bool:
-        return snx_can_liquidate(m, pos, int(m.price_wad * k), ts)
+        return pm.liquidatable_at(k)
 
     def which(k: float) -> str:
         return "perp" if perp_liq(k) else "lending"
@@ -131,12 +124,12 @@ def hedged_view(lending: LendingPositionSnapshot, perp: PerpSnapshot, *, mapping
         pnl = exposure[u] * (np.exp(x) - 1.0)
         var, es = var_es(pnl, alpha)
     return HedgedView(
-        underlying=u, block_number=max(lending.block_number, perp.block_number), exposure_usd=exposure,
+        underlying=u, block_number=max(loan.block_number, pm.block_number), exposure_usd=exposure,
         lending_exposure_usd=lending_exp, perp_exposure_usd=perp_exp,
         hedge_ratio=(-perp_exp / lending_exp_u) if lending_exp_u else 0.0,
         lending_equity_usd=coll_total - debt_total, perp_equity_usd=perp_eq,
         equity_usd=coll_total - debt_total + perp_eq, lending_health=lending_hf(1.0),
-        perp_health=snx_perp_health(m, pos, m.price_wad, ts),
+        perp_health=met["health"],
         liquidation_move_down=down, liquidation_move_up=up,
         binding_leg_down=None if down is None else which(1.0 + down),
         binding_leg_up=None if up is None else which(1.0 + up),

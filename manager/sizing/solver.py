@@ -5,11 +5,12 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
 
 - ``deleverage`` / ``atomic_deleverage``: sell collateral for debt toward a target health (rounds of withdraw ->
   swap -> repay, or one flash-loan transaction: flash -> repay first -> withdraw -> swap legs -> repay flash). The
-  model's exact engine sizes the direct rounds (Aave: ``sizing.deleverage`` multi-collateral rounds on the pool
-  revision's integer rules; Morpho: ``sizing.morpho`` shares math, interest accrued to the block); the atomic form
-  is one solver for both, ``atomic_pair_deleverage``: one collateral/debt pair per transaction (chosen by the
-  model), the smallest integer sale whose exact health after ``model.after`` reaches the target (bisection),
-  else the exact optimum within the pools' depth, the caps and the collateral (``partial`` when the pools bind).
+  model's exact engine sizes the direct rounds (``LoanModel.deleverage_rounds``, in the protocol's folder: e.g.
+  multi-collateral rounds on a pool revision's integer rules, or shares math with interest accrued to the block);
+  the atomic form is one solver for every protocol, ``atomic_pair_deleverage``: one collateral/debt pair per
+  transaction (chosen by the model), the smallest integer sale whose exact health after ``model.after`` reaches
+  the target (bisection), else the exact optimum within the pools' depth, the caps and the collateral
+  (``partial`` when the pools bind).
 - ``boost`` / ``atomic_boost``: borrow the debt asset, buy collateral with it, supply it, down to a target health
   (notes §6: ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))``). One solver for both protocols: each round's borrow is the
   largest integer whose **exact** health after the supply (the model's ``after``) is >= the target (borrow sizes
@@ -20,7 +21,8 @@ only through its ``LoanModel`` (exact health after signed deltas, borrow gates, 
   Without a flash loan the borrow lands before the supply, so it must pass the gate alone and keep the health
   >= ``limits.safety_floor_hf`` (k rounds: borrow -> swap -> supply); with one (flash ``Δ``, swap, supply, borrow
   ``Δ + premium``) the gate applies to the final borrow with the new collateral counted.
-- ``close`` / ``collateral_switch``: the price automations' one-transaction actions (``sizing.automations``).
+- ``close`` / ``collateral_switch``: the price automations' one-transaction actions (``LoanModel.close_position`` /
+  ``switch_collateral``, on the shared helpers of ``sizing.automations``).
 
 Pure: no I/O.
 """
@@ -32,9 +34,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from manager.domain import SizingDecision, SizingStep
-from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
+from manager.sizing._checks import BadInputError, NoDebtError, largest_passing, non_negative, target_health
 from manager.sizing.caps import SizingLimits, describe_binding, usd_cap_wei
 from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.fixed import flash_amount as _flash_amount
 from manager.sizing.loan import DeleverageOptions, LoanAsset, LoanModel, LoanSnapshot
 from manager.sizing.venues import DepthEntry, Leg, VenueSet
 
@@ -76,7 +79,7 @@ def deleverage(
                              no_route=tuple(no_route), flash_premium_bps=flash_premium_bps,
                              swap_haircut_bps=swap_haircut_bps, safety_floor_hf=safety_floor_hf,
                              max_rounds=max_rounds)
-    return model._deleverage(target_hf, depth=depth, limits=limits, opts=opts)
+    return model.deleverage_rounds(target_hf, depth=depth, limits=limits, opts=opts)
 
 
 def atomic_deleverage(
@@ -92,7 +95,7 @@ def atomic_deleverage(
     """One atomic deleverage (flash -> repay first -> withdraw -> swap legs -> repay flash) toward ``target_hf``."""
     model = model_of(position)
     opts = DeleverageOptions(collateral_order=collateral_order, swap_haircut_bps=swap_haircut_bps)
-    return model._atomic_deleverage(target_hf, premium_bps=premium_bps, depth=depth, limits=limits, opts=opts)
+    return model.atomic_deleverage(target_hf, premium_bps=premium_bps, depth=depth, limits=limits, opts=opts)
 
 
 def atomic_pair_deleverage(
@@ -115,7 +118,6 @@ def atomic_pair_deleverage(
     action within them (``partial`` when the pools bound it). Steps: flash_loan F, repay F, withdraw x, swap legs.
     """
     from manager.sizing.atomic import ATOMIC_NOTE
-    from manager.sizing.deleverage import _flash_amount
 
     t = target_health("target_hf", target_hf)
     prem = _premium(premium_bps)
@@ -463,7 +465,7 @@ def close(
 ) -> SizingDecision:
     """Close the position in one transaction (``fraction < 1``: repay that share of the debt, where supported)."""
     model = model_of(position)
-    return model._close(out_asset=out_asset, premium_bps=premium_bps, depth=depth, limits=limits, fraction=fraction,
+    return model.close_position(out_asset=out_asset, premium_bps=premium_bps, depth=depth, limits=limits, fraction=fraction,
                         debt_asset=debt_asset, collateral_asset=collateral_asset, name=name)
 
 
@@ -480,7 +482,7 @@ def collateral_switch(
 ) -> SizingDecision:
     """Move collateral ``from_asset`` -> ``to_asset`` in one transaction, final health >= ``floor_hf``."""
     model = model_of(position)
-    return model._collateral_switch(from_asset=from_asset, to_asset=to_asset, floor_hf=floor_hf,
+    return model.switch_collateral(from_asset=from_asset, to_asset=to_asset, floor_hf=floor_hf,
                                     premium_bps=premium_bps, depth=depth, limits=limits, name=name)
 
 
@@ -495,8 +497,6 @@ def _premium(premium_bps: int) -> int:
 def _sale_clearing(sale: VenueSet, debt_wei: int, prem: int, have_wei: int) -> int | None:
     """The smallest integer sale whose guaranteed output repays the whole ``debt_wei`` after the flash premium
     (None: not within ``have_wei`` / the quoted depth)."""
-    from manager.sizing.deleverage import _flash_amount
-
     def covers(x: int) -> bool:
         out = math.floor(sale.model.out_wei(min(float(x), sale.model.max_in_wei)))
         return _flash_amount(out, prem) >= debt_wei
@@ -545,9 +545,7 @@ def _argmax_health(health: Any, x_max: int) -> int:
 
 
 def _largest(ok: Any, guess: int) -> int:
-    from manager.sizing.aave import _largest as largest
-
-    return int(largest(ok, guess))
+    return largest_passing(ok, guess)
 
 
 def _swaps(j: LoanAsset, k: LoanAsset, b: int, y: int, rnd: int, legs: list[Leg] | None) -> list[SizingStep]:

@@ -14,9 +14,9 @@ from manager.chain.abi import load_abi
 from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
 from manager.domain import UINT256_MAX, WAD
+from manager.protocols.aave_v3.liquidation import liquidation_call, max_liquidation, worst_liquidation
+from manager.protocols.aave_v3.math import account_data, liquidation_prices
 from manager.protocols.aave_v3.reads import read_accounts, read_market
-from manager.sizing.aave import account_data, liquidation_prices
-from manager.sizing.liquidation import liquidation_call, max_liquidation, worst_liquidation
 
 _keccak = __import__("eth_hash.auto", fromlist=["keccak"]).keccak
 LIQ_TOPIC = _keccak(b"LiquidationCall(address,address,address,uint256,uint256,address,bool)").hex()

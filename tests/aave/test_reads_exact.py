@@ -11,9 +11,9 @@ from web3.exceptions import ContractLogicError
 
 from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
+from manager.protocols.aave_v3.math import account_data
 from manager.protocols.aave_v3.reads import read_accounts, read_market
-from manager.sizing.aave import account_data
-from manager.sizing.vector import health_factor_aave_batch
+from manager.protocols.aave_v3.vector import health_factor_aave_batch
 
 WAD = 10**18
 COLLATERALS = ("WETH", "WBTC", "USDC", "DAI", "wstETH")

@@ -10,9 +10,9 @@ import pytest
 from manager.chain.client import ChainClient
 from manager.config.schema import ChainConfig
 from manager.execution.planner import build_plan
+from manager.protocols.aave_v3.deleverage import plan_deleverage
 from manager.protocols.aave_v3.plan import PlanContext
 from manager.protocols.aave_v3.reads import read_accounts, read_market
-from manager.sizing.deleverage import plan_deleverage
 from tests.atomic import helpers as H
 
 pytestmark = [pytest.mark.chain]

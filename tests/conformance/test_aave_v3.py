@@ -12,12 +12,12 @@ from manager.devnet.deploy import fund_and_supply
 from manager.domain import WAD
 from manager.execution.types import TxStep
 from manager.protocols.aave_v3 import encode as enc
+from manager.protocols.aave_v3.deleverage import plan_deleverage
+from manager.protocols.aave_v3.math import account_data
 from manager.protocols.aave_v3.plan import PlanContext, build_steps
 from manager.protocols.aave_v3.reads import read_accounts, read_market
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing.aave import account_data
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from tests.conformance.base import Handle, LendingAdapterConformance
 
 FEES = {("WETH", "USDC"): 500, ("WBTC", "USDC"): 3000, ("wstETH", "USDC"): 3000}

@@ -7,10 +7,10 @@ from typing import Any
 from manager.devnet.morpho import artifacts, open_position
 from manager.execution.types import TxStep
 from manager.protocols.morpho_blue import encode as enc
+from manager.protocols.morpho_blue import math as mm
 from manager.protocols.morpho_blue.plan import MorphoPlanContext, build_steps, decide_deleverage
 from manager.protocols.morpho_blue.reads import PositionRef, read_snapshots
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing import morpho as mm
 from tests.conformance.base import Handle, LendingAdapterConformance
 
 WAD = 10**18

@@ -2,7 +2,7 @@
 2.102.1; the market's views answer through its ``ProxyPerpsV2``).
 
 The adapter hooks call the protocol modules (``manager.protocols.synthetix_perps.reads`` / ``.encode``, the exact
-integer emulation in ``manager.sizing.perp``) until ``SynthetixPerpsAdapter`` carries them (issue 13): then the
+integer emulation in ``manager.protocols.synthetix_perps.math``) until ``SynthetixPerpsAdapter`` carries them (issue 13): then the
 overrides below marked "adapter hook" go, and the suite runs on the adapter's own methods
 (``PerpAdapterConformance.adapter_call``).
 """
@@ -17,9 +17,10 @@ from manager.domain import SizingDecision
 from manager.execution.planner import build_plan
 from manager.execution.types import TxStep
 from manager.protocols.synthetix_perps import encode as enc
+from manager.protocols.synthetix_perps import math as P
 from manager.protocols.synthetix_perps.plan import PerpPlanContext
 from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
-from manager.sizing import perp as P
+from manager.protocols.synthetix_perps.types import PerpSnapshot
 from tests.conformance.perps_base import WAD, PerpAdapterConformance, PerpHandle, PerpViews
 
 _ABI: list[dict[str, Any]] = []
@@ -103,7 +104,7 @@ class TestSynthetixPerpsConformance(PerpAdapterConformance):
             settings=snx["perps_settings"], exchange_rates=snx["exchange_rates"], susd=snx["susd"],
             market_key=snx["markets"][h.market]["market_key"])
 
-    def read(self, chain, client, h, block=None) -> P.PerpSnapshot:
+    def read(self, chain, client, h, block=None) -> PerpSnapshot:
         block = chain.w3.eth.block_number if block is None else block
         snx = chain.book["synthetix"]
         (snap,), _ = read_perps(client, PerpsV2Addresses.from_book(snx, h.market), [h.account], block,

@@ -16,9 +16,9 @@ from manager.execution.policy import PolicyLimits
 from manager.execution.signer import Signer
 from manager.execution.store import ExecutionStore
 from manager.execution.types import Preconditions
+from manager.protocols.aave_v3.deleverage import plan_deleverage
 from manager.protocols.aave_v3.plan import PlanContext, allowed_calls
 from manager.protocols.aave_v3.reads import read_accounts, read_market
-from manager.sizing.deleverage import plan_deleverage
 
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 

@@ -126,7 +126,7 @@ def _try(net, step: TxStep, sender: str) -> bool:
 
 def test_set_user_emode_respects_the_v36_bitmaps(chain):
     """``set_user_emode`` on the v3.6 pool; ``emode_switch`` predicts every accept/refuse of the contract."""
-    from manager.sizing.aave import emode_switch
+    from manager.protocols.aave_v3.math import emode_switch
 
     user = chain.address(USER)
     pool, _weth, _usdc = _open(chain, user)  # WETH + USDC collateral, USDC debt

@@ -94,9 +94,9 @@ def test_plan_whose_gas_exceeds_the_budget_is_refused(w3, anvil, token, account,
 
 
 def test_loss_avoided_follows_the_exact_liquidation_rules():
-    """Aave: the loss weighed is the worst single liquidationCall of the pool version (sizing.liquidation)."""
+    """Aave: the loss weighed is the worst single liquidationCall of the pool version (protocols.aave_v3.liquidation)."""
     from manager.execution.fees import lending_liquidation_loss_usd
-    from manager.sizing.liquidation import worst_liquidation
+    from manager.protocols.aave_v3.liquidation import worst_liquidation
     from tests.sizing.test_liquidation import v36
 
     for snap in (a1(weth_price_base=1500 * 10**8), v36(a1(weth_price_base=1500 * 10**8))):

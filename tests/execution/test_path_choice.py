@@ -10,8 +10,8 @@ from eth_abi import decode
 
 from manager.domain import AtomicReads
 from manager.execution.planner import AtomicSetup, UnplannableDecision, build_plan, choose_path
+from manager.protocols.aave_v3.atomic import plan_atomic_deleverage
 from manager.protocols.aave_v3.plan import PlanContext
-from manager.sizing.atomic import plan_atomic_deleverage
 from manager.sizing.caps import SizingLimits
 from tests.sizing.builders import USDC, WETH, a1, cpmm_curve
 
@@ -97,7 +97,7 @@ def test_flash_decision_without_the_atomic_path_is_refused():
 
 
 def test_cdp_health_repays_the_stranded_proceeds_not_the_borrowed_funds():
-    from manager.sizing.aave import health_factor
+    from manager.protocols.aave_v3.math import health_factor
     from strategies import cdp_health
     from strategies.api import StrategyContext
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from manager.protocols.morpho_blue import math as mm
 from manager.protocols.morpho_blue.plan import MorphoPlanContext, build_steps, decide_deleverage
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
-from manager.sizing import morpho as mm
 from manager.sizing.caps import SizingLimits
 from tests.sizing.builders import cpmm_curve
 

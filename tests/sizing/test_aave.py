@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from manager.errors import SizingError
-from manager.sizing import aave, vector
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3 import vector as aave_vector
 from manager.sizing._checks import BadInputError
 from manager.sizing.fixed import UINT256_MAX
 from tests.sizing.builders import USDC, WETH, WSTETH, a1, emode, reserve, snapshot
@@ -208,7 +209,7 @@ def test_exact_and_vectorized_v30_agree(pw, ps, pu, cw, cs, dw, du, ltw, lts):
     debt = np.array([sum(ln.debt_base() for ln in pos.lines)], dtype=np.float64)
     if coll.max() >= 2**53 or debt.max() >= 2**53:
         return  # float64 cannot carry these integers exactly; the vector mode is documented for < 2^53
-    hf_vec = vector.health_factor_aave_v30(coll, lt, debt)[0]
+    hf_vec = aave_vector.health_factor_aave_v30(coll, lt, debt)[0]
     if acc.health_factor_wad == UINT256_MAX:
         assert math.isinf(hf_vec)
         return

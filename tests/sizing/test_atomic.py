@@ -10,16 +10,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from manager.domain import DepthCurve
-from manager.sizing import aave
-from manager.sizing import morpho as mm
-from manager.sizing.atomic import (
-    min_health_wad,
-    plan_atomic_boost,
-    plan_atomic_deleverage,
-    plan_atomic_deleverage_morpho,
-)
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.atomic import plan_atomic_boost, plan_atomic_deleverage
+from manager.protocols.aave_v3.deleverage import PARTIAL_REASON, plan_deleverage
+from manager.protocols.morpho_blue import math as mm
+from manager.protocols.morpho_blue.atomic import plan_atomic_deleverage_morpho
+from manager.sizing.atomic import min_health_wad
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import PARTIAL_REASON, plan_deleverage
 from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, percent_mul
 from manager.sizing.venues import Venue, VenueSet, compose_curves, venue_set

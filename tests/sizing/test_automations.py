@@ -9,8 +9,12 @@ import math
 
 import pytest
 
-from manager.sizing.aave import exact_position
-from manager.sizing.automations import plan_atomic_close, plan_collateral_switch, plan_partial_close
+from manager.protocols.aave_v3.automations import (
+    plan_atomic_close,
+    plan_collateral_switch,
+    plan_partial_close,
+)
+from manager.protocols.aave_v3.math import exact_position
 from manager.sizing.caps import SizingLimits
 from manager.sizing.fixed import percent_mul
 from tests.sizing.builders import USDC, WETH, WSTETH, a1, cpmm_curve, reserve, snapshot

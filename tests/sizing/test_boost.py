@@ -6,9 +6,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from manager.sizing import aave, vector
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.boost import plan_boost
+from manager.sizing import vector
 from manager.sizing._checks import BadInputError
-from manager.sizing.boost import plan_boost
 from manager.sizing.caps import SizingLimits
 from manager.sizing.fixed import WAD, percent_div
 from tests.sizing.builders import USDC, WETH, a1, cpmm_curve

@@ -8,10 +8,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from manager.sizing import aave, vector
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.deleverage import plan_deleverage
+from manager.sizing import vector
 from manager.sizing._checks import BadInputError, NoDebtError
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.fixed import WAD, percent_mul
 from tests.sizing.builders import USDC, WETH, WSTETH, a1, cpmm_curve, reserve, snapshot
 

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.sizing import aave
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.deleverage import plan_deleverage
 from manager.sizing._checks import BadInputError
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from tests.sizing.builders import USDC, WETH, reserve, snapshot
 from tests.sizing.test_deleverage import replay
 

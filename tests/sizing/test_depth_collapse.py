@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from manager.domain import QuotePoint
+from manager.protocols.aave_v3.deleverage import plan_deleverage
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from manager.sizing.depth import SwapModel, curve_sale
 from tests.sizing.builders import USDC, WETH, a1, cpmm_curve
 
@@ -58,7 +58,7 @@ def test_zero_slippage_names_max_slippage_bps():
 
 
 def test_morpho_per_tx_cap_below_dust_names_per_tx_usd():
-    from manager.sizing import morpho
+    from manager.protocols.morpho_blue import math as morpho
 
     m = morpho.MorphoMarket(loan_decimals=6, collateral_decimals=18, lltv_wad=86 * 10**16,
                             total_supply_assets=2_000_000 * 10**6, total_borrow_assets=1_020_000 * 10**6,

@@ -1,4 +1,4 @@
-"""``sizing.liquidation`` against the hand-checked vectors of protocol-math.md (A2, A3, A3b) for v3.0 and v3.6,
+"""``protocols.aave_v3.liquidation`` against the hand-checked vectors of protocol-math.md (A2, A3, A3b) for v3.0 and v3.6,
 and the rules object's version differences (A4, A5). The on-chain equality is in tests/aave."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from manager.domain import UINT256_MAX
-from manager.sizing import aave
-from manager.sizing.aave_rules import POOL_REVISIONS, V3_0, V3_6, rules_for
-from manager.sizing.liquidation import liquidation_call, max_liquidation, worst_liquidation
+from manager.protocols.aave_v3 import math as aave
+from manager.protocols.aave_v3.liquidation import liquidation_call, max_liquidation, worst_liquidation
+from manager.protocols.aave_v3.rules import POOL_REVISIONS, V3_0, V3_6, rules_for
 from tests.sizing.builders import a1, reserve, snapshot
 
 

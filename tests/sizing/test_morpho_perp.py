@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.sizing import morpho, perp
+from manager.protocols.morpho_blue import math as morpho
+from manager.protocols.synthetix_perps import math as snx
+from manager.sizing import perp
 from manager.sizing._checks import BadInputError, NoDebtError
 
 
@@ -77,32 +79,32 @@ def test_morpho_bad_input():
         morpho.max_safe_borrow(market(3000 * 10**24), POS, 0.5)
 
 
-SNX = perp.SynthetixParams(liquidation_buffer_ratio=0.01, liquidation_fee_ratio=0.0035, min_keeper_fee=20,
+SNX = snx.SynthetixParams(liquidation_buffer_ratio=0.01, liquidation_fee_ratio=0.0035, min_keeper_fee=20,
                            max_keeper_fee=1000, keeper_liquidation_fee=2, skew_scale=1e6, liquidation_premium_multiplier=1)
 
 
 def test_p1_synthetix():
-    assert perp.synthetix_liquidation_margin(10, 2000, SNX) == pytest.approx(272)
-    assert perp.synthetix_liquidation_premium(10, 2000, SNX) == pytest.approx(0.2)
-    assert perp.synthetix_liquidation_price_view(10, 2000, 4000, SNX) == pytest.approx(1627.22, abs=1e-9)
-    assert perp.synthetix_liquidation_price_exact(10, 2000, 4000, SNX) == pytest.approx(1622.1148, abs=1e-4)
-    assert perp.synthetix_can_liquidate(10, 2000, 4000, 1620, SNX)
-    assert not perp.synthetix_can_liquidate(10, 2000, 4000, 1627, SNX)
-    assert perp.synthetix_liquidation_price_view(-10, 2000, 4000, SNX) == pytest.approx(2372.78, abs=1e-9)
-    assert perp.synthetix_liquidation_price_exact(-10, 2000, 4000, SNX) == pytest.approx(2367.8109, abs=1e-4)
+    assert snx.synthetix_liquidation_margin(10, 2000, SNX) == pytest.approx(272)
+    assert snx.synthetix_liquidation_premium(10, 2000, SNX) == pytest.approx(0.2)
+    assert snx.synthetix_liquidation_price_view(10, 2000, 4000, SNX) == pytest.approx(1627.22, abs=1e-9)
+    assert snx.synthetix_liquidation_price_exact(10, 2000, 4000, SNX) == pytest.approx(1622.1148, abs=1e-4)
+    assert snx.synthetix_can_liquidate(10, 2000, 4000, 1620, SNX)
+    assert not snx.synthetix_can_liquidate(10, 2000, 4000, 1627, SNX)
+    assert snx.synthetix_liquidation_price_view(-10, 2000, 4000, SNX) == pytest.approx(2372.78, abs=1e-9)
+    assert snx.synthetix_liquidation_price_exact(-10, 2000, 4000, SNX) == pytest.approx(2367.8109, abs=1e-4)
 
 
 @settings(max_examples=100, deadline=None)
 @given(size=st.floats(-500, 500).filter(lambda x: abs(x) > 0.01), margin=st.floats(100, 1e6))
 def test_synthetix_exact_boundary_is_the_can_liquidate_switch(size, margin):
-    px = perp.synthetix_liquidation_price_exact(size, 2000, margin, SNX)
+    px = snx.synthetix_liquidation_price_exact(size, 2000, margin, SNX)
     if px <= 1 or px > 1e6:
         return
     eps = 1e-6 * px
     inside = px + eps if size > 0 else px - eps
     outside = px - eps if size > 0 else px + eps
-    assert not perp.synthetix_can_liquidate(size, 2000, margin, inside, SNX)
-    assert perp.synthetix_can_liquidate(size, 2000, margin, outside, SNX)
+    assert not snx.synthetix_can_liquidate(size, 2000, margin, inside, SNX)
+    assert snx.synthetix_can_liquidate(size, 2000, margin, outside, SNX)
 
 
 def test_p2_gmx_and_p3_generic():

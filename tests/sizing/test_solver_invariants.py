@@ -6,7 +6,7 @@ Hypothesis invariants (direct and atomic forms), each decision replayed step by 
 - a boost never lowers health below its target (nor below the safety floor at any step), never lowers debt,
   and lands within the tolerance above the target when feasible; every borrow passes the protocol's gate;
 - the decision's projected health is the replayed exact health.
-The Morpho model is also checked against ``sizing.morpho``'s own functions (borrow / repay / withdraw).
+The Morpho model is also checked against ``protocols.morpho_blue.math``'s own functions (borrow / repay / withdraw).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
+from manager.protocols.aave_v3.loan import AaveLoanModel
+from manager.protocols.morpho_blue import math as mm
+from manager.protocols.morpho_blue.loan import MorphoLoanModel
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
-from manager.sizing import morpho as mm
 from manager.sizing import solver
 from manager.sizing.caps import SizingLimits
-from manager.sizing.loan import AaveLoanModel, LoanModel, MorphoLoanModel
+from manager.sizing.loan import LoanModel
 from tests.sizing.builders import USDC, WETH, cpmm_curve, reserve, snapshot
 
 LOAN, COLL = "0x" + "11" * 20, "0x" + "22" * 20
@@ -206,7 +208,7 @@ def test_aave_model_is_the_exact_position():
                     {"WETH": (10 * 10**18, 0), "USDC": (0, 10_000 * 10**6)})
     model = snap.loan_model()
     assert isinstance(model, AaveLoanModel)
-    from manager.sizing.aave import exact_position
+    from manager.protocols.aave_v3.math import exact_position
 
     pos = exact_position(snap)
     assert model.health_wad() == pos.health_factor_wad()

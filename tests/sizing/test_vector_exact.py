@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.sizing.vector import health_factor_aave_v30
+from manager.protocols.aave_v3.vector import health_factor_aave_v30
 
 
 def exact_hf(coll: list[int], lt: list[int], debt: int) -> float:
@@ -49,8 +49,8 @@ def test_vector_per_version_matches_the_exact_rules(pw, pu, cw, cu, dw, du, vers
     """``aave_arrays`` + ``health_factor_aave`` follow the snapshot's version: v3.6 debt rounded up, HF from the
     un-floored sum, e-mode by bitmap (WETH in the category, USDC not)."""
     from manager.domain import EModeCategory
-    from manager.sizing.aave import account_data
-    from manager.sizing.vector import health_factor_aave_batch
+    from manager.protocols.aave_v3.math import account_data
+    from manager.protocols.aave_v3.vector import health_factor_aave_batch
     from tests.sizing.builders import reserve, snapshot
 
     rs = [reserve("WETH", pw, reserve_id=0, emode_category=1 if version == "3.0" else 0),

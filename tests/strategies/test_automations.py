@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from manager.domain import OracleReading
-from manager.sizing.aave import health_factor
+from manager.protocols.aave_v3.math import health_factor
 from manager.sizing.caps import SizingLimits
 from strategies import cdp_health, close_on_price, price_trigger, trailing_stop
 from strategies.api import LoadedAutomation, LoadedStrategy, StrategyContext, call_decide

@@ -16,7 +16,7 @@ def _at_floor():
 
 
 def _ctx(snap, wallet):
-    from manager.sizing.aave import health_factor
+    from manager.protocols.aave_v3.math import health_factor
 
     return StrategyContext(position="cdp", mode="manage", block_number=snap.block_number,
                            block_timestamp=snap.block_timestamp, now_s=float(snap.block_timestamp),

@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
+from manager.protocols.aave_v3.deleverage import plan_deleverage
 from manager.runtime.loop import decide_with_depth
 from manager.sizing.caps import SizingLimits
-from manager.sizing.deleverage import plan_deleverage
 from strategies import cdp_health
 from strategies.api import LoadedStrategy, StrategyContext
 from tests.sizing.builders import USDC, WETH, WSTETH, cpmm_curve, reserve, snapshot
@@ -53,6 +53,6 @@ def test_loop_excludes_the_pair_whose_depth_read_finds_no_pool():
 
 
 def snap_health(snap):
-    from manager.sizing.aave import exact_position
+    from manager.protocols.aave_v3.math import exact_position
 
     return exact_position(snap).health()

@@ -12,8 +12,8 @@ import pytest
 from manager.config.loader import parse_config
 from manager.domain import SizingDecision
 from manager.errors import ConfigError
+from manager.protocols.aave_v3.math import health_factor
 from manager.runtime.strategies import bind_strategies
-from manager.sizing.aave import health_factor
 from manager.sizing.caps import SizingLimits
 from strategies import cdp_health, vault_leverage
 from strategies.api import (

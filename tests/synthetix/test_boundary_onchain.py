@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from manager.devnet.synthetix import market_abi
-from manager.sizing import perp as P
+from manager.protocols.synthetix_perps import math as P
 
 from .conftest import WAD, issue_susd, read, rpc, set_feed_at
 

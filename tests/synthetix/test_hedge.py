@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from manager.protocols.aave_v3.math import health_factor
 from manager.protocols.aave_v3.reads import read_accounts, read_market
-from manager.sizing import perp as P
-from manager.sizing.aave import health_factor
+from manager.protocols.synthetix_perps import math as P
 from manager.sizing.hedge import hedged_view
 
 from .conftest import read

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manager.sizing import perp as P
+from manager.protocols.synthetix_perps import math as P
 
 W = 10**18
 

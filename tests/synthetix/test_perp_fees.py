@@ -5,7 +5,7 @@ fee exceeds ``max_order_fee_bps``: it adds margin instead, and says why when it 
 from __future__ import annotations
 
 from manager.protocols.synthetix_perps import encode as E
-from manager.sizing import perp as P
+from manager.protocols.synthetix_perps import math as P
 from strategies import perp_margin
 
 from .conftest import WAD, read, send_steps

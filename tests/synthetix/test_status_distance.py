@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from manager.protocols.synthetix_perps import math as P
 from manager.protocols.synthetix_perps.status import perp_distance_pct, perp_status_row
-from manager.sizing import perp as P
 
 from .conftest import read
 

@@ -186,9 +186,9 @@ def test_planned_deleverage_through_swap_router02_lands_in_the_band(chain, tmp_p
     from manager.execution.store import ExecutionStore
     from manager.execution.types import Preconditions
     from manager.persistence import Database, Repository
+    from manager.protocols.aave_v3.deleverage import plan_deleverage
     from manager.protocols.aave_v3.plan import PlanContext, allowed_calls
     from manager.protocols.aave_v3.reads import read_accounts, read_market
-    from manager.sizing.deleverage import plan_deleverage
     from tests.atomic.helpers import hf_wad, hf_wad_of
 
     net = chain

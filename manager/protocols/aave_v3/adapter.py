@@ -154,7 +154,7 @@ class AaveV3Adapter(LendingAdapter):
     def liquidation_loss_usd(self, snapshot: Any) -> float | None:
         import logging
 
-        from manager.sizing.liquidation import liquidation_loss_usd
+        from manager.protocols.aave_v3.liquidation import liquidation_loss_usd
 
         try:
             loss: float | None = liquidation_loss_usd(snapshot)

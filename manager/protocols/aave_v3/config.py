@@ -14,7 +14,7 @@ class AaveV3Config(ProtocolConfigBase):
     kind: Literal["aave_v3"]
     pool_addresses_provider: Address
     # Optional pin of the Aave release (unset: taken from the pool's POOL_REVISION on every read; set: must agree
-    # with it, or the read is refused). The rules of each release live in manager.sizing.aave_rules.
+    # with it, or the read is refused). The rules of each release live in manager.protocols.aave_v3.rules.
     version: Literal["3.0", "3.1", "3.6"] | None = None
 
 

@@ -119,7 +119,7 @@ __all__ = [
 
 
 def set_user_emode(pool: str, category_id: int) -> TxStep:
-    """``Pool.setUserEMode(categoryId)`` (0 = leave e-mode). Check it first with ``sizing.aave.emode_switch``:
+    """``Pool.setUserEMode(categoryId)`` (0 = leave e-mode). Check it first with ``aave_v3.math.emode_switch``:
     v3.6 refuses a category where a borrowed asset is not borrowable or an enabled collateral has LTV 0."""
     if isinstance(category_id, bool) or not isinstance(category_id, int) or not 0 <= category_id <= 255:
         raise ValueError(f"category_id must be an integer in 0..255, got {category_id!r}")

@@ -1,6 +1,6 @@
 """Aave V3 read adapter: build the calls, decode the results, at ONE block.
 
-The pool's ``POOL_REVISION`` picks the rules (``manager.sizing.aave_rules``: v3.0/v3.1 and v3.6); a revision
+The pool's ``POOL_REVISION`` picks the rules (``manager.protocols.aave_v3.rules``: v3.0/v3.1 and v3.6); a revision
 posman does not implement is refused, naming the supported ones. v3.6 (npm ``@aave-dao/aave-v3-origin`` 3.6.0,
 ``POOL_REVISION`` 10) differs in what is read: e-mode categories are not named by the reserves (bits 168-175
 are unused) but carry collateral / borrowable / LTV-zero bitmaps (``getEModeCategoryCollateralConfig``,
@@ -51,9 +51,9 @@ from manager.domain import (
     ReserveState,
 )
 from manager.errors import ChainError, DataQualityError
+from manager.protocols.aave_v3.rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
-from manager.sizing.aave_rules import POOL_REVISIONS, rules_for, supported, version_for_revision
 
 ZERO = "0x0000000000000000000000000000000000000000"
 
@@ -247,7 +247,7 @@ class AaveMarket:
 
 
 # Pool.POOL_REVISION -> Aave release whose rules posman's exact math and bitmap decoding mirror: the one table
-# lives in manager.sizing.aave_rules (1/2: v3.0.x, 3: v3.1, 10: v3.6); anything else is refused.
+# lives in manager.protocols.aave_v3.rules (1/2: v3.0.x, 3: v3.1, 10: v3.6); anything else is refused.
 SUPPORTED_POOL_REVISIONS = POOL_REVISIONS
 EMODE_IDS = range(1, 256)  # uint8 category ids (0 = no e-mode)
 

@@ -1,7 +1,7 @@
 """Status row of an Aave V3 position (``posman status``; the stable fields are documented in ``manager.status``).
 
-Computed locally from the snapshot with the version's exact integer math (``manager.sizing.aave``:
-``getUserAccountData``; ``manager.sizing.liquidation``: the worst single ``liquidationCall``).
+Computed locally from the snapshot with the version's exact integer math (``manager.protocols.aave_v3.math``:
+``getUserAccountData``; ``manager.protocols.aave_v3.liquidation``: the worst single ``liquidationCall``).
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from manager.domain import UINT256_MAX, WAD
+from manager.protocols.aave_v3.math import account_data, liquidation_prices
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing.aave import account_data, liquidation_prices
 
 
 def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
@@ -51,10 +51,10 @@ def status_row(snap: LendingPositionSnapshot) -> dict[str, Any]:
 
 
 def _liquidation_view(snap: LendingPositionSnapshot) -> dict[str, Any] | None:
-    """The worst single ``liquidationCall`` on the position (``sizing.liquidation.worst_liquidation``: the
+    """The worst single ``liquidationCall`` on the position (``aave_v3.liquidation.worst_liquidation``: the
     version's close factor, $2,000 thresholds, $1,000 leftover rule and deficit), valued just below HF 1 when the
     position is above it. ``None`` without debt. Amounts in the assets' token units and USD."""
-    from manager.sizing.liquidation import worst_liquidation
+    from manager.protocols.aave_v3.liquidation import worst_liquidation
 
     q = worst_liquidation(snap)
     if q is None:

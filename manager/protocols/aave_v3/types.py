@@ -2,7 +2,7 @@
 
 The reserve / e-mode / account types it holds are the protocol-neutral lending shapes of ``manager.domain``
 (``ReserveState`` mirrors aave-v3-core ``DataTypes.ReserveData`` and ``ReserveConfiguration``). Health comes
-from ``manager.sizing.aave.account_data`` (the exact ``getUserAccountData`` integer math of the version).
+from ``manager.protocols.aave_v3.math.account_data`` (the exact ``getUserAccountData`` integer math of the version).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from manager.domain import (
 )
 
 if TYPE_CHECKING:
-    from manager.sizing.loan import AaveLoanModel
+    from manager.protocols.aave_v3.loan import AaveLoanModel
 
 
 class LendingPositionSnapshot(PositionSnapshot):
@@ -51,8 +51,8 @@ class LendingPositionSnapshot(PositionSnapshot):
         return {r.asset: (r.symbol, r.decimals) for r in self.reserves.values()}
 
     def health_view(self) -> HealthView:
-        """The exact ``getUserAccountData`` health factor (``manager.sizing.aave.account_data``)."""
-        from manager.sizing.aave import account_data
+        """The exact ``getUserAccountData`` health factor (``manager.protocols.aave_v3.math.account_data``)."""
+        from manager.protocols.aave_v3.math import account_data
 
         acc = account_data(self)
         hf = math.inf if acc.health_factor_wad == UINT256_MAX else acc.health_factor_wad / WAD
@@ -63,7 +63,7 @@ class LendingPositionSnapshot(PositionSnapshot):
     def loan_model(self, *, emode_price_base: int | None = None) -> AaveLoanModel:
         """How this position's collateral and debt enter its health (``manager.sizing.loan``): the exact Aave
         rules of its pool revision, for the one deleverage/boost solver (``manager.sizing.solver``)."""
-        from manager.sizing.loan import AaveLoanModel
+        from manager.protocols.aave_v3.loan import AaveLoanModel
 
         return AaveLoanModel.of(self, emode_price_base=emode_price_base)
 

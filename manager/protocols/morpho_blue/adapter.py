@@ -95,7 +95,7 @@ class MorphoBlueAdapter(LendingAdapter):
         return str(self.flash_kind), proto.morpho
 
     def atomic_debt(self, snapshot: Any, reads: Any) -> AtomicDebt | str:
-        from manager.sizing import morpho as mm
+        from manager.protocols.morpho_blue import math as mm
 
         debt_wei = mm.borrowed_assets(snapshot.market_now, snapshot.position)
         debt_usd = debt_wei * (snapshot.loan_price_usd or 0.0) / 10**snapshot.loan_decimals

@@ -34,9 +34,9 @@ from manager.errors import NeverSubmitError
 from manager.execution.calls import erc20_approve
 from manager.execution.types import TxStep
 from manager.protocols.morpho_blue import encode as enc
+from manager.protocols.morpho_blue import math as mm
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
 from manager.protocols.uniswap_v3 import encode as uni
-from manager.sizing import morpho as mm
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthEntry
 
@@ -82,7 +82,7 @@ def decide_deleverage(snap: MorphoPositionSnapshot, target_hf: float, *, swap_ha
                       wallet_wei: Mapping[str, int] | None = None) -> SizingDecision:
     """The deleverage decision for ``snap`` (rounds of withdraw -> swap -> repay) toward ``target_hf``: a thin call
     into the one solver, ``manager.sizing.solver.deleverage``, over the position's loan model
-    (``manager.sizing.morpho_decide`` sizes the rounds with the exact shares math).
+    (``manager.protocols.morpho_blue.decide`` sizes the rounds with the exact shares math).
 
     ``depth`` ((token_in, token_out) addresses or symbols -> ``DepthCurve``): the collateral -> loan curve,
     when present, values every sale (guaranteed output = quotes less ``limits.swap_tolerance_bps``, the pool

@@ -14,7 +14,7 @@ Three rounds, every one through ``manager.chain.multicall.execute`` at the same 
    feed's ``latestRoundData`` / ``decimals``.
 
 Health is not read (Morpho has no health view): it is computed from these values by
-``manager.sizing.morpho`` with the contract's own rounding (borrowed assets rounded up from shares).
+``manager.protocols.morpho_blue.math`` with the contract's own rounding (borrowed assets rounded up from shares).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from manager.chain.multicall import Call, CallResult
 from manager.errors import ChainError, DataQualityError
 from manager.protocols.chainlink import feed_calls
 from manager.protocols.morpho_blue import abi
+from manager.protocols.morpho_blue import math as mm
 from manager.protocols.morpho_blue.types import FeedReading, MarketParams, MorphoPositionSnapshot
 from manager.protocols.reading import AtomicWanted, OracleFeed, PositionRequest, ProtocolRead, ReadContext
-from manager.sizing import morpho as mm
 
 ZERO = "0x0000000000000000000000000000000000000000"
 DEFAULT_HEARTBEAT_S = 86_400

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from manager.protocols.morpho_blue import math as mm
 from manager.protocols.morpho_blue.types import MorphoPositionSnapshot
-from manager.sizing import morpho as mm
 
 WAD = 10**18
 

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field
 
 from manager.domain import UINT256_MAX, WAD, Frozen, HealthView, PositionSnapshot
-from manager.sizing import morpho as mm
+from manager.protocols.morpho_blue import math as mm
 
 if TYPE_CHECKING:
-    from manager.sizing.loan import MorphoLoanModel
+    from manager.protocols.morpho_blue.loan import MorphoLoanModel
 
 
 class MarketParams(Frozen):
@@ -106,7 +106,7 @@ class MorphoPositionSnapshot(PositionSnapshot):
     def loan_model(self) -> MorphoLoanModel:
         """How this position's collateral and debt enter its health (``manager.sizing.loan``): Morpho Blue's shares
         math on the market accrued to this block, for the one deleverage/boost solver (``manager.sizing.solver``)."""
-        from manager.sizing.loan import MorphoLoanModel
+        from manager.protocols.morpho_blue.loan import MorphoLoanModel
 
         return MorphoLoanModel.of(self)
 

@@ -20,8 +20,8 @@ from eth_utils import function_signature_to_4byte_selector
 
 from manager.domain import SizingDecision
 from manager.execution.types import TxStep
+from manager.protocols.synthetix_perps.math import SNX_UNIT, PerpsV2Market, snx_div, snx_mul
 from manager.protocols.synthetix_perps.types import PerpSnapshot
-from manager.sizing.perp import SNX_UNIT, PerpsV2Market, snx_div, snx_mul
 
 INT256_MAX = 2**255 - 1
 

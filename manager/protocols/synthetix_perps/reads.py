@@ -31,8 +31,8 @@ from manager.chain.multicall import Call, CallResult
 from manager.domain import PositionSnapshot
 from manager.errors import DataQualityError, PosmanError
 from manager.protocols.reading import PositionRequest, ProtocolRead, ReadContext
+from manager.protocols.synthetix_perps.math import PerpsV2Market, PerpsV2Position
 from manager.protocols.synthetix_perps.types import PerpSnapshot
-from manager.sizing.perp import PerpsV2Market, PerpsV2Position
 
 POSITION_T = "(uint64,uint64,uint128,uint128,int128)"
 

@@ -1,5 +1,5 @@
 """Status row of a Synthetix PerpsV2 position (``posman status``; the stable fields are documented in
-``manager.status``: perp meanings of the same keys), from the exact margin math of ``manager.sizing.perp``.
+``manager.status``: perp meanings of the same keys), from the exact margin math of ``manager.protocols.synthetix_perps.math``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 def perp_status_row(snap: Any, oracle_issues: tuple[str, ...] = ()) -> dict[str, Any]:
     """The status row of a Synthetix PerpsV2 position (a ``manager.protocols.synthetix_perps.types.PerpSnapshot``);
     ``oracle_issues``: why the oracle of the market's asset is not trusted (the snapshot's ``oracle_issues``)."""
+    from manager.protocols.synthetix_perps.math import SNX_UNIT, perp_metrics, snx_exact_liquidation_price
     from manager.sizing._checks import BadInputError
-    from manager.sizing.perp import SNX_UNIT, perp_metrics, snx_exact_liquidation_price
 
     met = perp_metrics(snap)
     open_ = snap.position.size_wad != 0

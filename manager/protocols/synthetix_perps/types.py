@@ -1,15 +1,18 @@
 """Synthetix PerpsV2 position snapshot: one account's position with its market at one block.
 
-The market and position values and the exact margin math are in ``manager.sizing.perp`` (mirrors synthetix
+The market and position values and the exact margin math are in ``manager.protocols.synthetix_perps.math`` (mirrors synthetix
 2.102.1 ``PerpsV2MarketBase.sol``); this module adds what every position snapshot has (``PositionSnapshot``).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from manager.domain import HealthView, PositionSnapshot, health_wad
-from manager.sizing.perp import PerpsV2Market, PerpsV2Position
+from manager.protocols.synthetix_perps.math import PerpsV2Market, PerpsV2Position
+
+if TYPE_CHECKING:
+    from manager.protocols.synthetix_perps.model import SynthetixPerpModel
 
 PRICE_INVALID = "market price invalid (ExchangeRates/circuit breaker)"
 
@@ -36,7 +39,7 @@ class PerpSnapshot(PositionSnapshot):
     def health_view(self) -> HealthView:
         """Remaining liquidatable margin / liquidation margin (``snx_perp_health``; ``canLiquidate`` at <= 1);
         ``collateral_usd`` is the remaining margin, ``debt_usd`` the notional."""
-        from manager.sizing.perp import perp_metrics
+        from manager.protocols.synthetix_perps.math import perp_metrics
 
         met = perp_metrics(self)
         hf = met["health"]
@@ -44,6 +47,13 @@ class PerpSnapshot(PositionSnapshot):
         return HealthView(self.protocol, hf, health_wad(hf), max(0.0, met["remaining_margin_usd"]),
                           met["notional_usd"], symbols=frozenset(self.oracle_symbols()), oracle_fresh=not issues,
                           oracle_issues=issues)
+
+    def perp_model(self) -> SynthetixPerpModel:
+        """What the strategies and the hedged view see of this position (``manager.sizing.perp.PerpModel``): the
+        exact PerpsV2 margin math of ``manager.protocols.synthetix_perps.math``."""
+        from manager.protocols.synthetix_perps.model import SynthetixPerpModel
+
+        return SynthetixPerpModel(self)
 
 
 __all__ = ["PerpSnapshot"]

@@ -1,5 +1,5 @@
 """Synthetix PerpsV2 start-up wiring: the post-state health check of the fork replay (remaining liquidatable
-margin / liquidation margin, ``manager.sizing.perp.snx_perp_health``). Moved here from
+margin / liquidation margin, ``manager.protocols.synthetix_perps.math.snx_perp_health``). Moved here from
 ``manager.runtime.lifecycle``.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 def perp_health_reader(chain_cfg: Any, proto: Any, account: str) -> Callable[[Any], float]:
     """``post_check`` for a PerpsV2 position: remaining liquidatable margin / liquidation margin."""
     from manager.protocols.common import block_ts, client_on
+    from manager.protocols.synthetix_perps.math import snx_perp_health
     from manager.protocols.synthetix_perps.reads import PerpsV2Addresses, read_perps
-    from manager.sizing.perp import snx_perp_health
 
     addrs = PerpsV2Addresses(market=proto.market, settings=proto.settings, exchange_rates=proto.exchange_rates,
                              susd=proto.susd, name=proto.name)

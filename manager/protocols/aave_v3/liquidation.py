@@ -17,7 +17,7 @@ What a liquidator may repay and seize, and what the borrower loses, for one (col
   ``percentMul(coll - percentDiv(coll, bonus), liquidationProtocolFee)`` out of the seized collateral.
   The bonus is the e-mode one when the collateral is the user's e-mode collateral (v3.2+: by bitmap).
 
-Rounding per version comes from ``manager.sizing.aave_rules``. Inputs are the raw reads of one block (the
+Rounding per version comes from ``manager.protocols.aave_v3.rules``. Inputs are the raw reads of one block (the
 snapshot); the contract accrues interest to the block it runs in, so compare at the same block.
 """
 
@@ -26,9 +26,9 @@ from __future__ import annotations
 from typing import Any
 
 from manager.domain import RAY, WAD, Frozen
+from manager.protocols.aave_v3.math import AssetLine, ExactPosition, exact_position
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError
-from manager.sizing.aave import AssetLine, ExactPosition, exact_position
 from manager.sizing.fixed import UINT256_MAX, percent_div, percent_mul
 
 CLOSE_FACTOR_HF_THRESHOLD_WAD = 95 * 10**16  # 0.95e18

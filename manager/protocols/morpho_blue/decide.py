@@ -1,6 +1,6 @@
 """Morpho Blue deleverage decisions over the loan model: rounds of withdrawCollateral -> swap -> repay.
 
-``decide_deleverage`` turns the exact round solver ``manager.sizing.morpho.plan_deleverage`` (the market accrued to
+``decide_deleverage`` turns the exact round solver ``manager.protocols.morpho_blue.math.plan_deleverage`` (the market accrued to
 the snapshot's block: ``MorphoLoanModel``) into the project's ``SizingDecision``, sizing the sales from the
 collateral -> loan pool's depth curve when one is given (else the oracle less a haircut, said in the reason) within
 ``SizingLimits`` (USD caps, safety floor, rounds). With wallet funds (collateral tokens an interrupted plan withdrew,
@@ -17,13 +17,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from manager.domain import ActionKind, SizingDecision, SizingStep
-from manager.sizing import morpho as mm
+from manager.protocols.morpho_blue import math as mm
 from manager.sizing.caps import SizingLimits
 from manager.sizing.depth import SwapModel, curve_sale
 from manager.sizing.venues import DepthEntry
 
 if TYPE_CHECKING:
-    from manager.sizing.loan import DeleverageOptions, MorphoLoanModel
+    from manager.protocols.morpho_blue.loan import MorphoLoanModel
+    from manager.sizing.loan import DeleverageOptions
 
 
 def decide_deleverage(model: MorphoLoanModel, target_hf: float, *,

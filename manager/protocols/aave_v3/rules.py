@@ -20,7 +20,7 @@ Sources (read in the protocol's own code):
   (``getUserReserveLtv``: collateral bitmap -> e-mode LTV unless the ``ltvzeroBitmap`` bit is set, LT from the
   bitmap; borrow checked *after* the state change: ltv != 0, HF >= 1, ``coll >= percentDivCeil(debt, ltv)``;
   ``borrowableBitmap`` replaces ``borrowingEnabled`` in an e-mode), ``LiquidationLogic`` (v3.3+ close factor and
-  leftover rule, deficit; see ``manager.sizing.liquidation``), no stable debt, no e-mode price source.
+  leftover rule, deficit; see ``manager.protocols.aave_v3.liquidation``), no stable debt, no e-mode price source.
 """
 
 from __future__ import annotations

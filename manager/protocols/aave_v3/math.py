@@ -1,7 +1,7 @@
 """Aave V3 account math (v3.0/v3.1 and v3.6), exact to the unit, plus the float view the solvers use.
 
 The version differences (rounding, e-mode bitmaps, LT-0 collateral, borrow gates) come from ONE place,
-``manager.sizing.aave_rules`` (``rules_for(snapshot.protocol_version)``); this module applies them.
+``manager.protocols.aave_v3.rules`` (``rules_for(snapshot.protocol_version)``); this module applies them.
 
 Mirrors aave-v3-core v3.0.x (and aave-v3-origin v3.6.0 where ``aave_rules`` says so):
 - ``GenericLogic.calculateUserAccountData`` / ``calculateAvailableBorrows`` and
@@ -36,9 +36,10 @@ from pydantic import Field
 
 from manager.domain import AccountData, EModeCategory, Frozen
 from manager.errors import SizingError
+from manager.protocols.aave_v3.rules import V3_0, AaveRules, rules_for
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError, target_health
-from manager.sizing.aave_rules import V3_0, AaveRules, rules_for
+from manager.sizing._checks import largest_passing as _largest
 from manager.sizing.caps import borrow_cap_room_wei
 from manager.sizing.fixed import PERCENTAGE_FACTOR, UINT256_MAX, WAD
 
@@ -522,26 +523,6 @@ def max_safe_borrow(
     return BorrowSize(asset=ln.asset, symbol=ln.symbol, amount_wei=amount, binding_constraint=binding,
                       bounds_wei=bounds, projected_health=None if after == UINT256_MAX else after / WAD,
                       reason="; ".join(why))
-
-
-def _largest(ok, guess: int) -> int:
-    """Largest integer ``a >= 0`` with ``ok(a)`` for a monotone (true-then-false) predicate; 0 if ``ok(0)`` fails."""
-    if not ok(0):
-        return 0
-    lo = 0
-    hi = max(1, guess)
-    while ok(hi):
-        lo = hi
-        hi *= 2
-        if hi > 2**200:
-            raise SizingError("borrow search did not converge", field="amount_wei", value=hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if ok(mid):
-            lo = mid
-        else:
-            hi = mid
-    return lo
 
 
 # ------------------------------------------------------------------------------------------------

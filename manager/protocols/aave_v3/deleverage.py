@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manager.domain import ActionKind, SizingDecision, SizingStep
+from manager.protocols.aave_v3.math import AssetLine, ExactPosition, exact_position, float_view
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError, NoDebtError, non_negative, target_health
-from manager.sizing.aave import AssetLine, ExactPosition, exact_position, float_view
 from manager.sizing.caps import SizingLimits, describe_binding, supply_cap_room_wei, usd_cap_wei
 from manager.sizing.depth import SwapModel
 from manager.sizing.fixed import WAD, percent_mul
+from manager.sizing.fixed import flash_amount as _flash_amount
 from manager.sizing.venues import DepthEntry, VenueSet, lookup, venue_set
 
 # What a depth-limited decision says: the largest action within the max slippage now, the rest next block.
@@ -98,16 +99,6 @@ class _Pair:
     def routed(self) -> bool:
         """The sale goes through venues the sizing core chose (a split, or a multi-hop route)."""
         return self.venues is not None and (self.venues.split or len(self.venues.venues[0].fees_pips) > 1)
-
-
-def _flash_amount(min_out_wei: int, premium_bps: int) -> int:
-    """Largest flash amount ``F`` with ``F + percentMul(F, premium) <= min_out_wei``."""
-    f = min_out_wei * 10_000 // (10_000 + premium_bps)
-    while f > 0 and f + percent_mul(f, premium_bps) > min_out_wei:
-        f -= 1
-    while f + 1 + percent_mul(f + 1, premium_bps) <= min_out_wei:
-        f += 1
-    return f
 
 
 def _needed_total(repay_wei: int, premium_bps: int | None) -> int:

@@ -10,6 +10,7 @@ Mirrors morpho-org/morpho-blue (tag v1.0.0 math): ``src/Morpho.sol`` (``_isHealt
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from pydantic import Field
 
@@ -110,7 +111,7 @@ def liquidation_price(market: MorphoMarket, position: MorphoPosition) -> float |
     if position.collateral_wei == 0:
         return math.inf
     per_unit = b / (position.collateral_wei * market.lltv_wad / WAD)  # loan wei per collateral wei
-    return per_unit * 10 ** (market.collateral_decimals - market.loan_decimals)
+    return float(per_unit * 10 ** (market.collateral_decimals - market.loan_decimals))
 
 
 def ltv(market: MorphoMarket, position: MorphoPosition) -> float:
@@ -324,7 +325,7 @@ class _Sale:
             x = min(x + 1 + x // 10**9, math.floor(self.model.max_in_wei) - self.used)
         return None
 
-    def segments(self):
+    def segments(self) -> Iterator[tuple[float, float, float, float]]:
         """``(u0, u1, y0, slope)`` of this round's output curve (u: collateral wei sold this round, from 0)."""
         if self.model is None:
             yield 0.0, math.inf, 0.0, self.price / ORACLE_PRICE_SCALE * self.keep_bps / 10_000

@@ -1,7 +1,7 @@
 """Boost (leverage up) of an Aave V3 position: borrow the debt token, swap it into collateral, supply it.
 
 ``plan_boost`` is a thin call into the one boost solver, ``manager.sizing.solver.boost``, over the position's
-Aave loan model (``manager.sizing.loan.AaveLoanModel``); Morpho Blue positions boost through the same solver.
+Aave loan model (``manager.protocols.aave_v3.loan.AaveLoanModel``); Morpho Blue positions boost through the same solver.
 
 Algebra (notes §6): ``HF_t = (S + y(Δ)·LT_k) / (D + Δ·(1+p))`` ⇒ for a linear swap
 ``Δ = (S - HF_t·D) / (HF_t·(1+p) - g·LT_k)``. Here the guaranteed swap output ``y`` comes from the
@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from manager.domain import SizingDecision
+from manager.protocols.aave_v3.math import AssetLine
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
-from manager.sizing.aave import AssetLine
 from manager.sizing.caps import SizingLimits
 from manager.sizing.venues import DepthEntry
 
