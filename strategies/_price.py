@@ -21,7 +21,7 @@ def oracle_price_usd(ctx: StrategyContext, symbol: str) -> float | None:
     reading = ctx.oracles.get(symbol)
     if reading is None or reading.answer <= 0:
         return None
-    return reading.answer / 10**reading.decimals
+    return float(reading.answer / 10**reading.decimals)
 
 
 def needs_atomic(ctx: StrategyContext, what: str) -> SizingDecision | None:

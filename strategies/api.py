@@ -32,7 +32,7 @@ import pkgutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType, ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -258,7 +258,7 @@ def _call_strategy(strategy: LoadedStrategy, snapshot: PositionSnapshot,
                             position=ctx.position, strategy=strategy.name)
     if out is not None and out.position != ctx.position:
         out = out.model_copy(update={"position": ctx.position})
-    return out
+    return cast("SizingDecision | None", out)
 
 
 def no_action(ctx: StrategyContext, reason: str, *, binding: str = "none", target: float | None = None) -> SizingDecision:

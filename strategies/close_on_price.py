@@ -17,6 +17,8 @@ through its loan model (``manager.sizing.solver.close``); a protocol that cannot
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
@@ -58,7 +60,7 @@ def levels(config: Config) -> list[tuple[str, str, float, str, str]]:
     return out
 
 
-def armed(config: Config, ctx: StrategyContext) -> list[dict]:
+def armed(config: Config, ctx: StrategyContext) -> list[dict[str, Any]]:
     """What is armed and how far the price is from firing (for status and the dashboard)."""
     price = oracle_price_usd(ctx, config.asset)
     out = []

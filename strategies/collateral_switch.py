@@ -12,6 +12,8 @@ Positions whose protocol can hold several collaterals (the loan model says when 
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field, model_validator
 
 from manager.domain import SizingDecision
@@ -53,7 +55,7 @@ def levels(config: Config) -> list[tuple[str, str, float, str, str]]:
              f"when_{side}_usd")]
 
 
-def armed(config: Config, ctx: StrategyContext) -> list[dict]:
+def armed(config: Config, ctx: StrategyContext) -> list[dict[str, Any]]:
     base = {"kind": "collateral_switch", "role": "switch", "from": config.from_asset, "to": config.to_asset,
             "min_health": config.min_health}
     if config.when_asset is None:

@@ -15,7 +15,7 @@ Usable alone or as an automation (``[[positions.automations]] kind = "price_trig
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -66,7 +66,7 @@ def levels(config: Config) -> list[tuple[str, str, float, str, str]]:
     return [(config.asset, side, float(price or 0.0), config.action, f"{side}_usd")]
 
 
-def armed(config: Config, ctx: StrategyContext) -> list[dict]:
+def armed(config: Config, ctx: StrategyContext) -> list[dict[str, Any]]:
     price = oracle_price_usd(ctx, config.asset)
     (asset, side, level, role, _f), = levels(config)
     dist = None if price is None else (price - level) / price * 100 * (1 if side == "below" else -1)

@@ -14,6 +14,7 @@ Usable alone or as an automation (``[[positions.automations]] kind = "trailing_s
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from pydantic import Field
 
@@ -61,7 +62,7 @@ def levels(config: Config) -> list[tuple[str, str, float, str, str]]:
     return [(config.asset, "below", base * (1 - config.trail_bps / 10_000), "stop", "activation_usd")] if base else []
 
 
-def armed(config: Config, ctx: StrategyContext) -> list[dict]:
+def armed(config: Config, ctx: StrategyContext) -> list[dict[str, Any]]:
     price = oracle_price_usd(ctx, config.asset)
     peak, peak_round = peak_of(config, ctx)
     stop = stop_usd(config, peak)

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 
 from manager.domain import PositionAsset, SizingDecision, SizingStep
-from manager.protocols.aave_v3.deleverage import PARTIAL_REASON, _flash_amount, venues_for
+from manager.protocols.aave_v3.deleverage import PARTIAL_REASON, venues_for
 from manager.protocols.aave_v3.math import AssetLine, exact_position
 from manager.protocols.aave_v3.types import LendingPositionSnapshot
 from manager.sizing._checks import BadInputError
@@ -40,6 +40,7 @@ from manager.sizing.automations import sale_cap_wei as _cap
 from manager.sizing.automations import sale_for as _sale_for
 from manager.sizing.automations import sale_swaps as _swaps
 from manager.sizing.caps import SizingLimits, supply_cap_room_wei
+from manager.sizing.fixed import flash_amount as _flash_amount
 from manager.sizing.fixed import percent_mul
 from manager.sizing.venues import DepthEntry, VenueSet
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pydantic import Field
 
@@ -73,7 +74,7 @@ class AssetLine:
 
     @property
     def unit(self) -> int:
-        return 10**self.decimals
+        return int(10**self.decimals)
 
     @property
     def counts_as_collateral(self) -> bool:
@@ -206,7 +207,7 @@ def exact_position(snapshot: LendingPositionSnapshot, *, emode_price_base: int |
     return ExactPosition(tuple(AssetLine(*row) for row in rows), snapshot.base_unit, rules)
 
 
-def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | None) -> list[tuple]:
+def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | None) -> list[tuple[Any, ...]]:
     """Validated, e-mode-resolved ``AssetLine`` fields (as tuples, in field order) of a snapshot."""
     rules = _check_version(snapshot)
     user_cat = snapshot.emode_category_id
@@ -233,7 +234,7 @@ def _resolved_rows(snapshot: LendingPositionSnapshot, emode_price_base: int | No
         emode_price = emode_price_base
     if snapshot.base_unit <= 0:
         raise BadInputError(f"base_unit={snapshot.base_unit}: must be > 0", field="base_unit", value=snapshot.base_unit)
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     for pa in snapshot.assets:
         r = snapshot.reserves.get(pa.asset)
         if r is None:
@@ -333,22 +334,22 @@ def _check_price(price_base: int, decimals: int) -> None:
 
 def tokens_to_base_floor(amount_wei: int, price_base: int, decimals: int) -> int:
     _check_price(price_base, decimals)
-    return amount_wei * price_base // 10**decimals
+    return int(amount_wei * price_base // 10**decimals)
 
 
 def tokens_to_base_ceil(amount_wei: int, price_base: int, decimals: int) -> int:
     _check_price(price_base, decimals)
-    return -((-amount_wei * price_base) // 10**decimals)
+    return int(-((-amount_wei * price_base) // 10**decimals))
 
 
 def base_to_tokens_floor(amount_base: int, price_base: int, decimals: int) -> int:
     _check_price(price_base, decimals)
-    return amount_base * 10**decimals // price_base
+    return int(amount_base * 10**decimals // price_base)
 
 
 def base_to_tokens_ceil(amount_base: int, price_base: int, decimals: int) -> int:
     _check_price(price_base, decimals)
-    return -((-amount_base * 10**decimals) // price_base)
+    return int(-((-amount_base * 10**decimals) // price_base))
 
 
 # ------------------------------------------------------------------------------------------------
