@@ -443,6 +443,16 @@ class VenueAdapter(ProtocolAdapter):
         (the pool's own math); raises ``NoPool`` when there is none."""
         raise NotImplementedError
 
+    @abstractmethod
+    def pool_curve_plan(self, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
+                        k_bps: Sequence[int]) -> Any:
+        """``pool_curve`` as a read plan (``manager.chain.batch``: a generator yielding rounds of ``Call``,
+        returning the same ``DepthCurve``), so the tick reader runs every pool's plan in ONE ``run_plans`` at
+        ``block``. The plan raises ``NoPool`` (when there is no such pool; not a ``PosmanError``, the caller
+        skips that venue) or a ``PosmanError`` (failed or inconsistent reads); ``pool_curve`` must equal
+        ``run_plan`` of it."""
+        raise NotImplementedError
+
     def can_quote_depth(self, proto: Any) -> bool:
         """Whether this entry can read pool depth at all (e.g. a TickLens is configured)."""
         return True

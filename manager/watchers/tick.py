@@ -266,34 +266,41 @@ class TickReader:
         if not known or not venue.can_quote_depth(venue_proto):
             return out
         client = self.client(chain)
-        cache: dict[tuple[str, str], list[DepthCurve]] = {}
+        pairs = list(pairs)
+        k_set = set(k_bps)
+
+        # NOTE: every (pair, fee tier) any route needs (direct pools and both legs of each two-hop route) is one
+        # read plan (``VenueAdapter.pool_curve_plan``); ONE ``run_plans`` at the tick's block runs them all, round
+        # k of every pool in one multicall. A pool that does not exist (``NoPool``) or fails is skipped alone.
+        needed: list[tuple[str, str]] = []
+        for sym_in, sym_out in pairs:
+            needed.append((sym_in, sym_out))
+            for mid in self._middles(sym_in, sym_out):
+                needed += [(sym_in, mid), (mid, sym_out)]
+        tiers: dict[tuple[str, str], list[int]] = {}
+        plans: dict[tuple[str, str, int], ReadPlan[Any]] = {}
+        for sym_a, sym_b in dict.fromkeys(needed):
+            cfgs = [p for p in self.config.pools if {p.token_in, p.token_out} == {sym_a, sym_b}]
+            tiers[(sym_a, sym_b)] = []
+            if not cfgs:
+                continue
+            try:
+                a, b = address_of(sym_a), address_of(sym_b)
+            except DataQualityError:
+                continue
+            for cfg in cfgs:
+                if cfg.fee_pips in tiers[(sym_a, sym_b)]:
+                    continue
+                tiers[(sym_a, sym_b)].append(cfg.fee_pips)
+                plans[(sym_a, sym_b, cfg.fee_pips)] = _no_pool_as_value(venue.pool_curve_plan(
+                    venue_proto, a, b, cfg.fee_pips, tick.block_number, sorted(k_set | set(cfg.depth_bps))))
+        done = run_plans(client, plans, tick.block_number) if plans else {}
 
         def curves(sym_a: str, sym_b: str) -> list[DepthCurve]:
-            """Every configured pool / fee tier selling ``sym_a`` for ``sym_b``, deepest first."""
-            if (sym_a, sym_b) in cache:
-                return cache[(sym_a, sym_b)]
-            cfgs = [p for p in self.config.pools if {p.token_in, p.token_out} == {sym_a, sym_b}]
-            found: list[DepthCurve] = []
-            if cfgs:
-                try:
-                    a, b = address_of(sym_a), address_of(sym_b)
-                except DataQualityError:
-                    cfgs = []
-            seen: set[int] = set()
-            for cfg in cfgs:
-                if cfg.fee_pips in seen:
-                    continue
-                seen.add(cfg.fee_pips)
-                try:
-                    found.append(venue.pool_curve(client, venue_proto, a, b, cfg.fee_pips, tick.block_number,
-                                                  sorted(set(k_bps) | set(cfg.depth_bps))))
-                except NoPool:
-                    continue
-                except (PosmanError, DataQualityError):
-                    continue
-            found = [c for c in found if c.points]
+            """Every configured pool / fee tier selling ``sym_a`` for ``sym_b`` that was read, deepest first."""
+            found = [done[(sym_a, sym_b, fee)] for fee in tiers.get((sym_a, sym_b), ())]
+            found = [c for c in found if not isinstance(c, (NoPool, PosmanError)) and c.points]
             found.sort(key=lambda c: -max(c.depth_at_bps.values(), default=0))
-            cache[(sym_a, sym_b)] = found
             return found
 
         for sym_in, sym_out in pairs:
@@ -327,6 +334,15 @@ class TickReader:
                     got.add(p.token_in)
             return got
         return sorted((partners(sym_in) & partners(sym_out)) - {sym_in, sym_out})
+
+
+def _no_pool_as_value(plan: ReadPlan[Any]) -> ReadPlan[Any]:
+    """``plan``, returning its ``NoPool`` (a venue without that pool) instead of raising it: ``run_plans`` then
+    records it for that pool alone (it only isolates a plan's ``PosmanError``)."""
+    try:
+        return (yield from plan)
+    except NoPool as exc:
+        return exc
 
 
 def reader_for(config: Config, **kwargs: Any) -> TickReader:

@@ -127,25 +127,47 @@ class UniswapV3Adapter(VenueAdapter):
         twap = price_of(math.pow(1.0001, header.twap_tick)) if header.twap_tick is not None else None
         return spot, twap
 
-    def pool_curve(self, client: Any, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
-                   k_bps: Sequence[int]) -> Any:
-        """The ``DepthCurve`` of the (token_in, token_out, fee) pool selling ``token_in`` at ``block``, from the
-        pool's own tick math; ``NoPool`` when the factory has none (or no TickLens is configured)."""
-        from manager.chain.multicall import execute
+    def pool_curve_plan(self, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
+                        k_bps: Sequence[int]) -> Any:
+        """The read plan (``manager.chain.batch``) of ``pool_curve``: the same curve, in three rounds that many
+        pools share (``TickReader.depth`` runs every pool's plan in ONE ``run_plans``):
+
+        1. ``UniswapV3Factory.getPool(token_in, token_out, fee)`` and ``feeAmountTickSpacing(fee)``;
+        2. the pool's header, both tokens' decimals / symbols and its whole tick bitmap (``reads.pool_plan``
+           with the pair's sorted tokens and that spacing);
+        3. ``TickLens.getPopulatedTicksInWord`` of every word with bits set.
+
+        Raises ``NoPool`` (not a ``PosmanError``: callers skip the venue) when the factory has none or no TickLens
+        is configured; ``block`` is the runner's (kept for the signature of ``pool_curve``)."""
+        from manager.chain.multicall import Call
         from manager.protocols.base import NoPool
         from manager.protocols.uniswap_v3.depth import depth_curve
-        from manager.protocols.uniswap_v3.reads import read_pool
+        from manager.protocols.uniswap_v3.reads import pool_plan
 
         if proto.tick_lens is None:
             raise NoPool("no tick_lens configured: pool depth cannot be read")
-        addr = execute(client, self.pool_lookup_calls(proto, [(token_in, token_out, fee_pips)]), block)[0].unwrap()
+        spacing_call = Call.build(proto.factory, "feeAmountTickSpacing(uint24)", (fee_pips,), ("int24",),
+                                  label="feeAmountTickSpacing")
+        addr_res, spacing_res = yield [*self.pool_lookup_calls(proto, [(token_in, token_out, fee_pips)]), spacing_call]
+        addr = addr_res.unwrap()
         if int(addr, 16) == 0:
             raise NoPool(f"no {fee_pips}-pip pool for {token_in}/{token_out}")
-        state = read_pool(client, addr, proto.tick_lens, block, twap_window_s=0)
+        spacing = int(spacing_res.unwrap()) if spacing_res.success else None
+        state = yield from pool_plan(addr, proto.tick_lens, twap_window_s=0, tokens=(token_in, token_out),
+                                     tick_spacing=spacing or None)
         zero_for_one = state.token0.lower() == token_in.lower()
         # NOTE: 48 sizes (log-spaced) keep the linear interpolation between quotes within a few bps of the pool,
         # so a sale lands at its target instead of well above it (the interpolation errs against us).
         return depth_curve(state, zero_for_one, k_bps=list(k_bps), grid_points=48)
+
+    def pool_curve(self, client: Any, proto: Any, token_in: str, token_out: str, fee_pips: int, block: int,
+                   k_bps: Sequence[int]) -> Any:
+        """The ``DepthCurve`` of the (token_in, token_out, fee) pool selling ``token_in`` at ``block``, from the
+        pool's own tick math; ``NoPool`` when the factory has none (or no TickLens is configured). ``run_plan``
+        of ``pool_curve_plan`` (one pool alone)."""
+        from manager.chain.batch import run_plan
+
+        return run_plan(client, self.pool_curve_plan(proto, token_in, token_out, fee_pips, block, k_bps), block)
 
     def can_quote_depth(self, proto: Any) -> bool:
         """Whether ``pool_curve`` can read depth with this entry (Uniswap V3 needs its TickLens)."""

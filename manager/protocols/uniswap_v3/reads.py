@@ -2,8 +2,9 @@
 
 Building the calls and decoding their results are separate steps (STYLE.md): every ``*_calls``
 function returns ``manager.chain.multicall.Call`` values (target, calldata, output ABI types) and
-every ``decode_*`` function turns the ``CallResult`` values into domain values. ``read_pool`` chains
-the four rounds and runs each with ``multicall.execute`` at ONE explicit block number.
+every ``decode_*`` function turns the ``CallResult`` values into domain values. ``pool_plan`` chains
+the rounds as a read plan (``manager.chain.batch``, so many pools share round trips); ``read_pool`` runs it
+alone, each round with ``multicall.execute`` at ONE explicit block number.
 
 What is read (v3-core 1.0.1 ``UniswapV3Pool.sol``, v3-periphery 1.4.4 ``lens/TickLens.sol``):
 
@@ -34,6 +35,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
+from manager.chain.batch import ReadPlan
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, execute
 from manager.errors import DataQualityError
@@ -49,6 +51,7 @@ __all__ = [
     "decode_populated_ticks",
     "decode_tokens",
     "pool_calls",
+    "pool_plan",
     "read_pool",
     "tick_lens_calls",
     "token_calls",
@@ -241,8 +244,58 @@ def decode_pool(
 
 
 # ------------------------------------------------------------------------------------------------
-# the four rounds at one block
+# the rounds at one block: a read plan (manager.chain.batch), and read_pool running it alone
 # ------------------------------------------------------------------------------------------------
+def pool_plan(
+    pool: str,
+    tick_lens: str,
+    *,
+    twap_window_s: int = 1800,
+    word_radius: int | None = None,
+    block_timestamp: int | None = None,
+    tokens: tuple[str, str] | None = None,
+    tick_spacing: int | None = None,
+) -> ReadPlan[PoolState]:
+    """The read plan of ``pool`` (``manager.chain.batch``): the same calls and decoding as ``read_pool``.
+
+    Without ``tokens`` / ``tick_spacing`` it is the four rounds of the module docstring. With them (known
+    before the pool is read: a Uniswap V3 pool's ``token0`` is the lower address of its pair, its spacing the
+    factory's ``feeAmountTickSpacing(fee)``), header, tokens and bitmap go out in ONE round (the bitmap only
+    when ``word_radius`` is None: a radius needs the current tick first), then the ticks: two rounds. The
+    header must then agree with what was assumed (``DataQualityError`` otherwise).
+    """
+    header_calls = pool_calls(pool, twap_window_s=twap_window_s)
+    words: range | None = None
+    if tokens is not None:
+        token0, token1 = sorted(tokens, key=lambda a: int(a, 16))
+        first = header_calls + token_calls(token0, token1)
+        if tick_spacing is not None and word_radius is None:
+            words = words_to_read(tick_spacing, 0)
+            first += bitmap_calls(pool, words)
+        got = yield first
+        n_header = len(header_calls)
+        header = decode_pool_header(pool, got[:n_header], twap_window_s)
+        if (header.token0.lower(), header.token1.lower()) != (token0.lower(), token1.lower()) or (
+                tick_spacing is not None and header.tick_spacing != tick_spacing):
+            raise DataQualityError(
+                f"pool {header.address} holds {header.token0}/{header.token1} at spacing {header.tick_spacing}, "
+                f"expected {token0}/{token1} at spacing {tick_spacing}", pool=header.address)
+        token_results = got[n_header:n_header + 4]
+        bitmap_results = got[n_header + 4:]
+        _same_block([*got[:n_header], *token_results])
+        decoded_tokens = decode_tokens(token_results)
+    else:
+        header = decode_pool_header(pool, (yield header_calls), twap_window_s)
+        decoded_tokens = decode_tokens((yield token_calls(header.token0, header.token1)))
+    if words is None:
+        words = words_to_read(header.tick_spacing, header.tick, word_radius)
+        bitmap_results = yield bitmap_calls(pool, words)
+    bitmap = decode_bitmap(words, bitmap_results)
+    set_words = sorted(bitmap)
+    ticks = decode_populated_ticks(bitmap, set_words, (yield tick_lens_calls(tick_lens, pool, set_words)))
+    return decode_pool(header, decoded_tokens, ticks, words, block_timestamp)
+
+
 def read_pool(
     client: ChainClient,
     pool: str,
@@ -254,19 +307,16 @@ def read_pool(
     block_timestamp: int | None = None,
     **execute_kwargs: Any,
 ) -> PoolState:
-    """Read ``pool`` at ``block_number`` (4 rounds of ``multicall.execute``, all at that block).
+    """Read ``pool`` at ``block_number`` (``pool_plan``'s 4 rounds of ``multicall.execute``, all at that block).
 
     ``word_radius`` limits the ticks read to that many bitmap words each side of the current tick
     (None: the whole range). ``execute_kwargs`` go to ``multicall.execute`` (transport, chunk_size).
     """
-
-    def run(calls: list[Call]) -> list[CallResult]:
-        return execute(client, calls, block_number, **execute_kwargs)
-
-    header = decode_pool_header(pool, run(pool_calls(pool, twap_window_s=twap_window_s)), twap_window_s)
-    tokens = decode_tokens(run(token_calls(header.token0, header.token1)))
-    words = words_to_read(header.tick_spacing, header.tick, word_radius)
-    bitmap = decode_bitmap(words, run(bitmap_calls(pool, words)))
-    set_words = sorted(bitmap)
-    ticks = decode_populated_ticks(bitmap, set_words, run(tick_lens_calls(tick_lens, pool, set_words)))
-    return decode_pool(header, tokens, ticks, words, block_timestamp)
+    plan = pool_plan(pool, tick_lens, twap_window_s=twap_window_s, word_radius=word_radius,
+                     block_timestamp=block_timestamp)
+    try:
+        calls = next(plan)
+        while True:
+            calls = plan.send(execute(client, calls, block_number, **execute_kwargs))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
