@@ -28,17 +28,15 @@ snapshots without pydantic's per-call overhead and pauses the cyclic GC meanwhil
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from manager.chain.batch import ReadPlan, gather, run_plan
+from manager.chain.batch import ReadPlan, gather, gc_paused, run_plan
 from manager.chain.client import ChainClient
 from manager.chain.multicall import Call, CallResult, fast_call, selector
 from manager.domain import (
@@ -103,23 +101,6 @@ def _checksum(address: str) -> str:
             _CHECKSUMS.clear()
         _CHECKSUMS[address] = out
     return out
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a batch of snapshots is built.
-
-    NOTE: 10,000 snapshots are ~10^5 new objects; meanwhile the collector would walk every live
-    object several times (about a third of ``read_accounts`` at 10,000 accounts). Nothing built here
-    is cyclic garbage; the previous state is restored on exit.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 _set_attr = object.__setattr__
@@ -649,7 +630,7 @@ def user_config_plan(pool: str, accounts: Sequence[str], block: int) -> ReadPlan
     r = yield user_calls(pool, accounts)
     errors: dict[str, str] = {}
     user_cfg: dict[str, tuple[int, int]] = {}
-    with _gc_paused():
+    with gc_paused():
         for i, a in enumerate(accounts):
             c, e = r[2 * i], r[2 * i + 1]
             if not (c.success and e.success):
@@ -684,7 +665,7 @@ def accounts_plan(
     calls: list[Call] = []
     spans: list[tuple[str, int, list[tuple[str, str]]]] = []
     layout = _LAYOUT_IDS.setdefault(_balance_layout(market), len(_LAYOUT_IDS))
-    with _gc_paused():
+    with gc_paused():
         for a, (bitmap, _e) in user_cfg.items():
             try:
                 cs, what = cached_balance_calls(market, layout, a, bitmap)
@@ -703,7 +684,7 @@ def accounts_plan(
                     )
                 )
     results = (yield calls) if calls else []
-    with _gc_paused():
+    with gc_paused():
         return _decode_accounts(market, accounts, names, user_cfg, spans, results, errors, with_reported,
                                 oracle_fresh)
 
