@@ -19,7 +19,7 @@ Health is not read (Morpho has no health view): it is computed from these values
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,24 +175,8 @@ def snapshots_plan(
     return got[0], got[1]
 
 
-def snapshots_plan_wallets(
-    morpho: str,
-    refs: Sequence[PositionRef],
-    block_number: int,
-    *,
-    block_timestamp: int,
-    now_s: int,
-    heartbeat_s: int | Mapping[str, int] = DEFAULT_HEARTBEAT_S,
-    wallets_of: Sequence[str] = (),
-) -> ReadPlan[tuple[list[MorphoPositionSnapshot], dict[str, str], dict[str, dict[str, int]]]]:
-    """``snapshots_plan`` that also reads, in its last round, the wallet balances of the market's two tokens for
-    the refs named in ``wallets_of``: returns (snapshots, errors, {name: {token: balance wei > 0}})."""
-    return (yield from _snapshots_plan(to_checksum_address(morpho), refs, block_number, block_timestamp, int(now_s),
-                                       heartbeat_s, wallets_of))
-
-
 def _snapshots_plan(morpho: str, refs: Sequence[PositionRef], block_number: int, block_timestamp: int, now: int,
-                    heartbeat_s: int | Mapping[str, int], wallets_of: Sequence[str],
+                    heartbeat_s: int | Mapping[str, int] | Callable[[str], int], wallets_of: Sequence[str],
                     ) -> ReadPlan[tuple[list[MorphoPositionSnapshot], dict[str, str], dict[str, dict[str, int]]]]:
     ids = list(dict.fromkeys(r.market_id.lower() for r in refs))
 
@@ -245,6 +229,8 @@ def _snapshots_plan(morpho: str, refs: Sequence[PositionRef], block_number: int,
     feed_res = {f: (r3[len(ids) + 2 * j], r3[len(ids) + 2 * j + 1]) for j, f in enumerate(feeds)}
 
     def hb(symbol: str) -> int:
+        if callable(heartbeat_s):
+            return int(heartbeat_s(symbol))
         if isinstance(heartbeat_s, Mapping):
             return int(heartbeat_s.get(symbol, DEFAULT_HEARTBEAT_S))
         return int(heartbeat_s)
@@ -334,26 +320,15 @@ def check_morpho(client: ChainClient, morpho: str, block: int | str = "latest") 
 # ------------------------------------------------------------------------------------------------
 # the tick: one [[protocols]] entry (one market) as a read plan
 # ------------------------------------------------------------------------------------------------
-class _Heartbeats(dict):  # type: ignore[type-arg]
-    """``symbol -> heartbeat_s`` from the tick's rule (the config's per-symbol value, else its default)."""
-
-    def __init__(self, rule: Any) -> None:
-        super().__init__()
-        self._rule = rule
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        return int(self._rule(key))
-
-
 def tick_plan(proto: Any, positions: Sequence[PositionRequest], ctx: ReadContext) -> ReadPlan[ProtocolRead]:
     """Every position of one Morpho Blue market at ``ctx.block_number`` (three rounds; the managed positions'
     wallet balances of the market's two tokens in the last one). Feed ages count from the later of the clock
     and the block's timestamp."""
     refs = [PositionRef(name=p.name, account=p.account, market_id=proto.market_id) for p in positions]
-    snaps, errors, wallets = yield from snapshots_plan_wallets(
-        proto.morpho, refs, ctx.block_number, block_timestamp=ctx.block_timestamp,
-        now_s=max(int(ctx.now_s), ctx.block_timestamp), heartbeat_s=_Heartbeats(ctx.heartbeat_s),
-        wallets_of=[p.name for p in positions if p.mode == "manage"])
+    snaps, errors, wallets = yield from _snapshots_plan(
+        to_checksum_address(proto.morpho), refs, ctx.block_number, ctx.block_timestamp,
+        max(int(ctx.now_s), ctx.block_timestamp), ctx.heartbeat_s,
+        [p.name for p in positions if p.mode == "manage"])
     feeds: dict[str, OracleFeed] = {}
     tokens: dict[str, str] = {}
     for sm in snaps:
