@@ -157,6 +157,25 @@ def _solve_round(
     return best_u, bound_name, False
 
 
+def deleverage_start(
+    pos: ExactPosition, name: str, target: float, block_number: int,
+) -> tuple[float, dict[str, Any], SizingDecision | None]:
+    """The checks every Aave deleverage begins with: no debt or no counting collateral is bad input; a position
+    already at ``target`` needs nothing (the returned decision). Returns ``(health, decision fields, decision)``."""
+    acc = pos.account()
+    if acc.total_debt_base == 0:
+        raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
+    hf = pos.health()
+    base: dict[str, Any] = dict(position=name, health_before=hf, target_health=target, block_number=block_number)
+    if hf >= target:
+        return hf, base, SizingDecision(action="none", projected_health=hf, binding_constraint="already_at_target",
+                                        reason=f"HF {hf:.6f} >= target {target:g}", best_reachable_health=hf, **base)
+    if acc.current_liquidation_threshold_bps == 0:
+        raise BadInputError(f"liquidation_threshold_bps=0 for {name}: no collateral counts, deleverage impossible",
+                            field="liquidation_threshold_bps", value=0)
+    return hf, base, None
+
+
 def plan_deleverage(
     snapshot: LendingPositionSnapshot,
     target_hf: float,
@@ -193,18 +212,10 @@ def plan_deleverage(
                                 field="flash_premium_bps", value=flash_premium_bps)
         flash_premium_bps = int(flash_premium_bps)
     pos = exact_position(snapshot, emode_price_base=emode_price_base)
-    acc = pos.account()
     name = snapshot.name or snapshot.account
-    if acc.total_debt_base == 0:
-        raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
-    hf_before = pos.health()
-    base: dict[str, Any] = dict(position=name, health_before=hf_before, target_health=target, block_number=snapshot.block_number)
-    if hf_before >= target:
-        return SizingDecision(action="none", projected_health=hf_before, binding_constraint="already_at_target",
-                              reason=f"HF {hf_before:.6f} >= target {target:g}", best_reachable_health=hf_before, **base)
-    if acc.current_liquidation_threshold_bps == 0:
-        raise BadInputError(f"liquidation_threshold_bps=0 for {name}: no collateral counts, deleverage impossible",
-                            field="liquidation_threshold_bps", value=0)
+    hf_before, base, done = deleverage_start(pos, name, target, snapshot.block_number)
+    if done is not None:
+        return done
 
     solve_target = target * (1 + _TARGET_MARGIN)
     prem = 0.0 if flash_premium_bps is None else flash_premium_bps / 10_000

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from manager.domain import SizingDecision
 from manager.protocols.aave_v3.math import (
@@ -24,7 +24,7 @@ from manager.protocols.aave_v3.math import (
     borrow_ok,
     float_view,
 )
-from manager.sizing._checks import BadInputError, NoDebtError, target_health
+from manager.sizing._checks import target_health
 from manager.sizing.caps import SizingLimits, borrow_cap_room_wei, supply_cap_room_wei
 from manager.sizing.loan import Capability, DeleverageOptions, LoanAsset, LoanModel, Side, WalletMode
 from manager.sizing.venues import DepthEntry, VenueSet
@@ -198,7 +198,7 @@ class AaveLoanModel(LoanModel):
         per unit sold (largest ``HF_t·g - LT``: lowest LT, cheapest swap) or ``collateral_order``; with LTV-0
         collateral only an LTV-0 asset may be withdrawn (``validateHFAndLtv``). Sized by the one solver's
         ``atomic_pair_deleverage`` on the exact integer rules of the pool revision."""
-        from manager.protocols.aave_v3.deleverage import venues_for
+        from manager.protocols.aave_v3.deleverage import deleverage_start, venues_for
         from manager.sizing.atomic import PARTIAL_PAIR_REASON
         from manager.sizing.caps import describe_binding
         from manager.sizing.solver import atomic_pair_deleverage
@@ -206,17 +206,9 @@ class AaveLoanModel(LoanModel):
         t = target_health("target_hf", target_hf)
         lim = limits or SizingLimits()
         pos, name = self.pos, self.name
-        acc = pos.account()
-        if acc.total_debt_base == 0:
-            raise NoDebtError(f"total_debt_base=0 for {name}: nothing to deleverage", field="total_debt_base", value=0)
-        hf0 = pos.health()
-        base: dict[str, Any] = dict(position=name, health_before=hf0, target_health=t, block_number=self.block_number)
-        if hf0 >= t:
-            return SizingDecision(action="none", projected_health=hf0, binding_constraint="already_at_target",
-                                  reason=f"HF {hf0:.6f} >= target {t:g}", best_reachable_health=hf0, **base)
-        if acc.current_liquidation_threshold_bps == 0:
-            raise BadInputError(f"liquidation_threshold_bps=0 for {name}: no collateral counts, deleverage "
-                                "impossible", field="liquidation_threshold_bps", value=0)
+        hf0, base, done = deleverage_start(pos, name, t, self.block_number)
+        if done is not None:
+            return done
         j = max((ln for ln in pos.lines if ln.debt_wei > 0), key=lambda ln: ln.debt_base())
         cands = [ln for ln in pos.lines if ln.collateral_wei > 0]
         if any(ln.counts_as_collateral and ln.ltv_bps == 0 and ln.collateral_wei > 0 for ln in pos.lines):
