@@ -56,7 +56,10 @@ class MorphoBlueAdapter(LendingAdapter):
 
         if env.venue is None:
             return {}
-        params = morpho_params(env.client, proto)
+        key = (self.kind, proto.name)  # the market's MarketParams, read once per start (``env.cache``)
+        if key not in env.cache:
+            env.cache[key] = morpho_params(env.client, proto)
+        params = env.cache[key]
         return morpho_allowed_calls(proto.morpho, env.venue.router, [params.loan_token, params.collateral_token],
                                     env.venue.router_kind)
 
