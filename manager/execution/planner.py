@@ -156,11 +156,12 @@ def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
     if decision.action == "none" or not decision.steps:
         raise UnplannableDecision(f"decision for {decision.position} has nothing to do")
     block = decision.block_number if decision.block_number is not None else snapshot.block_number
+    plan_id = derive_plan_id(decision, block)
     if decision.uses_flash_loan:
         if path is None or not path.atomic or getattr(ctx, "atomic", None) is None:
             raise UnplannableDecision("a flash-loan decision needs the atomic path (an executor contract and a "
                                       "flash lender); " + (path.why if path is not None else "no path chosen"))
-        steps = build_atomic_steps(decision, snapshot, ctx, path, plan_id=derive_plan_id(decision, block))
+        steps = build_atomic_steps(decision, snapshot, ctx, path, plan_id=plan_id)
     else:
         steps = _steps_for(decision, snapshot, ctx)
     max_age = getattr(ctx, "max_block_age_blocks", 5)
@@ -169,7 +170,7 @@ def build_plan(decision: SizingDecision, snapshot: Any, ctx: Any, *,
     # long enough to finish: the start must be fresh (max_age), then a few blocks per step.
     valid_until = block + max_age + 4 * len(steps)
     return Plan(
-        plan_id=derive_plan_id(decision, block),
+        plan_id=plan_id,
         position=decision.position,
         kind=decision.action,
         account=ctx.account,

@@ -192,7 +192,6 @@ def build_manager(
     store = ExecutionStore(repo)
     signer_calls: dict[str, list[dict[str, set[str]]]] = {}
     signer_chain: dict[str, str] = {}
-    wiring: list[tuple[ManagedPosition, Any, Any]] = []  # (position, plan context, post check)
 
     def client_of(chain: str) -> Any:
         if chain not in clients:
@@ -205,11 +204,8 @@ def build_manager(
     wired_all = wire_positions(cfg, client_of, strategy_of={n: b.name for n, b in bound.items()},
                                signer_calls=signer_calls, signer_chain=signer_chain)
     for pos in cfg.positions:
-        mp = ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name], peers=peers[pos.name])
-        positions.append(mp)
-        wired = wired_all.get(pos.name)
-        if wired is not None:
-            wiring.append((mp, wired.plan_context, wired.post_check))
+        positions.append(ManagedPosition(name=pos.name, mode=pos.mode, strategy=bound[pos.name],
+                                         peers=peers[pos.name]))
     # NOTE: one executor per signer (the single nonce owner of that account), allowed exactly the calls of
     # every protocol its managed positions are on. They share a pool of warm forks for the fork replay.
     from manager.execution.forks import DEFAULT_POOL_SIZE, ForkPool
@@ -230,10 +226,12 @@ def build_manager(
             executor_tweaks(ex)
         executors[signer_name] = ex
     by_name = {p.name: p for p in cfg.positions}
-    for mp, ctx, check in wiring:
-        mp.executor = executors[by_name[mp.name].signer]
-        mp.plan_context = ctx
-        mp.post_check = check
+    for mp in positions:
+        wired = wired_all.get(mp.name)
+        if wired is not None:
+            mp.executor = executors[by_name[mp.name].signer]
+            mp.plan_context = wired.plan_context
+            mp.post_check = wired.post_check
     if reader is None:
         from manager.watchers.tick import TickReader
 

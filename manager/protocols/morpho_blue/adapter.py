@@ -42,21 +42,23 @@ class MorphoBlueAdapter(LendingAdapter):
 
     def wire_position(self, env: WiringEnv, pos: Any, proto: Any) -> PositionWiring:
         from manager.protocols.morpho_blue.plan import MorphoPlanContext
-        from manager.protocols.morpho_blue.wiring import morpho_health_reader
 
         assert env.venue is not None  # needs_venue: the start-up refuses a chain without one
         calls = self.allowed_calls(env, proto)
         ctx = MorphoPlanContext(morpho=proto.morpho, router=env.venue.router, account=pos.account,
                                 max_slippage_bps=env.max_slippage_bps, fees_pips=env.venue.fees_pips,
                                 router_kind=env.venue.router_kind, atomic=env.atomic)
-        return PositionWiring(ctx, morpho_health_reader(env.cfg.chains[proto.chain], proto, pos.account), calls)
+        return PositionWiring(ctx, self.post_health_reader(env.cfg.chains[proto.chain], proto, pos.account), calls)
 
     def allowed_calls(self, env: WiringEnv, proto: Any) -> Calls:
         from manager.protocols.morpho_blue.wiring import morpho_allowed_calls, morpho_params
 
         if env.venue is None:
             return {}
-        params = morpho_params(env.client, proto)
+        key = (self.kind, proto.name)  # the market's MarketParams, read once per start (``env.cache``)
+        if key not in env.cache:
+            env.cache[key] = morpho_params(env.client, proto)
+        params = env.cache[key]
         return morpho_allowed_calls(proto.morpho, env.venue.router, [params.loan_token, params.collateral_token],
                                     env.venue.router_kind)
 

@@ -42,10 +42,9 @@ class SynthetixPerpsAdapter(PerpAdapter):
 
     def wire_position(self, env: WiringEnv, pos: Any, proto: Any) -> PositionWiring:
         from manager.protocols.synthetix_perps.plan import PerpPlanContext
-        from manager.protocols.synthetix_perps.wiring import perp_health_reader
 
         ctx = PerpPlanContext(account=pos.account, max_slippage_bps=env.max_slippage_bps)
-        return PositionWiring(ctx, perp_health_reader(env.cfg.chains[proto.chain], proto, pos.account),
+        return PositionWiring(ctx, self.post_health_reader(env.cfg.chains[proto.chain], proto, pos.account),
                               self.allowed_calls(env, proto))
 
     def allowed_calls(self, env: WiringEnv, proto: Any) -> Calls:
